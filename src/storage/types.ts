@@ -1,0 +1,111 @@
+// The storage interfaces (DESIGN §6). Roles receive stores; they never build one by
+// name. Every method is async so embedded and external implementations are
+// interchangeable; one contract suite per interface (test/storage/contract/) runs
+// against every implementation.
+
+/* ---------------------------------------------------------------- sessions -- */
+
+/**
+ * Relay circuit sessions: opaque serialized circuit state (keys, counters, links)
+ * keyed by a string id. Bounded (`maxEntries`) and expiring (`ttlMs`); the oldest
+ * entries are evicted when full. Values are bytes so that an external store can
+ * encrypt them (the Redis adapter never stores key material in the clear).
+ */
+export interface SessionStore {
+  readonly kind: string
+  get (id: string): Promise<Uint8Array | undefined>
+  /** insert or replace; refreshes the TTL */
+  set (id: string, value: Uint8Array): Promise<void>
+  delete (id: string): Promise<void>
+  /** live entries (never more than maxEntries) */
+  size (): Promise<number>
+  close (): Promise<void>
+}
+
+export interface SessionStoreInit {
+  maxEntries: number
+  ttlMs: number
+}
+
+/* ------------------------------------------------------------------- users -- */
+
+/** A user's public end-to-end keys, base64 of the raw 32-byte public keys. */
+export interface UserKeys {
+  /** X25519 public key, to encrypt DMs to this user */
+  enc: string
+  /** Ed25519 public key, to verify DMs signed by this user */
+  sign: string
+}
+
+export interface UserRecord {
+  /** the name as registered (lowercase: names are a-z 0-9 _ -) */
+  username: string
+  /** encoded scrypt hash: `scrypt$N$r$p$salt_b64$hash_b64` */
+  passwordHash: string
+  keys: UserKeys | null
+  createdAt: number
+}
+
+export interface UserStore {
+  readonly kind: string
+  /** Throws MarshmelloError MM_ERR_USER_EXISTS (409) when the name is taken (case-insensitive). */
+  create (user: { username: string, passwordHash: string, keys: UserKeys | null }): Promise<UserRecord>
+  /** case-insensitive */
+  get (username: string): Promise<UserRecord | undefined>
+  /** Throws MM_ERR_USER_UNKNOWN (404) when there is no such user. */
+  setKeys (username: string, keys: UserKeys): Promise<void>
+  /** logout: the token id stays revoked until `expiresAt` (ms since epoch) */
+  revokeToken (jti: string, expiresAt: number): Promise<void>
+  isTokenRevoked (jti: string): Promise<boolean>
+  /** drops revocations whose token has expired anyway */
+  purgeRevoked (now: number): Promise<void>
+  count (): Promise<number>
+  /** every user, for `marshmello migrate` (ordered by username) */
+  all (): AsyncIterable<UserRecord>
+  close (): Promise<void>
+}
+
+/* ---------------------------------------------------------------- messages -- */
+
+export interface StoredMessage {
+  /** server-assigned id; ids sort in arrival order and serve as cursors */
+  id: string
+  from: string
+  /** set for a room message */
+  room?: string
+  /** set for a direct message (then `body` is ciphertext the server cannot read) */
+  to?: string
+  /** the sender's id for this message: (from, clientId) is unique (idempotent sends) */
+  clientId: string
+  body: string
+  sentAt: number
+  /** ms since epoch after which the message is gone; absent: kept */
+  expiresAt?: number
+}
+
+export type NewMessage = Omit<StoredMessage, 'id'>
+
+export interface MessageQuery {
+  /** a room's messages */
+  room?: string
+  /** every DM sent to or by this user */
+  dmUser?: string
+  /** only messages with id > after */
+  after?: string
+  limit: number
+}
+
+export interface MessageStore {
+  readonly kind: string
+  /** Stores once per (from, clientId): a retried send returns the first copy, created=false. */
+  put (msg: NewMessage): Promise<{ message: StoredMessage, created: boolean }>
+  /** ascending by id, at most `limit`, excluding expired messages */
+  list (q: MessageQuery): Promise<StoredMessage[]>
+  count (): Promise<number>
+  /** removes messages whose expiresAt <= now; returns how many */
+  deleteExpired (now: number): Promise<number>
+  /** called after any process sharing this store stores a new message */
+  onMessage (listener: (m: StoredMessage) => void): () => void
+  all (): AsyncIterable<StoredMessage>
+  close (): Promise<void>
+}
