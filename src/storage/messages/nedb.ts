@@ -1,0 +1,142 @@
+// The embedded message store: one nedb-promises file. nedb appends each insert to the
+// file (fs.appendFile) before the promise resolves, so an acknowledged put survives
+// kill -9 (not power loss: nedb does not fsync appends; compaction does fsync).
+// onMessage fires in this process only: several server processes should share MongoDB.
+
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Datastore from 'nedb-promises'
+import type { MessageStore, NewMessage, StoredMessage } from '../types.js'
+import { storeClosed, storeUnavailable } from '../errors.js'
+import { messageId } from '../ids.js'
+import { Listeners } from './listeners.js'
+import { checkNewMessage, checkQuery, toMessage } from './fields.js'
+
+export interface NedbMessageStoreInit {
+  /** file path; created with its directory when missing */
+  path: string
+  /** how often the append-only file is rewritten compactly; default 10 minutes */
+  compactIntervalMs?: number
+  /** clock for ids and expiry, for tests; default Date.now */
+  now?: () => number
+}
+
+interface Doc {
+  _id: string
+  /** from + NUL + clientId, unique: nedb has no compound unique index */
+  key: string
+  from: string
+  room?: string
+  to?: string
+  clientId: string
+  body: string
+  sentAt: number
+  expiresAt?: number
+}
+
+const PAGE = 500
+
+const fromDoc = (d: Doc): StoredMessage => toMessage({ ...d, id: d._id })
+const notExpired = (now: number) => ({ $not: { expiresAt: { $lte: now } } })
+
+export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<MessageStore> {
+  const url = `nedb:${init.path}`
+  const now = init.now ?? Date.now
+  const db = Datastore.create({ filename: init.path, autoload: false })
+  try {
+    mkdirSync(dirname(init.path), { recursive: true })
+    await db.load()
+    await db.ensureIndex({ fieldName: 'key', unique: true })
+    await db.ensureIndex({ fieldName: 'room', sparse: true })
+    await db.ensureIndex({ fieldName: 'to', sparse: true })
+    await db.ensureIndex({ fieldName: 'from' })
+  } catch (err) {
+    throw storeUnavailable('messages', url, err, 'cannot be opened')
+  }
+
+  let compacting: Promise<void> = Promise.resolve()
+  const compact = setInterval(() => {
+    // through the proxy to nedb's own compactDatafileAsync, queued behind pending writes
+    compacting = (db as unknown as { compactDatafileAsync (): Promise<void> }).compactDatafileAsync().catch(() => {})
+  }, init.compactIntervalMs ?? 10 * 60_000)
+  compact.unref()
+
+  const listeners = new Listeners()
+  let closed = false
+  const open = () => { if (closed) throw storeClosed('messages') }
+
+  const byKey = async (key: string) => await db.findOne<Doc>({ key }) as Doc | null
+
+  return {
+    kind: 'nedb',
+    async put (msg: NewMessage) {
+      open()
+      checkNewMessage(msg)
+      const key = msg.from + '\u0000' + msg.clientId
+      const first = await byKey(key)
+      if (first !== null) return { message: fromDoc(first), created: false }
+      const doc: Doc = { _id: messageId(now()), key, from: msg.from, clientId: msg.clientId, body: msg.body, sentAt: msg.sentAt }
+      if (msg.room !== undefined) doc.room = msg.room
+      if (msg.to !== undefined) doc.to = msg.to
+      if (msg.expiresAt !== undefined) doc.expiresAt = msg.expiresAt
+      try {
+        await db.insert(doc)
+      } catch (err) {
+        // a concurrent put of the same (from, clientId) won the race
+        const winner = (err as { errorType?: string }).errorType === 'uniqueViolated' ? await byKey(key) : null
+        if (winner !== null) return { message: fromDoc(winner), created: false }
+        throw err
+      }
+      const message = fromDoc(doc)
+      listeners.emit(message)
+      return { message, created: true }
+    },
+    async list (q) {
+      open()
+      checkQuery(q)
+      const t = now()
+      const after = q.after !== undefined ? { _id: { $gt: q.after } } : {}
+      const page = async (where: object) =>
+        await db.find<Doc>({ ...where, ...after, ...notExpired(t) }).sort({ _id: 1 }).limit(q.limit) as Doc[]
+      let docs: Doc[]
+      if (q.room !== undefined) {
+        docs = await page({ room: q.room })
+      } else {
+        // two indexed queries (to, from) instead of one $or that nedb would scan
+        const [to, from] = await Promise.all([page({ to: q.dmUser }), page({ from: q.dmUser, to: { $exists: true } })])
+        const seen = new Map<string, Doc>()
+        for (const d of [...to, ...from]) seen.set(d._id, d)
+        docs = [...seen.values()].sort((a, b) => a._id < b._id ? -1 : a._id > b._id ? 1 : 0).slice(0, q.limit)
+      }
+      return docs.map(fromDoc)
+    },
+    async count () {
+      open()
+      return await db.count({})
+    },
+    async deleteExpired (at) {
+      open()
+      return await db.remove({ expiresAt: { $lte: at } }, { multi: true })
+    },
+    onMessage (listener) {
+      return listeners.add(listener)
+    },
+    async * all () {
+      let last = ''
+      for (;;) {
+        open()
+        const docs = await db.find<Doc>({ _id: { $gt: last } }).sort({ _id: 1 }).limit(PAGE) as Doc[]
+        for (const d of docs) yield fromDoc(d)
+        if (docs.length < PAGE) return
+        last = docs[docs.length - 1]._id
+      }
+    },
+    async close () {
+      if (closed) return
+      closed = true
+      clearInterval(compact)
+      listeners.clear()
+      await compacting
+    }
+  }
+}

@@ -1,0 +1,129 @@
+// The MessageStore contract: every implementation (nedb, MongoDB) must pass it.
+// `factory` opens a fresh, empty store each time it is called; the suite closes it.
+// onMessage may be asynchronous (change streams, polling): the suite waits up to 5 s.
+
+import type { Test } from 'tap'
+import type { MessageStore, NewMessage, StoredMessage } from '../../../src/storage/types.js'
+
+let seq = 0
+const msg = (m: Partial<NewMessage> & { from: string }): NewMessage =>
+  ({ clientId: `c${++seq}`, body: `body ${seq}`, sentAt: 1_700_000_000_000 + seq, ...m })
+
+function nextMessage (s: MessageStore, match: (m: StoredMessage) => boolean, ms = 5_000): Promise<StoredMessage> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { off(); reject(new Error('no onMessage within ' + ms + ' ms')) }, ms)
+    const off = s.onMessage(m => { if (match(m)) { clearTimeout(timer); off(); resolve(m) } })
+  })
+}
+
+export function messageStoreContract (t: Test, name: string, factory: () => Promise<MessageStore>): void {
+  t.test(`${name}: put and list a room`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    const sent = msg({ from: 'alice', room: 'general', body: 'hello' })
+    const { message, created } = await s.put(sent)
+    t.equal(created, true)
+    t.type(message.id, 'string')
+    t.same(message, { ...sent, id: message.id })
+    t.same(await s.list({ room: 'general', limit: 10 }), [message])
+    t.same(await s.list({ room: 'other', limit: 10 }), [])
+    t.equal(await s.count(), 1)
+    await t.rejects(s.put({ from: 'alice', clientId: 'x', body: 'b', sentAt: 1 }), { code: 'MM_ERR_MESSAGE_TARGET' })
+  })
+
+  t.test(`${name}: put is idempotent per (from, clientId)`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    const first = await s.put(msg({ from: 'alice', room: 'r', clientId: 'same', body: 'one' }))
+    const again = await s.put(msg({ from: 'alice', room: 'r', clientId: 'same', body: 'retry' }))
+    t.equal(again.created, false)
+    t.same(again.message, first.message, 'the retry returns the first copy')
+    const other = await s.put(msg({ from: 'bob', room: 'r', clientId: 'same' }))
+    t.equal(other.created, true, 'clientId is scoped to its sender')
+    const racing = await Promise.all([1, 2, 3, 4].map(() => s.put(msg({ from: 'carol', room: 'r', clientId: 'race' }))))
+    t.equal(racing.filter(r => r.created).length, 1, 'concurrent retries store once')
+    t.equal(new Set(racing.map(r => r.message.id)).size, 1)
+    t.equal(await s.count(), 3)
+  })
+
+  t.test(`${name}: pagination with after`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    const ids: string[] = []
+    for (let i = 0; i < 25; i++) {
+      ids.push((await s.put(msg({ from: `u${i % 3}`, room: 'paged' }))).message.id)
+      if (i % 5 === 0) await s.put(msg({ from: 'noise', room: 'elsewhere' }))
+    }
+    t.same([...ids].sort(), ids, 'ids sort in arrival order')
+    const pages: string[][] = []
+    let after: string | undefined
+    for (;;) {
+      const page = await s.list({ room: 'paged', after, limit: 10 })
+      if (page.length === 0) break
+      pages.push(page.map(m => m.id))
+      after = page[page.length - 1].id
+    }
+    t.same(pages.map(p => p.length), [10, 10, 5])
+    t.same(pages.flat(), ids)
+  })
+
+  t.test(`${name}: dmUser returns DMs in both directions only`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    const ab = (await s.put(msg({ from: 'alice', to: 'bob' }))).message
+    await s.put(msg({ from: 'alice', room: 'general' }))
+    const ba = (await s.put(msg({ from: 'bob', to: 'alice' }))).message
+    const bc = (await s.put(msg({ from: 'bob', to: 'carol' }))).message
+    const ca = (await s.put(msg({ from: 'carol', to: 'alice' }))).message
+    const self = (await s.put(msg({ from: 'alice', to: 'alice' }))).message
+    t.same(await s.list({ dmUser: 'alice', limit: 10 }), [ab, ba, ca, self])
+    t.same(await s.list({ dmUser: 'alice', limit: 2 }), [ab, ba])
+    t.same(await s.list({ dmUser: 'alice', after: ba.id, limit: 10 }), [ca, self])
+    t.same(await s.list({ dmUser: 'bob', limit: 10 }), [ab, ba, bc])
+    t.same(await s.list({ dmUser: 'dave', limit: 10 }), [])
+  })
+
+  t.test(`${name}: expired messages are hidden, then deleted`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    const now = Date.now()
+    await s.put(msg({ from: 'alice', room: 'r', expiresAt: now - 1_000 }))
+    await s.put(msg({ from: 'alice', room: 'r', expiresAt: now - 10 }))
+    const future = (await s.put(msg({ from: 'alice', room: 'r', expiresAt: now + 3_600_000 }))).message
+    const forever = (await s.put(msg({ from: 'alice', room: 'r' }))).message
+    t.same(await s.list({ room: 'r', limit: 10 }), [future, forever], 'expired messages are not listed')
+    t.equal(await s.deleteExpired(now), 2)
+    t.equal(await s.deleteExpired(now), 0, 'nothing left to delete')
+    t.equal(await s.count(), 2)
+    t.equal(await s.deleteExpired(now + 3_600_000), 1)
+    t.same(await s.list({ room: 'r', limit: 10 }), [forever])
+  })
+
+  t.test(`${name}: onMessage fires for new messages only`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    const seen: string[] = []
+    const off = s.onMessage(m => { seen.push(m.clientId) })
+    const waiting = nextMessage(s, m => m.clientId === 'n1')
+    const { message } = await s.put(msg({ from: 'alice', room: 'r', clientId: 'n1' }))
+    t.same(await waiting, message)
+    await s.put(msg({ from: 'alice', room: 'r', clientId: 'n1' })) // a retry: not new
+    off()
+    const later = nextMessage(s, m => m.clientId === 'n2')
+    await s.put(msg({ from: 'alice', room: 'r', clientId: 'n2' }))
+    await later
+    t.same(seen, ['n1'], 'once per message, and not after unsubscribing')
+  })
+
+  t.test(`${name}: all() yields every message in id order`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    const ids: string[] = []
+    for (let i = 0; i < 620; i++) {
+      ids.push((await s.put(i % 2 === 0 ? msg({ from: 'a', room: 'r' }) : msg({ from: 'a', to: 'b' }))).message.id)
+    }
+    const seen: string[] = []
+    for await (const m of s.all()) seen.push(m.id)
+    t.same(seen, ids)
+  })
+}

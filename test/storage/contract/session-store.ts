@@ -1,0 +1,78 @@
+// The SessionStore contract: every implementation (lru, Redis) must pass it.
+// `factory` opens a fresh, empty store with the given bounds each time it is called;
+// the suite closes what it opens.
+
+import type { Test } from 'tap'
+import type { SessionStore, SessionStoreInit } from '../../../src/storage/types.js'
+
+export interface SessionContractOptions {
+  /** how many sessions to insert into a store bounded at `bound` */
+  inserts: number
+  bound: number
+}
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+const bytes = (...b: number[]) => Uint8Array.from(b)
+
+export function sessionStoreContract (
+  t: Test,
+  name: string,
+  factory: (init: SessionStoreInit) => Promise<SessionStore>,
+  opts: SessionContractOptions = { inserts: 200_000, bound: 100_000 }
+): void {
+  t.test(`${name}: round trip, replace, delete`, async t => {
+    const s = await factory({ maxEntries: 10, ttlMs: 60_000 })
+    t.teardown(() => s.close())
+    t.equal(await s.get('nope'), undefined)
+    const v = bytes(1, 2, 3, 0, 255)
+    await s.set('a', v)
+    v[0] = 9 // the store kept its own copy
+    t.same(await s.get('a'), bytes(1, 2, 3, 0, 255))
+    const got = await s.get('a')
+    got!.fill(0) // and hands out copies
+    t.same(await s.get('a'), bytes(1, 2, 3, 0, 255))
+    await s.set('a', bytes(7))
+    t.same(await s.get('a'), bytes(7))
+    await s.set('b', new Uint8Array(0))
+    t.same(await s.get('b'), new Uint8Array(0), 'empty value is a value')
+    t.equal(await s.size(), 2)
+    await s.delete('a')
+    await s.delete('never-there')
+    t.equal(await s.get('a'), undefined)
+    t.equal(await s.size(), 1)
+  })
+
+  t.test(`${name}: bounded at maxEntries, oldest evicted`, async t => {
+    const { inserts, bound } = opts
+    const s = await factory({ maxEntries: bound, ttlMs: 60_000 })
+    t.teardown(() => s.close())
+    let max = 0
+    const step = Math.max(1, Math.floor(bound / 10))
+    for (let i = 0; i < inserts; i++) {
+      await s.set(`s${i}`, bytes(i & 255, (i >> 8) & 255, (i >> 16) & 255))
+      if (i % step === 0) max = Math.max(max, await s.size())
+    }
+    max = Math.max(max, await s.size())
+    t.ok(max <= bound, `size never exceeded ${bound} (max seen ${max})`)
+    t.equal(await s.size(), bound, 'full after overfilling')
+    t.equal(await s.get('s0'), undefined, 'the first inserted is gone')
+    const last = inserts - 1
+    t.same(await s.get(`s${last}`), bytes(last & 255, (last >> 8) & 255, (last >> 16) & 255), 'the newest is kept')
+  })
+
+  t.test(`${name}: entries expire after ttlMs; set refreshes the ttl`, async t => {
+    const s = await factory({ maxEntries: 100, ttlMs: 300 })
+    t.teardown(() => s.close())
+    await s.set('short', bytes(1))
+    await s.set('kept', bytes(2))
+    await sleep(200)
+    await s.set('kept', bytes(3))
+    await sleep(200)
+    t.equal(await s.get('short'), undefined, 'expired 400 ms after its set')
+    t.same(await s.get('kept'), bytes(3), 'refreshed 200 ms ago')
+    t.equal(await s.size(), 1, 'size counts live entries only')
+    await sleep(400)
+    t.equal(await s.get('kept'), undefined)
+    t.equal(await s.size(), 0)
+  })
+}

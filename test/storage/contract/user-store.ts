@@ -1,0 +1,78 @@
+// The UserStore contract: every implementation (SQLite, PostgreSQL) must pass it.
+// `factory` opens a fresh, empty store each time it is called; the suite closes it.
+
+import type { Test } from 'tap'
+import type { UserStore } from '../../../src/storage/types.js'
+
+const keys = (n: number) => ({ enc: Buffer.alloc(32, n).toString('base64'), sign: Buffer.alloc(32, n + 1).toString('base64') })
+const hash = 'scrypt$16384$8$1$c2FsdA==$aGFzaA=='
+
+export function userStoreContract (t: Test, name: string, factory: () => Promise<UserStore>): void {
+  t.test(`${name}: create and get, case-insensitive`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    t.equal(await s.count(), 0)
+    const before = Date.now()
+    const rec = await s.create({ username: 'alice', passwordHash: hash, keys: null })
+    t.equal(rec.username, 'alice')
+    t.ok(rec.createdAt >= before && rec.createdAt <= Date.now(), 'createdAt is now')
+    const got = await s.get('ALICE')
+    t.same(got, { username: 'alice', passwordHash: hash, keys: null, createdAt: rec.createdAt })
+    t.equal(await s.get('bob'), undefined)
+    await s.create({ username: 'bob_2-x', passwordHash: hash, keys: keys(1) })
+    t.same((await s.get('bob_2-x'))?.keys, keys(1))
+    t.equal(await s.count(), 2)
+  })
+
+  t.test(`${name}: usernames are unique regardless of case`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    await s.create({ username: 'carol', passwordHash: hash, keys: null })
+    for (const username of ['carol', 'Carol', 'CAROL']) {
+      await t.rejects(s.create({ username, passwordHash: 'other', keys: null }),
+        { code: 'MM_ERR_USER_EXISTS', statusCode: 409 }, username)
+    }
+    t.equal(await s.count(), 1)
+    t.equal((await s.get('carol'))?.passwordHash, hash, 'the first registration is untouched')
+  })
+
+  t.test(`${name}: setKeys`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    await s.create({ username: 'dave', passwordHash: hash, keys: null })
+    await s.setKeys('Dave', keys(5))
+    t.same((await s.get('dave'))?.keys, keys(5))
+    await s.setKeys('dave', keys(7))
+    t.same((await s.get('dave'))?.keys, keys(7), 'replaced')
+    await t.rejects(s.setKeys('nobody', keys(1)), { code: 'MM_ERR_USER_UNKNOWN', statusCode: 404 })
+  })
+
+  t.test(`${name}: token revocation and purge`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    t.equal(await s.isTokenRevoked('jti-1'), false)
+    await s.revokeToken('jti-1', 1_000)
+    await s.revokeToken('jti-2', 2_000)
+    await s.revokeToken('jti-1', 1_000) // logging out twice is fine
+    t.equal(await s.isTokenRevoked('jti-1'), true)
+    t.equal(await s.isTokenRevoked('jti-2'), true)
+    t.equal(await s.isTokenRevoked('jti-3'), false)
+    await s.purgeRevoked(999)
+    t.equal(await s.isTokenRevoked('jti-1'), true, 'kept until its expiry')
+    await s.purgeRevoked(1_000)
+    t.equal(await s.isTokenRevoked('jti-1'), false, 'purged at its expiry')
+    t.equal(await s.isTokenRevoked('jti-2'), true)
+  })
+
+  t.test(`${name}: all() yields every user ordered by username, across pages`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    const names: string[] = []
+    for (let i = 0; i < 1_100; i++) names.push(`u${String((i * 7919) % 1_100).padStart(4, '0')}`)
+    for (const username of names) await s.create({ username, passwordHash: hash, keys: null })
+    const seen: string[] = []
+    for await (const u of s.all()) seen.push(u.username)
+    t.same(seen, [...names].sort())
+    t.equal(await s.count(), 1_100)
+  })
+}
