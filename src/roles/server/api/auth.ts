@@ -1,0 +1,199 @@
+// The auth & users service (DESIGN §5) as a fastify plugin: register, login (issues a
+// JWT), logout (revokes its jti), users' public E2E keys, and the internal routes a
+// gateway running apart needs (token revocation status, user existence). It never
+// parses a JWT itself: the caller comes from the gateway's headers, believed only with
+// the internal token. Leaves out rate limiting (the gateway's job) and key history.
+
+import { createHash } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { MarshmelloError, lengthError } from '../../../errors.js'
+import { silentLogger, type Logger } from '../../../log.js'
+import type { UserKeys, UserRecord, UserStore } from '../../../storage/types.js'
+import { HEADER_TOKEN_EXP, HEADER_TOKEN_ID, errorHandler, internalGuard, requireCaller } from './http.js'
+import { dummyHash, hashPassword, verifyPassword } from './password.js'
+import { USERNAME_INPUT, errorResponses, isWellFormedText, keysSchema } from './schemas.js'
+import type { TokenService } from './tokens.js'
+
+export interface AuthServiceOptions {
+  users: UserStore
+  tokens: TokenService
+  /** requests must carry it in `x-marshmello-internal` (at least 16 characters) */
+  internalToken: string
+  logger?: Logger
+  /** how often expired revocations are purged; default 1 h */
+  purgeIntervalMs?: number
+}
+
+/** Thrown at login for an unknown user AND for a wrong password: the two must look alike. */
+const badCredentials = () => new MarshmelloError('MM_ERR_BAD_CREDENTIALS', 'auth', 'wrong username or password', 401)
+/** Thrown when a named user does not exist. */
+const unknownUser = () => new MarshmelloError('MM_ERR_USER_UNKNOWN', 'bad-input', 'no such user', 404)
+
+const userResponse = {
+  type: 'object',
+  properties: { username: { type: 'string' } },
+  required: ['username'],
+} as const
+
+const keysResponse = {
+  type: 'object',
+  properties: {
+    username: { type: 'string' },
+    keys: { anyOf: [{ type: 'null' }, keysSchema] },
+    fingerprint: { type: ['string', 'null'] },
+  },
+  required: ['username', 'keys', 'fingerprint'],
+} as const
+
+const registerBody = {
+  type: 'object',
+  properties: {
+    username: { type: 'string', pattern: USERNAME_INPUT },
+    password: { type: 'string', minLength: 8, maxLength: 1024 },
+    keys: keysSchema,
+  },
+  required: ['username', 'password'],
+} as const
+
+const loginBody = {
+  type: 'object',
+  properties: {
+    username: { type: 'string', pattern: USERNAME_INPUT },
+    password: { type: 'string', minLength: 1, maxLength: 1024 },
+  },
+  required: ['username', 'password'],
+} as const
+
+/** Thrown when a password holds a lone surrogate (it would hash like U+FFFD, colliding with others). */
+function checkPassword (password: string): void {
+  if (!isWellFormedText(password)) throw new MarshmelloError('MM_ERR_BAD_TEXT', 'bad-input', 'password must be well-formed Unicode')
+}
+
+/** base64 of a raw 32-byte public key -> bytes, with the exact complaint when it is not */
+export function decodeKey (b64: string, what: string): Buffer {
+  const raw = Buffer.from(b64, 'base64')
+  if (raw.length !== 32 || raw.toString('base64') !== b64) throw lengthError(`${what} public key (base64)`, '32', raw.length)
+  return raw
+}
+
+/** hex SHA-256 over the raw enc key then the raw sign key (what `/whois` shows) */
+export function keyFingerprint (keys: UserKeys): string {
+  return createHash('sha256').update(decodeKey(keys.enc, 'enc')).update(decodeKey(keys.sign, 'sign')).digest('hex')
+}
+
+function keysView (user: UserRecord) {
+  return { username: user.username, keys: user.keys, fingerprint: user.keys === null ? null : keyFingerprint(user.keys) }
+}
+
+function tokenHeaders (request: FastifyRequest): { jti: string, expiresAt: number } {
+  const jti = request.headers[HEADER_TOKEN_ID]
+  const exp = request.headers[HEADER_TOKEN_EXP]
+  if (typeof jti !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(jti) || typeof exp !== 'string' || !/^[0-9]{1,16}$/.test(exp)) {
+    throw new MarshmelloError('MM_ERR_UNAUTHENTICATED', 'auth', 'sign in first', 401)
+  }
+  return { jti, expiresAt: Number(exp) }
+}
+
+export async function authService (app: FastifyInstance, opts: AuthServiceOptions): Promise<void> {
+  const { users, tokens } = opts
+  const logger = opts.logger ?? silentLogger
+  app.setErrorHandler(errorHandler(logger))
+  app.addHook('onRequest', internalGuard(opts.internalToken))
+  await dummyHash() // made before the first login, so unknown-user logins cost one scrypt like the rest
+
+  const purge = setInterval(() => {
+    users.purgeRevoked(Date.now()).catch(err => logger.warn('purging revoked tokens failed', { err }))
+  }, opts.purgeIntervalMs ?? 60 * 60 * 1000)
+  purge.unref()
+  app.addHook('onClose', async () => clearInterval(purge))
+
+  app.post('/v1/auth/register', {
+    schema: {
+      body: registerBody,
+      response: { 201: userResponse, ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const body = request.body as { username: string, password: string, keys?: UserKeys }
+    checkPassword(body.password)
+    if (body.keys !== undefined) keyFingerprint(body.keys) // validates both keys
+    const username = body.username.toLowerCase()
+    const passwordHash = await hashPassword(body.password)
+    const user = await users.create({ username, passwordHash, keys: body.keys ?? null })
+    reply.code(201)
+    return { username: user.username }
+  })
+
+  app.post('/v1/auth/login', {
+    schema: {
+      body: loginBody,
+      response: {
+        200: {
+          type: 'object',
+          properties: { token: { type: 'string' }, expiresAt: { type: 'number' }, username: { type: 'string' } },
+          required: ['token', 'expiresAt', 'username'],
+        },
+        ...errorResponses,
+      },
+    },
+  }, async (request) => {
+    const body = request.body as { username: string, password: string }
+    checkPassword(body.password)
+    const user = await users.get(body.username.toLowerCase())
+    const ok = await verifyPassword(body.password, user?.passwordHash ?? await dummyHash())
+    if (user === undefined || !ok) throw badCredentials()
+    const issued = await tokens.issue(user.username)
+    return { token: issued.token, expiresAt: issued.expiresAt, username: user.username }
+  })
+
+  app.post('/v1/auth/logout', { schema: { response: { 204: { type: 'null' }, ...errorResponses } } }, async (request, reply) => {
+    requireCaller(request)
+    const { jti, expiresAt } = tokenHeaders(request)
+    await users.revokeToken(jti, expiresAt)
+    reply.code(204).send()
+  })
+
+  app.get('/v1/users/:name/keys', {
+    schema: {
+      params: {
+        type: 'object',
+        properties: { name: { type: 'string', anyOf: [{ pattern: USERNAME_INPUT }, { const: 'me' }] } },
+        required: ['name'],
+      },
+      response: { 200: keysResponse, ...errorResponses },
+    },
+  }, async (request) => {
+    const { name } = request.params as { name: string }
+    const username = name === 'me' ? requireCaller(request) : name.toLowerCase()
+    const user = await users.get(username)
+    if (user === undefined) throw unknownUser()
+    return keysView(user)
+  })
+
+  app.put('/v1/users/me/keys', {
+    schema: { body: keysSchema, response: { 200: keysResponse, ...errorResponses } },
+  }, async (request) => {
+    const username = requireCaller(request)
+    const keys = request.body as UserKeys
+    keyFingerprint(keys)
+    await users.setKeys(username, { enc: keys.enc, sign: keys.sign })
+    const user = await users.get(username)
+    if (user === undefined) throw unknownUser()
+    return keysView(user)
+  })
+
+  /* internal: used by a gateway or messages service running in another process */
+
+  app.post('/internal/token-status', {
+    schema: {
+      body: { type: 'object', properties: { jti: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['jti'] },
+      response: { 200: { type: 'object', properties: { revoked: { type: 'boolean' } }, required: ['revoked'] }, ...errorResponses },
+    },
+  }, async (request) => ({ revoked: await users.isTokenRevoked((request.body as { jti: string }).jti) }))
+
+  app.post('/internal/user-status', {
+    schema: {
+      body: { type: 'object', properties: { username: { type: 'string', pattern: USERNAME_INPUT } }, required: ['username'] },
+      response: { 200: { type: 'object', properties: { exists: { type: 'boolean' } }, required: ['exists'] }, ...errorResponses },
+    },
+  }, async (request) => ({ exists: (await users.get((request.body as { username: string }).username.toLowerCase())) !== undefined }))
+}

@@ -1,0 +1,210 @@
+// The messaging service (DESIGN §5) as a fastify plugin: rooms (`lobby` and any room
+// named by its first message), end-to-end encrypted DMs stored as opaque ciphertext
+// (P8), cursor pagination, long-poll wake-ups from MessageStore.onMessage, idempotent
+// sends by client id, and an optional TTL. The caller comes from the gateway's
+// headers behind the internal token. Leaves out room membership and moderation.
+
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import { MarshmelloError } from '../../../errors.js'
+import { silentLogger, type Logger } from '../../../log.js'
+import type { MessageQuery, MessageStore, NewMessage, StoredMessage } from '../../../storage/types.js'
+import { errorHandler, internalGuard, requireCaller } from './http.js'
+import { LongPollHub, waitFor } from './long-poll.js'
+import { CLIENT_ID, MESSAGE_ID, ROOM_INPUT, USERNAME_INPUT, errorResponses, isWellFormedText, messageSchema, pageSchema } from './schemas.js'
+
+export interface MessagesServiceOptions {
+  messages: MessageStore
+  /** requests must carry it in `x-marshmello-internal` (at least 16 characters) */
+  internalToken: string
+  /** messages expire this long after they are sent; default: kept */
+  ttlMs?: number
+  /** the longest a GET may wait for news; default 25 s */
+  longPollMaxMs?: number
+  /** concurrent waiting GETs before 503; default 10,000 */
+  maxLongPolls?: number
+  /** whether a DM recipient exists; without it any well-formed name is accepted */
+  userExists?: (username: string) => Promise<boolean>
+  /** for /v1/stats; without it `users` is left out */
+  countUsers?: () => Promise<number>
+  logger?: Logger
+  now?: () => number
+}
+
+export const MAX_TEXT_CHARS = 4000
+export const MAX_DM_BYTES = 16 * 1024
+const DEFAULT_LIMIT = 50
+const MAX_LIMIT = 200
+
+const sendResponse = {
+  type: 'object',
+  properties: { message: messageSchema },
+  required: ['message'],
+} as const
+const sendResponses = { 200: sendResponse, 201: sendResponse, ...errorResponses }
+
+const pageQuery = {
+  type: 'object',
+  properties: {
+    after: { type: 'string', pattern: MESSAGE_ID },
+    limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+    wait: { type: 'string', pattern: '^[0-9]{1,4}$' },
+  },
+} as const
+
+const roomParams = {
+  type: 'object',
+  properties: { room: { type: 'string', pattern: ROOM_INPUT } },
+  required: ['room'],
+} as const
+
+/** Thrown when text or a DM body is not well-formed Unicode (a lone surrogate). */
+const badText = (what: string) => new MarshmelloError('MM_ERR_BAD_TEXT', 'bad-input', `${what} must be well-formed Unicode`)
+
+function view (m: StoredMessage) {
+  const out: Record<string, unknown> = { id: m.id, from: m.from, clientId: m.clientId, body: m.body, sentAt: m.sentAt }
+  if (m.room !== undefined) out.room = m.room
+  if (m.to !== undefined) out.to = m.to
+  if (m.expiresAt !== undefined) out.expiresAt = m.expiresAt
+  return out
+}
+
+export async function messagesService (app: FastifyInstance, opts: MessagesServiceOptions): Promise<void> {
+  const store = opts.messages
+  const logger = opts.logger ?? silentLogger
+  const now = opts.now ?? Date.now
+  const longPollMaxMs = opts.longPollMaxMs ?? 25_000
+  const hub = new LongPollHub(opts.maxLongPolls ?? 10_000)
+  app.setErrorHandler(errorHandler(logger))
+  app.addHook('onRequest', internalGuard(opts.internalToken))
+
+  const unsubscribe = store.onMessage(m => {
+    if (m.room !== undefined) hub.notify(`r:${m.room}`)
+    if (m.to !== undefined) { hub.notify(`d:${m.to}`); hub.notify(`d:${m.from}`) }
+  })
+  let sweeper: NodeJS.Timeout | undefined
+  if (opts.ttlMs !== undefined) {
+    if (!(opts.ttlMs > 0)) throw new MarshmelloError('MM_ERR_CONFIG', 'internal', 'ttlMs must be a positive number')
+    sweeper = setInterval(() => {
+      store.deleteExpired(now()).catch(err => logger.warn('deleting expired messages failed', { err }))
+    }, Math.min(Math.max(opts.ttlMs, 1000), 60_000))
+    sweeper.unref()
+  }
+  app.addHook('preClose', async () => hub.wakeAll())
+  app.addHook('onClose', async () => { unsubscribe(); clearInterval(sweeper) })
+
+  async function send (msg: Omit<NewMessage, 'sentAt' | 'expiresAt'>, reply: FastifyReply) {
+    const sentAt = now()
+    const full: NewMessage = opts.ttlMs === undefined ? { ...msg, sentAt } : { ...msg, sentAt, expiresAt: sentAt + opts.ttlMs }
+    const { message, created } = await store.put(full)
+    if (!created && (message.room !== msg.room || message.to !== msg.to || message.body !== msg.body)) {
+      /** Thrown when a client id is reused for a different message. */
+      throw new MarshmelloError('MM_ERR_CLIENT_ID_REUSED', 'bad-input', 'this clientId was already used for another message', 409)
+    }
+    reply.code(created ? 201 : 200)
+    return { message: view(message) }
+  }
+
+  /** one page after `after`; with wait>0 and nothing new, waits for news on `keys` */
+  async function page (q: Omit<MessageQuery, 'limit'>, raw: { limit?: string, wait?: string }, keys: string[], reply: FastifyReply) {
+    const limit = Math.min(Math.max(Number(raw.limit ?? DEFAULT_LIMIT), 1), MAX_LIMIT)
+    const waitMs = Math.min(Number(raw.wait ?? 0) * 1000, longPollMaxMs)
+    const read = async () => {
+      const t = now()
+      const found = (await store.list({ ...q, limit: limit + 1 })).filter(m => m.expiresAt === undefined || m.expiresAt > t)
+      const messages = found.slice(0, limit)
+      return { messages: messages.map(view), cursor: messages.at(-1)?.id ?? q.after ?? null, hasMore: found.length > limit }
+    }
+    if (waitMs <= 0) return read()
+    const waiter = hub.wait(keys) // before the first read: nothing can slip in between
+    const aborted = new AbortController()
+    const onClose = () => { if (!reply.raw.writableEnded) aborted.abort() }
+    reply.raw.on('close', onClose)
+    try {
+      const first = await read()
+      if (first.messages.length > 0) return first
+      await waitFor(waiter.woken, waitMs, aborted.signal)
+      if (aborted.signal.aborted) return first // nobody is listening any more
+      return await read()
+    } finally {
+      waiter.cancel()
+      reply.raw.off('close', onClose)
+    }
+  }
+
+  app.post('/v1/rooms/:room/messages', {
+    schema: {
+      params: roomParams,
+      body: {
+        type: 'object',
+        properties: {
+          clientId: { type: 'string', pattern: CLIENT_ID },
+          text: { type: 'string', minLength: 1, maxLength: MAX_TEXT_CHARS },
+        },
+        required: ['clientId', 'text'],
+      },
+      response: sendResponses,
+    },
+  }, async (request, reply) => {
+    const from = requireCaller(request)
+    const room = (request.params as { room: string }).room.toLowerCase()
+    const { clientId, text } = request.body as { clientId: string, text: string }
+    if (!isWellFormedText(text)) throw badText('text')
+    return send({ from, room, clientId, body: text }, reply)
+  })
+
+  app.get('/v1/rooms/:room/messages', {
+    schema: { params: roomParams, querystring: pageQuery, response: { 200: pageSchema, ...errorResponses } },
+  }, async (request, reply) => {
+    requireCaller(request)
+    const room = (request.params as { room: string }).room.toLowerCase()
+    const q = request.query as { after?: string, limit?: string, wait?: string }
+    return page({ room, after: q.after }, q, [`r:${room}`], reply)
+  })
+
+  app.post('/v1/dms', {
+    schema: {
+      body: {
+        type: 'object',
+        properties: {
+          to: { type: 'string', pattern: USERNAME_INPUT },
+          clientId: { type: 'string', pattern: CLIENT_ID },
+          body: { type: 'string', minLength: 1, maxLength: MAX_DM_BYTES },
+        },
+        required: ['to', 'clientId', 'body'],
+      },
+      response: sendResponses,
+    },
+  }, async (request, reply) => {
+    const from = requireCaller(request)
+    const { to: rawTo, clientId, body } = request.body as { to: string, clientId: string, body: string }
+    if (!isWellFormedText(body)) throw badText('body')
+    if (Buffer.byteLength(body, 'utf8') > MAX_DM_BYTES) {
+      throw new MarshmelloError('MM_ERR_TOO_LARGE', 'bad-input', `expected a DM body of at most ${MAX_DM_BYTES} bytes`, 413)
+    }
+    const to = rawTo.toLowerCase()
+    if (opts.userExists !== undefined && !(await opts.userExists(to))) {
+      throw new MarshmelloError('MM_ERR_USER_UNKNOWN', 'bad-input', 'no such user', 404)
+    }
+    return send({ from, to, clientId, body }, reply)
+  })
+
+  app.get('/v1/dms', {
+    schema: { querystring: pageQuery, response: { 200: pageSchema, ...errorResponses } },
+  }, async (request, reply) => {
+    const me = requireCaller(request)
+    const q = request.query as { after?: string, limit?: string, wait?: string }
+    return page({ dmUser: me, after: q.after }, q, [`d:${me}`], reply)
+  })
+
+  app.get('/v1/stats', {
+    schema: {
+      response: {
+        200: { type: 'object', properties: { users: { type: 'number' }, messages: { type: 'number' } }, required: ['messages'] },
+        ...errorResponses,
+      },
+    },
+  }, async () => {
+    const messages = await store.count()
+    return opts.countUsers === undefined ? { messages } : { users: await opts.countUsers(), messages }
+  })
+}

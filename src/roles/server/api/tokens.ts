@@ -1,0 +1,151 @@
+// Session tokens: HS256 JWTs (jose) with issuer, audience, subject = username, a
+// random jti and an expiry; verification checks all of them plus revocation through
+// an injected `isRevoked(jti)` (the UserStore locally, the auth service remotely), so
+// the gateway can run apart from auth. The 32-byte secret lives 0600 in the data dir.
+// Tokens are never logged; this file leaves refresh tokens and key rotation out.
+
+import { randomBytes } from 'node:crypto'
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose'
+import { MarshmelloError, isMarshmelloError } from '../../../errors.js'
+
+export const SECRET_BYTES = 32
+export const DEFAULT_TOKEN_TTL_MS = 12 * 60 * 60 * 1000
+/** longer strings are refused before any parsing */
+const MAX_TOKEN_CHARS = 4096
+const USERNAME = /^[a-z0-9_-]{3,32}$/
+
+export interface IssuedToken {
+  token: string
+  jti: string
+  /** ms since epoch */
+  expiresAt: number
+}
+
+export interface VerifiedToken {
+  username: string
+  jti: string
+  /** the JWT `exp` claim: seconds since epoch */
+  exp: number
+  /** the same instant in ms since epoch */
+  expiresAt: number
+}
+
+export interface TokenServiceInit {
+  /** at least 32 bytes (loadOrCreateSecret) */
+  secret: Uint8Array
+  /** default 12 h; rounded up to whole seconds */
+  ttlMs?: number
+  /** default 'marshmello' */
+  issuer?: string
+  /** default 'marshmello-api' */
+  audience?: string
+}
+
+export interface TokenServiceComponents {
+  /** true when the token id was revoked (logout); may throw when the answer is unknown */
+  isRevoked: (jti: string) => Promise<boolean>
+  /** ms since epoch; default Date.now (tests pass a fake clock) */
+  now?: () => number
+}
+
+/** Thrown when a token is missing, malformed, forged, for another audience, or revoked. */
+const tokenError = () => new MarshmelloError('MM_ERR_TOKEN', 'auth', 'invalid or revoked token', 401)
+/** Thrown when a token was valid but its expiry has passed. */
+const expiredError = () => new MarshmelloError('MM_ERR_TOKEN_EXPIRED', 'auth', 'token expired, sign in again', 401)
+
+export class TokenService {
+  readonly ttlMs: number
+  private readonly secret: Uint8Array
+  private readonly issuer: string
+  private readonly audience: string
+  private readonly isRevoked: (jti: string) => Promise<boolean>
+  private readonly now: () => number
+
+  constructor (init: TokenServiceInit, components: TokenServiceComponents) {
+    if (!(init.secret instanceof Uint8Array) || init.secret.length < SECRET_BYTES) {
+      throw new MarshmelloError('MM_ERR_CONFIG', 'internal', `expected a token secret of at least ${SECRET_BYTES} bytes, got length=${init.secret?.length}`)
+    }
+    const ttl = init.ttlMs ?? DEFAULT_TOKEN_TTL_MS
+    if (!Number.isFinite(ttl) || ttl <= 0) throw new MarshmelloError('MM_ERR_CONFIG', 'internal', 'token ttlMs must be a positive number')
+    this.secret = init.secret
+    this.ttlMs = ttl
+    this.issuer = init.issuer ?? 'marshmello'
+    this.audience = init.audience ?? 'marshmello-api'
+    this.isRevoked = components.isRevoked
+    this.now = components.now ?? Date.now
+  }
+
+  async issue (username: string): Promise<IssuedToken> {
+    if (!USERNAME.test(username)) throw new MarshmelloError('MM_ERR_VALIDATION', 'bad-input', 'expected a lowercase username of 3-32 [a-z0-9_-]')
+    const iat = Math.floor(this.now() / 1000)
+    const exp = iat + Math.ceil(this.ttlMs / 1000)
+    const jti = randomBytes(16).toString('base64url')
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(username)
+      .setIssuer(this.issuer)
+      .setAudience(this.audience)
+      .setJti(jti)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(this.secret)
+    return { token, jti, expiresAt: exp * 1000 }
+  }
+
+  async verify (token: string): Promise<VerifiedToken> {
+    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS) throw tokenError()
+    let payload
+    try {
+      ({ payload } = await jwtVerify(token, this.secret, {
+        algorithms: ['HS256'],
+        issuer: this.issuer,
+        audience: this.audience,
+        requiredClaims: ['sub', 'jti', 'exp', 'iat'],
+        currentDate: new Date(this.now()),
+      }))
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw expiredError()
+      throw tokenError()
+    }
+    const { sub, jti, exp } = payload
+    if (typeof sub !== 'string' || !USERNAME.test(sub) || typeof jti !== 'string' || jti.length > 64 || typeof exp !== 'number') throw tokenError()
+    let revoked: boolean
+    try {
+      revoked = await this.isRevoked(jti)
+    } catch (err) {
+      if (isMarshmelloError(err)) throw err
+      throw new MarshmelloError('MM_ERR_REVOCATION_UNAVAILABLE', 'unavailable', 'cannot check token revocation')
+    }
+    if (revoked) throw tokenError()
+    return { username: sub, jti, exp, expiresAt: exp * 1000 }
+  }
+}
+
+/**
+ * Reads the token secret at `path`, or creates it (32 random bytes, mode 0600, its
+ * directory 0700) when missing, so tokens stay valid across restarts.
+ */
+export async function loadOrCreateSecret (path: string): Promise<Uint8Array> {
+  try {
+    const existing = await readFile(path)
+    if (existing.length < SECRET_BYTES) {
+      throw new MarshmelloError('MM_ERR_CONFIG', 'internal', `expected a token secret of at least ${SECRET_BYTES} bytes in ${path}, got length=${existing.length}`)
+    }
+    await chmod(path, 0o600).catch(() => {})
+    return new Uint8Array(existing)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+  const secret = randomBytes(SECRET_BYTES)
+  try {
+    await writeFile(path, secret, { mode: 0o600, flag: 'wx' })
+  } catch (err) {
+    // another process created it first: use theirs
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateSecret(path)
+    throw err
+  }
+  return new Uint8Array(secret)
+}
