@@ -1,0 +1,143 @@
+// A user's end-to-end identity: an X25519 key pair (DMs are encrypted to it) and an
+// Ed25519 key pair (DMs are signed with it), kept as raw 32-byte Buffers, with the
+// conversions to node:crypto KeyObjects, the server's UserKeys shape (base64) and the
+// key fingerprint. Storing keys on disk is profile/identity.ts; using them is dm.ts.
+
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { MarshmelloError, lengthError } from '../../../errors.js'
+import type { UserKeys } from '../../../storage/types.js'
+
+export const KEY_BYTES = 32
+
+export interface RawKeyPair {
+  publicKey: Buffer
+  privateKey: Buffer
+}
+
+export interface Identity {
+  /** X25519: DMs to this user are encrypted to `enc.publicKey` */
+  enc: RawKeyPair
+  /** Ed25519: DMs by this user are signed with `sign.privateKey` */
+  sign: RawKeyPair
+}
+
+export type KeyCurve = 'X25519' | 'Ed25519'
+
+// DER headers of a PKCS#8 private key and an SPKI public key, followed by the 32 raw bytes
+// (RFC 8410 §7 and §10: OIDs 1.3.101.110 for X25519, 1.3.101.112 for Ed25519).
+const PKCS8_PREFIX: Record<KeyCurve, Buffer> = {
+  X25519: Buffer.from('302e020100300506032b656e04220420', 'hex'),
+  Ed25519: Buffer.from('302e020100300506032b657004220420', 'hex')
+}
+const SPKI_PREFIX: Record<KeyCurve, Buffer> = {
+  X25519: Buffer.from('302a300506032b656e032100', 'hex'),
+  Ed25519: Buffer.from('302a300506032b6570032100', 'hex')
+}
+
+const BASE64_32 = /^[A-Za-z0-9+/]{43}=$/
+
+/** Thrown when a key is not valid base64 of the expected raw bytes. */
+const badKey = (what: string) =>
+  new MarshmelloError('MM_ERR_BAD_KEY', 'bad-input', `${what} is not base64 of 32 raw bytes`)
+
+/**
+ * Accepts a raw key (Buffer/Uint8Array, exactly 32 bytes) or its standard base64 form
+ * (44 chars with padding) and returns a fresh Buffer. Throws MM_ERR_LENGTH / MM_ERR_BAD_KEY.
+ */
+export function rawKey (key: Uint8Array | string, what: string): Buffer {
+  if (typeof key === 'string') {
+    if (!BASE64_32.test(key)) throw badKey(what)
+    const raw = Buffer.from(key, 'base64')
+    if (raw.length !== KEY_BYTES || raw.toString('base64') !== key) throw badKey(what)
+    return raw
+  }
+  if (!(key instanceof Uint8Array)) throw badKey(what)
+  if (key.length !== KEY_BYTES) throw lengthError(what, String(KEY_BYTES), key.length)
+  return Buffer.from(key)
+}
+
+export function publicKeyObject (curve: KeyCurve, key: Uint8Array | string): KeyObject {
+  const raw = rawKey(key, `${curve} public key`)
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX[curve], raw]), format: 'der', type: 'spki' })
+}
+
+export function privateKeyObject (curve: KeyCurve, key: Uint8Array): KeyObject {
+  const raw = rawKey(key, `${curve} private key`)
+  const der = Buffer.concat([PKCS8_PREFIX[curve], raw])
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
+  } finally {
+    der.fill(0)
+    raw.fill(0)
+  }
+}
+
+/** The raw 32-byte public key of a KeyObject (public or private). */
+export function rawPublic (key: KeyObject): Buffer {
+  const pub = key.type === 'private' ? createPublicKey(key) : key
+  const jwk = pub.export({ format: 'jwk' })
+  if (typeof jwk.x !== 'string') throw new MarshmelloError('MM_ERR_BAD_KEY', 'internal', 'not an OKP key')
+  return Buffer.from(jwk.x, 'base64url')
+}
+
+/** The raw 32-byte private key of a private KeyObject. */
+export function rawPrivate (key: KeyObject): Buffer {
+  const jwk = key.export({ format: 'jwk' })
+  if (typeof jwk.d !== 'string') throw new MarshmelloError('MM_ERR_BAD_KEY', 'internal', 'not an OKP private key')
+  return Buffer.from(jwk.d, 'base64url')
+}
+
+/** Derives the full pair from a raw private key (validates its length). */
+export function keyPairFromPrivate (curve: KeyCurve, privateKey: Uint8Array): RawKeyPair {
+  const obj = privateKeyObject(curve, privateKey)
+  return { publicKey: rawPublic(obj), privateKey: Buffer.from(privateKey) }
+}
+
+export function generateIdentity (): Identity {
+  const enc = generateKeyPairSync('x25519')
+  const sign = generateKeyPairSync('ed25519')
+  return {
+    enc: { publicKey: rawPublic(enc.publicKey), privateKey: rawPrivate(enc.privateKey) },
+    sign: { publicKey: rawPublic(sign.publicKey), privateKey: rawPrivate(sign.privateKey) }
+  }
+}
+
+/** Rebuilds an identity from its two private keys. */
+export function identityFromPrivate (encPrivate: Uint8Array, signPrivate: Uint8Array): Identity {
+  return { enc: keyPairFromPrivate('X25519', encPrivate), sign: keyPairFromPrivate('Ed25519', signPrivate) }
+}
+
+/** The server's UserKeys shape: base64 of the raw 32-byte public keys. */
+export function publicKeys (identity: Identity): UserKeys {
+  return {
+    enc: rawKey(identity.enc.publicKey, 'X25519 public key').toString('base64'),
+    sign: rawKey(identity.sign.publicKey, 'Ed25519 public key').toString('base64')
+  }
+}
+
+/** Validates a UserKeys-like value (both keys base64 or raw of 32 bytes) and returns it as base64. */
+export function normalizeUserKeys (keys: { enc: Uint8Array | string, sign: Uint8Array | string }): UserKeys {
+  if (keys == null || typeof keys !== 'object') throw badKey('user keys')
+  // parse both as public keys: also rejects 32 bytes that are not a point encoding node accepts
+  publicKeyObject('X25519', keys.enc)
+  publicKeyObject('Ed25519', keys.sign)
+  return {
+    enc: rawKey(keys.enc, 'X25519 public key').toString('base64'),
+    sign: rawKey(keys.sign, 'Ed25519 public key').toString('base64')
+  }
+}
+
+/** Hex SHA-256 over raw enc ‖ raw sign (64 bytes); the server computes the same. */
+export function keyFingerprint (keys: { enc: Uint8Array | string, sign: Uint8Array | string }): string {
+  const enc = rawKey(keys.enc, 'X25519 public key')
+  const sign = rawKey(keys.sign, 'Ed25519 public key')
+  return createHash('sha256').update(enc).update(sign).digest('hex')
+}
+
+/** "ab12 cd34 …": the hex fingerprint in groups of 4, for people to compare. */
+export function humanFingerprint (fingerprint: string): string {
+  if (!/^[0-9a-f]{64}$/.test(fingerprint)) {
+    throw new MarshmelloError('MM_ERR_BAD_KEY', 'bad-input', 'fingerprint is not 64 lowercase hex chars')
+  }
+  return fingerprint.match(/.{4}/g)!.join(' ')
+}
