@@ -30,3 +30,8 @@ export function messageId (now: number): string {
 }
 
 export const MESSAGE_ID_LENGTH = TIME_LEN + COUNTER_LEN + RANDOM_LEN
+
+/** The smallest id a message stored at or after `now` can have: a cursor for "from now on". */
+export function idFloor (now: number): string {
+  return Math.floor(now).toString(36).padStart(TIME_LEN, '0')
+}

@@ -5,6 +5,7 @@ import t from 'tap'
 import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { nedbMessageStore } from '../../src/storage/messages/nedb.js'
+import { mongoMessageStore } from '../../src/storage/messages/mongo.js'
 import { messageStoreContract } from './contract/message-store.js'
 import { MONGO_URL, tempDir } from './backends.js'
 
@@ -36,18 +37,18 @@ t.test('nedb: the file is compacted periodically', async t => {
   t.equal(lines(), 0, 'compaction rewrote it without the deleted messages')
 })
 
-if (MONGO_URL === undefined) {
+const mongoUrl = MONGO_URL
+if (mongoUrl === undefined) {
   t.comment('SKIPPED: mongodb contract suite (MARSHMELLO_TEST_MONGO_URL not set)')
   t.test('mongodb contract suite', { skip: 'MARSHMELLO_TEST_MONGO_URL not set' }, async () => {})
 } else {
-  const { mongoMessageStore } = await import('../../src/storage/messages/mongo.js')
   const run = `mm_test_${process.pid}_${Date.now()}`
   const stores: Array<{ drop (): Promise<void> }> = []
   t.teardown(async () => { for (const s of stores) await s.drop() })
   let i = 0
   messageStoreContract(t, 'mongodb', async () => {
-    const s = await mongoMessageStore({ url: MONGO_URL, collection: `${run}_${i++}` })
-    stores.push({ drop: () => mongoDropCollection(MONGO_URL, s.collectionName) })
+    const s = await mongoMessageStore({ url: mongoUrl, collection: `${run}_${i++}` })
+    stores.push({ drop: () => mongoDropCollection(mongoUrl, s.collectionName) })
     return s
   })
 }

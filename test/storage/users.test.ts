@@ -4,9 +4,12 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { sqliteUserStore } from '../../src/storage/users/sqlite.js'
+import { postgresUserStore } from '../../src/storage/users/postgres.js'
 import { userStoreContract } from './contract/user-store.js'
 import { PG_URL, pgDropSchemas, reachable, tempDir } from './backends.js'
 
+// probe before the first subtest: tap ends the root test once its queue drains
+const pgUp = await reachable(PG_URL)
 const dir = tempDir(t)
 let n = 0
 userStoreContract(t, 'sqlite', async () => sqliteUserStore({ path: join(dir, `users-${n++}.db`) }))
@@ -30,12 +33,10 @@ t.test('sqlite: closed store rejects', async t => {
   await t.rejects(s.count(), { code: 'MM_ERR_STORE_CLOSED' })
 })
 
-const pgUp = await reachable(PG_URL)
 if (!pgUp) {
   t.comment(`SKIPPED: postgres contract suite (${PG_URL} not reachable)`)
   t.test('postgres contract suite', { skip: `${PG_URL} not reachable` }, async () => {})
 } else {
-  const { postgresUserStore } = await import('../../src/storage/users/postgres.js')
   const schemas: string[] = []
   t.teardown(() => pgDropSchemas(PG_URL, schemas))
   userStoreContract(t, 'postgres', async () => {
