@@ -60,3 +60,26 @@ export async function pgDropSchemas (url: string, schemas: string[]): Promise<vo
     await c.end()
   }
 }
+
+/** A TCP proxy to a backend that a test can cut, to see a store go down mid-use. */
+export interface CuttableProxy { port: number, cut (): Promise<void> }
+
+export async function cuttableProxy (target: string): Promise<CuttableProxy> {
+  const { createServer } = await import('node:net')
+  const u = new URL(target)
+  const sockets = new Set<import('node:net').Socket>()
+  const server = createServer(client => {
+    const upstream = connect({ host: u.hostname, port: Number(u.port) })
+    for (const s of [client, upstream]) { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)) }
+    client.pipe(upstream).pipe(client)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  return {
+    port,
+    cut: async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise(resolve => server.close(resolve))
+    }
+  }
+}

@@ -72,13 +72,15 @@ export async function redisSessionStore (init: RedisSessionStoreInit): Promise<S
     retryStrategy: (times) => Math.min(times * 200, 2_000)
   })
   // without a listener ioredis prints every reconnection error; requests report their own
-  redis.on('error', () => {})
+  let socketError: unknown
+  redis.on('error', (err) => { socketError = err })
   try {
     await redis.connect()
     await redis.ping()
   } catch (err) {
     redis.disconnect()
-    throw storeUnavailable('sessions', init.url, err)
+    // connect() only says "Connection is closed."; the socket error says why
+    throw storeUnavailable('sessions', init.url, socketError ?? err)
   }
   // from now on a request while Redis is down fails at once instead of queueing
   redis.options.enableOfflineQueue = false
