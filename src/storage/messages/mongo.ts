@@ -128,8 +128,11 @@ export async function mongoMessageStore (init: MongoMessageStoreInit): Promise<M
   }
   try {
     const s = coll.watch<Doc, ChangeStreamDocument<Doc>>([{ $match: { operationType: 'insert' } }])
-    await s.tryNext() // runs the aggregate: throws at once on a standalone server
+    // runs the aggregate: throws at once on a standalone server; on a replica set it
+    // may wait up to the server's maxAwaitTimeMS (1 s) for a first event
+    const first = await s.tryNext()
     stream = s
+    if (first?.operationType === 'insert') listeners.emit(fromDoc(first.fullDocument))
     void pump(s)
   } catch {
     stream = undefined
