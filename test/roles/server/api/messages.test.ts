@@ -1,0 +1,155 @@
+import t from 'tap'
+import { call, signUp, sleep, stack } from './helpers.js'
+
+t.test('send to a room, idempotently', async t => {
+  const { gateway, messages } = await stack(t)
+  const token = await signUp(gateway, 'alice')
+  const first = await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token, body: { clientId: 'm-1', text: 'hello' } })
+  t.equal(first.status, 201)
+  t.match(first.json.message, { from: 'alice', room: 'lobby', clientId: 'm-1', body: 'hello' })
+  t.type(first.json.message.id, 'string')
+  const retry = await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token, body: { clientId: 'm-1', text: 'hello' } })
+  t.equal(retry.status, 200)
+  t.equal(retry.json.message.id, first.json.message.id, 'same message')
+  t.equal(await messages.count(), 1, 'stored once')
+  const reused = await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token, body: { clientId: 'm-1', text: 'something else' } })
+  t.equal(reused.status, 409)
+  t.equal(reused.json.error.code, 'MM_ERR_CLIENT_ID_REUSED')
+  t.equal(await messages.count(), 1)
+
+  const page = await call(gateway, 'GET', '/v1/rooms/lobby/messages', { token })
+  t.equal(page.status, 200)
+  t.same(page.json.messages.map((m: any) => m.body), ['hello'])
+  t.equal(page.json.cursor, first.json.message.id)
+  t.equal(page.json.hasMore, false)
+})
+
+t.test('rooms exist from their first message; names are checked', async t => {
+  const { gateway } = await stack(t)
+  const token = await signUp(gateway, 'alice')
+  const empty = await call(gateway, 'GET', '/v1/rooms/new-room/messages', { token })
+  t.same(empty.json, { messages: [], cursor: null, hasMore: false })
+  t.equal((await call(gateway, 'POST', '/v1/rooms/New-Room/messages', { token, body: { clientId: 'a', text: 'x' } })).json.message.room, 'new-room')
+  t.equal((await call(gateway, 'GET', '/v1/rooms/new-room/messages', { token })).json.messages.length, 1)
+  t.equal((await call(gateway, 'GET', '/v1/rooms/lobby/messages', { token })).json.messages.length, 0, 'rooms are separate')
+  for (const room of ['a'.repeat(33), 'sp%20ace', 'd.ot', '%C3%A9']) {
+    const res = await call(gateway, 'GET', `/v1/rooms/${room}/messages`, { token })
+    t.ok(res.status === 400 || res.status === 404, `${room} -> ${res.status}`)
+  }
+  for (const text of ['', 'x'.repeat(4001), 5, null]) {
+    const res = await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token, body: { clientId: 'b', text } })
+    t.equal(res.status, 400, `text ${JSON.stringify(text)?.slice(0, 12)}`)
+  }
+  t.equal((await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token, body: { clientId: 'c', text: '😀'.repeat(4000) } })).status, 201, '4000 emoji')
+})
+
+t.test('cursor pagination across pages', async t => {
+  const { gateway } = await stack(t)
+  const token = await signUp(gateway, 'alice')
+  const sent: string[] = []
+  for (let i = 0; i < 7; i++) {
+    const res = await call(gateway, 'POST', '/v1/rooms/pages/messages', { token, body: { clientId: `c${i}`, text: `n${i}` } })
+    sent.push(res.json.message.id)
+  }
+  const seen: string[] = []
+  let cursor: string | null = null
+  let pages = 0
+  for (;;) {
+    const url: string = `/v1/rooms/pages/messages?limit=3${cursor === null ? '' : `&after=${cursor}`}`
+    const res = await call(gateway, 'GET', url, { token })
+    t.equal(res.status, 200)
+    pages++
+    seen.push(...res.json.messages.map((m: any) => m.id))
+    t.equal(res.json.hasMore, seen.length < 7)
+    cursor = res.json.cursor
+    if (!res.json.hasMore) break
+  }
+  t.equal(pages, 3)
+  t.same(seen, sent, 'every message once, in order')
+  const tail = await call(gateway, 'GET', `/v1/rooms/pages/messages?after=${cursor}`, { token })
+  t.same(tail.json, { messages: [], cursor, hasMore: false }, 'the cursor stays put at the end')
+  t.equal((await call(gateway, 'GET', '/v1/rooms/pages/messages?limit=500', { token })).json.messages.length, 7, 'limit capped, not refused')
+  for (const q of ['limit=abc', 'limit=-1', 'wait=x', 'after=' + encodeURIComponent('a b'), 'after=a&after=b']) {
+    t.equal((await call(gateway, 'GET', `/v1/rooms/pages/messages?${q}`, { token })).status, 400, q)
+  }
+})
+
+t.test('long-poll wakes up on a new message', async t => {
+  const { gateway } = await stack(t)
+  const alice = await signUp(gateway, 'alice')
+  const bob = await signUp(gateway, 'bob')
+  const start = Date.now()
+  const waiting = call(gateway, 'GET', '/v1/rooms/lobby/messages?wait=10', { token: alice })
+  await sleep(200)
+  await call(gateway, 'POST', '/v1/rooms/elsewhere/messages', { token: bob, body: { clientId: 'x', text: 'other room' } })
+  await sleep(100)
+  const sent = await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token: bob, body: { clientId: 'y', text: 'wake up' } })
+  const res = await waiting
+  const took = Date.now() - start
+  t.equal(res.status, 200)
+  t.same(res.json.messages.map((m: any) => m.id), [sent.json.message.id])
+  t.ok(took < 2000, `answered in ${took} ms`)
+
+  // a DM wakes both its recipient and its sender's other sessions
+  const dmWait = call(gateway, 'GET', `/v1/dms?wait=10`, { token: alice })
+  await sleep(100)
+  await call(gateway, 'POST', '/v1/dms', { token: bob, body: { to: 'alice', clientId: 'd1', body: 'Y2lwaGVydGV4dA==' } })
+  const dm = await dmWait
+  t.equal(dm.json.messages[0]?.to, 'alice')
+})
+
+t.test('long-poll times out empty and frees its slot', async t => {
+  const { gateway } = await stack(t, { maxLongPolls: 2 })
+  const token = await signUp(gateway, 'alice')
+  const latest = await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token, body: { clientId: 'a', text: 'old' } })
+  const start = Date.now()
+  const a = call(gateway, 'GET', `/v1/rooms/lobby/messages?wait=1&after=${latest.json.message.id}`, { token })
+  const b = call(gateway, 'GET', '/v1/dms?wait=1', { token })
+  await sleep(100)
+  const full = await call(gateway, 'GET', '/v1/dms?wait=1', { token })
+  t.equal(full.status, 503, 'bounded')
+  t.equal(full.json.error.code, 'MM_ERR_BUSY')
+  const [ra, rb] = await Promise.all([a, b])
+  const took = Date.now() - start
+  t.ok(took >= 950 && took < 3000, `waited ${took} ms`)
+  t.same(ra.json, { messages: [], cursor: latest.json.message.id, hasMore: false })
+  t.same(rb.json.messages, [])
+  t.equal((await call(gateway, 'GET', '/v1/dms?wait=1', { token })).status, 200, 'slots are free again')
+  const quick = await call(gateway, 'GET', '/v1/rooms/lobby/messages?wait=5', { token })
+  t.equal(quick.json.messages.length, 1, 'no waiting when something is already there')
+})
+
+t.test('direct messages: recipients must exist; only the two parties see them', async t => {
+  const { gateway, messages } = await stack(t)
+  const alice = await signUp(gateway, 'alice')
+  const bob = await signUp(gateway, 'bob')
+  const eve = await signUp(gateway, 'eve')
+  const body = Buffer.from(JSON.stringify({ nonce: 'n', ct: 'c' })).toString('base64')
+  const sent = await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'BOB', clientId: 'k1', body } })
+  t.equal(sent.status, 201)
+  t.match(sent.json.message, { from: 'alice', to: 'bob', body })
+  t.equal((await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'bob', clientId: 'k1', body } })).status, 200)
+  const unknown = await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'nobody', clientId: 'k2', body } })
+  t.equal(unknown.status, 404)
+  t.equal(unknown.json.error.code, 'MM_ERR_USER_UNKNOWN')
+  t.equal((await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'bob', clientId: 'k3', body: 'x'.repeat(16 * 1024 + 1) } })).status, 400)
+  t.equal((await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'bob', clientId: 'k4', body: 'é'.repeat(9000) } })).status, 413, '16 KiB is bytes')
+  t.equal((await call(gateway, 'GET', '/v1/dms', { token: bob })).json.messages.length, 1)
+  t.equal((await call(gateway, 'GET', '/v1/dms', { token: alice })).json.messages.length, 1)
+  t.equal((await call(gateway, 'GET', '/v1/dms', { token: eve })).json.messages.length, 0)
+  t.equal(await messages.count(), 1)
+  const stats = await call(gateway, 'GET', '/v1/stats', { token: eve })
+  t.same(stats.json, { users: 3, messages: 1 })
+})
+
+t.test('messages expire after the TTL', async t => {
+  const { gateway, messages } = await stack(t, { ttlMs: 400 })
+  const token = await signUp(gateway, 'alice')
+  const sent = await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token, body: { clientId: 'a', text: 'brief' } })
+  t.equal(sent.json.message.expiresAt, sent.json.message.sentAt + 400)
+  t.equal((await call(gateway, 'GET', '/v1/rooms/lobby/messages', { token })).json.messages.length, 1)
+  await sleep(600)
+  t.same((await call(gateway, 'GET', '/v1/rooms/lobby/messages', { token })).json.messages, [], 'never listed once expired')
+  await sleep(900) // the sweeper runs every max(ttl, 1 s)
+  t.equal(await messages.count(), 0, 'deleted from the store')
+})
