@@ -1,4 +1,5 @@
 // Every subcommand, one yargs module per role (src/roles/<role>/command.ts).
 import type { CommandModule } from 'yargs'
+import { relayCommand } from './roles/relay/command.js'
 
-export const all: CommandModule<any, any>[] = []
+export const all: CommandModule<any, any>[] = [relayCommand]

@@ -1,0 +1,89 @@
+// Bodies of the relay commands a hop understands (docs/PROTOCOL.md §5), one
+// encode/decode pair each. Every decoder checks lengths first and throws a
+// MarshmelloError with code MM_ERR_LENGTH or MM_ERR_RELAY_MSG.
+//
+//   EXTEND   = fp (32) | hostLen (u8) | host (ASCII) | port (u16 BE) | CREATE body
+//   EXTENDED = CREATED body (64)
+//   ERROR    = code (u16 BE) | reason (UTF-8, ≤ 200 bytes)
+//   DATA     = stream id (u32 BE, ≠ 0) | flags (u8: 1 = END, 2 = RESET) | data
+import { MarshmelloError, lengthError } from '../../errors.js'
+
+export interface Extend { fingerprint: Buffer, host: string, port: number, create: Buffer }
+
+const HOST_RE = /^[A-Za-z0-9.:-]{1,253}$/
+
+export function encodeExtend (m: Extend): Buffer {
+  if (m.fingerprint.length !== 32) throw lengthError('fingerprint', '32', m.fingerprint.length)
+  if (!HOST_RE.test(m.host)) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'bad-input', `bad host ${JSON.stringify(m.host)}`)
+  const host = Buffer.from(m.host, 'ascii')
+  const out = Buffer.alloc(32 + 1 + host.length + 2 + m.create.length)
+  m.fingerprint.copy(out, 0)
+  out[32] = host.length
+  host.copy(out, 33)
+  out.writeUInt16BE(m.port, 33 + host.length)
+  m.create.copy(out, 35 + host.length)
+  return out
+}
+
+export function decodeExtend (b: Buffer): Extend {
+  if (b.length < 36) throw lengthError('EXTEND', 'at least 36', b.length)
+  const hl = b[32]
+  if (hl === 0 || 35 + hl > b.length) throw lengthError('EXTEND host', `1..${b.length - 35}`, hl)
+  const host = b.subarray(33, 33 + hl).toString('ascii')
+  if (!HOST_RE.test(host)) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'protocol', 'EXTEND host is not a hostname or address')
+  const port = b.readUInt16BE(33 + hl)
+  if (port === 0) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'protocol', 'EXTEND port 0')
+  return { fingerprint: Buffer.from(b.subarray(0, 32)), host, port, create: Buffer.from(b.subarray(35 + hl)) }
+}
+
+export interface RelayErrorMsg { code: number, reason: string }
+
+/** ERROR codes (§5.4) */
+export enum HopError {
+  /** EXTEND target not in the signed consensus (P7) */
+  NOT_LISTED = 1,
+  /** the next hop could not be reached or did not answer */
+  UNREACHABLE = 2,
+  /** the next hop failed the handshake */
+  HANDSHAKE = 3,
+  /** the hop is overloaded (circuit limit or rate limit) */
+  BUSY = 4,
+  /** the request was malformed */
+  PROTOCOL = 5,
+}
+
+export function encodeError (m: RelayErrorMsg): Buffer {
+  const reason = Buffer.from(m.reason, 'utf8').subarray(0, 200)
+  const out = Buffer.alloc(2 + reason.length)
+  out.writeUInt16BE(m.code, 0)
+  reason.copy(out, 2)
+  return out
+}
+
+export function decodeError (b: Buffer): RelayErrorMsg {
+  if (b.length < 2 || b.length > 202) throw lengthError('ERROR', '2..202', b.length)
+  return { code: b.readUInt16BE(0), reason: b.subarray(2).toString('utf8') }
+}
+
+export const DATA_HEADER = 5
+export const DataFlag = { END: 1, RESET: 2 } as const
+
+export interface DataMsg { streamId: number, flags: number, data: Buffer }
+
+export function encodeData (m: DataMsg): Buffer {
+  if (m.streamId <= 0 || m.streamId > 0xffffffff) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'bad-input', 'stream id must be 1..2^32-1')
+  const out = Buffer.alloc(DATA_HEADER + m.data.length)
+  out.writeUInt32BE(m.streamId, 0)
+  out[4] = m.flags
+  m.data.copy(out, DATA_HEADER)
+  return out
+}
+
+export function decodeData (b: Buffer): DataMsg {
+  if (b.length < DATA_HEADER) throw lengthError('DATA', `at least ${DATA_HEADER}`, b.length)
+  const streamId = b.readUInt32BE(0)
+  if (streamId === 0) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'protocol', 'stream id 0 is reserved')
+  const flags = b[4]
+  if (flags & ~3) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'protocol', `unknown DATA flags ${flags}`)
+  return { streamId, flags, data: b.subarray(DATA_HEADER) }
+}

@@ -1,0 +1,172 @@
+// The circuit's last hop (docs/PROTOCOL.md §6): answers CREATE, peels the last
+// layer, reassembles stream messages into API requests, hands each to a handler
+// and sends the response back as DATA cells under this hop's backward layer.
+// Pure logic: the caller supplies `send` (the link) and the circuit table (a
+// bounded map); the gateway and the tests' echo hop both use this class.
+import { isMarshmelloError } from '../../errors.js'
+import { BACKWARD_BODY } from '../cells/constants.js'
+import { RelayCommand } from '../cells/layer.js'
+import { LinkCommand, encodeLinkCell, type LinkCell } from '../cells/link-cell.js'
+import { DATA_HEADER, DataFlag, decodeData, encodeData } from '../cells/relay-msg.js'
+import { relayRespond } from '../handshake/ntor.js'
+import { decodeRequest, encodeResponse, type ApiRequest, type ApiResponse } from '../streams/envelope.js'
+import { Reassembler, fragment } from '../streams/reassembly.js'
+import { HopState } from './hop-state.js'
+
+export interface FinalCircuit {
+  link: string
+  circId: number
+  hop: HopState
+  streams: Reassembler
+  /** streams whose request is being handled (bounded like open streams) */
+  pending: number
+}
+
+/** the subset of a Map / LRUCache the final hop needs */
+export interface CircuitTable<V> {
+  get (k: string): V | undefined
+  set (k: string, v: V): unknown
+  delete (k: string): unknown
+  keys (): Iterable<string>
+  readonly size: number
+}
+
+export type FinalHopEvent =
+  | { type: 'created', link: string }
+  | { type: 'rejected', link: string, code: string }
+  | { type: 'request' }
+  | { type: 'destroyed' }
+
+export interface FinalHopInit {
+  identityPrivate: Buffer
+  fingerprint: Buffer
+  handler: (req: ApiRequest) => Promise<ApiResponse>
+  /** sends one whole link cell on the link the circuit came from */
+  send: (link: string, cell: Buffer) => void
+  circuits: CircuitTable<FinalCircuit>
+  maxCircuits: number
+  onEvent?: (e: FinalHopEvent) => void
+}
+
+const MAX_PENDING = 64
+
+export class FinalHop {
+  constructor (private readonly init: FinalHopInit) {}
+
+  private key (link: string, circId: number): string { return `${link}/${circId}` }
+
+  /** handles one cell from a link; never throws (a bad cell is dropped and counted) */
+  onCell (link: string, cell: LinkCell): void {
+    try {
+      switch (cell.cmd) {
+        case LinkCommand.CREATE: return this.onCreate(link, cell)
+        case LinkCommand.RELAY: return this.onRelay(link, cell)
+        case LinkCommand.DESTROY: return this.destroy(link, cell.circId)
+        default: this.reject(link, 'MM_ERR_LINK_CMD')
+      }
+    } catch (err) {
+      this.reject(link, isMarshmelloError(err) ? err.code : 'MM_ERR_INTERNAL')
+    }
+  }
+
+  private reject (link: string, code: string): void {
+    this.init.onEvent?.({ type: 'rejected', link, code })
+  }
+
+  private onCreate (link: string, cell: LinkCell): void {
+    const k = this.key(link, cell.circId)
+    if (this.init.circuits.get(k)) return this.reject(link, 'MM_ERR_CIRC_ID')
+    // the table is bounded by its owner (an LRU evicts the oldest circuit); a plain
+    // Map gets the same bound here, refusing new circuits when full
+    if (this.init.circuits.size >= this.init.maxCircuits && this.init.circuits instanceof Map) {
+      this.init.send(link, encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HOP_BUSY])))
+      return this.reject(link, 'MM_ERR_BUSY')
+    }
+    const { keys, created } = relayRespond({ identityPrivate: this.init.identityPrivate, fingerprint: this.init.fingerprint, create: cell.data })
+    this.init.circuits.set(k, { link, circId: cell.circId, hop: new HopState(keys), streams: new Reassembler(), pending: 0 })
+    this.init.send(link, encodeLinkCell(cell.circId, LinkCommand.CREATED, created))
+    this.init.onEvent?.({ type: 'created', link })
+  }
+
+  private onRelay (link: string, cell: LinkCell): void {
+    const c = this.init.circuits.get(this.key(link, cell.circId))
+    if (!c) return this.reject(link, 'MM_ERR_NO_CIRCUIT')
+    const layer = c.hop.peel(cell.data)
+    if (layer.cmd === RelayCommand.DROP) return
+    if (layer.cmd !== RelayCommand.DATA) return this.reject(link, 'MM_ERR_RELAY_CMD')
+    const msg = decodeData(layer.body)
+    let whole: Buffer | undefined
+    try {
+      whole = c.streams.push(msg)
+    } catch (err) {
+      this.sendMessage(c, msg.streamId, errorResponse(413, isMarshmelloError(err) ? err.code : 'MM_ERR_TOO_LARGE', 'request too large'))
+      return
+    }
+    if (!whole) return
+    if (c.pending >= MAX_PENDING) {
+      this.sendMessage(c, msg.streamId, errorResponse(429, 'MM_ERR_STREAMS', 'too many requests in flight on this circuit'))
+      return
+    }
+    let req: ApiRequest
+    try {
+      req = decodeRequest(whole)
+    } catch (err) {
+      this.sendMessage(c, msg.streamId, errorResponse(400, isMarshmelloError(err) ? err.code : 'MM_ERR_ENVELOPE', 'malformed request envelope'))
+      return
+    }
+    c.pending++
+    this.init.onEvent?.({ type: 'request' })
+    this.init.handler(req).then(
+      (res) => this.sendMessage(c, msg.streamId, res),
+      () => this.sendMessage(c, msg.streamId, errorResponse(500, 'MM_ERR_INTERNAL', 'internal error')),
+    ).finally(() => { c.pending-- })
+  }
+
+  private sendMessage (c: FinalCircuit, streamId: number, res: ApiResponse): void {
+    // the circuit may have been destroyed while the handler ran
+    if (this.init.circuits.get(this.key(c.link, c.circId)) !== c) return
+    let bytes: Buffer
+    try {
+      bytes = encodeResponse(res)
+    } catch {
+      bytes = encodeResponse(errorResponse(500, 'MM_ERR_INTERNAL', 'response could not be encoded'))
+    }
+    let parts: Buffer[]
+    try {
+      parts = fragment(streamId, bytes, BACKWARD_BODY)
+    } catch {
+      parts = fragment(streamId, encodeResponse(errorResponse(502, 'MM_ERR_TOO_LARGE', 'response too large')), BACKWARD_BODY)
+    }
+    for (const body of parts) {
+      this.init.send(c.link, encodeLinkCell(c.circId, LinkCommand.RELAY, c.hop.originate(RelayCommand.DATA, body)))
+    }
+  }
+
+  /** DESTROY from the link, or the link closed: forget and wipe the circuit */
+  destroy (link: string, circId: number): void {
+    const k = this.key(link, circId)
+    const c = this.init.circuits.get(k)
+    if (!c) return
+    this.init.circuits.delete(k)
+    c.hop.wipe()
+    c.streams.clear()
+    this.init.onEvent?.({ type: 'destroyed' })
+  }
+
+  /** the link closed: every circuit that came over it is gone */
+  closeLink (link: string): void {
+    const prefix = `${link}/`
+    const ids = [...this.init.circuits.keys()].filter((k) => k.startsWith(prefix)).map((k) => Number(k.slice(prefix.length)))
+    for (const id of ids) this.destroy(link, id)
+  }
+}
+
+export const HOP_BUSY = 4
+
+export function errorResponse (status: number, code: string, message: string): ApiResponse {
+  return { status, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ error: { code, message } })) }
+}
+
+/** a DATA body carrying a RESET for a stream (the client gave up on it) */
+export const resetBody = (streamId: number): Buffer => encodeData({ streamId, flags: DataFlag.RESET, data: Buffer.alloc(0) })
+export { DATA_HEADER }

@@ -1,0 +1,46 @@
+// Self-signed X.509 certificates for the HTTPS/WebSocket links (DESIGN §3). node:crypto
+// makes the key; node-forge builds and signs the certificate. Peers pin the
+// certificate by its SHA-256 fingerprint from the signed directory, so no CA is
+// involved. Pure: PEM in, PEM out.
+import forge from 'node-forge'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+
+export interface TlsMaterial {
+  keyPem: string
+  certPem: string
+}
+
+export interface CertificateInit {
+  commonName: string
+  /** IP addresses and DNS names for subjectAltName */
+  altNames: string[]
+  days?: number
+}
+
+const IP_RE = /^(\d{1,3}\.){3}\d{1,3}$|:/
+
+export function selfSignedCertificate (init: CertificateInit): TlsMaterial {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+  const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  const cert = forge.pki.createCertificate()
+  cert.publicKey = forge.pki.publicKeyFromPem(pubPem)
+  // positive 16-byte serial
+  const serial = randomBytes(16)
+  serial[0] &= 0x7f
+  cert.serialNumber = serial.toString('hex')
+  const now = new Date()
+  cert.validity.notBefore = new Date(now.getTime() - 60_000)
+  cert.validity.notAfter = new Date(now.getTime() + (init.days ?? 3650) * 86_400_000)
+  const attrs = [{ name: 'commonName', value: init.commonName }]
+  cert.setSubject(attrs)
+  cert.setIssuer(attrs)
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: init.altNames.map((n) => IP_RE.test(n) ? { type: 7, ip: n } : { type: 2, value: n }) },
+  ])
+  cert.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create())
+  return { keyPem, certPem: forge.pki.certificateToPem(cert) }
+}

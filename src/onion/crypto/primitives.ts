@@ -1,0 +1,232 @@
+// Every cryptographic primitive the protocol uses, over node:crypto (OpenSSL):
+// SHA-256, HMAC, HKDF, AES-256-GCM, X25519, RSA-OAEP, Ed25519 and randomness.
+// Keeping them here means a change of library touches one file. Keys cross this
+// boundary as raw bytes (X25519/Ed25519: 32 bytes) or DER (RSA: SPKI / PKCS#8).
+import {
+  createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey,
+  diffieHellman, generateKeyPairSync, hkdfSync, privateDecrypt, publicEncrypt, randomBytes as nodeRandomBytes,
+  sign as nodeSign, verify as nodeVerify, timingSafeEqual, constants, type KeyObject,
+} from 'node:crypto'
+import { MarshmelloError, lengthError } from '../../errors.js'
+
+export const randomBytes = (n: number): Buffer => nodeRandomBytes(n)
+
+export const sha256 = (...parts: Uint8Array[]): Buffer => {
+  const h = createHash('sha256')
+  for (const p of parts) h.update(p)
+  return h.digest()
+}
+
+export const hmacSha256 = (key: Uint8Array, ...parts: Uint8Array[]): Buffer => {
+  const h = createHmac('sha256', key)
+  for (const p of parts) h.update(p)
+  return h.digest()
+}
+
+export const hkdfSha256 = (ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Buffer =>
+  Buffer.from(hkdfSync('sha256', ikm, salt, info, length))
+
+/** constant-time equality; false (not an exception) for different lengths */
+export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+export function assertBytes (what: string, b: Uint8Array, len: number): void {
+  if (!(b instanceof Uint8Array)) throw new MarshmelloError('MM_ERR_TYPE', 'bad-input', `expected ${what} as bytes`)
+  if (b.length !== len) throw lengthError(what, String(len), b.length)
+}
+
+/* ---- AES-256-GCM with 96-bit nonces; tag appended ---- */
+
+export const GCM_TAG = 16
+
+export function aesGcmSeal (key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
+  const c = createCipheriv('aes-256-gcm', key, nonce)
+  if (aad) c.setAAD(aad)
+  const out = Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()])
+  return out
+}
+
+/** returns null when authentication fails (no exception: callers drop the cell) */
+export function aesGcmOpen (key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Buffer | null {
+  if (sealed.length < GCM_TAG) return null
+  const d = createDecipheriv('aes-256-gcm', key, nonce)
+  if (aad) d.setAAD(aad)
+  d.setAuthTag(sealed.subarray(sealed.length - GCM_TAG))
+  const pt = d.update(sealed.subarray(0, sealed.length - GCM_TAG))
+  try {
+    d.final()
+  } catch {
+    pt.fill(0)
+    return null
+  }
+  return pt
+}
+
+/* ---- X25519 with raw 32-byte keys ---- */
+
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex')
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex')
+const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex')
+const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex')
+
+export interface RawKeyPair { publicKey: Buffer, privateKey: Buffer }
+
+export function x25519KeyPair (): RawKeyPair {
+  const { publicKey, privateKey } = generateKeyPairSync('x25519')
+  return {
+    publicKey: publicKey.export({ type: 'spki', format: 'der' }).subarray(X25519_SPKI.length),
+    privateKey: privateKey.export({ type: 'pkcs8', format: 'der' }).subarray(X25519_PKCS8.length),
+  }
+}
+
+export function x25519PublicFromPrivate (priv: Uint8Array): Buffer {
+  assertBytes('X25519 private key', priv, 32)
+  const k = createPrivateKey({ key: Buffer.concat([X25519_PKCS8, priv]), format: 'der', type: 'pkcs8' })
+  return createPublicKey(k).export({ type: 'spki', format: 'der' }).subarray(X25519_SPKI.length)
+}
+
+/** X25519(priv, pub). Throws MM_ERR_HANDSHAKE for a low-order peer key (all-zero result). */
+export function x25519 (priv: Uint8Array, pub: Uint8Array): Buffer {
+  assertBytes('X25519 private key', priv, 32)
+  assertBytes('X25519 public key', pub, 32)
+  const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8, priv]), format: 'der', type: 'pkcs8' })
+  const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI, pub]), format: 'der', type: 'spki' })
+  let out: Buffer
+  try {
+    out = diffieHellman({ privateKey, publicKey })
+  } catch {
+    throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'X25519 peer key is invalid')
+  }
+  if (out.every((b) => b === 0)) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'X25519 peer key has low order')
+  return out
+}
+
+/* ---- Ed25519 with raw 32-byte keys (directory signatures) ---- */
+
+export function ed25519KeyPair (): RawKeyPair {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519')
+  return {
+    publicKey: publicKey.export({ type: 'spki', format: 'der' }).subarray(ED25519_SPKI.length),
+    privateKey: privateKey.export({ type: 'pkcs8', format: 'der' }).subarray(ED25519_PKCS8.length),
+  }
+}
+
+export function ed25519PublicFromPrivate (priv: Uint8Array): Buffer {
+  assertBytes('Ed25519 private key', priv, 32)
+  const k = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, priv]), format: 'der', type: 'pkcs8' })
+  return createPublicKey(k).export({ type: 'spki', format: 'der' }).subarray(ED25519_SPKI.length)
+}
+
+export function ed25519Sign (priv: Uint8Array, msg: Uint8Array): Buffer {
+  assertBytes('Ed25519 private key', priv, 32)
+  const key = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, priv]), format: 'der', type: 'pkcs8' })
+  return nodeSign(null, msg, key)
+}
+
+export function ed25519Verify (pub: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean {
+  if (pub.length !== 32 || sig.length !== 64) return false
+  try {
+    const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI, pub]), format: 'der', type: 'spki' })
+    return nodeVerify(null, msg, key, sig)
+  } catch {
+    return false
+  }
+}
+
+/** fingerprint of an Ed25519 public key: SHA-256 of its SPKI DER (same rule as RSA identities) */
+export const ed25519Fingerprint = (pub: Uint8Array): Buffer => sha256(ED25519_SPKI, pub)
+
+/* ---- RSA identities: OAEP-SHA256 to carry the handshake secret; RSA-PSS to sign descriptors ---- */
+
+export interface RsaIdentity {
+  /** SubjectPublicKeyInfo DER */
+  publicDer: Buffer
+  /** PKCS#8 DER */
+  privateDer: Buffer
+}
+
+export function rsaGenerate (bits = 2048): RsaIdentity {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 65537 })
+  return {
+    publicDer: publicKey.export({ type: 'spki', format: 'der' }),
+    privateDer: privateKey.export({ type: 'pkcs8', format: 'der' }),
+  }
+}
+
+/** fingerprint = SHA-256 of the SPKI DER (DESIGN §2) */
+export const rsaFingerprint = (publicDer: Uint8Array): Buffer => sha256(publicDer)
+
+const keyCache = new WeakMap<Uint8Array, KeyObject>()
+function publicKeyObject (der: Uint8Array): KeyObject {
+  let k = keyCache.get(der)
+  if (!k) {
+    try {
+      k = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' })
+    } catch {
+      throw new MarshmelloError('MM_ERR_KEY', 'bad-input', 'not an RSA public key (SPKI DER expected)')
+    }
+    if (k.asymmetricKeyType !== 'rsa') throw new MarshmelloError('MM_ERR_KEY', 'bad-input', 'identity key must be RSA')
+    keyCache.set(der, k)
+  }
+  return k
+}
+function privateKeyObject (der: Uint8Array): KeyObject {
+  let k = keyCache.get(der)
+  if (!k) {
+    k = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' })
+    keyCache.set(der, k)
+  }
+  return k
+}
+
+export function rsaModulusBytes (publicDer: Uint8Array): number {
+  const bits = publicKeyObject(publicDer).asymmetricKeyDetails?.modulusLength ?? 0
+  return bits / 8
+}
+
+export function rsaOaepEncrypt (publicDer: Uint8Array, data: Uint8Array): Buffer {
+  return publicEncrypt({ key: publicKeyObject(publicDer), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, data)
+}
+
+/** null when decryption fails (wrong key or tampered) */
+export function rsaOaepDecrypt (privateDer: Uint8Array, data: Uint8Array): Buffer | null {
+  try {
+    return privateDecrypt({ key: privateKeyObject(privateDer), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, data)
+  } catch {
+    return null
+  }
+}
+
+export function rsaSign (privateDer: Uint8Array, msg: Uint8Array): Buffer {
+  return nodeSign('sha256', msg, { key: privateKeyObject(privateDer), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+}
+
+export function rsaVerify (publicDer: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean {
+  try {
+    return nodeVerify('sha256', msg, { key: publicKeyObject(publicDer), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, sig)
+  } catch {
+    return false
+  }
+}
+
+/* ---- pooled randomness for padding (one system call per 64 KiB, DESIGN §3) ---- */
+
+const POOL_SIZE = 64 * 1024
+let pool = Buffer.alloc(0)
+let poolOff = 0
+
+/** fills `out` with random bytes taken from a pooled buffer */
+export function fillRandomPadding (out: Uint8Array): void {
+  let i = 0
+  while (i < out.length) {
+    if (poolOff >= pool.length) {
+      pool = nodeRandomBytes(POOL_SIZE)
+      poolOff = 0
+    }
+    const n = Math.min(out.length - i, pool.length - poolOff)
+    out.set(pool.subarray(poolOff, poolOff + n), i)
+    poolOff += n
+    i += n
+  }
+}

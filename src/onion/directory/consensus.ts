@@ -1,0 +1,68 @@
+// The consensus (docs/PROTOCOL.md §7.2): the live descriptors, signed by the
+// server's Ed25519 directory key, with a validity period. Clients and relays pin
+// the directory key's fingerprint; relays forward only to hops listed here (P7).
+import { MarshmelloError } from '../../errors.js'
+import { ed25519Fingerprint, ed25519Sign, ed25519Verify } from '../crypto/primitives.js'
+import { canonicalJson } from './canonical.js'
+import { verifyDescriptor, type Descriptor } from './descriptor.js'
+
+export interface ConsensusBody {
+  v: 1
+  validAfter: number
+  validUntil: number
+  /** base64 raw Ed25519 public key */
+  directoryKey: string
+  relays: Descriptor[]
+  /** the final hop (the gateway) */
+  server: Descriptor | null
+}
+
+export interface Consensus extends ConsensusBody {
+  signature: string
+}
+
+export function signConsensus (body: ConsensusBody, directoryPrivate: Uint8Array): Consensus {
+  return { ...body, signature: ed25519Sign(directoryPrivate, Buffer.from(canonicalJson(body))).toString('base64') }
+}
+
+export const directoryFingerprint = (pubRaw: Uint8Array): string => ed25519Fingerprint(pubRaw).toString('hex')
+
+const bad = (msg: string) => new MarshmelloError('MM_ERR_CONSENSUS', 'bad-input', msg)
+
+/**
+ * Verifies a consensus against the pinned directory key fingerprint (hex) at time
+ * `now`: key, signature, validity period, and every descriptor (self-signed, not
+ * expired: an expired one is dropped, not fatal). Throws MM_ERR_CONSENSUS.
+ */
+export function verifyConsensus (doc: unknown, pinnedFingerprint: string, now: number): Consensus {
+  if (!doc || typeof doc !== 'object') throw bad('consensus must be a JSON object')
+  const c = doc as Consensus
+  if (c.v !== 1) throw bad('consensus version must be 1')
+  if (typeof c.directoryKey !== 'string' || typeof c.signature !== 'string') throw bad('consensus lacks its key or signature')
+  const key = Buffer.from(c.directoryKey, 'base64')
+  if (key.length !== 32 || directoryFingerprint(key) !== pinnedFingerprint.toLowerCase()) throw bad('consensus is signed by a directory key other than the pinned one')
+  const { signature, ...body } = c
+  if (!ed25519Verify(key, Buffer.from(canonicalJson(body)), Buffer.from(signature, 'base64'))) throw bad('consensus signature does not verify')
+  if (!Number.isSafeInteger(c.validAfter) || !Number.isSafeInteger(c.validUntil)) throw bad('consensus validity must be integers')
+  if (now < c.validAfter - 60_000) throw bad('consensus is not valid yet')
+  if (now > c.validUntil) throw bad('consensus has expired')
+  if (!Array.isArray(c.relays) || c.relays.length > 10_000) throw bad('consensus relays must be a list')
+  const relays: Descriptor[] = []
+  for (const r of c.relays) {
+    try {
+      const d = verifyDescriptor(r, now)
+      if (d.role === 'relay') relays.push(d)
+    } catch { /* an expired or broken descriptor is left out */ }
+  }
+  const server = c.server ? verifyDescriptor(c.server, now) : null
+  if (server && server.role !== 'server') throw bad('consensus server entry must have role server')
+  return { ...c, relays, server }
+}
+
+/** every hop a relay may forward to: listed relays and the server, by fingerprint */
+export function listedHops (c: Consensus): Map<string, Descriptor> {
+  const m = new Map<string, Descriptor>()
+  for (const r of c.relays) m.set(r.fingerprint, r)
+  if (c.server) m.set(c.server.fingerprint, c.server)
+  return m
+}

@@ -1,0 +1,260 @@
+// A client's circuit (DESIGN §2, docs/PROTOCOL.md §5): builds hop by hop through
+// the entry relay's channel (CREATE, then EXTEND per further hop), carries API
+// requests as streams (several at once), and reports which hop failed. Relays
+// are authenticated against the identity keys in the signed consensus (P4).
+import { EventEmitter } from 'node:events'
+import { randomInt } from 'node:crypto'
+import { MarshmelloError, isMarshmelloError } from '../../errors.js'
+import { forwardBodyMax } from '../../onion/cells/constants.js'
+import { RelayCommand } from '../../onion/cells/layer.js'
+import { LinkCommand, encodeLinkCell, type LinkCell } from '../../onion/cells/link-cell.js'
+import { DataFlag, HopError, decodeData, decodeError, encodeData, encodeExtend } from '../../onion/cells/relay-msg.js'
+import { ClientOnion } from '../../onion/circuits/client-onion.js'
+import { clientFinish, clientStart } from '../../onion/handshake/ntor.js'
+import type { Descriptor } from '../../onion/directory/descriptor.js'
+import { decodeResponse, encodeRequest, type ApiRequest, type ApiResponse } from '../../onion/streams/envelope.js'
+import { Reassembler, fragment } from '../../onion/streams/reassembly.js'
+import { connectChannel, type Channel } from '../common/channel.js'
+
+/** Thrown when a circuit cannot be built or dies; `hop` is 1-based (0: the link itself). */
+export class CircuitError extends MarshmelloError {
+  constructor (readonly hop: number, code: string, message: string) {
+    super(code, 'unavailable', message, 503)
+  }
+}
+
+export const describeHop = (d: Descriptor, i: number): string =>
+  `hop ${i} (${d.nickname || d.role} ${d.fingerprint.slice(0, 8)} at ${d.host}:${d.port})`
+
+/** one channel to an entry relay, shared by every circuit through it */
+class ClientLink {
+  readonly circuits = new Map<number, (cell: LinkCell) => void>()
+  constructor (readonly ch: Channel) {
+    ch.on('cell', (cell) => this.circuits.get(cell.circId)?.(cell))
+  }
+
+  newCircId (): number {
+    let id: number
+    do id = randomInt(1, 0xffffffff); while (this.circuits.has(id))
+    return id
+  }
+}
+
+export class LinkPool {
+  private readonly links = new Map<string, Promise<ClientLink>>()
+  constructor (private readonly localAddress?: string) {}
+
+  get (d: Descriptor, timeoutMs: number): Promise<ClientLink> {
+    const k = d.fingerprint
+    let p = this.links.get(k)
+    if (!p) {
+      p = connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, localAddress: this.localAddress, timeoutMs })
+        .then((ch) => {
+          const link = new ClientLink(ch)
+          ch.on('close', () => { if (this.links.get(k) === p) this.links.delete(k) })
+          return link
+        })
+      p.catch(() => { if (this.links.get(k) === p) this.links.delete(k) })
+      this.links.set(k, p)
+    }
+    return p
+  }
+
+  async close (): Promise<void> {
+    const all = [...this.links.values()]
+    this.links.clear()
+    for (const p of all) (await p.catch(() => null))?.ch.close(1000, 'client closing')
+  }
+}
+
+export interface CircuitInit {
+  /** relays in order, then the final hop (the server) */
+  path: Descriptor[]
+  links: LinkPool
+  /** per build step and default per request */
+  timeoutMs?: number
+}
+
+interface Pending { resolve: (r: ApiResponse) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }
+
+export interface CircuitEvents { closed: [Error] }
+
+export class Circuit extends EventEmitter<CircuitEvents> {
+  readonly onion = new ClientOnion()
+  readonly createdAt = Date.now()
+  closed = false
+  requests = 0
+  private nextStream = 1
+  private readonly streams = new Map<number, Pending>()
+  private readonly reasm = new Reassembler()
+  private step: { resolve: (u: { hop: number, cmd: RelayCommand, body: Buffer }) => void, reject: (e: Error) => void } | null = null
+  private created: ((c: LinkCell) => void) | null = null
+
+  private constructor (readonly path: Descriptor[], private readonly link: ClientLink, readonly circId: number, private readonly timeoutMs: number) {
+    super()
+  }
+
+  static async build (init: CircuitInit): Promise<Circuit> {
+    const timeoutMs = init.timeoutMs ?? 10_000
+    if (init.path.length < 1) throw new MarshmelloError('MM_ERR_CIRCUIT', 'bad-input', 'a circuit needs at least one hop')
+    let link: ClientLink
+    try {
+      link = await init.links.get(init.path[0], timeoutMs)
+    } catch (err) {
+      throw new CircuitError(1, 'MM_ERR_CIRCUIT_BUILD', `${describeHop(init.path[0], 1)} is unreachable: ${(err as Error).message}`)
+    }
+    const c = new Circuit(init.path, link, link.newCircId(), timeoutMs)
+    link.circuits.set(c.circId, (cell) => c.onCell(cell))
+    link.ch.once('close', () => c.fail(new CircuitError(1, 'MM_ERR_CIRCUIT_CLOSED', `the channel to ${describeHop(init.path[0], 1)} closed`)))
+    try {
+      await c.create()
+      for (let i = 2; i <= init.path.length; i++) await c.extend(i)
+    } catch (err) {
+      c.destroy()
+      throw err
+    }
+    return c
+  }
+
+  private hopError (i: number, code: string, what: string): CircuitError {
+    return new CircuitError(i, code, `${describeHop(this.path[i - 1], i)} ${what}`)
+  }
+
+  private async create (): Promise<void> {
+    const d = this.path[0]
+    const { state, create } = clientStart({ identityKey: Buffer.from(d.identityKey, 'base64') })
+    const cell = await new Promise<LinkCell>((resolve, reject) => {
+      const timer = setTimeout(() => reject(this.hopError(1, 'MM_ERR_CIRCUIT_BUILD', 'did not answer CREATE in time')), this.timeoutMs)
+      this.created = (c) => { clearTimeout(timer); this.created = null; resolve(c) }
+      this.link.ch.send(encodeLinkCell(this.circId, LinkCommand.CREATE, create))
+    })
+    if (cell.cmd === LinkCommand.DESTROY) throw this.hopError(1, 'MM_ERR_CIRCUIT_BUILD', `refused the circuit (${HopError[cell.data[0]] ?? 'reason ' + cell.data[0]})`)
+    try {
+      this.onion.addHop(Buffer.from(d.fingerprint, 'hex'), clientFinish(state, cell.data))
+    } catch (err) {
+      throw this.hopError(1, 'MM_ERR_HOP_AUTH', 'failed authentication: it does not hold the identity key listed in the consensus')
+    }
+  }
+
+  private awaitBackward (hop: number): Promise<{ hop: number, cmd: RelayCommand, body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.step = null; reject(this.hopError(hop, 'MM_ERR_CIRCUIT_BUILD', 'did not answer in time')) }, this.timeoutMs)
+      this.step = {
+        resolve: (u) => { clearTimeout(timer); this.step = null; resolve(u) },
+        reject: (e) => { clearTimeout(timer); this.step = null; reject(e) },
+      }
+    })
+  }
+
+  private async extend (i: number): Promise<void> {
+    const d = this.path[i - 1]
+    const { state, create } = clientStart({ identityKey: Buffer.from(d.identityKey, 'base64') })
+    const body = encodeExtend({ fingerprint: Buffer.from(d.fingerprint, 'hex'), host: d.host, port: d.port, create })
+    const answer = this.awaitBackward(i)
+    this.sendRelay(i - 1, RelayCommand.EXTEND, body)
+    const u = await answer
+    if (u.cmd === RelayCommand.ERROR) {
+      const e = decodeError(u.body)
+      const code = e.code === HopError.NOT_LISTED ? 'MM_ERR_NOT_LISTED' : 'MM_ERR_CIRCUIT_BUILD'
+      throw this.hopError(i, code, `could not be reached from hop ${u.hop}: ${e.reason}`)
+    }
+    if (u.cmd !== RelayCommand.EXTENDED || u.hop !== i - 1) throw this.hopError(i, 'MM_ERR_CIRCUIT_BUILD', `: unexpected answer ${RelayCommand[u.cmd]} from hop ${u.hop}`)
+    try {
+      this.onion.addHop(Buffer.from(d.fingerprint, 'hex'), clientFinish(state, u.body))
+    } catch {
+      throw this.hopError(i, 'MM_ERR_HOP_AUTH', 'failed authentication: it does not hold the identity key listed in the consensus')
+    }
+  }
+
+  private sendRelay (target: number, cmd: RelayCommand, body: Buffer): void {
+    if (this.closed) throw new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit is closed')
+    this.link.ch.send(encodeLinkCell(this.circId, LinkCommand.RELAY, this.onion.wrapForward(target, cmd, body)))
+  }
+
+  private onCell (cell: LinkCell): void {
+    if (cell.cmd === LinkCommand.CREATED || (cell.cmd === LinkCommand.DESTROY && this.created)) {
+      return this.created?.(cell)
+    }
+    if (cell.cmd === LinkCommand.DESTROY) {
+      return this.fail(new CircuitError(1, 'MM_ERR_CIRCUIT_CLOSED', `circuit torn down (${HopError[cell.data[0]] ?? 'reason ' + cell.data[0]})`))
+    }
+    if (cell.cmd !== LinkCommand.RELAY) return
+    let u
+    try {
+      u = this.onion.unwrapBackward(cell.data)
+    } catch {
+      return // not authentic or replayed: dropped (P6)
+    }
+    if (this.step) return this.step.resolve(u)
+    if (u.cmd === RelayCommand.ERROR) {
+      const e = decodeError(u.body)
+      return this.fail(this.hopError(u.hop, 'MM_ERR_CIRCUIT_CLOSED', `reported: ${e.reason}`))
+    }
+    if (u.cmd !== RelayCommand.DATA || u.hop !== this.onion.length) return
+    let whole: Buffer | undefined
+    let streamId = 0
+    try {
+      const m = decodeData(u.body)
+      streamId = m.streamId
+      whole = this.reasm.push(m)
+    } catch {
+      return
+    }
+    if (!whole) return
+    const p = this.streams.get(streamId)
+    if (!p) return
+    this.streams.delete(streamId)
+    clearTimeout(p.timer)
+    try {
+      p.resolve(decodeResponse(whole))
+    } catch (err) {
+      p.reject(err as Error)
+    }
+  }
+
+  /** sends one API request to the final hop and waits for its response */
+  request (req: ApiRequest, opts: { timeoutMs?: number } = {}): Promise<ApiResponse> {
+    if (this.closed) return Promise.reject(new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit is closed'))
+    const streamId = this.nextStream++
+    if (this.nextStream > 0xfffffff0) this.nextStream = 1
+    this.requests++
+    const n = this.onion.length
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.streams.delete(streamId)
+        try { this.sendRelay(n, RelayCommand.DATA, encodeData({ streamId, flags: DataFlag.RESET, data: Buffer.alloc(0) })) } catch {}
+        reject(new CircuitError(n, 'MM_ERR_TIMEOUT', `no response through the circuit within ${opts.timeoutMs ?? this.timeoutMs} ms`))
+      }, opts.timeoutMs ?? this.timeoutMs)
+      this.streams.set(streamId, { resolve, reject, timer })
+      try {
+        for (const part of fragment(streamId, encodeRequest(req), forwardBodyMax(n))) this.sendRelay(n, RelayCommand.DATA, part)
+      } catch (err) {
+        clearTimeout(timer)
+        this.streams.delete(streamId)
+        reject(isMarshmelloError(err) ? err : new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', (err as Error).message))
+      }
+    })
+  }
+
+  get pendingRequests (): number { return this.streams.size }
+
+  private fail (err: Error): void {
+    if (this.closed) return
+    this.closed = true
+    this.link.circuits.delete(this.circId)
+    this.step?.reject(err)
+    this.created?.({ circId: this.circId, cmd: LinkCommand.DESTROY, data: Buffer.from([HopError.UNREACHABLE]) })
+    for (const p of this.streams.values()) { clearTimeout(p.timer); p.reject(err) }
+    this.streams.clear()
+    this.reasm.clear()
+    this.onion.wipe()
+    this.emit('closed', err)
+  }
+
+  /** tears the circuit down along its path and erases its keys */
+  destroy (): void {
+    if (this.closed) return
+    if (!this.link.ch.closed) this.link.ch.send(encodeLinkCell(this.circId, LinkCommand.DESTROY, Buffer.from([0])))
+    this.fail(new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit destroyed by the client'))
+  }
+}

@@ -1,0 +1,130 @@
+// One persistent link between two hops (DESIGN §3): a WebSocket over HTTPS, one
+// binary message per fixed-size cell, many circuits multiplexed by circuit id.
+// Outgoing channels pin the peer's certificate from the signed directory (the
+// PEM is the only trust anchor and its SHA-256 must match). Every frame is
+// checked; a bad frame or an overfull send queue closes the channel with a reason.
+import { EventEmitter } from 'node:events'
+import { randomBytes, X509Certificate } from 'node:crypto'
+import WebSocket from 'ws'
+import type { ConnectionOptions } from 'node:tls'
+import { CELL_SIZE } from '../../onion/cells/constants.js'
+import { decodeLinkCell, type LinkCell } from '../../onion/cells/link-cell.js'
+import { MarshmelloError, isMarshmelloError } from '../../errors.js'
+
+/** bytes a channel may have queued for sending before it is closed as stuck */
+export const MAX_QUEUED_BYTES = 4 * 1024 * 1024
+
+export const CLOSE = {
+  PROTOCOL: 1008,
+  TOO_BIG: 1009,
+  OVERLOAD: 1013,
+  NORMAL: 1000,
+} as const
+
+export interface ChannelEvents {
+  cell: [LinkCell]
+  close: [code: number, reason: string]
+}
+
+export class Channel extends EventEmitter<ChannelEvents> {
+  readonly id = randomBytes(8).toString('hex')
+  closed = false
+  cellsIn = 0
+  cellsOut = 0
+
+  constructor (private readonly ws: WebSocket, readonly remote: string, readonly initiator: boolean) {
+    super()
+    ws.binaryType = 'nodebuffer'
+    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
+    ws.on('close', (code, reason) => this.finish(code, reason.toString()))
+    ws.on('error', (err) => this.finish(CLOSE.PROTOCOL, `socket error: ${(err as NodeJS.ErrnoException).code ?? 'error'}`))
+  }
+
+  private onFrame (data: Buffer, isBinary: boolean): void {
+    if (this.closed) return
+    if (!isBinary) return this.close(CLOSE.PROTOCOL, 'text frame on a cell channel')
+    if (data.length !== CELL_SIZE) return this.close(CLOSE.PROTOCOL, `frame of ${data.length} bytes; cells are ${CELL_SIZE}`)
+    let cell: LinkCell
+    try {
+      cell = decodeLinkCell(data)
+    } catch (err) {
+      return this.close(CLOSE.PROTOCOL, isMarshmelloError(err) ? err.code : 'bad cell')
+    }
+    this.cellsIn++
+    this.emit('cell', cell)
+  }
+
+  /** sends one whole cell; closes the channel when the peer does not keep up */
+  send (cell: Buffer): void {
+    if (this.closed) return
+    if (cell.length !== CELL_SIZE) throw new MarshmelloError('MM_ERR_LENGTH', 'internal', `refusing to send a ${cell.length}-byte cell`)
+    if (this.ws.bufferedAmount > MAX_QUEUED_BYTES) return this.close(CLOSE.OVERLOAD, 'send queue overflow')
+    this.cellsOut++
+    this.ws.send(cell, { binary: true })
+  }
+
+  close (code: number = CLOSE.NORMAL, reason = 'closed'): void {
+    if (this.closed) return
+    try { this.ws.close(code, reason.slice(0, 120)) } catch { this.ws.terminate() }
+    // a peer that ignores the close handshake is cut off
+    setTimeout(() => this.ws.terminate(), 2000).unref()
+    this.finish(code, reason)
+  }
+
+  private finish (code: number, reason: string): void {
+    if (this.closed) return
+    this.closed = true
+    this.emit('close', code, reason)
+  }
+}
+
+/** wraps a WebSocket a server accepted */
+export function acceptChannel (ws: WebSocket, remote: string): Channel {
+  return new Channel(ws, remote, false)
+}
+
+export interface ConnectInit {
+  host: string
+  port: number
+  /** PEM from the peer's signed descriptor */
+  tlsCert: string
+  /** hex SHA-256 of that certificate's DER */
+  tlsFingerprint: string
+  /** source address to connect from (a client on its own address, P1 tests) */
+  localAddress?: string
+  timeoutMs?: number
+}
+
+/** opens a channel to a listed hop, verifying its pinned certificate */
+export function connectChannel (init: ConnectInit): Promise<Channel> {
+  const url = `wss://${init.host.includes(':') ? `[${init.host}]` : init.host}:${init.port}/channel`
+  return new Promise((resolve, reject) => {
+    const tlsOptions: ConnectionOptions = {
+      ca: [init.tlsCert],
+      // the certificate is the pinned trust anchor; its name is irrelevant, its hash is not
+      checkServerIdentity: (_host, cert) => {
+        const fp = new X509Certificate(cert.raw).fingerprint256.replace(/:/g, '').toLowerCase()
+        return fp === init.tlsFingerprint ? undefined : new Error('certificate does not match the pinned fingerprint')
+      },
+    }
+    const ws = new WebSocket(url, {
+      ...(tlsOptions as WebSocket.ClientOptions),
+      localAddress: init.localAddress,
+      maxPayload: CELL_SIZE,
+      handshakeTimeout: init.timeoutMs ?? 10_000,
+      perMessageDeflate: false,
+    })
+    const fail = (err: Error) => {
+      ws.removeAllListeners()
+      ws.on('error', () => {})
+      ws.terminate()
+      reject(new MarshmelloError('MM_ERR_UNREACHABLE', 'unavailable', `cannot open a channel to ${init.host}:${init.port}: ${(err as NodeJS.ErrnoException).code ?? err.message}`))
+    }
+    ws.once('error', fail)
+    ws.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode}`)))
+    ws.once('open', () => {
+      ws.removeListener('error', fail)
+      resolve(new Channel(ws, `${init.host}:${init.port}`, true))
+    })
+  })
+}

@@ -1,0 +1,93 @@
+// A hop's long-term material in its data dir: the RSA identity key and the TLS
+// key and self-signed certificate, created at first start and reused after
+// restarts (files 0600, dir 0700, written atomically). The Ed25519 directory key
+// of the server lives here too.
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
+import { rsaFingerprint, rsaGenerate, ed25519KeyPair, ed25519PublicFromPrivate } from '../../onion/crypto/primitives.js'
+import { selfSignedCertificate } from '../../onion/crypto/certificate.js'
+import { MarshmelloError } from '../../errors.js'
+
+export interface HopIdentity {
+  privateDer: Buffer
+  publicDer: Buffer
+  fingerprint: Buffer
+  fingerprintHex: string
+  tlsKeyPem: string
+  tlsCertPem: string
+  tlsFingerprint: string
+}
+
+export function ensureDir (dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+}
+
+export function writeSecretFile (path: string, data: string | Buffer): void {
+  const tmp = `${path}.tmp-${process.pid}`
+  writeFileSync(tmp, data, { mode: 0o600 })
+  renameSync(tmp, path)
+  chmodSync(path, 0o600)
+}
+
+function readOrCreate (path: string, make: () => string): string {
+  if (existsSync(path)) return readFileSync(path, 'utf8')
+  const v = make()
+  writeSecretFile(path, v)
+  return v
+}
+
+export function loadOrCreateIdentity (dir: string, host: string): HopIdentity {
+  try {
+    ensureDir(dir)
+    const idPem = readOrCreate(join(dir, 'identity.key'), () => {
+      const k = rsaGenerate(2048)
+      return createPrivateKey({ key: k.privateDer, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString()
+    })
+    const priv = createPrivateKey(idPem)
+    const privateDer = priv.export({ type: 'pkcs8', format: 'der' })
+    const publicDer = createPublicKey(priv).export({ type: 'spki', format: 'der' })
+    let tlsKeyPem = existsSync(join(dir, 'tls.key')) ? readFileSync(join(dir, 'tls.key'), 'utf8') : ''
+    let tlsCertPem = existsSync(join(dir, 'tls.crt')) ? readFileSync(join(dir, 'tls.crt'), 'utf8') : ''
+    const names = [...new Set([host, '127.0.0.1', 'localhost'])]
+    if (!tlsKeyPem || !tlsCertPem || !certCovers(tlsCertPem, host)) {
+      const m = selfSignedCertificate({ commonName: 'marshmello hop', altNames: names })
+      tlsKeyPem = m.keyPem
+      tlsCertPem = m.certPem
+      writeSecretFile(join(dir, 'tls.key'), tlsKeyPem)
+      writeSecretFile(join(dir, 'tls.crt'), tlsCertPem)
+    }
+    const fingerprint = rsaFingerprint(publicDer)
+    return {
+      privateDer,
+      publicDer,
+      fingerprint,
+      fingerprintHex: fingerprint.toString('hex'),
+      tlsKeyPem,
+      tlsCertPem,
+      tlsFingerprint: new X509Certificate(tlsCertPem).fingerprint256.replace(/:/g, '').toLowerCase(),
+    }
+  } catch (err) {
+    if (err instanceof MarshmelloError) throw err
+    throw new MarshmelloError('MM_ERR_DATA_DIR', 'storage', `cannot use data dir ${dir}: ${(err as Error).message}`)
+  }
+}
+
+function certCovers (pem: string, host: string): boolean {
+  try {
+    const c = new X509Certificate(pem)
+    if (new Date(c.validTo).getTime() < Date.now() + 86_400_000) return false
+    return c.checkIP(host) !== undefined || c.checkHost(host) !== undefined
+  } catch {
+    return false
+  }
+}
+
+/** the server's Ed25519 directory signing key (raw private 32 bytes, hex in a 0600 file) */
+export function loadOrCreateDirectoryKey (dir: string): { privateKey: Buffer, publicKey: Buffer } {
+  ensureDir(dir)
+  const hex = readOrCreate(join(dir, 'directory.key'), () => ed25519KeyPair().privateKey.toString('hex') + '\n').trim()
+  const privateKey = Buffer.from(hex, 'hex')
+  if (privateKey.length !== 32) throw new MarshmelloError('MM_ERR_DATA_DIR', 'storage', `${join(dir, 'directory.key')} is corrupt`)
+  return { privateKey, publicKey: ed25519PublicFromPrivate(privateKey) }
+}

@@ -1,0 +1,58 @@
+// yargs module for `marshmello relay`.
+import type { CommandModule } from 'yargs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { createLogger } from '../../log.js'
+import { openSessionStore } from '../../storage/index.js'
+import { startRelay, sessionKeyFor } from './index.js'
+import { onShutdown } from '../common/process.js'
+
+export const relayCommand: CommandModule<any, any> = {
+  command: 'relay',
+  describe: 'run one onion relay (exchange keys, set redirection, redirect)',
+  builder: (y) => y
+    .option('port', { type: 'number', demandOption: true, describe: 'TCP port to listen on (HTTPS + cell channels)' })
+    .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on and to publish in the descriptor' })
+    .option('data-dir', { type: 'string', describe: 'where the identity key and TLS certificate live (default ~/.marshmello/relay-<port>)' })
+    .option('nickname', { type: 'string', describe: 'a public name for this relay ([A-Za-z0-9_-], ≤ 32)' })
+    .option('directory', { type: 'string', describe: 'URL of the directory to register with and fetch the consensus from' })
+    .option('directory-key', { type: 'string', describe: 'pinned fingerprint (hex) of the directory key that signs the consensus' })
+    .option('consensus', { type: 'string', describe: 'read the signed consensus from this file instead of a directory (re-read when it changes)' })
+    .option('max-circuits', { type: 'number', default: 100_000, describe: 'most circuits kept at once (oldest evicted)' })
+    .option('circuit-ttl', { type: 'number', default: 900, describe: 'seconds an idle circuit is kept' })
+    .option('sessions', { type: 'string', default: 'memory', describe: 'circuit session store: memory | redis://host:port' })
+    .option('create-rate', { type: 'number', default: 3, describe: 'handshakes per second allowed per client address' })
+    .option('create-burst', { type: 'number', default: 90, describe: 'handshake burst allowed per client address' })
+    .option('max-channels', { type: 'number', default: 10_000, describe: 'most open channels' })
+    .option('trace', { type: 'string', describe: 'append one JSON line per cell (from, to, size; never content) to this file (for demos and tests)' })
+    .option('log-json', { type: 'boolean', default: false, describe: 'log JSON lines' })
+    .check((a) => {
+      if (!a['directory-key']) throw new Error('--directory-key FPR is required: the fingerprint of the directory key the consensus must be signed with')
+      if (!a.directory && !a.consensus) throw new Error('give --directory URL (register with a server) or --consensus FILE')
+      if (!/^[0-9a-fA-F]{64}$/.test(a['directory-key'])) throw new Error('--directory-key must be 64 hex characters')
+      if (!(a.port >= 0 && a.port < 65536)) throw new Error('--port must be 0..65535')
+      return true
+    }),
+  handler: async (a) => {
+    const log = createLogger({ name: 'relay', json: a['log-json'] })
+    const ttlMs = a['circuit-ttl'] * 1000
+    const relay = await startRelay({
+      host: a.host,
+      port: a.port,
+      dataDir: a['data-dir'] ?? join(homedir(), '.marshmello', `relay-${a.port}`),
+      nickname: a.nickname ?? `relay${a.port}`,
+      consensusFile: a.consensus,
+      directory: a.directory,
+      directoryKey: a['directory-key'].toLowerCase(),
+      createRate: a['create-rate'],
+      createBurst: a['create-burst'],
+      maxChannels: a['max-channels'],
+      traceFile: a.trace,
+    }, {
+      log,
+      sessions: (identity) => openSessionStore(a.sessions, { maxEntries: a['max-circuits'], ttlMs, encryptionKey: sessionKeyFor(identity), keyPrefix: `mm:relay:${identity.fingerprintHex.slice(0, 16)}:` }),
+    })
+    process.stdout.write(`relay ${relay.identity.fingerprintHex} listening on ${relay.url} (data dir ${a['data-dir'] ?? join(homedir(), '.marshmello', `relay-${a.port}`)})\n`)
+    onShutdown(() => relay.close())
+  },
+}

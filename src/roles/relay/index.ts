@@ -1,0 +1,151 @@
+// `marshmello relay`: one onion relay (DESIGN §3). Fastify over HTTPS with the
+// hop's self-signed certificate; /channel upgrades to the cell channel, and a few
+// plain endpoints serve health, metrics, this relay's descriptor and a cached copy
+// of the consensus (so clients bootstrap without contacting the server, P1).
+import Fastify, { type FastifyInstance } from 'fastify'
+import websocket from '@fastify/websocket'
+import { createWriteStream, type WriteStream } from 'node:fs'
+import { hkdfSha256 } from '../../onion/crypto/primitives.js'
+import { CELL_SIZE } from '../../onion/cells/constants.js'
+import { signDescriptor, type Descriptor } from '../../onion/directory/descriptor.js'
+import type { Logger } from '../../log.js'
+import type { SessionStore } from '../../storage/types.js'
+import { acceptChannel, CLOSE } from '../common/channel.js'
+import { loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
+import { ConsensusSource } from '../common/consensus-source.js'
+import { installErrorHandler } from '../common/http.js'
+import { RelayCore } from './relay-core.js'
+
+export interface RelayInit {
+  host: string
+  port: number
+  dataDir: string
+  nickname: string
+  consensusFile?: string
+  directory?: string
+  directoryKey: string
+  createRate: number
+  createBurst: number
+  maxChannels: number
+  traceFile?: string
+  descriptorLifetimeMs?: number
+}
+
+export interface RelayComponents {
+  log: Logger
+  /** built from the relay's identity: (identity) => store */
+  sessions: (identity: HopIdentity) => Promise<SessionStore>
+}
+
+export interface RunningRelay {
+  app: FastifyInstance
+  identity: HopIdentity
+  core: RelayCore
+  consensus: ConsensusSource
+  url: string
+  port: number
+  descriptor: () => Descriptor
+  close (): Promise<void>
+}
+
+/** the key a relay seals its shared session records with (Redis), derived from its identity */
+export function sessionKeyFor (identity: HopIdentity): Buffer {
+  return hkdfSha256(identity.privateDer, Buffer.from('marshmello/v1 session store'), identity.fingerprint, 32)
+}
+
+export async function startRelay (init: RelayInit, components: RelayComponents): Promise<RunningRelay> {
+  const { log } = components
+  const identity = loadOrCreateIdentity(init.dataDir, init.host)
+  const sessions = await components.sessions(identity)
+  let trace: WriteStream | undefined
+  if (init.traceFile) trace = createWriteStream(init.traceFile, { flags: 'a', mode: 0o600 })
+
+  let port = init.port
+  const descriptor = (): Descriptor => {
+    const now = Date.now()
+    return signDescriptor({
+      v: 1,
+      role: 'relay',
+      nickname: init.nickname,
+      host: init.host,
+      port,
+      identityKey: identity.publicDer.toString('base64'),
+      fingerprint: identity.fingerprintHex,
+      tlsCert: identity.tlsCertPem,
+      tlsFingerprint: identity.tlsFingerprint,
+      published: now,
+      expires: now + (init.descriptorLifetimeMs ?? 3 * 3600_000),
+    }, identity.privateDer)
+  }
+
+  const consensus = new ConsensusSource({
+    file: init.consensusFile,
+    directory: init.directory,
+    directoryKey: init.directoryKey,
+    log,
+    descriptor: init.directory ? descriptor : undefined,
+  })
+
+  const self = `${init.host}:${init.port}`
+  const core = new RelayCore({
+    identity,
+    host: init.host,
+    sessions,
+    consensus: () => consensus.current,
+    createRate: init.createRate,
+    createBurst: init.createBurst,
+    log,
+    trace: trace ? (e) => trace!.write(JSON.stringify({ t: Date.now(), relay: self, ...e }) + '\n') : undefined,
+  })
+
+  const app = Fastify({
+    https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem },
+    logger: false,
+    bodyLimit: 16 * 1024,
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+  })
+  installErrorHandler(app)
+  await app.register(websocket, { options: { maxPayload: CELL_SIZE, perMessageDeflate: false } })
+
+  app.get('/healthz', async () => ({ ok: true, role: 'relay', fingerprint: identity.fingerprintHex, circuits: await sessions.size(), channels: core.channelCount, consensus: consensus.current !== null }))
+  app.get('/metrics', async () => ({ ...core.counters, circuits: await sessions.size(), channels: core.channelCount, memory: process.memoryUsage().rss }))
+  app.get('/descriptor', async () => descriptor())
+  app.get('/consensus', async (_req, reply) => {
+    if (!consensus.raw) return reply.code(503).send({ error: { code: 'MM_ERR_NO_CONSENSUS', message: 'this relay has no valid consensus yet; try again shortly' } })
+    return reply.type('application/json').send(consensus.raw)
+  })
+  app.register(async (scope) => {
+    scope.addHook('preValidation', async (req, reply) => {
+      if (core.channelCount >= init.maxChannels) {
+        return reply.code(503).send({ error: { code: 'MM_ERR_BUSY', message: 'relay has too many channels' } })
+      }
+    })
+    scope.get('/channel', { websocket: true }, (socket, req) => {
+      const ch = acceptChannel(socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`)
+      core.accept(ch)
+      ch.on('close', (code, reason) => { if (code === CLOSE.PROTOCOL) log.debug('channel closed', { code, reason }) })
+    })
+  })
+
+  await app.listen({ host: init.host, port: init.port })
+  port = (app.server.address() as { port: number }).port
+  await consensus.start()
+
+  return {
+    app,
+    identity,
+    core,
+    consensus,
+    url: `https://${init.host}:${port}`,
+    port,
+    descriptor,
+    async close () {
+      consensus.stop()
+      core.closeAll()
+      await app.close()
+      await sessions.close()
+      trace?.end()
+    },
+  }
+}

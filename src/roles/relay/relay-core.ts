@@ -1,0 +1,364 @@
+// What a relay does with cells (DESIGN §2, docs/PROTOCOL.md §5): answers CREATE,
+// peels one forward layer per RELAY cell and acts on it (FORWARD to the next hop,
+// EXTEND to a hop listed in the signed consensus, DROP), wraps backward cells
+// in its layer, and tears circuits down. Circuit state lives in a SessionStore
+// (bounded, expiring); one circuit's cells run in order, circuits concurrently.
+import { randomInt } from 'node:crypto'
+import { isMarshmelloError } from '../../errors.js'
+import type { Logger } from '../../log.js'
+import type { SessionStore } from '../../storage/types.js'
+import { RelayCommand } from '../../onion/cells/layer.js'
+import { LinkCommand, encodeLinkCell, type LinkCell } from '../../onion/cells/link-cell.js'
+import { HopError, decodeExtend, encodeError } from '../../onion/cells/relay-msg.js'
+import { CREATED_LENGTH, relayRespond } from '../../onion/handshake/ntor.js'
+import { HopState } from '../../onion/circuits/hop-state.js'
+import type { Consensus } from '../../onion/directory/consensus.js'
+import { listedHops } from '../../onion/directory/consensus.js'
+import type { Descriptor } from '../../onion/directory/descriptor.js'
+import { CLOSE, connectChannel, type Channel } from '../common/channel.js'
+import { KeyedQueue, TokenBuckets } from '../common/limits.js'
+import type { HopIdentity } from '../common/identity.js'
+
+export interface TraceEvent {
+  dir: 'forward' | 'backward' | 'create'
+  from: string
+  to: string
+  size: number
+}
+
+export interface RelayCoreInit {
+  identity: HopIdentity
+  /** this relay's own host, used as the source address of its outgoing channels */
+  host: string
+  sessions: SessionStore
+  consensus: () => Consensus | null
+  /** CREATE cells per second per source address (and burst) */
+  createRate: number
+  createBurst: number
+  extendTimeoutMs?: number
+  log: Logger
+  trace?: (e: TraceEvent) => void
+}
+
+export interface RelayCounters {
+  circuitsCreated: number
+  cellsForwarded: number
+  cellsBackward: number
+  cellsRejected: number
+  handshakesRefused: number
+  extendsRefused: number
+}
+
+const BACK = 'b:'
+
+export class RelayCore {
+  readonly counters: RelayCounters = { circuitsCreated: 0, cellsForwarded: 0, cellsBackward: 0, cellsRejected: 0, handshakesRefused: 0, extendsRefused: 0 }
+  private readonly channels = new Map<string, Channel>()
+  /** circuit ids per channel, to tear circuits down when a channel closes */
+  private readonly circuitsOn = new Map<string, Set<number>>()
+  private readonly outgoing = new Map<string, Promise<Channel>>()
+  private readonly pending = new Map<string, { prevKey: string, timer: NodeJS.Timeout }>()
+  private readonly queue = new KeyedQueue()
+  private readonly buckets: TokenBuckets
+
+  constructor (private readonly init: RelayCoreInit) {
+    this.buckets = new TokenBuckets(init.createRate, init.createBurst)
+  }
+
+  get channelCount (): number { return this.channels.size }
+
+  /** a channel opened by a previous hop (or a client) */
+  accept (ch: Channel): void {
+    this.track(ch)
+    ch.on('cell', (cell) => this.onInbound(ch, cell))
+  }
+
+  private track (ch: Channel): void {
+    this.channels.set(ch.id, ch)
+    this.circuitsOn.set(ch.id, new Set())
+    ch.on('close', () => this.onChannelClosed(ch))
+  }
+
+  private reject (what: string, err?: unknown): void {
+    this.counters.cellsRejected++
+    this.init.log.debug('cell rejected', { what, code: isMarshmelloError(err) ? err.code : undefined })
+  }
+
+  private remoteIp (ch: Channel): string {
+    return ch.remote.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
+  }
+
+  private isListedAddress (ip: string): boolean {
+    const c = this.init.consensus()
+    if (!c) return false
+    return c.relays.some((r) => r.host === ip) || c.server?.host === ip
+  }
+
+  /* ------------------------------------------------------------ inbound -- */
+
+  private onInbound (ch: Channel, cell: LinkCell): void {
+    const key = `${ch.id}:${cell.circId}`
+    switch (cell.cmd) {
+      case LinkCommand.CREATE: return this.onCreate(ch, cell, key)
+      case LinkCommand.RELAY:
+        return this.queue.run(key, () => this.onForward(ch, cell, key), (err) => this.reject('forward', err))
+      case LinkCommand.DESTROY:
+        return this.queue.run(key, () => this.destroyFromPrev(key), (err) => this.reject('destroy', err))
+      default:
+        ch.close(CLOSE.PROTOCOL, `link command ${cell.cmd} is not valid towards the responder`)
+    }
+  }
+
+  private onCreate (ch: Channel, cell: LinkCell, key: string): void {
+    const ip = this.remoteIp(ch)
+    const circuits = this.circuitsOn.get(ch.id)!
+    if (circuits.has(cell.circId)) return ch.close(CLOSE.PROTOCOL, 'CREATE reuses a live circuit id')
+    if (!this.isListedAddress(ip) && !this.buckets.take(ip)) {
+      this.counters.handshakesRefused++
+      ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.BUSY])))
+      return
+    }
+    let hop: HopState, created: Buffer
+    try {
+      const r = relayRespond({ identityPrivate: this.init.identity.privateDer, fingerprint: this.init.identity.fingerprint, create: cell.data })
+      hop = new HopState(r.keys)
+      created = r.created
+    } catch (err) {
+      this.reject('create', err)
+      ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.HANDSHAKE])))
+      return
+    }
+    circuits.add(cell.circId)
+    this.counters.circuitsCreated++
+    this.queue.run(key, async () => {
+      await this.init.sessions.set(key, hop.serialize())
+      ch.send(encodeLinkCell(cell.circId, LinkCommand.CREATED, created))
+      this.init.trace?.({ dir: 'create', from: ch.remote, to: '-', size: cell.data.length + 5 })
+    }, (err) => this.reject('create-store', err))
+  }
+
+  private async load (key: string): Promise<HopState | undefined> {
+    const rec = await this.init.sessions.get(key)
+    return rec ? HopState.deserialize(rec) : undefined
+  }
+
+  private async onForward (ch: Channel, cell: LinkCell, key: string): Promise<void> {
+    const hop = await this.load(key)
+    if (!hop) {
+      // RELAY before CREATE, or after the circuit expired
+      ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.PROTOCOL])))
+      return this.reject('relay on unknown circuit')
+    }
+    let layer
+    try {
+      layer = hop.peel(cell.data)
+    } catch (err) {
+      return this.reject('peel', err) // replayed, stale or tampered: dropped, no state change (P6)
+    }
+    const back = (code: HopError, reason: string) =>
+      ch.send(encodeLinkCell(cell.circId, LinkCommand.RELAY, hop.originate(RelayCommand.ERROR, encodeError({ code, reason }))))
+    switch (layer.cmd) {
+      case RelayCommand.FORWARD: {
+        const next = hop.nextCircId ? await this.channelFor(hop.nextFingerprint!).catch(() => null) : null
+        if (!next || next.closed) {
+          back(HopError.UNREACHABLE, 'no next hop on this circuit')
+          break
+        }
+        next.send(encodeLinkCell(hop.nextCircId, LinkCommand.RELAY, layer.body))
+        this.counters.cellsForwarded++
+        this.init.trace?.({ dir: 'forward', from: ch.remote, to: next.remote, size: cell.data.length + 5 })
+        break
+      }
+      case RelayCommand.EXTEND:
+        await this.onExtend(ch, cell.circId, key, hop, layer.body, back)
+        break
+      case RelayCommand.DROP:
+        break
+      default:
+        back(HopError.PROTOCOL, `relay command ${layer.cmd} is not for a middle hop`)
+    }
+    await this.init.sessions.set(key, hop.serialize())
+  }
+
+  private async onExtend (ch: Channel, circId: number, key: string, hop: HopState, body: Buffer, back: (c: HopError, r: string) => void): Promise<void> {
+    if (hop.nextCircId) return back(HopError.PROTOCOL, 'circuit is already extended')
+    let ext
+    try {
+      ext = decodeExtend(body)
+    } catch {
+      return back(HopError.PROTOCOL, 'malformed EXTEND')
+    }
+    const listed = this.init.consensus() ? listedHops(this.init.consensus()!).get(ext.fingerprint.toString('hex')) : undefined
+    if (!listed || listed.host !== ext.host || listed.port !== ext.port) {
+      this.counters.extendsRefused++
+      return back(HopError.NOT_LISTED, `${ext.host}:${ext.port} is not a hop listed in the consensus`)
+    }
+    let next: Channel
+    try {
+      next = await this.channelFor(ext.fingerprint, listed)
+    } catch (err) {
+      return back(HopError.UNREACHABLE, `cannot reach ${listed.nickname || listed.host + ':' + listed.port}`)
+    }
+    const used = this.circuitsOn.get(next.id)!
+    let nextCircId: number
+    do nextCircId = randomInt(1, 0xffffffff); while (used.has(nextCircId))
+    used.add(nextCircId)
+    hop.nextCircId = nextCircId
+    hop.nextFingerprint = ext.fingerprint
+    const pkey = `${next.id}:${nextCircId}`
+    await this.init.sessions.set(BACK + pkey, Buffer.from(key))
+    const timer = setTimeout(() => {
+      if (!this.pending.delete(pkey)) return
+      this.queue.run(key, async () => {
+        const h = await this.load(key)
+        if (!h) return
+        ch.send(encodeLinkCell(circId, LinkCommand.RELAY, h.originate(RelayCommand.ERROR, encodeError({ code: HopError.UNREACHABLE, reason: 'next hop did not answer CREATE' }))))
+        await this.init.sessions.set(key, h.serialize())
+      }, (err) => this.reject('extend-timeout', err))
+    }, this.init.extendTimeoutMs ?? 10_000)
+    timer.unref()
+    this.pending.set(pkey, { prevKey: key, timer })
+    next.send(encodeLinkCell(nextCircId, LinkCommand.CREATE, ext.create))
+    this.init.trace?.({ dir: 'forward', from: ch.remote, to: next.remote, size: 2048 })
+  }
+
+  private async destroyFromPrev (key: string): Promise<void> {
+    const hop = await this.load(key)
+    const [chId, circ] = key.split(':')
+    this.circuitsOn.get(chId)?.delete(Number(circ))
+    await this.init.sessions.delete(key)
+    if (!hop) return
+    hop.wipe()
+    if (hop.nextCircId) {
+      const next = this.outgoingNow(hop.nextFingerprint!)
+      if (next) {
+        next.send(encodeLinkCell(hop.nextCircId, LinkCommand.DESTROY, Buffer.from([0])))
+        this.circuitsOn.get(next.id)?.delete(hop.nextCircId)
+        await this.init.sessions.delete(`${BACK}${next.id}:${hop.nextCircId}`)
+      }
+    }
+  }
+
+  /* ----------------------------------------------------------- outbound -- */
+
+  private outgoingNow (fp: Buffer): Channel | undefined {
+    for (const ch of this.channels.values()) if (ch.initiator && (ch as any).fingerprint === fp.toString('hex') && !ch.closed) return ch
+    return undefined
+  }
+
+  /** the one channel to a listed hop, opened on first use */
+  private channelFor (fp: Buffer, listed?: Descriptor): Promise<Channel> {
+    const hex = fp.toString('hex')
+    const existing = this.outgoing.get(hex)
+    if (existing) return existing
+    const d = listed ?? (this.init.consensus() ? listedHops(this.init.consensus()!).get(hex) : undefined)
+    if (!d) return Promise.reject(new Error('not listed'))
+    const p = connectChannel({
+      host: d.host,
+      port: d.port,
+      tlsCert: d.tlsCert,
+      tlsFingerprint: d.tlsFingerprint,
+      localAddress: /^\d+\.\d+\.\d+\.\d+$/.test(this.init.host) ? this.init.host : undefined,
+    }).then((ch) => {
+      (ch as any).fingerprint = hex
+      this.track(ch)
+      ch.on('cell', (cell) => this.onOutbound(ch, cell))
+      ch.on('close', () => { if (this.outgoing.get(hex) === p) this.outgoing.delete(hex) })
+      return ch
+    })
+    p.catch(() => { if (this.outgoing.get(hex) === p) this.outgoing.delete(hex) })
+    this.outgoing.set(hex, p)
+    return p
+  }
+
+  private onOutbound (next: Channel, cell: LinkCell): void {
+    const pkey = `${next.id}:${cell.circId}`
+    switch (cell.cmd) {
+      case LinkCommand.CREATED: {
+        const p = this.pending.get(pkey)
+        if (!p) return next.close(CLOSE.PROTOCOL, 'CREATED for no pending CREATE')
+        this.pending.delete(pkey)
+        clearTimeout(p.timer)
+        return this.queue.run(p.prevKey, async () => {
+          const hop = await this.load(p.prevKey)
+          const prev = this.prevChannel(p.prevKey)
+          if (!hop || !prev) return
+          prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.RELAY, hop.originate(RelayCommand.EXTENDED, cell.data.subarray(0, CREATED_LENGTH))))
+          this.init.trace?.({ dir: 'backward', from: next.remote, to: prev.ch.remote, size: 2048 })
+          await this.init.sessions.set(p.prevKey, hop.serialize())
+        }, (err) => this.reject('created', err))
+      }
+      case LinkCommand.RELAY:
+      case LinkCommand.DESTROY:
+        return this.queue.run(pkey, async () => {
+          const prevKeyBytes = await this.init.sessions.get(BACK + pkey)
+          if (!prevKeyBytes) return this.reject('backward on unknown circuit')
+          const prevKey = Buffer.from(prevKeyBytes).toString()
+          if (cell.cmd === LinkCommand.DESTROY) return this.destroyFromNext(pkey, prevKey, cell.data[0] ?? 0)
+          await new Promise<void>((resolve) => this.queue.run(prevKey, async () => {
+            const hop = await this.load(prevKey)
+            const prev = this.prevChannel(prevKey)
+            if (!hop || !prev) return resolve()
+            let out: Buffer
+            try {
+              out = hop.wrapBackward(cell.data)
+            } catch (err) {
+              this.reject('wrap', err)
+              return resolve()
+            }
+            prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.RELAY, out))
+            this.counters.cellsBackward++
+            this.init.trace?.({ dir: 'backward', from: next.remote, to: prev.ch.remote, size: 2048 })
+            await this.init.sessions.set(prevKey, hop.serialize())
+            resolve()
+          }, (err) => { this.reject('backward', err); resolve() }))
+        }, (err) => this.reject('backward', err))
+      default:
+        next.close(CLOSE.PROTOCOL, `link command ${cell.cmd} is not valid towards the initiator`)
+    }
+  }
+
+  private prevChannel (prevKey: string): { ch: Channel, circId: number } | undefined {
+    const [chId, circ] = prevKey.split(':')
+    const ch = this.channels.get(chId)
+    return ch && !ch.closed ? { ch, circId: Number(circ) } : undefined
+  }
+
+  private async destroyFromNext (pkey: string, prevKey: string, reason: number): Promise<void> {
+    const [nextId, nextCirc] = pkey.split(':')
+    this.circuitsOn.get(nextId)?.delete(Number(nextCirc))
+    await this.init.sessions.delete(BACK + pkey)
+    const prev = this.prevChannel(prevKey)
+    const hop = await this.load(prevKey)
+    await this.init.sessions.delete(prevKey)
+    hop?.wipe()
+    if (prev) {
+      this.circuitsOn.get(prev.ch.id)?.delete(prev.circId)
+      prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.DESTROY, Buffer.from([reason])))
+    }
+  }
+
+  private onChannelClosed (ch: Channel): void {
+    const ids = this.circuitsOn.get(ch.id) ?? new Set()
+    this.channels.delete(ch.id)
+    this.circuitsOn.delete(ch.id)
+    for (const circId of ids) {
+      const key = `${ch.id}:${circId}`
+      if (ch.initiator) {
+        this.queue.run(key, async () => {
+          const prevKeyBytes = await this.init.sessions.get(BACK + key)
+          if (prevKeyBytes) await this.destroyFromNext(key, Buffer.from(prevKeyBytes).toString(), HopError.UNREACHABLE)
+        }, (err) => this.reject('close', err))
+      } else {
+        this.queue.run(key, () => this.destroyFromPrev(key), (err) => this.reject('close', err))
+      }
+    }
+  }
+
+  /** closes every channel (shutdown) */
+  closeAll (): void {
+    for (const ch of this.channels.values()) ch.close(CLOSE.NORMAL, 'relay shutting down')
+    for (const p of this.pending.values()) clearTimeout(p.timer)
+    this.pending.clear()
+  }
+}

@@ -1,0 +1,59 @@
+// Three real relay processes started from the CLI, a final hop with an echo
+// handler, and a client circuit through them: responses come back (several at
+// once, multi-cell), each relay's trace shows only its two neighbours (P2),
+// every cell on every link has the same size (P3), and the circuit tears down.
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
+import { CELL_SIZE } from '../../../src/onion/cells/constants.js'
+import { directoryKey, startEchoHop, startRelayProc, tmp, writeConsensus, type RelayProc } from '../../helpers/net.js'
+
+const CLIENT_IP = '127.0.0.77'
+
+t.test('a request through three relays and back', async (t) => {
+  const dir = tmp()
+  const key = directoryKey()
+  const consensus = join(dir, 'consensus.json')
+  const hosts = ['127.0.0.11', '127.0.0.12', '127.0.0.13']
+  const traces = hosts.map((_, i) => join(dir, `trace-${i}.jsonl`))
+  const relays: RelayProc[] = await Promise.all(hosts.map((host, i) => startRelayProc({ host, consensus, dirKey: key.fingerprint, trace: traces[i] })))
+  t.teardown(() => Promise.all(relays.map((r) => r.kill())))
+  const echo = await startEchoHop('127.0.0.20')
+  t.teardown(echo.close)
+  const descs = await Promise.all(relays.map((r) => r.descriptor()))
+  writeConsensus(consensus, key, descs, echo.descriptor)
+  await new Promise((r) => setTimeout(r, 1500)) // relays re-read the file every second
+
+  const links = new LinkPool(CLIENT_IP)
+  t.teardown(() => links.close())
+  const circuit = await Circuit.build({ path: [...descs, echo.descriptor], links })
+  t.equal(circuit.onion.length, 4, 'four hops: three relays and the final hop')
+
+  const small = await circuit.request({ method: 'POST', path: '/echo', headers: {}, body: Buffer.from('hello onion') })
+  t.equal(small.status, 200)
+  t.equal(small.body.toString(), 'hello onion')
+  t.equal(small.headers['x-path'], '/echo')
+
+  const big = Buffer.alloc(20_000, 7)
+  const many = await Promise.all([1, 2, 3, 4, 5].map((i) => circuit.request({ method: 'POST', path: `/p${i}`, headers: {}, body: i === 3 ? big : Buffer.from(`m${i}`) })))
+  t.same(many.map((r) => r.headers['x-path']), ['/p1', '/p2', '/p3', '/p4', '/p5'], 'concurrent requests each get their own response')
+  t.ok(many[2].body.equals(big), 'a 20 kB body crosses as many cells and comes back whole')
+
+  circuit.destroy()
+  await new Promise((r) => setTimeout(r, 500))
+
+  // P1 at the final hop: only the exit relay's address ever connected
+  t.ok(echo.peers.length > 0)
+  t.ok(echo.peers.every((p) => p.startsWith('127.0.0.13:')), 'the final hop saw only the exit relay')
+
+  // P2 + P3 from the relays' traces
+  const seen = traces.map((f) => readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l)))
+  const ips = (rows: any[]) => new Set(rows.flatMap((r) => [r.from, r.to]).filter((a) => a !== '-').map((a: string) => a.replace(/:\d+$/, '')))
+  t.same([...ips(seen[0])].sort(), [CLIENT_IP, '127.0.0.12'].sort(), 'entry relay sees the client and the middle relay only')
+  t.same([...ips(seen[1])].sort(), ['127.0.0.11', '127.0.0.13'].sort(), 'middle relay sees only its two neighbours')
+  t.same([...ips(seen[2])].sort(), ['127.0.0.12', '127.0.0.20'].sort(), 'exit relay sees the middle relay and the server only')
+  t.notOk(seen.slice(1).some((rows) => rows.some((r) => String(r.from).startsWith(CLIENT_IP) || String(r.to).startsWith(CLIENT_IP))), 'no relay but the entry ever sees the client address')
+  const sizes = new Set(seen.flat().filter((r) => r.dir !== 'create').map((r) => r.size))
+  t.same([...sizes], [CELL_SIZE], 'every relayed cell on every link is the same size')
+})
