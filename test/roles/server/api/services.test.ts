@@ -116,3 +116,30 @@ t.test('split deployment over real HTTP', async t => {
   const down = await call(gateway, 'GET', '/v1/stats', { token: bob })
   t.equal(down.status, 503, 'fails closed when auth cannot say whether a token is revoked')
 })
+
+t.test('long-polls free their slot when the client goes away, and close() does not wait for them', async t => {
+  const dir = await tempDir(t)
+  const messages = await nedbMessageStore({ path: join(dir, 'messages.db') })
+  const internalToken = randomBytes(24).toString('base64url')
+  const app = buildServiceApp({ service: 'messages', internalToken, messages, maxLongPolls: 1 })
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(async () => { await app.close(); await messages.close() })
+  const headers = { 'x-marshmello-internal': internalToken, 'x-marshmello-user': 'alice' }
+
+  const gone = new AbortController()
+  const first = fetch(`${url}/v1/dms?wait=20`, { headers, signal: gone.signal }).catch(err => err)
+  await sleep(150)
+  t.equal((await fetch(`${url}/v1/dms?wait=1`, { headers })).status, 503, 'the one slot is taken')
+  gone.abort()
+  t.match(await first, { name: 'AbortError' })
+  await sleep(150)
+  const start = Date.now()
+  const second = fetch(`${url}/v1/dms?wait=20`, { headers })
+  await sleep(150)
+  t.equal((await fetch(`${url}/v1/dms?wait=1`, { headers })).status, 503, 'taken again by the second')
+  await app.close()
+  const res = await second
+  t.equal(res.status, 200, 'a waiting request is answered at shutdown')
+  t.same((await res.json()).messages, [])
+  t.ok(Date.now() - start < 5000, 'close() did not wait out the long-poll')
+})
