@@ -1,5 +1,6 @@
 // Every subcommand, one yargs module per role (src/roles/<role>/command.ts).
 import type { CommandModule } from 'yargs'
 import { relayCommand } from './roles/relay/command.js'
+import { serverCommand } from './roles/server/command.js'
 
-export const all: CommandModule<any, any>[] = [relayCommand]
+export const all: CommandModule<any, any>[] = [serverCommand, relayCommand]

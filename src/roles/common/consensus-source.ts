@@ -3,7 +3,7 @@
 // and this relay's descriptor posted there). Either way the document is verified
 // against the pinned directory key before it is used (P7).
 import { readFile, stat } from 'node:fs/promises'
-import { request } from 'undici'
+import { fetchDocument } from './signed-fetch.js'
 import { verifyConsensus, type Consensus } from '../../onion/directory/consensus.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 import type { Logger } from '../../log.js'
@@ -53,20 +53,12 @@ export class ConsensusSource {
     }
     const base = this.init.directory!.replace(/\/$/, '')
     if (this.init.descriptor) {
-      const res = await request(`${base}/v1/directory/descriptors`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(this.init.descriptor()),
-        headersTimeout: 5000,
-        bodyTimeout: 5000,
-      })
-      const text = await res.body.text()
-      if (res.statusCode >= 300) this.init.log.warn('directory refused our descriptor', { status: res.statusCode, reason: text.slice(0, 200) })
+      const res = await fetchDocument(`${base}/v1/directory/descriptors`, { method: 'POST', json: this.init.descriptor() })
+      if (res.status >= 300) this.init.log.warn('directory refused our descriptor', { status: res.status, reason: res.text.slice(0, 200) })
     }
-    const res = await request(`${base}/v1/directory/consensus`, { headersTimeout: 5000, bodyTimeout: 5000 })
-    const text = await res.body.text()
-    if (res.statusCode !== 200) throw new Error(`directory answered ${res.statusCode}`)
-    this.accept(text)
+    const res = await fetchDocument(`${base}/v1/directory/consensus`)
+    if (res.status !== 200) throw new Error(`directory answered ${res.status}`)
+    this.accept(res.text)
   }
 
   private accept (text: string): void {

@@ -31,7 +31,7 @@ export interface MessagesServiceOptions {
 }
 
 export const MAX_TEXT_CHARS = 4000
-export const MAX_DM_BYTES = 16 * 1024
+export const MAX_DM_BYTES = 24 * 1024 // the client's DM envelope is at most ~23.2 k base64url chars
 const DEFAULT_LIMIT = 50
 const MAX_LIMIT = 200
 

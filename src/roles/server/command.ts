@@ -1,0 +1,79 @@
+// yargs module for `marshmello server`.
+import type { CommandModule } from 'yargs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { readFileSync, createWriteStream } from 'node:fs'
+import { createLogger } from '../../log.js'
+import { openMessageStore, openUserStore, defaultStoreUrls } from '../../storage/index.js'
+import { startServer, type ServiceMode } from './index.js'
+import { onShutdown } from '../common/process.js'
+import { ensureDir } from '../common/identity.js'
+
+export const serverCommand: CommandModule<any, any> = {
+  command: 'server',
+  describe: 'run the chat server: auth, messaging, the gateway (final hop) and the directory',
+  builder: (y) => y
+    .option('port', { type: 'number', default: 7000, describe: 'port of the HTTPS face (cell channel + directory), or of the service alone' })
+    .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on and to publish' })
+    .option('data-dir', { type: 'string', describe: 'where keys, users and messages live (default ~/.marshmello/server)' })
+    .option('service', { choices: ['all', 'auth', 'messages', 'gateway', 'directory'], default: 'all', describe: 'run every service in this process, or one alone' })
+    .option('users', { type: 'string', describe: 'user store: sqlite:PATH | postgres://… (default sqlite in the data dir)' })
+    .option('messages', { type: 'string', describe: 'message store: nedb:PATH | mongodb://… (default nedb in the data dir)' })
+    .option('message-ttl', { type: 'number', describe: 'seconds a message is kept (default: kept)' })
+    .option('token-ttl', { type: 'number', default: 43_200, describe: 'seconds a login token is valid' })
+    .option('direct-api', { type: 'number', describe: 'also serve the API over plain HTTP on 127.0.0.1:PORT (debugging, benchmarks; bypasses the onion)' })
+    .option('max-circuits', { type: 'number', default: 100_000, describe: 'most circuits the final hop keeps' })
+    .option('circuit-ttl', { type: 'number', default: 900, describe: 'seconds an idle circuit is kept' })
+    .option('auth-url', { type: 'string', describe: 'split mode: URL of the auth service (for gateway and messages)' })
+    .option('messages-url', { type: 'string', describe: 'split mode: URL of the messages service (for the gateway)' })
+    .option('internal-token-file', { type: 'string', describe: 'split mode: file holding the token the gateway and the services share (or MARSHMELLO_INTERNAL_TOKEN)' })
+    .option('token-secret-file', { type: 'string', describe: 'split mode: file holding the JWT secret shared by auth and the gateway' })
+    .option('directory', { type: 'string', describe: 'gateway in split mode: URL of the directory to publish to' })
+    .option('directory-key', { type: 'string', describe: 'gateway in split mode: pinned directory key fingerprint' })
+    .option('gateway-fingerprint', { type: 'string', describe: 'directory in split mode: identity fingerprint of the gateway it lists as the final hop' })
+    .option('relay-stale', { type: 'number', default: 30, describe: 'seconds without a heartbeat before a relay leaves the consensus' })
+    .option('trace-peers', { type: 'string', describe: 'append the address of every peer that opens a cell channel to this file (tests)' })
+    .option('log-json', { type: 'boolean', default: false, describe: 'log JSON lines' }),
+  handler: async (a) => {
+    const log = createLogger({ name: 'server', json: a['log-json'] })
+    const dataDir = a['data-dir'] ?? join(homedir(), '.marshmello', 'server')
+    ensureDir(dataDir)
+    const mode = a.service as ServiceMode
+    const urls = defaultStoreUrls(dataDir)
+    const users = mode === 'all' || mode === 'auth' ? await openUserStore(a.users ?? urls.users) : undefined
+    const messages = mode === 'all' || mode === 'messages' ? await openMessageStore(a.messages ?? urls.messages) : undefined
+    const internalToken = a['internal-token-file'] ? readFileSync(a['internal-token-file'], 'utf8').trim() : process.env.MARSHMELLO_INTERNAL_TOKEN
+    const peers = a['trace-peers'] ? createWriteStream(a['trace-peers'], { flags: 'a', mode: 0o600 }) : undefined
+    const server = await startServer({
+      service: mode,
+      host: a.host,
+      port: a.port,
+      dataDir,
+      directApi: a['direct-api'],
+      messageTtlMs: a['message-ttl'] ? a['message-ttl'] * 1000 : undefined,
+      tokenTtlMs: a['token-ttl'] * 1000,
+      maxCircuits: a['max-circuits'],
+      circuitTtlMs: a['circuit-ttl'] * 1000,
+      internalToken,
+      tokenSecretFile: a['token-secret-file'],
+      authUrl: a['auth-url'],
+      messagesUrl: a['messages-url'],
+      directory: a.directory,
+      directoryKey: a['directory-key'],
+      gatewayFingerprint: a['gateway-fingerprint'],
+      relayStaleMs: a['relay-stale'] * 1000,
+      onPeer: peers ? (r) => peers.write(r + '\n') : undefined,
+    }, { log, users, messages })
+    const lines = [`server (${mode}) listening on ${server.url}`, `data dir ${dataDir}`]
+    if (server.directoryFingerprint) lines.push(`directory key ${server.directoryFingerprint}`)
+    if (server.identity && (mode === 'all' || mode === 'gateway')) lines.push(`final hop identity ${server.identity.fingerprintHex}`)
+    if (server.directApiUrl) lines.push(`direct API (no onion, loopback only) on ${server.directApiUrl}`)
+    process.stdout.write(lines.join('\n') + '\n')
+    onShutdown(async () => {
+      await server.close()
+      await users?.close()
+      await messages?.close()
+      peers?.end()
+    })
+  },
+}

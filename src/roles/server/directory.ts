@@ -1,0 +1,109 @@
+// The directory service (DESIGN §4): relays post descriptors signed with their
+// identity keys (and re-post them as heartbeats); stale ones drop out; the
+// consensus of live descriptors is signed with the server's Ed25519 directory key
+// and carries a validity period. The final hop's own descriptor is either given
+// (one process) or accepted only from the pinned gateway fingerprint (split mode).
+import type { FastifyInstance } from 'fastify'
+import { MarshmelloError } from '../../errors.js'
+import { signConsensus, directoryFingerprint, type Consensus } from '../../onion/directory/consensus.js'
+import { verifyDescriptor, type Descriptor } from '../../onion/directory/descriptor.js'
+import { TokenBuckets } from '../common/limits.js'
+
+export interface DirectoryInit {
+  key: { privateKey: Buffer, publicKey: Buffer }
+  /** the final hop's descriptor when it runs in this process */
+  serverDescriptor?: () => Descriptor
+  /** split mode: the only fingerprint allowed to post a `server` descriptor */
+  gatewayFingerprint?: string
+  /** a relay not heard from for this long leaves the consensus (default 30 s) */
+  staleMs?: number
+  /** how long a consensus stays valid (default 1 h) */
+  validityMs?: number
+  maxRelays?: number
+  now?: () => number
+}
+
+export class Directory {
+  private readonly relays = new Map<string, { d: Descriptor, seen: number }>()
+  private gateway: { d: Descriptor, seen: number } | null = null
+  private cached: { text: string, at: number, doc: Consensus } | null = null
+  readonly fingerprint: string
+  private readonly now: () => number
+
+  constructor (private readonly init: DirectoryInit) {
+    this.fingerprint = directoryFingerprint(init.key.publicKey)
+    this.now = init.now ?? Date.now
+  }
+
+  /** Thrown MM_ERR_DESCRIPTOR for a bad or unacceptable descriptor. */
+  accept (doc: unknown): Descriptor {
+    const now = this.now()
+    const d = verifyDescriptor(doc, now)
+    if (d.role === 'server') {
+      if (!this.init.gatewayFingerprint || d.fingerprint !== this.init.gatewayFingerprint) {
+        throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', 'this directory does not accept a server descriptor with that fingerprint', 403)
+      }
+      this.gateway = { d, seen: now }
+    } else {
+      // one relay per address: a new identity at a listed address replaces the old one only when it is newer
+      for (const [fp, r] of this.relays) {
+        if (fp !== d.fingerprint && r.d.host === d.host && r.d.port === d.port && r.seen > now - (this.init.staleMs ?? 30_000)) {
+          throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', `${d.host}:${d.port} is already listed for another relay`, 409)
+        }
+      }
+      if (!this.relays.has(d.fingerprint) && this.relays.size >= (this.init.maxRelays ?? 5000)) {
+        throw new MarshmelloError('MM_ERR_BUSY', 'unavailable', 'directory is full', 503)
+      }
+      const old = this.relays.get(d.fingerprint)
+      if (old && old.d.published > d.published) throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', 'an older descriptor than the one listed', 409)
+      this.relays.set(d.fingerprint, { d, seen: now })
+    }
+    this.cached = null
+    return d
+  }
+
+  private prune (now: number): void {
+    const stale = this.init.staleMs ?? 30_000
+    for (const [fp, r] of this.relays) {
+      if (r.seen < now - stale || r.d.expires <= now) { this.relays.delete(fp); this.cached = null }
+    }
+    if (this.gateway && (this.gateway.seen < now - stale || this.gateway.d.expires <= now)) { this.gateway = null; this.cached = null }
+  }
+
+  /** the signed consensus, re-signed when the relay set changes or every 10 s */
+  consensus (): { text: string, doc: Consensus } {
+    const now = this.now()
+    this.prune(now)
+    if (this.cached && now - this.cached.at < 10_000) return this.cached
+    const server = this.init.serverDescriptor?.() ?? this.gateway?.d ?? null
+    const doc = signConsensus({
+      v: 1,
+      validAfter: now,
+      validUntil: now + (this.init.validityMs ?? 3600_000),
+      directoryKey: this.init.key.publicKey.toString('base64'),
+      relays: [...this.relays.values()].map((r) => r.d).sort((a, b) => a.fingerprint.localeCompare(b.fingerprint)),
+      server,
+    }, this.init.key.privateKey)
+    this.cached = { text: JSON.stringify(doc), at: now, doc }
+    return this.cached
+  }
+
+  get relayCount (): number {
+    this.prune(this.now())
+    return this.relays.size
+  }
+}
+
+/** the directory's HTTP routes, mounted on the server's HTTPS app */
+export async function directoryRoutes (app: FastifyInstance, opts: { directory: Directory }): Promise<void> {
+  const dir = opts.directory
+  const posts = new TokenBuckets(2, 20)
+  app.post('/v1/directory/descriptors', { bodyLimit: 32 * 1024 }, async (req, reply) => {
+    if (!posts.take(req.socket.remoteAddress ?? '?')) throw new MarshmelloError('MM_ERR_RATE', 'bad-input', 'too many descriptor posts; heartbeat at most every few seconds', 429)
+    if (!req.body || typeof req.body !== 'object') throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', 'send the signed descriptor as a JSON object')
+    const d = dir.accept(req.body)
+    return reply.code(202).send({ accepted: d.fingerprint })
+  })
+  app.get('/v1/directory/consensus', async (_req, reply) => reply.type('application/json').send(dir.consensus().text))
+  app.get('/v1/directory/key', async () => ({ fingerprint: dir.fingerprint }))
+}

@@ -1,0 +1,230 @@
+// `marshmello server` (DESIGN §5): auth, messaging, the gateway (the circuit's
+// final hop) and the directory, in one process by default or one service per
+// process (`service`). The public face is one HTTPS port with the cell channel
+// and the directory; the API is reachable only through circuits, plus
+// `directApi` on loopback for debugging and benchmarks.
+import Fastify, { type FastifyInstance } from 'fastify'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { Logger } from '../../log.js'
+import { MarshmelloError } from '../../errors.js'
+import type { MessageStore, UserStore } from '../../storage/types.js'
+import { signDescriptor, type Descriptor } from '../../onion/directory/descriptor.js'
+import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
+import { loadOrCreateDirectoryKey, loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
+import { installErrorHandler } from '../common/http.js'
+import { registerFinalHop, type FinalHopEndpoint } from '../common/final-hop-endpoint.js'
+import { ConsensusSource } from '../common/consensus-source.js'
+import { Directory, directoryRoutes } from './directory.js'
+import {
+  TokenService, buildGatewayApi, buildServiceApp, httpUpstream, inProcessUpstream, loadOrCreateSecret,
+  remoteRevocationCheck, remoteUserExists, type Upstream,
+} from './api/index.js'
+
+export type ServiceMode = 'all' | 'auth' | 'messages' | 'gateway' | 'directory'
+
+export interface ServerInit {
+  service: ServiceMode
+  host: string
+  port: number
+  dataDir: string
+  nickname?: string
+  /** loopback port for the plain-HTTP public API (debugging, benchmarks) */
+  directApi?: number
+  messageTtlMs?: number
+  tokenTtlMs?: number
+  maxCircuits: number
+  circuitTtlMs: number
+  /** split mode: shared secret between the gateway and the services */
+  internalToken?: string
+  /** split mode: token signing secret file shared by auth and gateway */
+  tokenSecretFile?: string
+  authUrl?: string
+  messagesUrl?: string
+  /** gateway in split mode: where to post its descriptor */
+  directory?: string
+  directoryKey?: string
+  /** directory in split mode: the gateway's identity fingerprint */
+  gatewayFingerprint?: string
+  relayStaleMs?: number
+  /** every peer address a cell channel came from, one per line (P1 tests) */
+  onPeer?: (remote: string) => void
+}
+
+export interface ServerComponents {
+  log: Logger
+  /** opened by the command from URLs; auth/all need users, messages/all need messages */
+  users?: UserStore
+  messages?: MessageStore
+}
+
+export interface RunningServer {
+  url: string
+  port: number
+  directApiUrl?: string
+  identity?: HopIdentity
+  directoryFingerprint?: string
+  counts (): Promise<Record<string, number>>
+  close (): Promise<void>
+}
+
+const need = <T>(v: T | undefined, what: string): T => {
+  if (v === undefined) throw new MarshmelloError('MM_ERR_CONFIG', 'bad-input', what)
+  return v
+}
+
+export async function startServer (init: ServerInit, c: ServerComponents): Promise<RunningServer> {
+  const closers: (() => Promise<void> | void)[] = []
+  const close = async () => { for (const f of closers.reverse()) await Promise.resolve(f()).catch(() => {}) }
+  try {
+    return await start(init, c, closers, close)
+  } catch (err) {
+    await close()
+    throw err
+  }
+}
+
+async function start (init: ServerInit, c: ServerComponents, closers: (() => Promise<void> | void)[], close: () => Promise<void>): Promise<RunningServer> {
+  const { log } = c
+  const mode = init.service
+  const internalToken = init.internalToken ?? (mode === 'all' ? randomBytes(32).toString('hex') : undefined)
+  const secretFile = init.tokenSecretFile ?? join(init.dataDir, 'token.secret')
+
+  /* ---- auth / messages alone: plain HTTP on the internal network ---- */
+  if (mode === 'auth' || mode === 'messages') {
+    const token = need(internalToken, `--service ${mode} needs the internal token (MARSHMELLO_INTERNAL_TOKEN or --internal-token-file)`)
+    let app: FastifyInstance
+    if (mode === 'auth') {
+      const users = need(c.users, 'auth needs a user store')
+      const tokens = new TokenService({ secret: await loadOrCreateSecret(secretFile), ttlMs: init.tokenTtlMs }, { isRevoked: (jti) => users.isTokenRevoked(jti) })
+      app = buildServiceApp({ service: 'auth', internalToken: token, users, tokens, logger: log })
+    } else {
+      const authUp = httpUpstream(need(init.authUrl, '--service messages needs --auth-url (for DM recipients)'), token)
+      closers.push(() => authUp.close())
+      app = buildServiceApp({ service: 'messages', internalToken: token, messages: need(c.messages, 'messages needs a message store'), ttlMs: init.messageTtlMs, userExists: remoteUserExists(authUp), logger: log })
+    }
+    closers.push(() => app.close())
+    await app.listen({ host: init.host, port: init.port })
+    const port = (app.server.address() as { port: number }).port
+    return {
+      url: `http://${init.host}:${port}`,
+      port,
+      counts: async () => ({ ...(c.users ? { users: await c.users.count() } : {}), ...(c.messages ? { messages: await c.messages.count() } : {}) }),
+      close,
+    }
+  }
+
+  /* ---- HTTPS face: cell channel (gateway/all) and directory (directory/all) ---- */
+  const identity = loadOrCreateIdentity(init.dataDir, init.host)
+  const app = Fastify({ https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem }, logger: false, bodyLimit: 64 * 1024, requestTimeout: 30_000 })
+  installErrorHandler(app)
+  closers.push(() => app.close())
+  let port = init.port
+  const descriptor = (): Descriptor => {
+    const now = Date.now()
+    return signDescriptor({
+      v: 1, role: 'server', nickname: init.nickname ?? 'server', host: init.host, port,
+      identityKey: identity.publicDer.toString('base64'), fingerprint: identity.fingerprintHex,
+      tlsCert: identity.tlsCertPem, tlsFingerprint: identity.tlsFingerprint, published: now, expires: now + 3 * 3600_000,
+    }, identity.privateDer)
+  }
+
+  let directory: Directory | undefined
+  if (mode === 'all' || mode === 'directory') {
+    directory = new Directory({
+      key: loadOrCreateDirectoryKey(init.dataDir),
+      serverDescriptor: mode === 'all' ? descriptor : undefined,
+      gatewayFingerprint: init.gatewayFingerprint,
+      staleMs: init.relayStaleMs,
+    })
+    await app.register(directoryRoutes, { directory })
+  }
+
+  let endpoint: FinalHopEndpoint | undefined
+  let gatewayApi: FastifyInstance | undefined
+  let services: FastifyInstance | undefined
+  if (mode === 'all' || mode === 'gateway') {
+    let upstream: { auth: Upstream, messages: Upstream }
+    let tokens: TokenService
+    const secret = await loadOrCreateSecret(secretFile)
+    if (mode === 'all') {
+      const users = need(c.users, 'the server needs a user store')
+      tokens = new TokenService({ secret, ttlMs: init.tokenTtlMs }, { isRevoked: (jti) => users.isTokenRevoked(jti) })
+      services = buildServiceApp({ service: 'all', internalToken: internalToken!, users, tokens, messages: need(c.messages, 'the server needs a message store'), ttlMs: init.messageTtlMs, logger: log })
+      closers.push(() => services!.close())
+      await services.ready()
+      const up = inProcessUpstream(services, internalToken!)
+      upstream = { auth: up, messages: up }
+    } else {
+      const token = need(internalToken, '--service gateway needs the internal token (MARSHMELLO_INTERNAL_TOKEN or --internal-token-file)')
+      const auth = httpUpstream(need(init.authUrl, '--service gateway needs --auth-url'), token)
+      const messages = httpUpstream(need(init.messagesUrl, '--service gateway needs --messages-url'), token)
+      closers.push(() => auth.close(), () => messages.close())
+      tokens = new TokenService({ secret, ttlMs: init.tokenTtlMs }, { isRevoked: remoteRevocationCheck(auth) })
+      upstream = { auth, messages }
+    }
+    gatewayApi = buildGatewayApi({ tokens, upstream, logger: log })
+    closers.push(() => gatewayApi!.close())
+    await gatewayApi.ready()
+    const api = gatewayApi
+    const handler = async (req: ApiRequest): Promise<ApiResponse> => {
+      const headers: Record<string, string> = {}
+      for (const h of ['content-type', 'authorization']) if (req.headers[h]) headers[h] = req.headers[h]
+      const res = await api.inject({ method: req.method as 'GET', url: req.path, headers, payload: req.body.length ? req.body : undefined })
+      const out: Record<string, string> = {}
+      const type = res.headers['content-type']
+      if (typeof type === 'string') out['content-type'] = type
+      return { status: res.statusCode, headers: out, body: res.rawPayload }
+    }
+    endpoint = await registerFinalHop(app, { identity, handler, maxCircuits: init.maxCircuits, circuitTtlMs: init.circuitTtlMs, log, onPeer: init.onPeer })
+    closers.push(() => endpoint!.closeAll())
+  }
+
+  app.get('/healthz', async () => ({ ok: true, role: 'server', service: mode, ...(await counts()) }))
+
+  const counts = async (): Promise<Record<string, number>> => ({
+    ...(c.users && mode === 'all' ? { users: await c.users.count() } : {}),
+    ...(c.messages && mode === 'all' ? { messages: await c.messages.count() } : {}),
+    ...(directory ? { relays: directory.relayCount } : {}),
+    ...(endpoint ? { circuits: endpoint.circuits(), circuitsServed: endpoint.circuitsServed(), requestsServed: endpoint.requestsServed() } : {}),
+  })
+
+  await app.listen({ host: init.host, port: init.port })
+  port = (app.server.address() as { port: number }).port
+
+  if (mode === 'gateway') {
+    const src = new ConsensusSource({ directory: need(init.directory, '--service gateway needs --directory URL to publish its descriptor'), directoryKey: need(init.directoryKey, '--service gateway needs --directory-key'), log, descriptor })
+    await src.start()
+    closers.push(() => src.stop())
+  }
+
+  let directApiUrl: string | undefined
+  if (init.directApi !== undefined && gatewayApi) {
+    // the same gateway API over plain HTTP, loopback only
+    const direct = Fastify({ logger: false, bodyLimit: 64 * 1024 })
+    const api = gatewayApi
+    direct.removeAllContentTypeParsers()
+    direct.addContentTypeParser('*', { parseAs: 'buffer' }, (_r, body, done) => done(null, body))
+    direct.all('/*', async (req, reply) => {
+      const headers: Record<string, string> = {}
+      for (const h of ['content-type', 'authorization']) if (typeof req.headers[h] === 'string') headers[h] = req.headers[h] as string
+      const res = await api.inject({ method: req.method as 'GET', url: req.url, headers, payload: Buffer.isBuffer(req.body) && req.body.length ? req.body : undefined })
+      reply.code(res.statusCode)
+      if (res.headers['content-type']) reply.header('content-type', res.headers['content-type'])
+      return reply.send(res.rawPayload)
+    })
+    closers.push(() => direct.close())
+    await direct.listen({ host: '127.0.0.1', port: init.directApi })
+    directApiUrl = `http://127.0.0.1:${(direct.server.address() as { port: number }).port}`
+  }
+
+  return {
+    url: `https://${init.host}:${port}`,
+    port,
+    directApiUrl,
+    identity,
+    directoryFingerprint: directory?.fingerprint,
+    counts,
+    close,
+  }
+}
