@@ -2,6 +2,7 @@
 // accepts each counter once, in any order within WINDOW of the highest seen,
 // and rejects replays and stale counters (P6). check() never changes state;
 // commit() is called only after the cell authenticated.
+import { lengthError } from '../../errors.js'
 
 export const WINDOW = 1024
 
@@ -46,20 +47,21 @@ export class ReplayWindow {
     }
   }
 
-  /** 8 bytes top + WINDOW/8 bytes of bits */
+  /** 8 bytes top (u64 BE) + WINDOW/8 bytes of bits (u32 words, little-endian, word 0 first) */
   serialize (): Buffer {
-    const out = Buffer.alloc(8 + WINDOW / 8)
+    const out = Buffer.alloc(ReplayWindow.SERIALIZED)
     out.writeBigUInt64BE(this.top, 0)
-    Buffer.from(this.bits.buffer, this.bits.byteOffset, this.bits.byteLength).copy(out, 8)
+    for (let w = 0; w < this.bits.length; w++) out.writeUInt32LE(this.bits[w], 8 + 4 * w)
     return out
   }
 
+  /** Throws MM_ERR_LENGTH unless `b` is exactly SERIALIZED bytes. */
   static deserialize (b: Uint8Array): ReplayWindow {
+    if (b.length !== ReplayWindow.SERIALIZED) throw lengthError('replay window', String(ReplayWindow.SERIALIZED), b.length)
     const w = new ReplayWindow()
     const buf = Buffer.from(b.buffer, b.byteOffset, b.length)
     w.top = buf.readBigUInt64BE(0)
-    const bits = new Uint8Array(w.bits.buffer)
-    bits.set(buf.subarray(8, 8 + WINDOW / 8))
+    for (let i = 0; i < w.bits.length; i++) w.bits[i] = buf.readUInt32LE(8 + 4 * i)
     return w
   }
 
