@@ -82,13 +82,17 @@ export function relayRespond (init: RelayRespondInit): { keys: HopKeys, created:
   const s = rsaOaepDecrypt(init.identityPrivate, enc)
   if (!s || s.length !== 32) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'CREATE secret could not be decrypted with this identity')
   const y = init.ephemeralPrivate ? Buffer.from(init.ephemeralPrivate) : x25519KeyPair().privateKey
-  const Y = x25519PublicFromPrivate(y)
-  const dh = x25519(y, X)
-  y.fill(0)
-  const { keys, authKey } = derive(s, dh, X, Y, init.fingerprint)
-  const auth = hmacSha256(authKey, AUTH_LABEL, init.fingerprint, X, Y, sha256(enc))
-  s.fill(0); dh.fill(0); authKey.fill(0)
-  return { keys, created: Buffer.concat([Y, auth]) }
+  try {
+    const Y = x25519PublicFromPrivate(y)
+    const dh = x25519(y, X) // throws MM_ERR_HANDSHAKE for a low-order X
+    const { keys, authKey } = derive(s, dh, X, Y, init.fingerprint)
+    const auth = hmacSha256(authKey, AUTH_LABEL, init.fingerprint, X, Y, sha256(enc))
+    dh.fill(0); authKey.fill(0)
+    return { keys, created: Buffer.concat([Y, auth]) }
+  } finally {
+    // the secret and the ephemeral key are erased on every path, errors included (P5)
+    y.fill(0); s.fill(0)
+  }
 }
 
 /** Client side. Throws MM_ERR_HANDSHAKE when the hop's answer does not authenticate. */
@@ -96,10 +100,17 @@ export function clientFinish (state: ClientHandshakeState, created: Uint8Array):
   if (created.length < CREATED_LENGTH) throw lengthError('CREATED', String(CREATED_LENGTH), created.length)
   const Y = Buffer.from(created.subarray(0, 32))
   const auth = created.subarray(32, 64)
-  const dh = x25519(state.x, Y)
-  const { keys, authKey } = derive(state.s, dh, state.X, Y, state.fingerprint)
-  const expected = hmacSha256(authKey, AUTH_LABEL, state.fingerprint, state.X, Y, state.encHash)
-  dh.fill(0); authKey.fill(0); state.x.fill(0); state.s.fill(0)
+  let keys: HopKeys, expected: Buffer
+  try {
+    const dh = x25519(state.x, Y) // throws MM_ERR_HANDSHAKE for a low-order Y
+    const d = derive(state.s, dh, state.X, Y, state.fingerprint)
+    keys = d.keys
+    expected = hmacSha256(d.authKey, AUTH_LABEL, state.fingerprint, state.X, Y, state.encHash)
+    dh.fill(0); d.authKey.fill(0)
+  } finally {
+    // the handshake is single-use: its secrets are erased on every path, errors included (P5)
+    state.x.fill(0); state.s.fill(0)
+  }
   if (!equalBytes(expected, auth)) {
     keys.forward.fill(0); keys.backward.fill(0)
     throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'hop failed to prove it holds the listed identity key')
