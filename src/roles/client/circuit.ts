@@ -128,6 +128,8 @@ export class Circuit extends EventEmitter<CircuitEvents> {
       this.created = (c) => { clearTimeout(timer); this.created = null; resolve(c) }
       this.link.ch.send(encodeLinkCell(this.circId, LinkCommand.CREATE, create))
     })
+    // DESTROY(HANDSHAKE): the hop could not decrypt a secret sealed to the listed identity key (P4)
+    if (cell.cmd === LinkCommand.DESTROY && cell.data[0] === HopError.HANDSHAKE) throw this.hopError(1, 'MM_ERR_HOP_AUTH', 'failed authentication: it could not open a handshake sealed to the identity key listed in the consensus')
     if (cell.cmd === LinkCommand.DESTROY) throw this.hopError(1, 'MM_ERR_CIRCUIT_BUILD', `refused the circuit (${HopError[cell.data[0]] ?? 'reason ' + cell.data[0]})`)
     try {
       this.onion.addHop(Buffer.from(d.fingerprint, 'hex'), clientFinish(state, cell.data))
@@ -155,7 +157,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
     const u = await answer
     if (u.cmd === RelayCommand.ERROR) {
       const e = decodeError(u.body)
-      const code = e.code === HopError.NOT_LISTED ? 'MM_ERR_NOT_LISTED' : 'MM_ERR_CIRCUIT_BUILD'
+      const code = e.code === HopError.NOT_LISTED ? 'MM_ERR_NOT_LISTED' : e.code === HopError.HANDSHAKE ? 'MM_ERR_HOP_AUTH' : 'MM_ERR_CIRCUIT_BUILD'
       throw this.hopError(i, code, `could not be reached from hop ${u.hop}: ${e.reason}`)
     }
     if (u.cmd !== RelayCommand.EXTENDED || u.hop !== i - 1) throw this.hopError(i, 'MM_ERR_CIRCUIT_BUILD', `: unexpected answer ${RelayCommand[u.cmd]} from hop ${u.hop}`)

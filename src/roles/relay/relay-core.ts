@@ -290,6 +290,7 @@ export class RelayCore {
       }
       case LinkCommand.RELAY:
       case LinkCommand.DESTROY:
+        if (cell.cmd === LinkCommand.DESTROY && this.pending.has(pkey)) return this.onCreateRefused(next, pkey, cell.data[0] ?? 0)
         return this.queue.run(pkey, async () => {
           const prevKeyBytes = await this.init.sessions.get(BACK + pkey)
           if (!prevKeyBytes) return this.reject('backward on unknown circuit')
@@ -316,6 +317,30 @@ export class RelayCore {
       default:
         next.close(CLOSE.PROTOCOL, `link command ${cell.cmd} is not valid towards the initiator`)
     }
+  }
+
+  /**
+   * The next hop answered the CREATE we extended with DESTROY (e.g. HANDSHAKE: it
+   * does not hold the listed identity key). The client learns it as an ERROR from
+   * this hop, so it can tell which hop failed; the circuit up to here survives,
+   * no longer extended.
+   */
+  private onCreateRefused (next: Channel, pkey: string, reason: number): void {
+    const p = this.pending.get(pkey)!
+    this.pending.delete(pkey)
+    clearTimeout(p.timer)
+    this.circuitsOn.get(next.id)?.delete(Number(pkey.split(':')[1]))
+    const code = reason === HopError.HANDSHAKE || reason === HopError.BUSY ? reason : HopError.UNREACHABLE
+    this.queue.run(p.prevKey, async () => {
+      await this.init.sessions.delete(BACK + pkey)
+      const hop = await this.load(p.prevKey)
+      const prev = this.prevChannel(p.prevKey)
+      if (!hop || !prev) return
+      hop.nextCircId = 0
+      hop.nextFingerprint = null
+      prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.RELAY, hop.originate(RelayCommand.ERROR, encodeError({ code, reason: `next hop refused CREATE (${HopError[code]})` }))))
+      await this.init.sessions.set(p.prevKey, hop.serialize())
+    }, (err) => this.reject('create-refused', err))
   }
 
   private prevChannel (prevKey: string): { ch: Channel, circId: number } | undefined {

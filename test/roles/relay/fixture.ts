@@ -1,0 +1,118 @@
+// Shared set-up for the relay tests: one loopback network per test file (relay
+// processes from the CLI, a signed consensus file, an in-process final hop that
+// records what it rejects), plus small probes (/metrics, /healthz, polling) and
+// raw cell helpers for tests that speak the link protocol themselves.
+import { join } from 'node:path'
+import Fastify from 'fastify'
+import type { Test } from 'tap'
+import { registerFinalHop } from '../../../src/roles/common/final-hop-endpoint.js'
+import { loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
+import { connectChannel, type Channel } from '../../../src/roles/common/channel.js'
+import { signDescriptor, type Descriptor } from '../../../src/onion/directory/descriptor.js'
+import { LinkCommand, encodeLinkCell, type LinkCell } from '../../../src/onion/cells/link-cell.js'
+import { clientStart } from '../../../src/onion/handshake/ntor.js'
+import type { ApiRequest } from '../../../src/onion/streams/envelope.js'
+import { silentLogger } from '../../../src/log.js'
+import { directoryKey, httpsGetJson, startRelayProc, tmp, writeConsensus, type DirectoryKey, type RelayProc } from '../../helpers/net.js'
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** polls `fn` until it returns true; false after `ms` */
+export async function waitUntil (fn: () => boolean | Promise<boolean>, ms = 5000, every = 25): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await fn()) return true
+    await sleep(every)
+  }
+  return await fn()
+}
+
+export interface FinalHopProbe {
+  descriptor: Descriptor
+  requests: ApiRequest[]
+  rejected: string[]
+  peers: string[]
+  close: () => Promise<void>
+}
+
+/** an in-process final hop that echoes requests and records every cell it rejects */
+export async function startProbeFinalHop (host: string): Promise<FinalHopProbe> {
+  const identity = loadOrCreateIdentity(tmp('mm-final-'), host)
+  const app = Fastify({ https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem }, logger: false })
+  const requests: ApiRequest[] = []
+  const rejected: string[] = []
+  const peers: string[] = []
+  const endpoint = await registerFinalHop(app, {
+    identity,
+    log: silentLogger,
+    maxCircuits: 1000,
+    circuitTtlMs: 600_000,
+    onPeer: (r) => peers.push(r),
+    onEvent: (e) => { if (e.type === 'rejected') rejected.push(e.code) },
+    handler: async (req) => {
+      requests.push(req)
+      return { status: 200, headers: { 'x-path': req.path }, body: req.body }
+    },
+  })
+  await app.listen({ host, port: 0 })
+  const port = (app.server.address() as { port: number }).port
+  const now = Date.now()
+  const descriptor = signDescriptor({
+    v: 1, role: 'server', nickname: 'probe', host, port,
+    identityKey: identity.publicDer.toString('base64'), fingerprint: identity.fingerprintHex,
+    tlsCert: identity.tlsCertPem, tlsFingerprint: identity.tlsFingerprint, published: now, expires: now + 3600_000,
+  }, identity.privateDer)
+  return { descriptor, requests, rejected, peers, close: async () => { endpoint.closeAll(); await app.close() } }
+}
+
+export interface Net {
+  dir: string
+  key: DirectoryKey
+  consensus: string
+  relays: RelayProc[]
+  descs: Descriptor[]
+  final: FinalHopProbe
+  /** signs and writes a consensus, then waits until the relays have re-read it */
+  publish: (relays: Descriptor[], server?: Descriptor | null) => Promise<void>
+}
+
+/** relay processes on `hosts` (with per-relay extra CLI args), a final hop, and a consensus listing them all */
+export async function startNet (t: Test, hosts: string[], o: { extra?: (i: number) => string[], finalHost?: string } = {}): Promise<Net> {
+  const dir = tmp()
+  const key = directoryKey()
+  const consensus = join(dir, 'consensus.json')
+  const relays: RelayProc[] = []
+  t.teardown(() => Promise.all(relays.map((r) => r.kill())))
+  await Promise.all(hosts.map(async (host, i) => {
+    relays[i] = await startRelayProc({ host, consensus, dirKey: key.fingerprint, extra: o.extra?.(i) })
+  }))
+  const final = await startProbeFinalHop(o.finalHost ?? '127.0.0.20')
+  t.teardown(final.close)
+  const descs = await Promise.all(relays.map((r) => r.descriptor()))
+  const publish = async (list: Descriptor[], server: Descriptor | null = final.descriptor): Promise<void> => {
+    writeConsensus(consensus, key, list, server)
+    await sleep(1500) // relays re-read the file every second
+  }
+  await publish(descs)
+  return { dir, key, consensus, relays, descs, final, publish }
+}
+
+export const metrics = async (r: { host: string, port: number }): Promise<Record<string, number>> =>
+  await httpsGetJson(`https://${r.host}:${r.port}/metrics`) as Record<string, number>
+
+export const healthz = async (r: { host: string, port: number }): Promise<Record<string, any>> =>
+  await httpsGetJson(`https://${r.host}:${r.port}/healthz`) as Record<string, any>
+
+/** a raw cell channel to a relay from `localAddress`, with every cell it receives recorded */
+export async function rawChannel (t: Test, d: Descriptor, localAddress: string): Promise<{ ch: Channel, cells: LinkCell[] }> {
+  const ch = await connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, localAddress })
+  t.teardown(() => ch.close(1000, 'test done'))
+  const cells: LinkCell[] = []
+  ch.on('cell', (c) => cells.push(c))
+  return { ch, cells }
+}
+
+/** a real CREATE cell (clientStart against the hop's listed identity key) */
+export function createCell (d: Descriptor, circId: number): Buffer {
+  return encodeLinkCell(circId, LinkCommand.CREATE, clientStart({ identityKey: Buffer.from(d.identityKey, 'base64') }).create)
+}
