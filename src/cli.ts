@@ -23,6 +23,18 @@ export async function main (argv: string[]): Promise<void> {
     .version(VERSION)
     .env('MARSHMELLO')
     .config('config', 'JSON file with any flag as a key (e.g. {"port": 9001})', loadConfig)
+    // MARSHMELLO_* variables that are not flags: secrets read from the environment only
+    // (never from argv) and test/runtime settings. Declared hidden so strict mode accepts them.
+    .option('password', { hidden: true, type: 'string' })
+    .option('internal-token', { hidden: true, type: 'string' })
+    .option('parent-watch', { hidden: true })
+    .option('log-level', { hidden: true, type: 'string' })
+    .option('test-mongo-url', { hidden: true, type: 'string' })
+    .check(() => {
+      const secret = argv.find((x) => /^--(password|internal-token)(=|$)/.test(x))
+      if (secret) throw new Error(`${secret.split('=')[0]} is not accepted on the command line (it would show in ps); use MARSHMELLO_PASSWORD / --password-stdin or --internal-token-file`)
+      return true
+    })
     .command(commands.all)
     .demandCommand(1, 'name a command: marshmello --help lists them')
     .strict()

@@ -2,5 +2,7 @@
 import type { CommandModule } from 'yargs'
 import { relayCommand } from './roles/relay/command.js'
 import { serverCommand } from './roles/server/command.js'
+import { devnetCommand } from './roles/devnet/command.js'
+import { chatCommand, readCommand, registerCommand, sendCommand } from './roles/client/command.js'
 
-export const all: CommandModule<any, any>[] = [serverCommand, relayCommand]
+export const all: CommandModule<any, any>[] = [serverCommand, relayCommand, chatCommand, registerCommand, sendCommand, readCommand, devnetCommand]

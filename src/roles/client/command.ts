@@ -1,0 +1,132 @@
+// yargs modules for the client: `register`, `send`, `read` (scripting, for bots
+// and tests) and `chat` (the terminal UI, or --web for the local web UI).
+import type { CommandModule } from 'yargs'
+import { MarshmelloError } from '../../errors.js'
+import { networkOptions, openClient, readPassword, type ClientArgs } from './setup.js'
+import type { ChatClient, ChatMessage } from './chat-client.js'
+
+const ROOM = /^[a-z0-9_-]{1,32}$/i
+
+async function withLogin<T> (a: ClientArgs & { user: string, 'password-stdin'?: boolean }, fn: (c: ChatClient) => Promise<T>): Promise<T> {
+  const client = await openClient(a)
+  try {
+    await client.login(a.user, await readPassword(a))
+    return await fn(client)
+  } finally {
+    await client.circuits.close()
+  }
+}
+
+export function formatMessage (m: ChatMessage): string {
+  const t = new Date(m.sentAt).toISOString().slice(11, 19)
+  const where = m.room ? `#${m.room}` : `${m.from} → ${m.to}`
+  if (m.room) return `[${t}] ${where} ${m.from}: ${m.text}`
+  if (m.verified) return `[${t}] ${where}: ${m.text}${m.warning ? `  (${m.warning})` : ''}`
+  return `[${t}] ${where}: ⚠ ${m.warning ?? 'not verified'}`
+}
+
+export function jsonMessage (m: ChatMessage): string {
+  return JSON.stringify(m.room
+    ? { id: m.id, from: m.from, room: m.room, text: m.text, sentAt: m.sentAt }
+    : { id: m.id, from: m.from, to: m.to, text: m.text, sentAt: m.sentAt, verified: m.verified === true, ...(m.warning ? { warning: m.warning } : {}) })
+}
+
+const userOptions = (y: any) => networkOptions(y)
+  .option('user', { type: 'string', demandOption: true, describe: 'your username' })
+  .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from the first line of stdin (else MARSHMELLO_PASSWORD, else a prompt)' })
+
+export const registerCommand: CommandModule<any, any> = {
+  command: 'register',
+  describe: 'create an account and its end-to-end keys (kept in your profile, encrypted with your password)',
+  builder: (y) => userOptions(y),
+  handler: async (a: any) => {
+    const client = await openClient(a)
+    try {
+      await client.register(a.user, await readPassword(a))
+      process.stdout.write(`registered ${a.user.toLowerCase()}\n`)
+    } finally {
+      await client.circuits.close()
+    }
+    process.exit(0)
+  },
+}
+
+export const sendCommand: CommandModule<any, any> = {
+  command: 'send <text..>',
+  describe: 'send one message to a room or an end-to-end encrypted DM',
+  builder: (y) => userOptions(y)
+    .positional('text', { type: 'string', array: true, describe: 'the message' })
+    .option('room', { type: 'string', describe: 'room to post in (lobby always exists)' })
+    .option('to', { type: 'string', describe: 'user to send an end-to-end encrypted DM to' })
+    .option('json', { type: 'boolean', default: false, describe: 'print the stored message as JSON' })
+    .check((a) => {
+      if (!!a.room === !!a.to) throw new Error('give exactly one of --room ROOM or --to USER')
+      if (a.room && !ROOM.test(a.room)) throw new Error('--room must be 1–32 characters of a-z, 0-9, _ and -')
+      return true
+    }),
+  handler: async (a: any) => {
+    const text = (a.text as string[]).join(' ')
+    if (!text.trim()) throw new MarshmelloError('MM_ERR_EMPTY', 'bad-input', 'nothing to send: give the message text')
+    const m: ChatMessage = await withLogin(a, (c) => a.room ? c.sendRoom(a.room, text) : c.sendDm(a.to, text))
+    process.stdout.write(a.json ? jsonMessage(m) + '\n' : `sent ${m.id}\n`)
+    process.exit(0)
+  },
+}
+
+export const readCommand: CommandModule<any, any> = {
+  command: 'read',
+  describe: 'print messages of a room or your DMs; --follow keeps printing new ones',
+  builder: (y) => userOptions(y)
+    .option('room', { type: 'string', describe: 'room to read' })
+    .option('dms', { type: 'boolean', describe: 'read your direct messages (decrypted and verified)' })
+    .option('follow', { type: 'boolean', default: false, describe: 'wait for new messages (long-poll) until interrupted' })
+    .option('after', { type: 'string', describe: 'only messages after this id' })
+    .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line: id, from, room or to, text, sentAt (and verified for DMs)' })
+    .check((a) => {
+      if (!!a.room === !!a.dms) throw new Error('give exactly one of --room ROOM or --dms')
+      if (a.room && !ROOM.test(a.room)) throw new Error('--room must be 1–32 characters of a-z, 0-9, _ and -')
+      return true
+    }),
+  handler: async (a: any) => {
+    await withLogin(a, async (c) => {
+      let cursor: string | undefined = a.after
+      const print = (m: ChatMessage) => process.stdout.write((a.json ? jsonMessage(m) : formatMessage(m)) + '\n')
+      const page = (wait: number) => a.room ? c.readRoom(a.room, { after: cursor, limit: 200, wait }) : c.readDms({ after: cursor, limit: 200, wait })
+      for (;;) {
+        const p = await page(0)
+        p.messages.forEach(print)
+        cursor = p.cursor ?? cursor
+        if (p.messages.length < 200) break
+      }
+      if (!a.follow) return
+      let stop = false
+      process.once('SIGINT', () => { stop = true; process.exit(0) })
+      process.once('SIGTERM', () => { stop = true; process.exit(0) })
+      while (!stop) {
+        const p = await page(25)
+        p.messages.forEach(print)
+        cursor = p.cursor ?? cursor
+      }
+    })
+    process.exit(0)
+  },
+}
+
+export const chatCommand: CommandModule<any, any> = {
+  command: 'chat',
+  describe: 'chat in the terminal (or --web for a local web UI)',
+  builder: (y) => networkOptions(y)
+    .option('user', { type: 'string', describe: 'log in as this user (asked for when absent)' })
+    .option('web', { type: 'boolean', default: false, describe: 'serve the web UI on 127.0.0.1 instead of the terminal UI' })
+    .option('web-port', { type: 'number', default: 0, describe: 'port for --web (default: any free port)' })
+    .option('room', { type: 'string', default: 'lobby', describe: 'room to start in' }),
+  handler: async (a: any) => {
+    if (a.web) {
+      const { runWebUi } = await import('./web/server.js')
+      await runWebUi(a)
+      return
+    }
+    const { runTerminalChat } = await import('./tui.js')
+    await runTerminalChat(a)
+  },
+}

@@ -1,0 +1,82 @@
+// How a client finds the network (DESIGN §4, §7): from a devnet's devnet.json or
+// a bootstrap relay URL plus the pinned directory key; fetches the signed
+// consensus from a relay (never from the server, P1) and chooses paths: a
+// persistent entry guard, then distinct middle and exit relays, no two in one
+// /16 (waived when every relay is on loopback).
+import { readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { randomInt } from 'node:crypto'
+import { MarshmelloError } from '../../errors.js'
+import { verifyConsensus, type Consensus } from '../../onion/directory/consensus.js'
+import type { Descriptor } from '../../onion/directory/descriptor.js'
+import { fetchDocument } from '../common/signed-fetch.js'
+
+export interface NetworkSettings {
+  /** bootstrap relays (https URLs); the first that answers is used */
+  relays: string[]
+  directoryKey: string
+  devnetDir?: string
+}
+
+export interface DevnetFile {
+  version: 1
+  directoryKey: string
+  server: { url: string, host: string, port: number, fingerprint: string }
+  relays: { nickname: string, url: string, host: string, port: number, fingerprint: string }[]
+}
+
+/** Reads DIR/devnet.json. Throws MM_ERR_DEVNET with what to do when it is missing. */
+export function readDevnet (dir: string): NetworkSettings {
+  const file = join(resolve(dir), 'devnet.json')
+  let doc: DevnetFile
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'))
+  } catch {
+    throw new MarshmelloError('MM_ERR_DEVNET', 'bad-input', `no devnet at ${file}: start one with \`marshmello devnet --dir ${dir}\``)
+  }
+  if (!doc || !Array.isArray(doc.relays) || typeof doc.directoryKey !== 'string') throw new MarshmelloError('MM_ERR_DEVNET', 'bad-input', `${file} is not a devnet description`)
+  return { relays: doc.relays.map((r) => r.url), directoryKey: doc.directoryKey, devnetDir: resolve(dir) }
+}
+
+/** fetches and verifies the consensus from the first bootstrap relay that answers */
+export async function fetchConsensus (relays: string[], directoryKey: string, localAddress?: string): Promise<Consensus> {
+  const order = [...relays].sort(() => randomInt(3) - 1)
+  let last: Error | undefined
+  for (const url of order) {
+    try {
+      const res = await fetchDocument(`${url.replace(/\/$/, '')}/consensus`, { localAddress })
+      if (res.status !== 200) throw new MarshmelloError('MM_ERR_NO_CONSENSUS', 'unavailable', `${url} has no consensus yet (HTTP ${res.status})`)
+      return verifyConsensus(JSON.parse(res.text), directoryKey, Date.now())
+    } catch (err) {
+      last = err as Error
+    }
+  }
+  throw new MarshmelloError('MM_ERR_NO_CONSENSUS', 'unavailable', `could not get a valid consensus from ${relays.length} bootstrap relay(s): ${last?.message ?? 'none given'}`)
+}
+
+const isLoopback = (h: string) => h.startsWith('127.') || h === 'localhost' || h === '::1'
+const slash16 = (h: string) => h.split('.').slice(0, 2).join('.')
+
+export interface PathChoice { path: Descriptor[], guard: string }
+
+/**
+ * Chooses `hops` relays then the final hop. The guard is kept when listed; else a
+ * new one is drawn. `exclude` lists fingerprints to avoid (e.g. a relay that just failed).
+ */
+export function choosePath (c: Consensus, opts: { hops?: number, guard?: string, exclude?: Set<string> } = {}): PathChoice {
+  const hops = opts.hops ?? 3
+  if (!c.server) throw new MarshmelloError('MM_ERR_NO_SERVER', 'unavailable', 'the consensus lists no server yet; try again in a few seconds')
+  const pool = c.relays.filter((r) => !opts.exclude?.has(r.fingerprint))
+  if (pool.length < hops) throw new MarshmelloError('MM_ERR_TOO_FEW_RELAYS', 'unavailable', `the consensus lists ${pool.length} usable relay(s); a circuit needs ${hops}`)
+  const loopback = pool.every((r) => isLoopback(r.host))
+  const chosen: Descriptor[] = []
+  const fits = (r: Descriptor) => !chosen.some((x) => x.fingerprint === r.fingerprint || (!loopback && slash16(x.host) === slash16(r.host)))
+  const guard = pool.find((r) => r.fingerprint === opts.guard)
+  if (guard) chosen.push(guard)
+  while (chosen.length < hops) {
+    const candidates = pool.filter(fits)
+    if (candidates.length === 0) throw new MarshmelloError('MM_ERR_TOO_FEW_RELAYS', 'unavailable', 'not enough relays in distinct /16 networks for a circuit')
+    chosen.push(candidates[randomInt(candidates.length)])
+  }
+  return { path: [...chosen, c.server], guard: chosen[0].fingerprint }
+}
