@@ -1,12 +1,12 @@
 // One hop's state for one circuit (docs/PROTOCOL.md §4): the forward opener (with
 // its replay window), the backward sealer (with its counter), and where the
-// circuit continues. Serialised to a fixed 249-byte record for a SessionStore so
+// circuit continues. Serialised to a fixed 245-byte record (HOP_RECORD_SIZE) for a SessionStore so
 // that relays can keep circuits in a bounded cache or a shared store.
 //
 //   version (u8 = 1) | forward key (32) | backward key (32) | window (8 + 128)
 //   | backward counter (u64) | next circuit id (u32, 0 = none) | next fingerprint (32)
 import { MarshmelloError, lengthError } from '../../errors.js'
-import { CELL_DATA, LAYER_HEADER, BACKWARD_BODY } from '../cells/constants.js'
+import { CELL_DATA, LAYER_HEADER, LAYER_OVERHEAD, BACKWARD_BODY } from '../cells/constants.js'
 import { LayerOpener, LayerSealer, RelayCommand, layerLength, type OpenedLayer } from '../cells/layer.js'
 import { ReplayWindow } from '../cells/replay-window.js'
 import type { HopKeys } from '../handshake/ntor.js'
@@ -38,11 +38,11 @@ export class HopState {
 
   /** wraps the layer a later hop sent back (the start of `data`; the rest is padding) */
   wrapBackward (data: Buffer): Buffer {
-    const inner = data.subarray(0, layerLength(data))
-    if (inner.length > data.length) throw lengthError('backward layer', String(inner.length), data.length)
-    const out = this.backward.seal(RelayCommand.FORWARD, inner)
-    if (out.length > CELL_DATA) throw new MarshmelloError('MM_ERR_LENGTH', 'protocol', 'backward cell has too many layers')
-    return out
+    // both checks come before seal(), so a refused cell consumes no backward counter
+    const len = layerLength(data)
+    if (len > data.length) throw lengthError('backward layer', String(len), data.length)
+    if (len + LAYER_OVERHEAD > CELL_DATA) throw new MarshmelloError('MM_ERR_LENGTH', 'protocol', 'backward cell has too many layers')
+    return this.backward.seal(RelayCommand.FORWARD, data.subarray(0, len))
   }
 
   serialize (): Buffer {
