@@ -145,7 +145,9 @@ export class RelayCore {
   private async onForward (ch: Channel, cell: LinkCell, key: string): Promise<void> {
     const hop = await this.load(key)
     if (!hop) {
-      // RELAY before CREATE, or after the circuit expired
+      // RELAY before CREATE, or after the circuit expired (or was evicted): after
+      // this DESTROY the id is free for the peer to reuse in a new CREATE
+      this.circuitsOn.get(ch.id)?.delete(cell.circId)
       ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.PROTOCOL])))
       return this.reject('relay on unknown circuit')
     }

@@ -1,0 +1,113 @@
+// Resource bounds of a relay process: --max-circuits caps the circuit table under
+// a flood of real handshakes (and the relay keeps serving), --circuit-ttl expires
+// idle circuits (and their ids can be used again), and the per-address CREATE
+// rate limit (3/s, burst 90) answers the excess with DESTROY(BUSY) while another
+// address is still served.
+import t from 'tap'
+import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
+import { LinkCommand, encodeLinkCell } from '../../../src/onion/cells/link-cell.js'
+import { HopError } from '../../../src/onion/cells/relay-msg.js'
+import { createCell, healthz, metrics, rawChannel, sleep, startNet, waitUntil } from './fixture.js'
+
+t.test('relay bounds', async (t) => {
+  const net = await startNet(t, ['127.0.0.11', '127.0.0.12'], {
+    extra: (i) => (i === 0 ? ['--max-circuits', '1000', '--create-rate', '100000', '--create-burst', '100000'] : ['--circuit-ttl', '2']),
+  })
+  const [big, short] = net.descs
+  const [bigProc, shortProc] = net.relays
+
+  await t.test('2,000 handshakes against --max-circuits 1000', async (t) => {
+    const { ch, cells } = await rawChannel(t, big, '127.0.0.80')
+    let max = 0
+    let sampling = true
+    const sampler = (async () => {
+      while (sampling) {
+        max = Math.max(max, (await healthz(bigProc)).circuits)
+        await sleep(20)
+      }
+    })()
+    const N = 2000
+    const started = Date.now()
+    for (let sent = 0; sent < N;) {
+      for (let i = 0; i < 200; i++) ch.send(createCell(big, ++sent))
+      t.ok(await waitUntil(() => cells.length >= sent, 20_000), `answers to ${sent} CREATEs`)
+    }
+    sampling = false
+    await sampler
+    const created = cells.filter((c) => c.cmd === LinkCommand.CREATED).length
+    t.equal(created, N, 'every handshake was answered with CREATED')
+    t.ok(max <= 1000, `circuits never exceeded 1000 (max seen ${max})`)
+    t.ok(max >= 900, 'the table did fill up to its bound (the flood was real)')
+    t.equal((await healthz(bigProc)).circuits, 1000, 'the table is full, not over')
+    t.comment(`${N} handshakes in ${Date.now() - started} ms`)
+
+    // the oldest circuits were evicted: a cell on one is answered with DESTROY
+    const before = cells.length
+    ch.send(encodeLinkCell(1, LinkCommand.RELAY, Buffer.alloc(100)))
+    t.ok(await waitUntil(() => cells.length > before))
+    t.same([cells[before].circId, cells[before].cmd, cells[before].data[0]], [1, LinkCommand.DESTROY, HopError.PROTOCOL], 'an evicted circuit is reported destroyed')
+    t.notOk(ch.closed, 'the flooding channel itself was not dropped')
+
+    const links = new LinkPool('127.0.0.77')
+    t.teardown(() => links.close())
+    const c = await Circuit.build({ path: [big, net.final.descriptor], links })
+    const r = await c.request({ method: 'POST', path: '/after-flood', headers: {}, body: Buffer.from('served') })
+    t.equal(r.body.toString(), 'served', 'a fresh circuit through the flooded relay works end to end')
+    c.destroy()
+  })
+
+  await t.test('per-address CREATE rate limit (3/s, burst 90)', async (t) => {
+    const { ch, cells } = await rawChannel(t, short, '127.0.0.77')
+    const refusedBefore = (await metrics(shortProc)).handshakesRefused
+    const started = Date.now()
+    for (let i = 1; i <= 200; i++) ch.send(createCell(short, i))
+    t.ok(await waitUntil(() => cells.length >= 200, 20_000), 'every CREATE was answered')
+    const elapsed = (Date.now() - started) / 1000
+    const created = cells.filter((c) => c.cmd === LinkCommand.CREATED).length
+    const busy = cells.filter((c) => c.cmd === LinkCommand.DESTROY && c.data[0] === HopError.BUSY).length
+    t.equal(created + busy, 200, 'each CREATE got CREATED or DESTROY(BUSY)')
+    t.ok(created >= 90 && created <= 90 + Math.ceil(3 * elapsed) + 1, `the burst and little more were served (${created} in ${elapsed.toFixed(2)} s)`)
+    t.ok(busy >= 100, `the excess was refused (${busy})`)
+    t.equal((await metrics(shortProc)).handshakesRefused - refusedBefore, busy, 'the refusals are counted')
+
+    const links = new LinkPool('127.0.0.78')
+    t.teardown(() => links.close())
+    const c = await Circuit.build({ path: [short, net.final.descriptor], links })
+    const r = await c.request({ method: 'POST', path: '/other-address', headers: {}, body: Buffer.from('still served') })
+    t.equal(r.body.toString(), 'still served', 'another address is still served')
+    c.destroy()
+    ch.close(1000, 'done')
+    t.ok(await waitUntil(async () => (await healthz(shortProc)).circuits === 0), 'circuits of a closed channel are gone')
+  })
+
+  await t.test('--circuit-ttl 2: idle circuits expire', async (t) => {
+    const { ch, cells } = await rawChannel(t, short, '127.0.0.79')
+    for (let i = 1; i <= 20; i++) ch.send(createCell(short, i))
+    t.ok(await waitUntil(() => cells.length >= 20))
+    t.equal(cells.filter((c) => c.cmd === LinkCommand.CREATED).length, 20)
+    const links = new LinkPool('127.0.0.78')
+    t.teardown(() => links.close())
+    const c = await Circuit.build({ path: [short, net.final.descriptor], links })
+    t.equal((await c.request({ method: 'GET', path: '/x', headers: {}, body: Buffer.alloc(0) })).status, 200)
+    t.ok((await healthz(shortProc)).circuits >= 21, 'the circuits are live')
+
+    await sleep(2000)
+    t.ok(await waitUntil(async () => (await healthz(shortProc)).circuits === 0, 2500), 'all circuits are gone ~3 s after they went idle')
+    const err = await c.request({ method: 'GET', path: '/late', headers: {}, body: Buffer.alloc(0) }, { timeoutMs: 3000 }).then(() => null, (e) => e)
+    t.equal(err?.code, 'MM_ERR_CIRCUIT_CLOSED', 'the client learns that its expired circuit is gone')
+
+    // a cell on an expired circuit is answered with DESTROY, after which its id is free again
+    const n = cells.length
+    ch.send(encodeLinkCell(5, LinkCommand.RELAY, Buffer.alloc(100)))
+    t.ok(await waitUntil(() => cells.length > n))
+    t.same([cells[n].circId, cells[n].cmd], [5, LinkCommand.DESTROY])
+    ch.send(createCell(short, 5))
+    t.ok(await waitUntil(() => cells.length > n + 1 || ch.closed))
+    t.notOk(ch.closed, 'reusing the id of a destroyed circuit does not close the channel')
+    t.equal(cells[n + 1]?.cmd, LinkCommand.CREATED, 'the id is used for a new circuit')
+
+    const again = await Circuit.build({ path: [short, net.final.descriptor], links })
+    t.equal((await again.request({ method: 'GET', path: '/again', headers: {}, body: Buffer.alloc(0) })).status, 200, 'a rebuilt circuit works')
+    again.destroy()
+  })
+})
