@@ -22,6 +22,6 @@ declare module 'better-sqlite3' {
       readonly open: boolean
     }
   }
-  const Database: new (filename: string, options?: { readonly?: boolean, fileMustExist?: boolean, timeout?: number }) => Database.Database
+  const Database: new (filename: string, options?: { readonly?: boolean, fileMustExist?: boolean, timeout?: number, nativeBinding?: string | object }) => Database.Database
   export default Database
 }

@@ -63,7 +63,9 @@ export function sqliteUserStore (init: SqliteUserStoreInit): UserStore {
   let db: Database.Database
   try {
     mkdirSync(dirname(init.path), { recursive: true })
-    db = new Database(init.path)
+    // the single executable embeds the addon and hands it over (src/roles/common/sea.ts)
+    const nativeBinding = (globalThis as { __marshmelloSqliteBinding?: () => object | undefined }).__marshmelloSqliteBinding?.()
+    db = new Database(init.path, nativeBinding ? { nativeBinding } : {})
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = FULL')
     db.pragma('busy_timeout = 5000')
