@@ -26,6 +26,8 @@ export interface DirectoryInit {
 export class Directory {
   private readonly relays = new Map<string, { d: Descriptor, seen: number }>()
   private gateway: { d: Descriptor, seen: number } | null = null
+  /** newest `published` accepted per fingerprint, kept after the hop is pruned: a copy of a listed descriptor is no heartbeat */
+  private readonly lastPublished = new Map<string, { published: number, expires: number }>()
   private cached: { text: string, at: number, doc: Consensus } | null = null
   readonly fingerprint: string
   private readonly now: () => number
@@ -39,6 +41,12 @@ export class Directory {
   accept (doc: unknown): Descriptor {
     const now = this.now()
     const d = verifyDescriptor(doc, now)
+    this.prune(now) // stale hops hold neither an address nor a slot
+    const last = this.lastPublished.get(d.fingerprint)
+    if (last && last.published >= d.published) {
+      // descriptors are public (the consensus lists them): only a live hop signs a newer one
+      throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', 'a descriptor no newer than the last one from this hop: heartbeats must be freshly signed', 409)
+    }
     if (d.role === 'server') {
       if (!this.init.gatewayFingerprint || d.fingerprint !== this.init.gatewayFingerprint) {
         throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', 'this directory does not accept a server descriptor with that fingerprint', 403)
@@ -54,9 +62,14 @@ export class Directory {
       if (!this.relays.has(d.fingerprint) && this.relays.size >= (this.init.maxRelays ?? 5000)) {
         throw new MarshmelloError('MM_ERR_BUSY', 'unavailable', 'directory is full', 503)
       }
-      const old = this.relays.get(d.fingerprint)
-      if (old && old.d.published > d.published) throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', 'an older descriptor than the one listed', 409)
       this.relays.set(d.fingerprint, { d, seen: now })
+    }
+    this.lastPublished.delete(d.fingerprint)
+    this.lastPublished.set(d.fingerprint, { published: d.published, expires: d.expires })
+    // bounded: oldest first (a forgotten entry's copies could be replayed until they expire)
+    for (const fp of this.lastPublished.keys()) {
+      if (this.lastPublished.size <= 2 * (this.init.maxRelays ?? 5000) + 1) break
+      this.lastPublished.delete(fp)
     }
     this.cached = null
     return d
@@ -68,6 +81,7 @@ export class Directory {
       if (r.seen < now - stale || r.d.expires <= now) { this.relays.delete(fp); this.cached = null }
     }
     if (this.gateway && (this.gateway.seen < now - stale || this.gateway.d.expires <= now)) { this.gateway = null; this.cached = null }
+    for (const [fp, l] of this.lastPublished) if (l.expires <= now) this.lastPublished.delete(fp)
   }
 
   /** the signed consensus, re-signed when the relay set changes or every 10 s */

@@ -1,0 +1,184 @@
+// The Directory class (DESIGN §4) on a fake clock: heartbeats keep a relay
+// listed, silence past staleMs drops it, the consensus is signed with the
+// directory key and carries its validity period, a listed address cannot be
+// taken by another identity, and a server descriptor is accepted only from the
+// pinned gateway fingerprint.
+import t from 'tap'
+import { ed25519KeyPair } from '../../../src/onion/crypto/primitives.js'
+import { directoryFingerprint, verifyConsensus } from '../../../src/onion/directory/consensus.js'
+import { signDescriptor, type Descriptor, type HopRole } from '../../../src/onion/directory/descriptor.js'
+import { loadOrCreateIdentity, type HopIdentity } from '../../../src/roles/common/identity.js'
+import { Directory, type DirectoryInit } from '../../../src/roles/server/directory.js'
+import { tmp } from '../../helpers/net.js'
+
+const START = 1_800_000_000_000
+const STALE = 30_000
+
+const ids: HopIdentity[] = [0, 1, 2, 3].map(() => loadOrCreateIdentity(tmp('mm-dir-id-'), '127.0.0.1'))
+const [A, B, C, G] = ids
+
+function desc (id: HopIdentity, at: number, o: { host?: string, port?: number, role?: HopRole, lifetime?: number } = {}): Descriptor {
+  return signDescriptor({
+    v: 1, role: o.role ?? 'relay', nickname: 'n', host: o.host ?? '127.0.0.1', port: o.port ?? 9000 + ids.indexOf(id),
+    identityKey: id.publicDer.toString('base64'), fingerprint: id.fingerprintHex,
+    tlsCert: id.tlsCertPem, tlsFingerprint: id.tlsFingerprint, published: at, expires: at + (o.lifetime ?? 3 * 3600_000),
+  }, id.privateDer)
+}
+
+function setup (init: Partial<DirectoryInit> = {}) {
+  const clock = { now: START }
+  const key = ed25519KeyPair()
+  const dir = new Directory({ key, staleMs: STALE, now: () => clock.now, ...init })
+  const listed = () => dir.consensus().doc.relays.map((r) => r.fingerprint)
+  return { clock, key, dir, listed }
+}
+
+/** the error `fn` throws (or null) */
+function thrown (fn: () => unknown): any {
+  try { fn() } catch (err) { return err }
+  return null
+}
+
+t.test('heartbeats keep a relay listed; silence past staleMs drops it', async (t) => {
+  const { clock, dir, listed } = setup()
+  dir.accept(desc(A, clock.now))
+  dir.accept(desc(B, clock.now))
+  t.same(listed().sort(), [A.fingerprintHex, B.fingerprintHex].sort())
+
+  // A heartbeats every 20 s for two minutes; B stays silent
+  for (let i = 0; i < 6; i++) {
+    clock.now += 20_000
+    dir.accept(desc(A, clock.now))
+    t.ok(listed().includes(A.fingerprintHex), `A still listed at +${(i + 1) * 20} s`)
+  }
+  t.same(listed(), [A.fingerprintHex], 'B dropped out')
+  t.equal(dir.relayCount, 1)
+})
+
+t.test('a stale relay drops out exactly after staleMs', async (t) => {
+  const { clock, dir, listed } = setup()
+  dir.accept(desc(A, clock.now))
+  listed() // cache a consensus
+  clock.now += STALE
+  t.same(listed(), [A.fingerprintHex], 'still listed at exactly staleMs')
+  clock.now += 1
+  t.same(listed(), [], 'gone 1 ms later, even though a cached consensus listed it')
+  t.equal(dir.relayCount, 0)
+  // it may come back with a fresh descriptor
+  dir.accept(desc(A, clock.now))
+  t.same(listed(), [A.fingerprintHex], 'and it comes back with a fresh descriptor')
+})
+
+t.test('a descriptor that expires leaves the consensus even with heartbeats', async (t) => {
+  const { clock, dir, listed } = setup()
+  dir.accept(desc(A, clock.now, { lifetime: 15_000 }))
+  clock.now += 15_000
+  t.same(listed(), [], 'expired')
+  t.equal(thrown(() => dir.accept(desc(A, clock.now - 20_000, { lifetime: 15_000 })))?.code, 'MM_ERR_DESCRIPTOR', 'an expired descriptor is refused')
+})
+
+t.test('a replayed heartbeat (a copy of the listed descriptor) does not keep a dead relay listed', async (t) => {
+  // anyone can copy a relay's descriptor out of the consensus and post it again;
+  // only a relay that signs fresh descriptors is alive
+  const { clock, dir, listed } = setup()
+  const copy = desc(A, clock.now)
+  dir.accept(copy)
+  for (let i = 0; i < 4; i++) {
+    clock.now += 10_000
+    try { dir.accept(copy) } catch { /* refusing the copy is fine too */ }
+  }
+  t.same(listed(), [], 'A, silent for 40 s, is not listed')
+  const err = thrown(() => dir.accept(copy))
+  t.equal(err?.code, 'MM_ERR_DESCRIPTOR', 'nor does the copy bring it back once it dropped out')
+  t.equal(err?.statusCode, 409)
+  t.same(listed(), [])
+  dir.accept(desc(A, clock.now))
+  t.same(listed(), [A.fingerprintHex], 'a freshly signed descriptor does')
+  t.equal(thrown(() => dir.accept(desc(A, clock.now - 60_000)))?.code, 'MM_ERR_DESCRIPTOR', 'an older descriptor than the one listed is refused')
+})
+
+t.test('the consensus is signed with the directory key and has a validity period', async (t) => {
+  const { clock, key, dir } = setup({ validityMs: 600_000 })
+  dir.accept(desc(A, clock.now))
+  const { doc, text } = dir.consensus()
+  const fpr = directoryFingerprint(key.publicKey)
+  t.equal(dir.fingerprint, fpr)
+  t.equal(doc.validAfter, clock.now)
+  t.equal(doc.validUntil, clock.now + 600_000)
+  t.equal(doc.directoryKey, key.publicKey.toString('base64'))
+  const verified = verifyConsensus(JSON.parse(text), fpr, clock.now)
+  t.same(verified.relays.map((r) => r.fingerprint), [A.fingerprintHex], 'verifies against the pinned fingerprint')
+
+  t.equal(thrown(() => verifyConsensus(JSON.parse(text), directoryFingerprint(ed25519KeyPair().publicKey), clock.now))?.code, 'MM_ERR_CONSENSUS', 'not under another pinned key')
+  const tampered = { ...JSON.parse(text), validUntil: clock.now + 10 * 600_000 }
+  t.equal(thrown(() => verifyConsensus(tampered, fpr, clock.now))?.code, 'MM_ERR_CONSENSUS', 'an extended validity breaks the signature')
+  const dropped = { ...JSON.parse(text), relays: [] }
+  t.equal(thrown(() => verifyConsensus(dropped, fpr, clock.now))?.code, 'MM_ERR_CONSENSUS', 'a dropped relay breaks the signature')
+  t.equal(thrown(() => verifyConsensus(JSON.parse(text), fpr, clock.now + 600_001))?.code, 'MM_ERR_CONSENSUS', 'expired after validUntil')
+
+  // re-signed when the set changes, and at least every 10 s while it does not
+  clock.now += 5_000
+  t.equal(dir.consensus().doc.validAfter, START, 'cached within 10 s')
+  dir.accept(desc(B, clock.now))
+  t.equal(dir.consensus().doc.validAfter, clock.now, 're-signed when a relay joins')
+  clock.now += 10_000
+  dir.accept(desc(A, clock.now))
+  dir.accept(desc(B, clock.now))
+  t.equal(dir.consensus().doc.validAfter, clock.now, 're-signed after 10 s')
+})
+
+t.test('another relay cannot take a listed address', async (t) => {
+  const { clock, dir, listed } = setup()
+  dir.accept(desc(A, clock.now, { host: '127.0.0.11', port: 7001 }))
+  const err = thrown(() => dir.accept(desc(B, clock.now + 1, { host: '127.0.0.11', port: 7001 })))
+  t.equal(err?.code, 'MM_ERR_DESCRIPTOR', 'a second identity at the same host:port is refused')
+  t.equal(err?.statusCode, 409)
+  t.same(listed(), [A.fingerprintHex], 'the listed relay keeps its address')
+  dir.accept(desc(B, clock.now, { host: '127.0.0.11', port: 7002 }))
+  t.same(listed().sort(), [A.fingerprintHex, B.fingerprintHex].sort(), 'another port on the same host is fine')
+
+  // once A is stale, its address is free
+  clock.now += STALE + 1
+  dir.accept(desc(B, clock.now, { host: '127.0.0.11', port: 7002 }))
+  dir.accept(desc(C, clock.now, { host: '127.0.0.11', port: 7001 }))
+  t.same(listed().sort(), [B.fingerprintHex, C.fingerprintHex].sort(), 'a stale relay\'s address can be taken')
+})
+
+t.test('a stale relay frees its slot in a full directory', async (t) => {
+  const { clock, dir } = setup({ maxRelays: 2 })
+  dir.accept(desc(A, clock.now))
+  dir.accept(desc(B, clock.now))
+  t.equal(thrown(() => dir.accept(desc(C, clock.now)))?.code, 'MM_ERR_BUSY', 'full')
+  clock.now += STALE + 1
+  // nobody read the consensus in between: the stale entries must not hold their slots
+  t.doesNotThrow(() => dir.accept(desc(C, clock.now)), 'a new relay is accepted once the others are stale')
+  t.equal(dir.relayCount, 1)
+})
+
+t.test('server descriptors are accepted only from the pinned gateway fingerprint', async (t) => {
+  t.test('no gateway pinned (the server runs its own final hop)', async (t) => {
+    const own = desc(G, START, { role: 'server', port: 7000 })
+    const { dir } = setup({ serverDescriptor: () => own })
+    const err = thrown(() => dir.accept(desc(A, START, { role: 'server' })))
+    t.equal(err?.code, 'MM_ERR_DESCRIPTOR')
+    t.equal(err?.statusCode, 403)
+    t.equal(dir.consensus().doc.server?.fingerprint, G.fingerprintHex, 'the consensus lists its own final hop')
+  })
+  t.test('split mode: the pinned gateway', async (t) => {
+    const { clock, dir } = setup({ gatewayFingerprint: G.fingerprintHex })
+    t.equal(dir.consensus().doc.server, null, 'no final hop until the gateway posts')
+    t.equal(thrown(() => dir.accept(desc(A, clock.now, { role: 'server' })))?.code, 'MM_ERR_DESCRIPTOR', 'another identity cannot be the server')
+    // a descriptor naming the gateway's fingerprint but signed by another key
+    const forged = signDescriptor({ ...desc(G, clock.now, { role: 'server' }), signature: undefined } as any, A.privateDer)
+    t.equal(thrown(() => dir.accept(forged))?.code, 'MM_ERR_DESCRIPTOR', 'nor can one that claims its fingerprint')
+    t.equal(dir.consensus().doc.server, null)
+    dir.accept(desc(G, clock.now, { role: 'server', port: 7000 }))
+    t.equal(dir.consensus().doc.server?.fingerprint, G.fingerprintHex, 'the gateway is the final hop')
+    t.equal(dir.consensus().doc.relays.length, 0, 'and not a relay')
+    const copy = dir.consensus().doc.server!
+    clock.now += 20_000
+    t.equal(thrown(() => dir.accept(copy))?.code, 'MM_ERR_DESCRIPTOR', 'a copy of the listed gateway descriptor is no heartbeat')
+    clock.now += 11_000
+    t.equal(dir.consensus().doc.server, null, 'a silent gateway drops out like a relay')
+  })
+})
