@@ -1,5 +1,6 @@
 // `marshmello devnet` (DESIGN §8): the server and N relays as child processes on
-// loopback, ready once the signed consensus lists every relay; then devnet.json
+// loopback, ready once the signed consensus lists every relay (at the server and in
+// every relay's cached copy, which clients bootstrap from); then devnet.json
 // (what `marshmello chat --devnet DIR` reads) and periodic counts from /healthz.
 // A child that dies is reported and ends the devnet: nothing is restarted. Printing
 // is the command's job (command.ts); this module only emits events.
@@ -164,7 +165,7 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
       return { nickname: `relay${i}`, url: m[2], host: init.host, port, pid: ch.pid, fingerprint: m[1], dataDir }
     }))
 
-    await waitForConsensus(serverUrl, directoryKey, relays.map((r) => r.fingerprint), deadline, () => stopping)
+    await waitForConsensus(serverUrl, relays, directoryKey, deadline, () => stopping)
 
     const info: DevnetInfo = {
       version: 1,
@@ -194,27 +195,36 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
   }
 }
 
-async function waitForConsensus (serverUrl: string, directoryKey: string, want: string[], deadline: number, aborted: () => boolean): Promise<void> {
-  let listed = 0
+/**
+ * Waits until the server's consensus and every relay's cached copy (what clients
+ * bootstrap from) verify against the directory key and list every relay.
+ */
+async function waitForConsensus (serverUrl: string, relays: RelayInfo[], directoryKey: string, deadline: number, aborted: () => boolean): Promise<void> {
+  const want = relays.map((r) => r.fingerprint)
+  const sources = [{ name: 'server', url: `${serverUrl}/v1/directory/consensus` }, ...relays.map((r) => ({ name: r.nickname, url: `${r.url}/consensus` }))]
+  const listed = new Map<string, number>()
   let lastError = ''
+  const pending = new Set(sources.map((s) => s.name))
   while (Date.now() < deadline) {
     if (aborted()) throw new Error('a child exited while the devnet was starting')
-    try {
-      const res = await fetchDocument(`${serverUrl}/v1/directory/consensus`)
-      if (res.status === 200) {
+    await Promise.all(sources.filter((s) => pending.has(s.name)).map(async (s) => {
+      try {
+        const res = await fetchDocument(s.url)
+        if (res.status !== 200) { lastError = `${s.name}: HTTP ${res.status}`; return }
         const consensus = verifyConsensus(JSON.parse(res.text), directoryKey, Date.now())
         const have = new Set(consensus.relays.map((r) => r.fingerprint))
-        listed = want.filter((f) => have.has(f)).length
-        if (listed === want.length) return
-      } else {
-        lastError = `HTTP ${res.status}`
+        const n = want.filter((f) => have.has(f)).length
+        listed.set(s.name, n)
+        if (n === want.length) pending.delete(s.name)
+      } catch (err) {
+        lastError = `${s.name}: ${(err as Error).message}`
       }
-    } catch (err) {
-      lastError = (err as Error).message
-    }
+    }))
+    if (pending.size === 0) return
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
-  throw new Error(`the consensus did not list all ${want.length} relays in time (listed ${listed})${lastError ? `; last error: ${lastError}` : ''}`)
+  const behind = [...pending].map((name) => `${name} lists ${listed.get(name) ?? 0}`).join(', ')
+  throw new Error(`the consensus did not list all ${want.length} relays in time (${behind})${lastError ? `; last error: ${lastError}` : ''}`)
 }
 
 async function health (url: string): Promise<Record<string, unknown> | null> {
