@@ -1,5 +1,6 @@
 // Opens stores by URL-style option (DESIGN §6): users `sqlite:PATH` | `postgres://…`,
-// messages `nedb:PATH` | `mongodb://…`, sessions `memory` | `redis://…`. A store that
+// messages `nedb:PATH` | `mongodb://…` | `postgres://…`, sessions `memory` | `redis://…`.
+// A postgres URL may name its schema with `?schema=NAME` (default `public`). A store that
 // cannot be reached fails here, at open, with MM_ERR_STORE_UNAVAILABLE; roles receive
 // the opened stores and never name an implementation. External drivers load lazily.
 
@@ -15,8 +16,8 @@ export { redactUrl } from './url.js'
 export { messageId } from './ids.js'
 
 const ACCEPTED: Record<StoreRole, string[]> = {
-  users: ['sqlite:PATH', 'postgres://USER:PASSWORD@HOST:PORT/DB', 'postgresql://…'],
-  messages: ['nedb:PATH', 'mongodb://USER:PASSWORD@HOST:PORT/DB', 'mongodb+srv://…'],
+  users: ['sqlite:PATH', 'postgres://USER:PASSWORD@HOST:PORT/DB[?schema=NAME]', 'postgresql://…'],
+  messages: ['nedb:PATH', 'mongodb://USER:PASSWORD@HOST:PORT/DB', 'mongodb+srv://…', 'postgres://USER:PASSWORD@HOST:PORT/DB[?schema=NAME]'],
   sessions: ['memory', 'redis://[:PASSWORD@]HOST:PORT[/DB]', 'rediss://…']
 }
 
@@ -28,6 +29,9 @@ export interface UserStoreOptions {
 }
 
 export interface MessageStoreOptions {
+  /** PostgreSQL: schema holding the table (overridden by the URL's `?schema=`); default `public` */
+  schema?: string
+  poolSize?: number
   /** nedb: how often the file is compacted */
   compactIntervalMs?: number
   /** MongoDB: database (default: the URL's, else `marshmello`) and collection (default `messages`) */
@@ -50,6 +54,24 @@ export function defaultStoreUrls (dataDir: string): { users: string, messages: s
   return { users: `sqlite:${join(dir, 'users.db')}`, messages: `nedb:${join(dir, 'messages.db')}`, sessions: 'memory' }
 }
 
+/**
+ * Splits `?schema=NAME` off a postgres URL: the schema is ours, not a libpq
+ * parameter. Other query parameters (sslmode, …) stay for the driver.
+ */
+export function postgresSchemaParam (url: string): { url: string, schema?: string } {
+  const q = url.indexOf('?')
+  if (q < 0) return { url }
+  const hash = url.indexOf('#', q)
+  const params = url.slice(q + 1, hash < 0 ? undefined : hash).split('&').filter(kv => kv !== '')
+  let schema: string | undefined
+  const rest = params.filter(kv => {
+    if (!kv.startsWith('schema=')) return true
+    schema = decodeURIComponent(kv.slice('schema='.length))
+    return false
+  })
+  return { url: url.slice(0, q) + (rest.length > 0 ? '?' + rest.join('&') : ''), schema }
+}
+
 function pathAfter (role: StoreRole, url: string, prefix: string): string {
   const path = url.slice(prefix.length)
   if (path === '') throw storeUrlError(role, url, ACCEPTED[role])
@@ -60,7 +82,8 @@ export async function openUserStore (url: string, opts: UserStoreOptions = {}): 
   if (url.startsWith('sqlite:')) return sqliteUserStore({ path: pathAfter('users', url, 'sqlite:') })
   if (/^postgres(ql)?:\/\//.test(url)) {
     const { postgresUserStore } = await import('./users/postgres.js')
-    return await postgresUserStore({ url, ...opts })
+    const p = postgresSchemaParam(url)
+    return await postgresUserStore({ ...opts, url: p.url, schema: p.schema ?? opts.schema })
   }
   throw storeUrlError('users', url, ACCEPTED.users)
 }
@@ -72,6 +95,11 @@ export async function openMessageStore (url: string, opts: MessageStoreOptions =
   if (/^mongodb(\+srv)?:\/\//.test(url)) {
     const { mongoMessageStore } = await import('./messages/mongo.js')
     return await mongoMessageStore({ url, database: opts.database, collection: opts.collection, connectTimeoutMs: opts.connectTimeoutMs })
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const { postgresMessageStore } = await import('./messages/postgres.js')
+    const p = postgresSchemaParam(url)
+    return await postgresMessageStore({ url: p.url, schema: p.schema ?? opts.schema, poolSize: opts.poolSize, connectTimeoutMs: opts.connectTimeoutMs })
   }
   throw storeUrlError('messages', url, ACCEPTED.messages)
 }

@@ -1,13 +1,20 @@
-// Runs the MessageStore contract against nedb always and MongoDB when
-// MARSHMELLO_TEST_MONGO_URL is set (each test in its own collection, dropped at the end).
+// Runs the MessageStore contract against nedb always, PostgreSQL when reachable (each
+// test in its own schema) and MongoDB when MARSHMELLO_TEST_MONGO_URL is set (each test
+// in its own collection); schemas and collections are dropped at the end.
 
 import t from 'tap'
 import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { nedbMessageStore } from '../../src/storage/messages/nedb.js'
 import { mongoMessageStore } from '../../src/storage/messages/mongo.js'
+import { postgresMessageStore } from '../../src/storage/messages/postgres.js'
+import { openMessageStore } from '../../src/storage/index.js'
+import type { MessageStore, StoredMessage } from '../../src/storage/types.js'
 import { messageStoreContract } from './contract/message-store.js'
-import { MONGO_URL, tempDir } from './backends.js'
+import { MONGO_URL, PG_URL, pgDropSchemas, reachable, tempDir } from './backends.js'
+
+// probe before the first subtest: tap ends the root test once its queue drains
+const pgUp = await reachable(PG_URL)
 
 const dir = tempDir(t)
 let n = 0
@@ -37,6 +44,77 @@ t.test('nedb: the file is compacted periodically', async t => {
   t.equal(lines(), 0, 'compaction rewrote it without the deleted messages')
 })
 
+function nextMessage (s: MessageStore, match: (m: StoredMessage) => boolean, ms = 5_000): Promise<StoredMessage> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { off(); reject(new Error(`no onMessage within ${ms} ms`)) }, ms)
+    const off = s.onMessage(m => { if (match(m)) { clearTimeout(timer); off(); resolve(m) } })
+  })
+}
+
+if (!pgUp) {
+  t.comment(`SKIPPED: postgres message contract suite (${PG_URL} not reachable)`)
+  t.test('postgres message contract suite', { skip: `${PG_URL} not reachable` }, async () => {})
+} else {
+  const schemas: string[] = []
+  const newSchema = () => { const s = `mm_test_msg_${process.pid}_${Date.now()}_${schemas.length}`; schemas.push(s); return s }
+  t.teardown(() => pgDropSchemas(PG_URL, schemas))
+  messageStoreContract(t, 'postgres', async () => await postgresMessageStore({ url: PG_URL, schema: newSchema() }))
+
+  t.test('postgres: two stores on one schema (two processes) share messages and wake each other', async t => {
+    const schema = newSchema()
+    const [a, b] = await Promise.all([postgresMessageStore({ url: PG_URL, schema }), postgresMessageStore({ url: PG_URL, schema })])
+    t.teardown(async () => { await a.close(); await b.close() })
+    const heardOnA: string[] = []
+    a.onMessage(m => heardOnA.push(m.clientId))
+    const onB = nextMessage(b, m => m.clientId === 'x1')
+    await new Promise(resolve => setTimeout(resolve, 300)) // b's LISTEN connection opens
+    const started = Date.now()
+    const { message } = await a.put({ from: 'alice', room: 'lobby', clientId: 'x1', body: 'hi', sentAt: 1 })
+    t.same(await onB, message, 'the other store hears it through LISTEN/NOTIFY and fetches the row')
+    t.ok(Date.now() - started < 2_000, 'within 2 s')
+    t.same(await b.list({ room: 'lobby', limit: 5 }), [message])
+    t.same((await b.put({ from: 'alice', room: 'lobby', clientId: 'x1', body: 'hi', sentAt: 1 })), { message, created: false }, 'idempotent across stores')
+    await new Promise(resolve => setTimeout(resolve, 300))
+    t.same(heardOnA, ['x1'], 'the sending store emits its own put once (its NOTIFY echo is skipped)')
+  })
+
+  t.test('postgres: the LISTEN connection comes back after the server drops it', async t => {
+    const schema = newSchema()
+    const [a, b] = await Promise.all([postgresMessageStore({ url: PG_URL, schema }), postgresMessageStore({ url: PG_URL, schema, listenRetryMs: 100 })])
+    t.teardown(async () => { await a.close(); await b.close() })
+    b.onMessage(() => {}) // keeps b listening throughout (the LISTEN client closes when nobody listens)
+    const first = nextMessage(b, m => m.clientId === 'before')
+    await new Promise(resolve => setTimeout(resolve, 300))
+    await a.put({ from: 'alice', room: 'r', clientId: 'before', body: 'b', sentAt: 1 })
+    await first
+    const { default: pg } = await import('pg')
+    const admin = new pg.Client({ connectionString: PG_URL })
+    await admin.connect()
+    const killed = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE $1`, [`LISTEN %mm_messages_${schema}%`])
+    await admin.end()
+    t.equal(killed.rowCount, 1, 'the listening connection was terminated')
+    const deadline = Date.now() + 5_000
+    let heard: StoredMessage | undefined
+    const after = nextMessage(b, m => m.clientId.startsWith('after'), 6_000).then(m => { heard = m })
+    for (let i = 0; heard === undefined && Date.now() < deadline; i++) {
+      await a.put({ from: 'alice', room: 'r', clientId: `after${i}`, body: 'b', sentAt: 1 })
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+    await after
+    t.ok(heard, 'a message after the reconnection is heard')
+  })
+
+  t.test('postgres: openMessageStore takes postgres:// with ?schema=', async t => {
+    const schema = newSchema()
+    const s = await openMessageStore(`${PG_URL}?schema=${schema}`)
+    t.teardown(() => s.close())
+    t.equal(s.kind, 'postgres')
+    t.equal((s as { schema?: string }).schema, schema)
+    await t.rejects(openMessageStore(`${PG_URL}?schema=Bad-Name`), { code: 'MM_ERR_STORE_CONFIG' })
+    await t.rejects(openMessageStore('postgres://127.0.0.1:1/none', { connectTimeoutMs: 500 }), { code: 'MM_ERR_STORE_UNAVAILABLE' })
+  })
+}
+
 const mongoUrl = MONGO_URL
 if (mongoUrl === undefined) {
   t.comment('SKIPPED: mongodb contract suite (MARSHMELLO_TEST_MONGO_URL not set)')
@@ -48,13 +126,13 @@ if (mongoUrl === undefined) {
   let i = 0
   messageStoreContract(t, 'mongodb', async () => {
     const s = await mongoMessageStore({ url: mongoUrl, collection: `${run}_${i++}` })
-    stores.push({ drop: () => mongoDropCollection(mongoUrl, s.collectionName) })
+    stores.push({ drop: () => mongoDropCollection(mongoUrl, s.databaseName, s.collectionName) })
     return s
   })
 }
 
-async function mongoDropCollection (url: string, name: string): Promise<void> {
+async function mongoDropCollection (url: string, database: string, name: string): Promise<void> {
   const { MongoClient } = await import('mongodb')
   const c = new MongoClient(url, { serverSelectionTimeoutMS: 3_000 })
-  try { await c.db().collection(name).drop() } catch { /* already gone */ } finally { await c.close() }
+  try { await c.db(database).collection(name).drop() } catch { /* already gone */ } finally { await c.close() }
 }

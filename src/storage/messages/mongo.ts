@@ -21,9 +21,12 @@ export interface MongoMessageStoreInit {
   connectTimeoutMs?: number
   /** polling period when change streams are unavailable; default 500 ms */
   pollIntervalMs?: number
+  /** how far back (by id time) each poll looks for late-visible inserts; default 5000 ms */
+  pollLookbackMs?: number
 }
 
 export interface MongoMessageStore extends MessageStore {
+  readonly databaseName: string
   readonly collectionName: string
 }
 
@@ -51,10 +54,11 @@ export async function mongoMessageStore (init: MongoMessageStoreInit): Promise<M
   const timeout = init.connectTimeoutMs ?? 5_000
   const client = new MongoClient(init.url, { serverSelectionTimeoutMS: timeout, connectTimeoutMS: timeout })
   const collectionName = init.collection ?? 'messages'
+  const databaseName = init.database ?? databaseIn(init.url) ?? 'marshmello'
   let coll: Collection<Doc>
   try {
     await client.connect()
-    const db = client.db(init.database ?? databaseIn(init.url) ?? 'marshmello')
+    const db = client.db(databaseName)
     await db.command({ ping: 1 })
     coll = db.collection<Doc>(collectionName)
     await coll.createIndexes([
@@ -83,28 +87,41 @@ export async function mongoMessageStore (init: MongoMessageStoreInit): Promise<M
   /* onMessage: a change stream when the deployment has them (replica sets, sharded
    * clusters), opened here at open so no insert slips between a subscription and the
    * stream's start. A standalone mongod refuses change streams: then, and if the
-   * stream fails for good later, we fall back to polling every pollIntervalMs for ids
-   * greater than the last seen, only while someone listens. Polling sees messages
-   * from other processes up to one period late, and can miss one whose id sorts
-   * before the last seen because its process's clock lags (ids sort only roughly
-   * across processes). */
+   * stream fails for good later, we fall back to polling every pollIntervalMs, only
+   * while someone listens. Ids sort only roughly across processes (clock skew) and
+   * an insert with a smaller id can become visible after one with a larger id (two
+   * puts in flight), so each poll re-reads the last `pollLookbackMs` of ids and
+   * skips those already emitted, instead of reading strictly after the last seen.
+   * Polling sees other processes' messages up to one period late; a message whose
+   * id lags by more than the lookback (a clock far behind) is not announced, only
+   * found by the next read. */
   const listeners = new Listeners()
   let stream: ChangeStream<Doc, ChangeStreamDocument<Doc>> | undefined
   let pollTimer: NodeJS.Timeout | undefined
   let polling = false
-  let lastSeen = ''
+  let pollStart = 0
+  const lookbackMs = init.pollLookbackMs ?? 5_000
+  /** ids emitted by polling, with when they were seen, pruned after the lookback */
+  const emitted = new Map<string, number>()
   const pollOnce = async () => {
     if (polling || closed) return
     polling = true
     try {
-      const docs = await coll.find({ _id: { $gt: lastSeen } }).sort({ _id: 1 }).limit(1_000).toArray()
-      for (const d of docs) { lastSeen = d._id; listeners.emit(fromDoc(d)) }
+      const now = Date.now()
+      for (const [id, at] of emitted) if (at < now - 2 * lookbackMs) emitted.delete(id)
+      const since = idFloor(Math.max(pollStart, now - lookbackMs))
+      for await (const d of coll.find({ _id: { $gte: since } }).sort({ _id: 1 })) {
+        if (emitted.has(d._id)) continue
+        emitted.set(d._id, now)
+        listeners.emit(fromDoc(d))
+      }
     } catch { /* the store is down: the next tick retries */ } finally { polling = false }
   }
   const syncPolling = () => {
     if (stream !== undefined || closed) return
     if (listeners.size > 0 && pollTimer === undefined) {
-      lastSeen = idFloor(Date.now())
+      pollStart = Date.now()
+      emitted.clear()
       pollTimer = setInterval(() => { void pollOnce() }, init.pollIntervalMs ?? 500)
       pollTimer.unref()
     } else if (listeners.size === 0 && pollTimer !== undefined) {
@@ -140,6 +157,7 @@ export async function mongoMessageStore (init: MongoMessageStoreInit): Promise<M
 
   return {
     kind: 'mongodb',
+    databaseName,
     collectionName,
     async put (msg: NewMessage) {
       checkNewMessage(msg)
