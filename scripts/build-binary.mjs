@@ -27,6 +27,8 @@ if (!existsSync(addon)) {
   console.error(`build-binary: ${addon} is missing; run npm ci (better-sqlite3 compiles its addon)`)
   process.exit(1)
 }
+// never leave a stale binary behind a failed build
+rmSync(out, { force: true })
 rmSync(work, { recursive: true, force: true })
 mkdirSync(work, { recursive: true })
 mkdirSync(dirname(out), { recursive: true })
@@ -83,7 +85,6 @@ execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: '
 step(`blob ${(statSync(blob).size / 1e6).toFixed(1)} MB`)
 
 /* 3. a copy of this node with the blob injected */
-rmSync(out, { force: true })
 copyFileSync(process.execPath, out)
 chmodSync(out, 0o755)
 if (process.platform === 'darwin') execFileSync('codesign', ['--remove-signature', out])
