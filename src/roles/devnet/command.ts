@@ -69,7 +69,7 @@ export const devnetCommand: CommandModule<any, any> = {
     let timer: NodeJS.Timeout | undefined
 
     try {
-      devnet = await startDevnet({ relays: a.relays, dir: a.dir, portBase: a['port-base'], host: a.host }, {
+      devnet = await startDevnet({ relays: a.relays, dir: a.dir, portBase: a['port-base'], host: a.host, trace: a.demo }, {
         onChildLine: (role, line) => err(`[${role}] ${line}`),
         onChildExit: (e) => {
           if (json) event({ event: 'child-exit', ...e })

@@ -22,6 +22,8 @@ export interface DevnetInit {
   readyTimeoutMs?: number
   /** how long a child gets between SIGTERM and SIGKILL (default 5 s) */
   stopGraceMs?: number
+  /** demo: each relay appends its per-cell trace (addresses, sizes, cell bytes) to DIR/trace/relayN.jsonl */
+  trace?: boolean
 }
 
 export interface RoleInfo { url: string, host: string, port: number, pid: number, fingerprint: string, dataDir: string }
@@ -156,8 +158,10 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
       const i = k + 1
       const port = init.portBase + i
       const dataDir = join(dir, `relay-${i}`)
+      const trace = init.trace ? ['--trace', join(dir, 'trace', `relay${i}.jsonl`), '--trace-cells'] : []
+      if (init.trace) mkdirSync(join(dir, 'trace'), { recursive: true, mode: 0o700 })
       const ch = launch(`relay${i}`, ['relay', '--port', String(port), '--host', init.host, '--data-dir', dataDir,
-        '--directory', serverUrl, '--directory-key', directoryKey, '--nickname', `relay${i}`])
+        '--directory', serverUrl, '--directory-key', directoryKey, '--nickname', `relay${i}`, ...trace])
       return { ch, i, port, dataDir }
     })
     const relays: RelayInfo[] = await Promise.all(relayProcs.map(async ({ ch, i, port, dataDir }) => {
