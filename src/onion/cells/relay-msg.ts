@@ -50,6 +50,8 @@ export enum HopError {
   BUSY = 4,
   /** the request was malformed */
   PROTOCOL = 5,
+  /** CREATE: this circuit id is already in use from the sender's address; retry with another */
+  IN_USE = 6,
 }
 
 export function encodeError (m: RelayErrorMsg): Buffer {

@@ -20,7 +20,9 @@ export const relayCommand: CommandModule<any, any> = {
     .option('consensus', { type: 'string', describe: 'read the signed consensus from this file instead of a directory (re-read when it changes)' })
     .option('max-circuits', { type: 'number', default: 100_000, describe: 'most circuits kept at once (oldest evicted)' })
     .option('circuit-ttl', { type: 'number', default: 900, describe: 'seconds an idle circuit is kept' })
-    .option('sessions', { type: 'string', default: 'memory', describe: 'circuit session store: memory | redis://host:port' })
+    .option('sessions', { type: 'string', default: 'memory', describe: 'circuit session store: memory | redis://host:port (shared: relay processes with the same identity serve the same circuits)' })
+    .option('sessions-prefix', { type: 'string', describe: 'key prefix in a shared session store (default mm:relay:<first 16 hex of the fingerprint>:)' })
+    .option('reattach-grace', { type: 'number', default: 3, describe: 'seconds the circuits of a closed inbound channel wait for the previous hop to come back' })
     .option('create-rate', { type: 'number', default: 3, describe: 'handshakes per second allowed per client address' })
     .option('create-burst', { type: 'number', default: 90, describe: 'handshake burst allowed per client address' })
     .option('max-channels', { type: 'number', default: 10_000, describe: 'most open channels' })
@@ -48,9 +50,10 @@ export const relayCommand: CommandModule<any, any> = {
       createBurst: a['create-burst'],
       maxChannels: a['max-channels'],
       traceFile: a.trace,
+      reattachGraceMs: a['reattach-grace'] * 1000,
     }, {
       log,
-      sessions: (identity) => openSessionStore(a.sessions, { maxEntries: a['max-circuits'], ttlMs, encryptionKey: sessionKeyFor(identity), keyPrefix: `mm:relay:${identity.fingerprintHex.slice(0, 16)}:` }),
+      sessions: (identity) => openSessionStore(a.sessions, { maxEntries: a['max-circuits'], ttlMs, encryptionKey: sessionKeyFor(identity), keyPrefix: a['sessions-prefix'] ?? `mm:relay:${identity.fingerprintHex.slice(0, 16)}:` }),
     })
     process.stdout.write(`relay ${relay.identity.fingerprintHex} listening on ${relay.url} (data dir ${a['data-dir'] ?? join(homedir(), '.marshmello', `relay-${a.port}`)})\n`)
     onShutdown(() => relay.close())

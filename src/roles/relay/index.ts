@@ -29,6 +29,8 @@ export interface RelayInit {
   maxChannels: number
   traceFile?: string
   descriptorLifetimeMs?: number
+  /** how long circuits of a closed inbound channel wait for their previous hop to reconnect; default 3000 ms */
+  reattachGraceMs?: number
 }
 
 export interface RelayComponents {
@@ -94,6 +96,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
     consensus: () => consensus.current,
     createRate: init.createRate,
     createBurst: init.createBurst,
+    reattachGraceMs: init.reattachGraceMs,
     log,
     trace: trace ? (e) => trace!.write(JSON.stringify({ t: Date.now(), relay: self, ...e }) + '\n') : undefined,
   })

@@ -3,6 +3,14 @@
 // EXTEND to a hop listed in the signed consensus, DROP), wraps backward cells
 // in its layer, and tears circuits down. Circuit state lives in a SessionStore
 // (bounded, expiring); one circuit's cells run in order, circuits concurrently.
+//
+// Store keys are stable names, so that several relay processes sharing one store
+// (Redis) serve the same circuits and a replacement process picks them up: forward
+// `<previous hop's IP>:<circId>`, backward `b:<next fingerprint>:<next circId>`. Which
+// channel a circuit currently arrives on is LOCAL (`live`), updated by every cell
+// that opens under the circuit's keys, so a circuit follows a reconnected channel.
+// Clients behind one NAT share an IP: a CREATE whose key exists is refused with
+// DESTROY IN_USE (the client retries with another id), never merged.
 import { randomInt } from 'node:crypto'
 import { isMarshmelloError } from '../../errors.js'
 import type { Logger } from '../../log.js'
@@ -36,6 +44,12 @@ export interface RelayCoreInit {
   createRate: number
   createBurst: number
   extendTimeoutMs?: number
+  /**
+   * how long the circuits of a closed inbound channel are kept for the previous hop
+   * to come back on a new channel (a replaced relay process, a client reattaching);
+   * default 3000 ms
+   */
+  reattachGraceMs?: number
   log: Logger
   trace?: (e: TraceEvent) => void
 }
@@ -51,11 +65,17 @@ export interface RelayCounters {
 
 const BACK = 'b:'
 
+/** `<ip>:<circId>` (or `<fp>:<circId>`) → the circuit id; IPv6 addresses contain ':' */
+const circOf = (key: string): number => Number(key.slice(key.lastIndexOf(':') + 1))
+
 export class RelayCore {
   readonly counters: RelayCounters = { circuitsCreated: 0, cellsForwarded: 0, cellsBackward: 0, cellsRejected: 0, handshakesRefused: 0, extendsRefused: 0 }
   private readonly channels = new Map<string, Channel>()
-  /** circuit ids per channel, to tear circuits down when a channel closes */
-  private readonly circuitsOn = new Map<string, Set<number>>()
+  /** circuit keys per channel (forward keys inbound, `<fp>:<circId>` outbound), to tear circuits down when a channel closes */
+  private readonly circuitsOn = new Map<string, Set<string>>()
+  /** forward key → the inbound channel the circuit's cells currently arrive on (local to this process) */
+  private readonly live = new Map<string, Channel>()
+  private shuttingDown = false
   private readonly outgoing = new Map<string, Promise<Channel>>()
   private readonly pending = new Map<string, { prevKey: string, timer: NodeJS.Timeout }>()
   private readonly queue = new KeyedQueue()
@@ -97,11 +117,11 @@ export class RelayCore {
   /* ------------------------------------------------------------ inbound -- */
 
   private onInbound (ch: Channel, cell: LinkCell): void {
-    const key = `${ch.id}:${cell.circId}`
+    const key = `${this.remoteIp(ch)}:${cell.circId}`
     switch (cell.cmd) {
       case LinkCommand.CREATE: return this.onCreate(ch, cell, key)
       case LinkCommand.RELAY:
-        return this.queue.run(key, () => this.onForward(ch, cell, key), (err) => this.reject('forward', err))
+        return this.queue.run(key, () => this.onForward(ch, cell, key), (err) => this.storeFailed(ch, cell.circId, key, 'forward', err))
       case LinkCommand.DESTROY:
         return this.queue.run(key, () => this.destroyFromPrev(key), (err) => this.reject('destroy', err))
       default:
@@ -112,29 +132,66 @@ export class RelayCore {
   private onCreate (ch: Channel, cell: LinkCell, key: string): void {
     const ip = this.remoteIp(ch)
     const circuits = this.circuitsOn.get(ch.id)!
-    if (circuits.has(cell.circId)) return ch.close(CLOSE.PROTOCOL, 'CREATE reuses a live circuit id')
+    if (circuits.has(key) && this.live.get(key) === ch) return ch.close(CLOSE.PROTOCOL, 'CREATE reuses a live circuit id')
     if (!this.isListedAddress(ip) && !this.buckets.take(ip)) {
       this.counters.handshakesRefused++
       ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.BUSY])))
       return
     }
-    let hop: HopState, created: Buffer
-    try {
-      const r = relayRespond({ identityPrivate: this.init.identity.privateDer, fingerprint: this.init.identity.fingerprint, create: cell.data })
-      hop = new HopState(r.keys)
-      created = r.created
-    } catch (err) {
-      this.reject('create', err)
-      ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.HANDSHAKE])))
-      return
-    }
-    circuits.add(cell.circId)
-    this.counters.circuitsCreated++
     this.queue.run(key, async () => {
+      // the id's circuit came on a channel that has closed since: the peer reuses the
+      // id, so that circuit is over (as after a DESTROY) and the id is free again
+      if (this.live.get(key)?.closed === true) await this.destroyFromPrev(key)
+      // the key is taken by another live channel from this address (a NAT neighbour),
+      // or by a circuit another process of this relay serves: refused, never merged
+      if (this.live.has(key) || await this.init.sessions.get(key) !== undefined) {
+        ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.IN_USE])))
+        return this.reject('create on a circuit id in use')
+      }
+      let hop: HopState, created: Buffer
+      try {
+        const r = relayRespond({ identityPrivate: this.init.identity.privateDer, fingerprint: this.init.identity.fingerprint, create: cell.data })
+        hop = new HopState(r.keys)
+        created = r.created
+      } catch (err) {
+        this.reject('create', err)
+        ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.HANDSHAKE])))
+        return
+      }
       await this.init.sessions.set(key, hop.serialize())
+      this.follow(key, ch)
+      this.counters.circuitsCreated++
       ch.send(encodeLinkCell(cell.circId, LinkCommand.CREATED, created))
       this.init.trace?.({ dir: 'create', from: ch.remote, to: '-', size: cell.data.length + 5 })
-    }, (err) => this.reject('create-store', err))
+    }, (err) => this.storeFailed(ch, cell.circId, key, 'create-store', err))
+  }
+
+  /** the circuit `key` now arrives on `ch` (after a cell opened under its keys) */
+  private follow (key: string, ch: Channel): void {
+    const was = this.live.get(key)
+    if (was === ch) return
+    if (was) this.circuitsOn.get(was.id)?.delete(key)
+    this.live.set(key, ch)
+    this.circuitsOn.get(ch.id)?.add(key)
+  }
+
+  private forget (key: string): void {
+    const ch = this.live.get(key)
+    if (ch) this.circuitsOn.get(ch.id)?.delete(key)
+    this.live.delete(key)
+  }
+
+  /**
+   * A store operation failed. When the store is unreachable (MM_ERR_STORE_UNAVAILABLE)
+   * the previous hop learns it at once with DESTROY BUSY instead of waiting for a
+   * timeout; the shared record, if any, expires by its TTL.
+   */
+  private storeFailed (ch: Channel, circId: number, key: string, what: string, err: unknown): void {
+    this.reject(what, err)
+    if (isMarshmelloError(err) && err.code === 'MM_ERR_STORE_UNAVAILABLE') {
+      this.forget(key)
+      ch.send(encodeLinkCell(circId, LinkCommand.DESTROY, Buffer.from([HopError.BUSY])))
+    }
   }
 
   private async load (key: string): Promise<HopState | undefined> {
@@ -147,7 +204,7 @@ export class RelayCore {
     if (!hop) {
       // RELAY before CREATE, or after the circuit expired (or was evicted): after
       // this DESTROY the id is free for the peer to reuse in a new CREATE
-      this.circuitsOn.get(ch.id)?.delete(cell.circId)
+      if (this.live.get(key) === ch) this.forget(key)
       ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.PROTOCOL])))
       return this.reject('relay on unknown circuit')
     }
@@ -157,6 +214,7 @@ export class RelayCore {
     } catch (err) {
       return this.reject('peel', err) // replayed, stale or tampered: dropped, no state change (P6)
     }
+    this.follow(key, ch)
     const back = (code: HopError, reason: string) =>
       ch.send(encodeLinkCell(cell.circId, LinkCommand.RELAY, hop.originate(RelayCommand.ERROR, encodeError({ code, reason }))))
     switch (layer.cmd) {
@@ -167,6 +225,8 @@ export class RelayCore {
           break
         }
         next.send(encodeLinkCell(hop.nextCircId, LinkCommand.RELAY, layer.body))
+        // a channel opened by this process for a circuit another process extended
+        this.circuitsOn.get(next.id)?.add(`${hop.nextFingerprint!.toString('hex')}:${hop.nextCircId}`)
         this.counters.cellsForwarded++
         this.init.trace?.({ dir: 'forward', from: ch.remote, to: next.remote, size: cell.data.length + 5 })
         break
@@ -202,12 +262,14 @@ export class RelayCore {
       return back(HopError.UNREACHABLE, `cannot reach ${listed.nickname || listed.host + ':' + listed.port}`)
     }
     const used = this.circuitsOn.get(next.id)!
+    const fpHex = ext.fingerprint.toString('hex')
     let nextCircId: number
-    do nextCircId = randomInt(1, 0xffffffff); while (used.has(nextCircId))
-    used.add(nextCircId)
+    let pkey: string
+    // ids on a channel another process of this relay opened are only in the store
+    do { nextCircId = randomInt(1, 0xffffffff); pkey = `${fpHex}:${nextCircId}` } while (used.has(pkey) || this.pending.has(pkey) || await this.init.sessions.get(BACK + pkey) !== undefined)
+    used.add(pkey)
     hop.nextCircId = nextCircId
     hop.nextFingerprint = ext.fingerprint
-    const pkey = `${next.id}:${nextCircId}`
     await this.init.sessions.set(BACK + pkey, Buffer.from(key))
     const timer = setTimeout(() => {
       if (!this.pending.delete(pkey)) return
@@ -226,17 +288,17 @@ export class RelayCore {
 
   private async destroyFromPrev (key: string): Promise<void> {
     const hop = await this.load(key)
-    const [chId, circ] = key.split(':')
-    this.circuitsOn.get(chId)?.delete(Number(circ))
+    this.forget(key)
     await this.init.sessions.delete(key)
     if (!hop) return
     hop.wipe()
     if (hop.nextCircId) {
+      const pkey = `${hop.nextFingerprint!.toString('hex')}:${hop.nextCircId}`
+      await this.init.sessions.delete(BACK + pkey)
       const next = this.outgoingNow(hop.nextFingerprint!)
       if (next) {
         next.send(encodeLinkCell(hop.nextCircId, LinkCommand.DESTROY, Buffer.from([0])))
-        this.circuitsOn.get(next.id)?.delete(hop.nextCircId)
-        await this.init.sessions.delete(`${BACK}${next.id}:${hop.nextCircId}`)
+        this.circuitsOn.get(next.id)?.delete(pkey)
       }
     }
   }
@@ -274,7 +336,7 @@ export class RelayCore {
   }
 
   private onOutbound (next: Channel, cell: LinkCell): void {
-    const pkey = `${next.id}:${cell.circId}`
+    const pkey = `${(next as any).fingerprint}:${cell.circId}`
     switch (cell.cmd) {
       case LinkCommand.CREATED: {
         const p = this.pending.get(pkey)
@@ -331,7 +393,7 @@ export class RelayCore {
     const p = this.pending.get(pkey)!
     this.pending.delete(pkey)
     clearTimeout(p.timer)
-    this.circuitsOn.get(next.id)?.delete(Number(pkey.split(':')[1]))
+    this.circuitsOn.get(next.id)?.delete(pkey)
     const code = reason === HopError.HANDSHAKE || reason === HopError.BUSY ? reason : HopError.UNREACHABLE
     this.queue.run(p.prevKey, async () => {
       await this.init.sessions.delete(BACK + pkey)
@@ -346,44 +408,53 @@ export class RelayCore {
   }
 
   private prevChannel (prevKey: string): { ch: Channel, circId: number } | undefined {
-    const [chId, circ] = prevKey.split(':')
-    const ch = this.channels.get(chId)
-    return ch && !ch.closed ? { ch, circId: Number(circ) } : undefined
+    const ch = this.live.get(prevKey)
+    return ch && !ch.closed ? { ch, circId: circOf(prevKey) } : undefined
   }
 
   private async destroyFromNext (pkey: string, prevKey: string, reason: number): Promise<void> {
-    const [nextId, nextCirc] = pkey.split(':')
-    this.circuitsOn.get(nextId)?.delete(Number(nextCirc))
+    const next = this.outgoingNow(Buffer.from(pkey.slice(0, pkey.indexOf(':')), 'hex'))
+    if (next) this.circuitsOn.get(next.id)?.delete(pkey)
     await this.init.sessions.delete(BACK + pkey)
     const prev = this.prevChannel(prevKey)
     const hop = await this.load(prevKey)
     await this.init.sessions.delete(prevKey)
+    this.forget(prevKey)
     hop?.wipe()
     if (prev) {
-      this.circuitsOn.get(prev.ch.id)?.delete(prev.circId)
       prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.DESTROY, Buffer.from([reason])))
     }
   }
 
   private onChannelClosed (ch: Channel): void {
-    const ids = this.circuitsOn.get(ch.id) ?? new Set()
+    const keys = this.circuitsOn.get(ch.id) ?? new Set()
     this.channels.delete(ch.id)
     this.circuitsOn.delete(ch.id)
-    for (const circId of ids) {
-      const key = `${ch.id}:${circId}`
-      if (ch.initiator) {
-        this.queue.run(key, async () => {
-          const prevKeyBytes = await this.init.sessions.get(BACK + key)
-          if (prevKeyBytes) await this.destroyFromNext(key, Buffer.from(prevKeyBytes).toString(), HopError.UNREACHABLE)
+    // shutting down: the records stay in the store for a replacement process (or expire)
+    if (this.shuttingDown) return
+    if (ch.initiator) {
+      for (const pkey of keys) {
+        this.queue.run(pkey, async () => {
+          const prevKeyBytes = await this.init.sessions.get(BACK + pkey)
+          if (prevKeyBytes) await this.destroyFromNext(pkey, Buffer.from(prevKeyBytes).toString(), HopError.UNREACHABLE)
         }, (err) => this.reject('close', err))
-      } else {
-        this.queue.run(key, () => this.destroyFromPrev(key), (err) => this.reject('close', err))
       }
+      return
     }
+    // the previous hop may come back on a new channel (its process replaced, a client
+    // reattaching): circuits that have not moved to another channel by then are torn down
+    const timer = setTimeout(() => {
+      for (const key of keys) {
+        if (this.live.get(key) !== ch) continue
+        this.queue.run(key, async () => { if (this.live.get(key) === ch) await this.destroyFromPrev(key) }, (err) => this.reject('close', err))
+      }
+    }, this.init.reattachGraceMs ?? 3_000)
+    timer.unref()
   }
 
-  /** closes every channel (shutdown) */
+  /** closes every channel (shutdown); circuit records stay in the store */
   closeAll (): void {
+    this.shuttingDown = true
     for (const ch of this.channels.values()) ch.close(CLOSE.NORMAL, 'relay shutting down')
     for (const p of this.pending.values()) clearTimeout(p.timer)
     this.pending.clear()
