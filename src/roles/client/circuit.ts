@@ -73,16 +73,25 @@ export interface CircuitInit {
   links: LinkPool
   /** per build step and default per request */
   timeoutMs?: number
+  /**
+   * when the entry link closes, keep the circuit's id and keys (pending requests fail
+   * with MM_ERR_CIRCUIT_DETACHED, 'detached' is emitted) so that reattach() can carry
+   * it over a new link, e.g. to a replacement process of the entry relay sharing its
+   * session store; default false: a closed link closes the circuit
+   */
+  reattachable?: boolean
 }
 
 interface Pending { resolve: (r: ApiResponse) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }
 
-export interface CircuitEvents { closed: [Error] }
+export interface CircuitEvents { closed: [Error], detached: [Error] }
 
 export class Circuit extends EventEmitter<CircuitEvents> {
   readonly onion = new ClientOnion()
   readonly createdAt = Date.now()
   closed = false
+  /** the entry link closed under a reattachable circuit; reattach() to use it again */
+  detached = false
   requests = 0
   private nextStream = 1
   private readonly streams = new Map<number, Pending>()
@@ -90,30 +99,82 @@ export class Circuit extends EventEmitter<CircuitEvents> {
   private step: { resolve: (u: { hop: number, cmd: RelayCommand, body: Buffer }) => void, reject: (e: Error) => void } | null = null
   private created: ((c: LinkCell) => void) | null = null
 
-  private constructor (readonly path: Descriptor[], private readonly link: ClientLink, readonly circId: number, private readonly timeoutMs: number) {
+  private constructor (readonly path: Descriptor[], private link: ClientLink, readonly circId: number, private readonly timeoutMs: number, private readonly reattachable: boolean) {
     super()
   }
 
   static async build (init: CircuitInit): Promise<Circuit> {
+    try {
+      return await Circuit.buildOnce(init)
+    } catch (err) {
+      // the entry relay refused the id: another client behind our address (NAT) holds it
+      if ((err as { code?: string }).code !== 'MM_ERR_CIRCUIT_ID_IN_USE') throw err
+      return await Circuit.buildOnce(init)
+    }
+  }
+
+  private static async entryLink (links: LinkPool, d: Descriptor, timeoutMs: number): Promise<ClientLink> {
+    try {
+      return await links.get(d, timeoutMs)
+    } catch (err) {
+      throw new CircuitError(1, 'MM_ERR_CIRCUIT_BUILD', `${describeHop(d, 1)} is unreachable: ${(err as Error).message}`)
+    }
+  }
+
+  private static async buildOnce (init: CircuitInit): Promise<Circuit> {
     const timeoutMs = init.timeoutMs ?? 10_000
     if (init.path.length < 1) throw new MarshmelloError('MM_ERR_CIRCUIT', 'bad-input', 'a circuit needs at least one hop')
-    let link: ClientLink
-    try {
-      link = await init.links.get(init.path[0], timeoutMs)
-    } catch (err) {
-      throw new CircuitError(1, 'MM_ERR_CIRCUIT_BUILD', `${describeHop(init.path[0], 1)} is unreachable: ${(err as Error).message}`)
-    }
-    const c = new Circuit(init.path, link, link.newCircId(), timeoutMs)
-    link.circuits.set(c.circId, (cell) => c.onCell(cell))
-    link.ch.once('close', () => c.fail(new CircuitError(1, 'MM_ERR_CIRCUIT_CLOSED', `the channel to ${describeHop(init.path[0], 1)} closed`)))
+    const link = await Circuit.entryLink(init.links, init.path[0], timeoutMs)
+    const c = new Circuit(init.path, link, link.newCircId(), timeoutMs, init.reattachable ?? false)
+    c.attach(link)
     try {
       await c.create()
       for (let i = 2; i <= init.path.length; i++) await c.extend(i)
     } catch (err) {
-      c.destroy()
+      // an id in use belongs to someone else's circuit at the relay: no DESTROY for it
+      if ((err as { code?: string }).code === 'MM_ERR_CIRCUIT_ID_IN_USE') c.fail(err as Error)
+      else c.destroy()
       throw err
     }
     return c
+  }
+
+  private attach (link: ClientLink): void {
+    this.link = link
+    link.circuits.set(this.circId, (cell) => this.onCell(cell))
+    link.ch.once('close', () => {
+      if (this.link !== link) return
+      const err = new CircuitError(1, 'MM_ERR_CIRCUIT_CLOSED', `the channel to ${describeHop(this.path[0], 1)} closed`)
+      if (this.reattachable && !this.closed && this.step === null && this.created === null) this.detach(err)
+      else this.fail(err)
+    })
+  }
+
+  private detach (cause: Error): void {
+    if (this.detached || this.closed) return
+    this.detached = true
+    this.link.circuits.delete(this.circId)
+    const err = new CircuitError(1, 'MM_ERR_CIRCUIT_DETACHED', `${cause.message}; reattach the circuit to use it again`)
+    for (const p of this.streams.values()) { clearTimeout(p.timer); p.reject(err) }
+    this.streams.clear()
+    this.reasm.clear()
+    this.emit('detached', err)
+  }
+
+  /**
+   * Carries a detached circuit over a new link to its entry relay (the same identity,
+   * e.g. a replacement process sharing the relay's session store), keeping its id and
+   * keys. Throws MM_ERR_CIRCUIT_BUILD when the relay cannot be reached (the circuit
+   * stays detached: try again), MM_ERR_CIRCUIT_CLOSED when it was closed.
+   */
+  async reattach (links: LinkPool): Promise<void> {
+    if (this.closed) throw new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit is closed')
+    if (!this.detached && !this.link.ch.closed) return
+    const link = await Circuit.entryLink(links, this.path[0], this.timeoutMs)
+    if (this.closed) throw new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit is closed')
+    if (link.circuits.has(this.circId)) throw new CircuitError(1, 'MM_ERR_CIRCUIT_ID_IN_USE', 'another circuit on the new link has this id')
+    this.attach(link)
+    this.detached = false
   }
 
   private hopError (i: number, code: string, what: string): CircuitError {
@@ -130,6 +191,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
     })
     // DESTROY(HANDSHAKE): the hop could not decrypt a secret sealed to the listed identity key (P4)
     if (cell.cmd === LinkCommand.DESTROY && cell.data[0] === HopError.HANDSHAKE) throw this.hopError(1, 'MM_ERR_HOP_AUTH', 'failed authentication: it could not open a handshake sealed to the identity key listed in the consensus')
+    if (cell.cmd === LinkCommand.DESTROY && cell.data[0] === HopError.IN_USE) throw this.hopError(1, 'MM_ERR_CIRCUIT_ID_IN_USE', 'refused the circuit id: in use from this address')
     if (cell.cmd === LinkCommand.DESTROY) throw this.hopError(1, 'MM_ERR_CIRCUIT_BUILD', `refused the circuit (${HopError[cell.data[0]] ?? 'reason ' + cell.data[0]})`)
     try {
       this.onion.addHop(Buffer.from(d.fingerprint, 'hex'), clientFinish(state, cell.data))
@@ -170,6 +232,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
 
   private sendRelay (target: number, cmd: RelayCommand, body: Buffer): void {
     if (this.closed) throw new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit is closed')
+    if (this.detached) throw new CircuitError(1, 'MM_ERR_CIRCUIT_DETACHED', 'circuit is detached from its entry link; reattach it')
     this.link.ch.send(encodeLinkCell(this.circId, LinkCommand.RELAY, this.onion.wrapForward(target, cmd, body)))
   }
 
@@ -217,6 +280,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
   /** sends one API request to the final hop and waits for its response */
   request (req: ApiRequest, opts: { timeoutMs?: number } = {}): Promise<ApiResponse> {
     if (this.closed) return Promise.reject(new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit is closed'))
+    if (this.detached) return Promise.reject(new CircuitError(1, 'MM_ERR_CIRCUIT_DETACHED', 'circuit is detached from its entry link; reattach it'))
     const streamId = this.nextStream++
     if (this.nextStream > 0xfffffff0) this.nextStream = 1
     this.requests++
