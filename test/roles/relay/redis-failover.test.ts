@@ -1,0 +1,150 @@
+// Relays sharing Redis: the entry relay A runs with --sessions redis:// (a unique key
+// prefix, deleted at the end) through a cuttable TCP proxy; B and C keep sessions in
+// memory. A circuit A→B→C→final survives A's process being replaced (A2: same data
+// dir, so the same identity, same port, same Redis): the client reattaches its entry
+// link and keeps the circuit id and keys; a cell captured before the switch is
+// rejected by A2 (the replay window lives in Redis). Then Redis "goes down" for A2
+// alone: builds fail at once (DESTROY BUSY), /healthz answers 503
+// MM_ERR_STORE_UNAVAILABLE, and service resumes when the proxy is restored.
+import t from 'tap'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
+import { directoryKey, run, startEchoHop, startRelayProc, tmp, writeConsensus, type Proc, type RelayProc } from '../../helpers/net.js'
+import { tcpProxy } from '../../helpers/tcp-proxy.js'
+import { REDIS_URL, reachable, redisCleanup } from '../../storage/backends.js'
+import { metrics, sleep, waitUntil } from './fixture.js'
+
+const redisUp = await reachable(REDIS_URL)
+const CLIENT_IP = '127.0.0.77'
+const A_HOST = '127.0.0.31'
+
+async function freePort (host: string): Promise<number> {
+  const s = createServer()
+  await new Promise<void>(resolve => s.listen(0, host, resolve))
+  const port = (s.address() as { port: number }).port
+  await new Promise(resolve => s.close(resolve))
+  return port
+}
+
+async function httpsStatus (url: string): Promise<{ status: number, json: any }> {
+  const { request } = await import('node:https')
+  return await new Promise((resolve, reject) => {
+    // test-only: the relay's self-signed certificate is not what is tested here
+    const req = request(url, { rejectUnauthorized: false, timeout: 5_000 }, res => {
+      let body = ''
+      res.on('data', d => { body += d })
+      res.on('end', () => { try { resolve({ status: res.statusCode ?? 0, json: JSON.parse(body) }) } catch (e) { reject(e) } })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+if (!redisUp) {
+  t.comment(`SKIPPED: relay failover over Redis (${REDIS_URL} not reachable)`)
+  t.test('relay failover over Redis', { skip: `${REDIS_URL} not reachable` }, async () => {})
+} else {
+  t.test('a circuit survives its entry relay process being replaced (shared Redis sessions)', async t => {
+    const dir = tmp()
+    const key = directoryKey()
+    const consensus = join(dir, 'consensus.json')
+    const prefix = `mm:test:failover:${process.pid}:${Date.now()}:`
+    const proxy = await tcpProxy({ host: new URL(REDIS_URL).hostname, port: Number(new URL(REDIS_URL).port || 6379) })
+    const procs: Proc[] = []
+    t.teardown(async () => {
+      await Promise.all(procs.map(p => p.kill()))
+      await proxy.close()
+      await redisCleanup(REDIS_URL, prefix)
+    })
+    const aDir = tmp('mm-relay-a-')
+    const aPort = await freePort(A_HOST)
+    const startA = async (): Promise<Proc> => {
+      const p = run(['relay', '--port', String(aPort), '--host', A_HOST, '--data-dir', aDir, '--consensus', consensus, '--directory-key', key.fingerprint,
+        '--sessions', proxy.via(REDIS_URL), '--sessions-prefix', prefix, '--reattach-grace', '30'])
+      procs.push(p)
+      await p.waitFor(/relay [0-9a-f]{64} listening on/)
+      return p
+    }
+    const a1 = await startA()
+    const others: RelayProc[] = await Promise.all(['127.0.0.32', '127.0.0.33'].map(host =>
+      startRelayProc({ host, consensus, dirKey: key.fingerprint, extra: ['--reattach-grace', '30'] })))
+    procs.push(...others)
+    const echo = await startEchoHop('127.0.0.34')
+    t.teardown(echo.close)
+    const { httpsGetJson } = await import('../../helpers/net.js')
+    const aDesc = await httpsGetJson(`https://${A_HOST}:${aPort}/descriptor`) as any
+    const descs = [aDesc, ...await Promise.all(others.map(r => r.descriptor()))]
+    writeConsensus(consensus, key, descs, echo.descriptor)
+    await sleep(1500) // relays re-read the file every second
+
+    const links = new LinkPool(CLIENT_IP)
+    t.teardown(() => links.close())
+    const circuit = await Circuit.build({ path: [...descs, echo.descriptor], links, reattachable: true })
+    const link = (circuit as any).link
+    const sent: Buffer[] = []
+    const origSend = link.ch.send.bind(link.ch)
+    link.ch.send = (cell: Buffer) => { sent.push(Buffer.from(cell)); origSend(cell) }
+    const before = await circuit.request({ method: 'POST', path: '/before', headers: {}, body: Buffer.from('one') })
+    t.equal(before.body.toString(), 'one', 'the circuit works through A1')
+    t.ok(sent.length >= 1, 'a cell to A1 was captured')
+    const captured = sent[sent.length - 1]
+    const aStore = await (async () => {
+      const { Redis } = await import('ioredis')
+      const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+      await r.connect()
+      try { return await r.keys(`${prefix}*`) } finally { r.disconnect() }
+    })()
+    t.ok(aStore.some(k => k.includes(`s:${CLIENT_IP}:${circuit.circId}`)), 'A keeps the circuit in Redis under <client ip>:<circId>')
+
+    const detached = new Promise(resolve => circuit.once('detached', resolve))
+    t.equal(await a1.kill('SIGTERM'), 0, 'A1 exits cleanly on SIGTERM')
+    await detached
+    t.equal(circuit.detached, true, 'the client sees its circuit detached, not closed')
+    await t.rejects(circuit.request({ method: 'GET', path: '/x', headers: {}, body: Buffer.alloc(0) }), { code: 'MM_ERR_CIRCUIT_DETACHED' })
+
+    await startA() // A2: same data dir (identity), port and Redis
+    await circuit.reattach(links)
+    t.equal(circuit.detached, false)
+    const after = await circuit.request({ method: 'POST', path: '/after', headers: {}, body: Buffer.from('two') })
+    t.equal(after.body.toString(), 'two', 'the same circuit (id and keys) carries a request through A2')
+    t.equal(after.headers['x-path'], '/after')
+
+    const served = echo.requests.length
+    const m0 = await metrics({ host: A_HOST, port: aPort })
+    ;(circuit as any).link.ch.send(captured)
+    t.ok(await waitUntil(async () => (await metrics({ host: A_HOST, port: aPort })).cellsRejected > m0.cellsRejected), 'A2 rejects the cell replayed from before the switch')
+    const m1 = await metrics({ host: A_HOST, port: aPort })
+    t.equal(m1.cellsForwarded, m0.cellsForwarded, 'the replayed cell was not forwarded')
+    await sleep(300)
+    t.equal(echo.requests.length, served, 'the final hop saw no duplicate request')
+    t.equal((await circuit.request({ method: 'POST', path: '/still', headers: {}, body: Buffer.from('three') })).body.toString(), 'three', 'the circuit still works after the replay')
+
+    // a NAT neighbour: a CREATE with a circuit id in use from this address is refused, not merged
+    const { rawChannel, createCell } = await import('./fixture.js')
+    const { LinkCommand } = await import('../../../src/onion/cells/link-cell.js')
+    const { HopError } = await import('../../../src/onion/cells/relay-msg.js')
+    const raw = await rawChannel(t, aDesc, CLIENT_IP)
+    raw.ch.send(createCell(aDesc, circuit.circId))
+    t.ok(await waitUntil(() => raw.cells.length > 0))
+    t.same([raw.cells[0].cmd, raw.cells[0].data[0]], [LinkCommand.DESTROY, HopError.IN_USE], 'DESTROY IN_USE')
+    t.equal((await circuit.request({ method: 'POST', path: '/mine', headers: {}, body: Buffer.from('four') })).body.toString(), 'four', 'the owner\'s circuit is untouched')
+
+    // Redis unreachable for A2 alone
+    proxy.cut()
+    const started = Date.now()
+    const err = await Circuit.build({ path: [...descs, echo.descriptor], links, timeoutMs: 8_000 }).then(() => null, e => e)
+    t.equal(err?.code, 'MM_ERR_CIRCUIT_BUILD', 'a build through A2 fails')
+    t.match(err?.message, /BUSY/, 'refused as BUSY')
+    t.ok(Date.now() - started < 6_000, `quickly (${Date.now() - started} ms), not at the build timeout`)
+    const health = await httpsStatus(`https://${A_HOST}:${aPort}/healthz`)
+    t.equal(health.status, 503, '/healthz answers 503 while the store is down')
+    t.equal(health.json.error?.code, 'MM_ERR_STORE_UNAVAILABLE')
+    proxy.restore()
+    t.ok(await waitUntil(async () => (await httpsStatus(`https://${A_HOST}:${aPort}/healthz`)).status === 200, 10_000, 200), 'healthy again once Redis is back')
+    const again = await Circuit.build({ path: [...descs, echo.descriptor], links })
+    t.equal((await again.request({ method: 'POST', path: '/back', headers: {}, body: Buffer.from('five') })).body.toString(), 'five', 'a new circuit works after the outage')
+    again.destroy()
+    circuit.destroy()
+  })
+}
