@@ -1,0 +1,121 @@
+// PostgreSQL unreachable mid-run for one server process (users and messages on
+// PostgreSQL through a cuttable TCP proxy; the database itself keeps running for
+// everyone else): requests fail at once with 503 MM_ERR_STORE_UNAVAILABLE, the process
+// stays up and answers /healthz, service resumes when the proxy is restored, a
+// long-poll wakes again afterwards (LISTEN reconnected), and every send that was
+// acknowledged (2xx) before, during or after is readable at the end.
+import t from 'tap'
+import { join } from 'node:path'
+import { startServerProc, stopProc, type ServerInfo } from '../../helpers/network.js'
+import { tmp } from '../../helpers/net.js'
+import { tcpProxy } from '../../helpers/tcp-proxy.js'
+import { PG_URL, pgDropSchemas, reachable } from '../../storage/backends.js'
+
+const pgUp = await reachable(PG_URL)
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+
+async function call (base: string, method: string, path: string, o: { body?: unknown, token?: string } = {}): Promise<{ status: number, json: any, ms: number }> {
+  const started = Date.now()
+  const res = await fetch(base + path, {
+    method,
+    headers: { ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) },
+    body: o.body !== undefined ? JSON.stringify(o.body) : undefined,
+    signal: AbortSignal.timeout(30_000),
+  })
+  const text = await res.text()
+  return { status: res.status, json: text ? JSON.parse(text) : null, ms: Date.now() - started }
+}
+
+async function httpsJson (url: string): Promise<{ status: number, json: any }> {
+  const { request } = await import('node:https')
+  return await new Promise((resolve, reject) => {
+    // test-only: the server's self-signed certificate is not what is tested here
+    const req = request(url, { rejectUnauthorized: false, timeout: 5_000 }, res => {
+      let body = ''
+      res.on('data', d => { body += d })
+      res.on('end', () => { try { resolve({ status: res.statusCode ?? 0, json: JSON.parse(body) }) } catch (e) { reject(e) } })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+if (!pgUp) {
+  t.comment(`SKIPPED: store outage test (${PG_URL} not reachable)`)
+  t.test('PostgreSQL outage', { skip: `${PG_URL} not reachable` }, async () => {})
+} else {
+  t.test('PostgreSQL cut and restored under a running server', async t => {
+    const schema = `mm_test_outage_${process.pid}_${Date.now()}`
+    const pgUrl = new URL(PG_URL)
+    const proxy = await tcpProxy({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) })
+    const url = `${proxy.via(PG_URL)}?schema=${schema}`
+    let server: ServerInfo | undefined
+    t.teardown(async () => {
+      if (server) await stopProc(server.proc)
+      await proxy.close()
+      await pgDropSchemas(PG_URL, [schema])
+    })
+    server = await startServerProc({ dataDir: join(tmp('mm-outage-'), 'server'), args: ['--users', url, '--messages', url, '--direct-api', '0'] })
+    const api = server.directApiUrl!
+    const password = 'correct horse battery staple'
+    t.equal((await call(api, 'POST', '/v1/auth/register', { body: { username: 'alice', password } })).status, 201)
+    const token = (await call(api, 'POST', '/v1/auth/login', { body: { username: 'alice', password } })).json.token as string
+
+    const acked: string[] = []
+    let n = 0
+    const send = async () => {
+      const clientId = `m-${++n}`
+      const r = await call(api, 'POST', '/v1/rooms/lobby/messages', { token, body: { clientId, text: `text ${clientId}` } }).catch(() => null)
+      if (r !== null && r.status >= 200 && r.status < 300) acked.push(r.json.message.id)
+      return r
+    }
+    for (let i = 0; i < 5; i++) t.equal((await send())?.status, 201)
+
+    proxy.cut()
+    const during = await send()
+    t.equal(during?.status, 503, 'a send while PostgreSQL is unreachable gets 503')
+    t.equal(during?.json.error.code, 'MM_ERR_STORE_UNAVAILABLE')
+    t.ok(during!.ms < 3_000, `quickly (${during!.ms} ms)`)
+    const login = await call(api, 'POST', '/v1/auth/login', { body: { username: 'alice', password } })
+    t.equal(login.status, 503, 'so does a login')
+    t.equal(login.json.error.code, 'MM_ERR_STORE_UNAVAILABLE')
+    t.notMatch(JSON.stringify(login.json), /127\.0\.0\.1|postgres:/, 'the error names no URL')
+    const read = await call(api, 'GET', '/v1/rooms/lobby/messages', { token })
+    t.equal(read.status, 503, 'and a read')
+    t.equal((await call(api, 'GET', '/healthz')).status, 200, 'the gateway health endpoint answers')
+    const face = await httpsJson(`${server.url}/healthz`)
+    t.equal(face.status, 503, 'the server /healthz answers, reporting the store as unavailable')
+    t.equal(face.json.error?.code, 'MM_ERR_STORE_UNAVAILABLE')
+    for (let i = 0; i < 5; i++) { await send(); await sleep(100) }
+    t.equal(server.proc.child.exitCode, null, 'the process is alive')
+
+    proxy.restore()
+    const deadline = Date.now() + 10_000
+    let back = await send()
+    while (back?.status !== 201 && Date.now() < deadline) { await sleep(200); back = await send() }
+    t.equal(back?.status, 201, 'sends succeed again once PostgreSQL is reachable')
+    t.equal((await call(api, 'POST', '/v1/auth/login', { body: { username: 'alice', password } })).status, 200, 'and logins')
+    t.equal((await httpsJson(`${server.url}/healthz`)).status, 200, 'and /healthz is 200 again')
+
+    // the LISTEN connection came back too: a long-poll is woken by a send
+    await sleep(6_000) // the LISTEN client's reconnection back-off is at most 5 s
+    const cursor = acked[acked.length - 1]
+    const poll = call(api, 'GET', `/v1/rooms/lobby/messages?wait=20&after=${cursor}`, { token })
+    await sleep(500)
+    const woke = await send()
+    const polled = await poll
+    t.equal(polled.status, 200)
+    t.same(polled.json.messages.map((m: { id: string }) => m.id), [woke!.json.message.id], 'the long-poll returns the new message')
+    t.ok(polled.ms < 5_000, `woken, not timed out (${polled.ms} ms)`)
+
+    const all: string[] = []
+    let after: string | undefined
+    for (;;) {
+      const page = await call(api, 'GET', `/v1/rooms/lobby/messages?limit=200${after ? `&after=${after}` : ''}`, { token })
+      if (page.json.messages.length === 0) break
+      all.push(...page.json.messages.map((m: { id: string }) => m.id))
+      after = page.json.cursor
+    }
+    t.same(acked.filter(id => !all.includes(id)), [], `every acknowledged send (${acked.length}) is readable`)
+  })
+}
