@@ -20,6 +20,7 @@ import {
   TokenService, buildGatewayApi, buildServiceApp, httpUpstream, inProcessUpstream, loadOrCreateSecret,
   remoteRevocationCheck, remoteUserExists, type Upstream,
 } from './api/index.js'
+import { baseFastifyOptions, errorHandler } from './api/http.js'
 
 export type ServiceMode = 'all' | 'auth' | 'messages' | 'gateway' | 'directory'
 
@@ -116,7 +117,7 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
 
   /* ---- HTTPS face: cell channel (gateway/all) and directory (directory/all) ---- */
   const identity = loadOrCreateIdentity(init.dataDir, init.host)
-  const app = Fastify({ https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem }, logger: false, bodyLimit: 64 * 1024, requestTimeout: 30_000 })
+  const app = Fastify({ https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem }, logger: false, bodyLimit: 64 * 1024, requestTimeout: 30_000, frameworkErrors: baseFastifyOptions().frameworkErrors })
   installErrorHandler(app)
   closers.push(() => app.close())
   let port = init.port
@@ -201,7 +202,9 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
   let directApiUrl: string | undefined
   if (init.directApi !== undefined && gatewayApi) {
     // the same gateway API over plain HTTP, loopback only
-    const direct = Fastify({ logger: false, bodyLimit: 64 * 1024 })
+    // the API apps' options and error handler: a too-large body or a malformed URL gets the JSON error shape too
+    const direct = Fastify(baseFastifyOptions())
+    direct.setErrorHandler(errorHandler(log))
     const api = gatewayApi
     direct.removeAllContentTypeParsers()
     direct.addContentTypeParser('*', { parseAs: 'buffer' }, (_r, body, done) => done(null, body))
