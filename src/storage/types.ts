@@ -48,8 +48,11 @@ export interface UserRecord {
 
 export interface UserStore {
   readonly kind: string
-  /** Throws MarshmelloError MM_ERR_USER_EXISTS (409) when the name is taken (case-insensitive). */
-  create (user: { username: string, passwordHash: string, keys: UserKeys | null }): Promise<UserRecord>
+  /**
+   * Throws MarshmelloError MM_ERR_USER_EXISTS (409) when the name is taken (case-insensitive).
+   * `createdAt` defaults to now (`marshmello migrate` passes the original).
+   */
+  create (user: { username: string, passwordHash: string, keys: UserKeys | null, createdAt?: number }): Promise<UserRecord>
   /** case-insensitive */
   get (username: string): Promise<UserRecord | undefined>
   /** Throws MM_ERR_USER_UNKNOWN (404) when there is no such user. */
@@ -97,8 +100,11 @@ export interface MessageQuery {
 
 export interface MessageStore {
   readonly kind: string
-  /** Stores once per (from, clientId): a retried send returns the first copy, created=false. */
-  put (msg: NewMessage): Promise<{ message: StoredMessage, created: boolean }>
+  /**
+   * Stores once per (from, clientId): a retried send returns the first copy, created=false.
+   * `opts.id` keeps a given id instead of a new one (`marshmello migrate`).
+   */
+  put (msg: NewMessage, opts?: { id?: string }): Promise<{ message: StoredMessage, created: boolean }>
   /** ascending by id, at most `limit`, excluding expired messages */
   list (q: MessageQuery): Promise<StoredMessage[]>
   count (): Promise<number>

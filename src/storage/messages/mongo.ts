@@ -159,9 +159,9 @@ export async function mongoMessageStore (init: MongoMessageStoreInit): Promise<M
     kind: 'mongodb',
     databaseName,
     collectionName,
-    async put (msg: NewMessage) {
+    async put (msg: NewMessage, opts) {
       checkNewMessage(msg)
-      const doc: Doc = { _id: messageId(Date.now()), from: msg.from, clientId: msg.clientId, body: msg.body, sentAt: msg.sentAt }
+      const doc: Doc = { _id: opts?.id ?? messageId(Date.now()), from: msg.from, clientId: msg.clientId, body: msg.body, sentAt: msg.sentAt }
       if (msg.room !== undefined) doc.room = msg.room
       if (msg.to !== undefined) doc.to = msg.to
       if (msg.expiresAt !== undefined) doc.expiresAt = new Date(msg.expiresAt)

@@ -69,13 +69,13 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
 
   return {
     kind: 'nedb',
-    async put (msg: NewMessage) {
+    async put (msg: NewMessage, opts) {
       open()
       checkNewMessage(msg)
       const key = msg.from + '\u0000' + msg.clientId
       const first = await byKey(key)
       if (first !== null) return { message: fromDoc(first), created: false }
-      const doc: Doc = { _id: messageId(now()), key, from: msg.from, clientId: msg.clientId, body: msg.body, sentAt: msg.sentAt }
+      const doc: Doc = { _id: opts?.id ?? messageId(now()), key, from: msg.from, clientId: msg.clientId, body: msg.body, sentAt: msg.sentAt }
       if (msg.room !== undefined) doc.room = msg.room
       if (msg.to !== undefined) doc.to = msg.to
       if (msg.expiresAt !== undefined) doc.expiresAt = msg.expiresAt

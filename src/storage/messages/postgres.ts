@@ -178,9 +178,9 @@ export async function postgresMessageStore (init: PostgresMessageStoreInit): Pro
   return {
     kind: 'postgres',
     schema,
-    async put (msg: NewMessage) {
+    async put (msg: NewMessage, opts) {
       checkNewMessage(msg)
-      const id = messageId(Date.now())
+      const id = opts?.id ?? messageId(Date.now())
       // one statement: insert, or return the first copy (ON CONFLICT cannot RETURN the existing row)
       const { rows } = await query<Row & { created: boolean }>(
         `WITH ins AS (

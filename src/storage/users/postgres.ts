@@ -105,7 +105,7 @@ export async function postgresUserStore (init: PostgresUserStoreInit): Promise<U
   return {
     kind: 'postgres',
     async create (user) {
-      const createdAt = Date.now()
+      const createdAt = user.createdAt ?? Date.now()
       try {
         await query(`INSERT INTO ${s}.users (${COLS}) VALUES ($1, $2, $3, $4, $5)`,
           [user.username, user.passwordHash, user.keys?.enc ?? null, user.keys?.sign ?? null, createdAt])

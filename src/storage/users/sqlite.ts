@@ -91,7 +91,7 @@ export function sqliteUserStore (init: SqliteUserStoreInit): UserStore {
     kind: 'sqlite',
     async create (user) {
       open()
-      const createdAt = Date.now()
+      const createdAt = user.createdAt ?? Date.now()
       try {
         q.insert.run(user.username, user.passwordHash, user.keys?.enc ?? null, user.keys?.sign ?? null, createdAt)
       } catch (err) {
