@@ -6,3 +6,4 @@ import { devnetCommand } from './roles/devnet/command.js'
 import { chatCommand, readCommand, registerCommand, sendCommand } from './roles/client/command.js'
 
 export const all: CommandModule<any, any>[] = [serverCommand, relayCommand, chatCommand, registerCommand, sendCommand, readCommand, devnetCommand]
+import { migrateCommand } from './roles/migrate/command.js'; all.push(migrateCommand) // one line per later role keeps merges trivial
