@@ -10,6 +10,17 @@ const agent = new Agent({
   connect: { rejectUnauthorized: false, timeout: 5000 }, // documents are signature-checked against a pinned key, not TLS
 })
 
+const byAddress = new Map<string, Agent>()
+/** one keep-alive agent per source address (undici reads localAddress at the top level) */
+function agentFrom (localAddress: string): Agent {
+  let a = byAddress.get(localAddress)
+  if (!a) {
+    a = new Agent({ localAddress, keepAliveTimeout: 30_000, connect: { rejectUnauthorized: false, timeout: 5000 } }) // signature-checked documents; not pinned by TLS
+    byAddress.set(localAddress, a)
+  }
+  return a
+}
+
 export interface SignedFetchResult { status: number, text: string }
 
 const MAX_DOC = 4 * 1024 * 1024
@@ -29,7 +40,7 @@ export async function fetchDocument (url: string, init: { method?: 'GET' | 'POST
   try {
     const res = await request(url, {
       method: init.method ?? 'GET',
-      dispatcher: init.localAddress ? new Agent({ connect: { rejectUnauthorized: false, localAddress: init.localAddress, timeout: 5000 } }) : agent, // signature-checked documents; not pinned by TLS
+      dispatcher: init.localAddress ? agentFrom(init.localAddress) : agent, // signature-checked documents; not pinned by TLS
       headers: init.json === undefined ? {} : { 'content-type': 'application/json' },
       body: init.json === undefined ? undefined : JSON.stringify(init.json),
       headersTimeout: 10_000,

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { call, signUp, sleep, stack } from './helpers.js'
+import { MAX_DM_BYTES } from '../../../../src/roles/server/api/messages.js'
 
 t.test('send to a room, idempotently', async t => {
   const { gateway, messages } = await stack(t)
@@ -132,8 +133,8 @@ t.test('direct messages: recipients must exist; only the two parties see them', 
   const unknown = await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'nobody', clientId: 'k2', body } })
   t.equal(unknown.status, 404)
   t.equal(unknown.json.error.code, 'MM_ERR_USER_UNKNOWN')
-  t.equal((await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'bob', clientId: 'k3', body: 'x'.repeat(16 * 1024 + 1) } })).status, 400)
-  t.equal((await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'bob', clientId: 'k4', body: 'é'.repeat(9000) } })).status, 413, '16 KiB is bytes')
+  t.equal((await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'bob', clientId: 'k3', body: 'x'.repeat(MAX_DM_BYTES + 1) } })).status, 400)
+  t.equal((await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'bob', clientId: 'k4', body: 'é'.repeat(MAX_DM_BYTES / 2 + 1) } })).status, 413, 'the DM limit counts bytes, not characters')
   t.equal((await call(gateway, 'GET', '/v1/dms', { token: bob })).json.messages.length, 1)
   t.equal((await call(gateway, 'GET', '/v1/dms', { token: alice })).json.messages.length, 1)
   t.equal((await call(gateway, 'GET', '/v1/dms', { token: eve })).json.messages.length, 0)
