@@ -1,0 +1,156 @@
+// The local web UI as a fastify app (apart from its listener, so tests can use
+// inject): the page, its script and stylesheet, and the JSON API the page calls
+// (account, network settings, rooms, DMs, contacts' keys, the circuit, events).
+// Every request passes security.ts first; every error becomes {error:{code,message}}.
+import Fastify, { type FastifyInstance } from 'fastify'
+import { MarshmelloError } from '../../../errors.js'
+import { KeyChangedError } from '../chat-client.js'
+import { guardHook } from './security.js'
+import { ROOM, USER, view, type WebSession } from './session.js'
+
+export interface WebAssets { html: string, css: string, js: string }
+
+export interface WebAppInit {
+  token: string
+  port: () => number
+  /** the longest GET /api/events waits for news; default 25 s */
+  eventWaitMs?: number
+}
+
+const NAME = { type: 'string', pattern: '^[a-zA-Z0-9_-]{1,32}$' }
+const roomParams = { type: 'object', properties: { room: NAME }, required: ['room'] }
+const userParams = { type: 'object', properties: { user: NAME }, required: ['user'] }
+const credentials = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { username: NAME, password: { type: 'string', minLength: 1, maxLength: 1024 } },
+  required: ['username', 'password'],
+}
+const textBody = { type: 'object', additionalProperties: false, properties: { text: { type: 'string', minLength: 1, maxLength: 4000 } }, required: ['text'] }
+const emptyBody = { type: 'object', additionalProperties: false, properties: {} }
+const networkBody = {
+  oneOf: [
+    { type: 'object', additionalProperties: false, properties: { devnet: { type: 'string', minLength: 1, maxLength: 4096 } }, required: ['devnet'] },
+    { type: 'object', additionalProperties: false, properties: { relay: { type: 'string', minLength: 1, maxLength: 2048 }, directoryKey: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } }, required: ['relay', 'directoryKey'] },
+  ],
+}
+
+const lower = (s: string) => s.toLowerCase()
+
+export async function buildWebApp (init: WebAppInit, session: WebSession, assets: WebAssets): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, ajv: { customOptions: { removeAdditional: false } } })
+  app.addHook('onRequest', guardHook({ token: init.token, port: init.port }))
+
+  app.setErrorHandler((err: any, _req, reply) => {
+    if (err instanceof KeyChangedError) {
+      return reply.code(409).send({ error: { code: err.code, message: err.message, username: err.username, oldFingerprint: err.oldFingerprint, newFingerprint: err.newFingerprint } })
+    }
+    if (err instanceof MarshmelloError) {
+      return reply.code(err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500).send({ error: { code: err.code, message: err.message } })
+    }
+    if (err.validation) return reply.code(400).send({ error: { code: 'MM_ERR_BAD_REQUEST', message: err.message } })
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ error: { code: err.code ?? 'MM_ERR_BAD_REQUEST', message: err.message } })
+    }
+    return reply.code(500).send({ error: { code: 'MM_ERR_INTERNAL', message: 'internal error in the web UI' } })
+  })
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'MM_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }))
+
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(assets.html))
+  app.get('/app.js', async (_req, reply) => reply.type('text/javascript; charset=utf-8').send(assets.js))
+  app.get('/app.css', async (_req, reply) => reply.type('text/css; charset=utf-8').send(assets.css))
+
+  const sessionView = async () => ({
+    loggedIn: session.username !== null,
+    username: session.username,
+    rooms: session.username ? session.joinedRooms() : [],
+    dmPeers: session.username ? await session.dmPeers() : [],
+    network: session.describeNetwork(),
+    lastEvent: session.events.last,
+  })
+
+  app.get('/api/session', async () => sessionView())
+  app.post('/api/signup', { schema: { body: credentials } }, async (req) => {
+    const b = req.body as { username: string, password: string }
+    await session.signup(lower(b.username), b.password)
+    return sessionView()
+  })
+  app.post('/api/login', { schema: { body: credentials } }, async (req) => {
+    const b = req.body as { username: string, password: string }
+    await session.login(lower(b.username), b.password)
+    return sessionView()
+  })
+  app.post('/api/logout', { schema: { body: emptyBody } }, async () => {
+    await session.logout()
+    return sessionView()
+  })
+
+  app.get('/api/network', async () => session.describeNetwork())
+  app.put('/api/network', { schema: { body: networkBody } }, async (req) => {
+    await session.changeNetwork(req.body as { devnet: string } | { relay: string, directoryKey: string })
+    return sessionView()
+  })
+
+  app.get('/api/rooms', async () => ({ rooms: session.joinedRooms() }))
+  app.get('/api/rooms/:room/messages', { schema: { params: roomParams } }, async (req) => {
+    const room = lower((req.params as { room: string }).room)
+    return { room, messages: (await session.roomMessages(room)).map(view) }
+  })
+  app.post('/api/rooms/:room/messages', { schema: { params: roomParams, body: textBody } }, async (req, reply) => {
+    const room = lower((req.params as { room: string }).room)
+    const m = await session.sendRoom(room, (req.body as { text: string }).text)
+    return reply.code(201).send({ message: view(m) })
+  })
+  app.post('/api/rooms/:room/join', { schema: { params: roomParams, body: emptyBody } }, async (req) => {
+    const room = lower((req.params as { room: string }).room)
+    if (!ROOM.test(room)) throw new MarshmelloError('MM_ERR_BAD_ROOM', 'bad-input', 'a room name is 1–32 characters of a-z, 0-9, _ and -')
+    session.join(room)
+    return { rooms: session.joinedRooms() }
+  })
+  app.post('/api/rooms/:room/leave', { schema: { params: roomParams, body: emptyBody } }, async (req) => {
+    const room = lower((req.params as { room: string }).room)
+    session.me()
+    if (room === 'lobby') throw new MarshmelloError('MM_ERR_BAD_ROOM', 'bad-input', 'the lobby cannot be left')
+    session.leave(room)
+    return { rooms: session.joinedRooms() }
+  })
+
+  app.get('/api/dms/:user', { schema: { params: userParams } }, async (req) => {
+    const user = lower((req.params as { user: string }).user)
+    if (!USER.test(user)) throw new MarshmelloError('MM_ERR_BAD_USER', 'bad-input', 'not a username')
+    return { user, messages: (await session.conversation(user)).map(view) }
+  })
+  app.post('/api/dms/:user', { schema: { params: userParams, body: textBody } }, async (req, reply) => {
+    const user = lower((req.params as { user: string }).user)
+    const m = await session.sendDm(user, (req.body as { text: string }).text)
+    return reply.code(201).send({ message: view(m) })
+  })
+  app.get('/api/users/:user/whois', { schema: { params: userParams } }, async (req) => {
+    const user = lower((req.params as { user: string }).user)
+    return session.me().client.whois(user)
+  })
+  app.post('/api/users/:user/trust', { schema: { params: userParams, body: emptyBody } }, async (req) => {
+    const user = lower((req.params as { user: string }).user)
+    const fingerprint = await session.me().client.trust(user)
+    return { username: user, fingerprint, status: 'same' }
+  })
+
+  app.get('/api/circuit', async () => ({ hops: await session.circuit(false) }))
+  app.post('/api/circuit/new', { schema: { body: emptyBody } }, async () => ({ hops: await session.circuit(true) }))
+
+  app.get('/api/events', {
+    schema: { querystring: { type: 'object', properties: { after: { type: 'string', pattern: '^[0-9]{1,12}$' } } } },
+  }, async (req, reply) => {
+    const after = Number((req.query as { after?: string }).after ?? 0)
+    const aborted = new AbortController()
+    const onClose = () => { if (!reply.raw.writableEnded) aborted.abort() }
+    reply.raw.on('close', onClose)
+    try {
+      return await session.events.since(after, init.eventWaitMs ?? 25_000, aborted.signal)
+    } finally {
+      reply.raw.off('close', onClose)
+    }
+  })
+
+  return app
+}
