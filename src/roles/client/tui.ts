@@ -162,9 +162,9 @@ export async function runTerminalChat (a: ClientArgs & { user?: string, room: st
           return say(`unknown command ${cmd}; /help lists them`)
       }
     }
+    // no local echo: the DM poll (like the room poll) shows our own message once it is stored
     if (dm) await client.sendDm(dm, text)
     else await client.sendRoom(room!, text)
-    if (dm) say(formatMessage({ id: '', from: client.username!, to: dm, text, sentAt: Date.now(), verified: true }))
   }
 
   const quit = async () => {

@@ -1,0 +1,164 @@
+// `marshmello chat` driven in a real pseudo-terminal (util-linux `script`) on a live
+// network (server + 3 relays): alice logs in at the prompts (the password is never
+// echoed), chats in the lobby with bob (who uses the scripting commands), gets his
+// message live above her prompt, DMs him end-to-end, and uses /whois, /circuit and
+// /quit. The screen she saw is saved to docs/terminal-transcript.txt.
+import t from 'tap'
+import { spawn, spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { BIN, ROOT, run, tmp } from '../../helpers/net.js'
+import { startTestNetwork, type TestNetwork } from './net-helper.js'
+
+const hasScript = spawnSync('script', ['--version']).status === 0
+
+const PW = { alice: 'Zq7-hidden-pass', bob: 'bob-password-22' }
+let net: TestNetwork
+const home = { alice: tmp('mm-alice-'), bob: tmp('mm-bob-') }
+
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
+
+/** a command in a pseudo-terminal: what is typed goes to its terminal, what it shows is collected */
+function terminal (args: string[], env: Record<string, string>) {
+  const cmd = `stty cols 160 rows 50; exec ${[process.execPath, BIN, ...args].map(quote).join(' ')}`
+  const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], {
+    env: { ...process.env, NODE_OPTIONS: '', TERM: 'xterm', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout.on('data', (d) => { out += d })
+  child.stderr.on('data', (d) => { out += d })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return {
+    child,
+    exited,
+    output: () => out,
+    type: (s: string) => { child.stdin.write(s) },
+    /** waits until `re` matches the screen rendered from the output after `from` (an offset into it) */
+    waitFor: async (re: RegExp, from = 0, ms = 20_000): Promise<RegExpMatchArray> => {
+      const end = Date.now() + ms
+      for (;;) {
+        const m = render(out.slice(from)).match(re)
+        if (m) return m
+        if (Date.now() > end || child.exitCode !== null) throw new Error(`no ${re} in the terminal:\n${render(out.slice(from))}`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    },
+  }
+}
+
+/** renders a terminal byte stream into the lines a user sees (enough of VT100 for readline) */
+export function render (raw: string): string {
+  const lines: string[][] = [[]]
+  let row = 0
+  let col = 0
+  const re = /\x1b\[(\d*)([A-Za-z])|\x1b[^[]|\r|\n|\x07|[^\x1b\r\n\x07]/gu
+  for (const m of raw.matchAll(re)) {
+    const s = m[0]
+    if (m[2]) {
+      const n = m[1] === '' ? undefined : Number(m[1])
+      switch (m[2]) {
+        case 'G': col = (n ?? 1) - 1; break
+        case 'C': col += n ?? 1; break
+        case 'D': col = Math.max(0, col - (n ?? 1)); break
+        case 'A': row = Math.max(0, row - (n ?? 1)); break
+        case 'B': row += n ?? 1; break
+        case 'K': if ((n ?? 0) === 2) lines[row] = []; else lines[row].length = Math.min(lines[row].length, col); break
+        case 'J': lines[row].length = Math.min(lines[row].length, col); lines.length = row + 1; break
+      }
+      while (lines.length <= row) lines.push([])
+    } else if (s === '\r') col = 0
+    else if (s === '\n') { row++; col = 0; while (lines.length <= row) lines.push([]) } else if (s.startsWith('\x1b') || s === '\x07') { /* other escapes: ignored */ } else {
+      const line = lines[row]
+      while (line.length < col) line.push(' ')
+      line[col++] = s
+    }
+  }
+  return lines.map((l) => l.join('').trimEnd()).join('\n').replace(/\n+$/, '\n')
+}
+
+const bob = async (args: string[]) => {
+  const p = run([...args, '--user', 'bob', '--home', home.bob, '--devnet', net.dir], { env: { MARSHMELLO_PASSWORD: PW.bob } })
+  const code = await p.exited
+  return { code, stdout: p.stdout(), stderr: p.stderr() }
+}
+const jsonLines = (s: string): any[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l))
+
+t.test('terminal chat', { skip: hasScript ? false : 'util-linux script is not installed' }, async (t) => {
+  net = await startTestNetwork({ relays: 3 })
+  t.teardown(() => net.stop())
+  for (const u of ['alice', 'bob'] as const) {
+    const p = run(['register', '--user', u, '--home', home[u], '--devnet', net.dir], { env: { MARSHMELLO_PASSWORD: PW[u] } })
+    t.equal(await p.exited, 0, `register ${u}: ${p.stderr()}`)
+  }
+
+  // no MARSHMELLO_PASSWORD: the TUI must ask for it
+  const tui = terminal(['chat', '--home', home.alice], { MARSHMELLO_PASSWORD: '' })
+  t.teardown(() => { if (tui.child.exitCode === null) tui.child.kill('SIGKILL') })
+
+  await tui.waitFor(/username:$/)
+  tui.type('alice\r')
+  await tui.waitFor(/password:$/)
+  const pwAt = tui.output().length
+  tui.type(PW.alice + '\r')
+  await tui.waitFor(/logged in as alice; circuit: .*\(\/help for commands\)/)
+  await tui.waitFor(/\[#lobby\] >$/)
+  t.notOk(tui.output().includes(PW.alice), 'the password never reaches the terminal')
+  t.notOk(tui.output().slice(pwAt).includes(PW.alice.slice(0, 5)), 'not even part of it')
+
+  // alice → lobby, read by bob's script
+  tui.type('hello from the terminal\r')
+  let r = await bob(['read', '--room', 'lobby', '--json'])
+  for (let i = 0; i < 20 && !r.stdout.includes('hello from the terminal'); i++) {
+    await new Promise((res) => setTimeout(res, 250))
+    r = await bob(['read', '--room', 'lobby', '--json'])
+  }
+  t.same(jsonLines(r.stdout).map((m) => [m.from, m.text]), [['alice', 'hello from the terminal']], 'bob reads alice\'s message once')
+
+  // bob → lobby, shown live in alice's terminal
+  let at = tui.output().length
+  t.equal((await bob(['send', '--room', 'lobby', 'hi alice, from a script'])).code, 0)
+  await tui.waitFor(/#lobby bob: hi alice, from a script/, at)
+  t.match(render(tui.output()), /#lobby bob: hi alice, from a script\n\[#lobby\] >$/, 'printed above a redrawn prompt')
+
+  // a DM: pinned on first sight, end-to-end, verified on bob's side
+  at = tui.output().length
+  tui.type('/dm bob\r')
+  await tui.waitFor(/DMs with bob are end-to-end encrypted; their key fingerprint: [0-9a-f]{64} \(first seen, now pinned\)/, at)
+  await tui.waitFor(/\[@bob\] >$/, at)
+  tui.type('just between us\r')
+  await tui.waitFor(/alice → bob: just between us/, at)
+  r = await bob(['read', '--dms', '--json'])
+  t.same(jsonLines(r.stdout).map((m) => [m.from, m.to, m.text, m.verified]), [['alice', 'bob', 'just between us', true]], 'bob reads the DM, verified')
+
+  // bob answers by DM: it appears live, verified (no warning sign)
+  at = tui.output().length
+  t.equal((await bob(['send', '--to', 'alice', 'got it'])).code, 0)
+  await tui.waitFor(/bob → alice: got it/, at)
+  t.notMatch(tui.output().slice(at), /⚠/)
+  const shown = render(tui.output()).split('\n').filter((l) => l.includes('alice → bob: just between us'))
+  t.equal(shown.length, 1, 'alice\'s own DM is shown once')
+
+  at = tui.output().length
+  tui.type('/whois bob\r')
+  const w = await tui.waitFor(/bob: ([0-9a-f]+)\s+\(matches the pinned key\)/, at)
+  t.match(w[1], /^[0-9a-f]{64}$/, '/whois shows a 64-hex fingerprint')
+
+  at = tui.output().length
+  tui.type('/circuit\r')
+  await tui.waitFor(/→ server /, at)
+  const hops = render(tui.output().slice(at)).split('\n').filter((l) => /^\s+→ /.test(l))
+  t.equal(hops.length, 4, '/circuit shows 4 hops (3 relays and the server)')
+  t.match(hops[3], /server \S+ [0-9a-f]{16}… at 127\.0\.0\.1:\d+/)
+  for (const [i, h] of hops.slice(0, 3).entries()) t.match(h, new RegExp(`relay ${i + 1} relay\\d [0-9a-f]{16}… at 127\\.0\\.0\\.1\\d:\\d+`))
+
+  tui.type('/quit\r')
+  t.equal(await tui.exited, 0, '/quit exits with 0')
+  t.match(tui.output(), /bye/)
+  t.notOk(tui.output().includes(PW.alice), 'the password never reached the terminal')
+
+  const transcript = render(tui.output())
+    .replace(/\d\d:\d\d:\d\d/g, '12:00:00')
+  writeFileSync(join(ROOT, 'docs', 'terminal-transcript.txt'),
+    '$ marshmello chat --home ~/alice   # the network was remembered at sign-up; bob replies with `marshmello send`\n' + transcript)
+})
