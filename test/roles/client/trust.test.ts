@@ -1,0 +1,125 @@
+// Trust on first use of contacts' keys, on a live network (server + 3 relays): when
+// a contact's key changes on the server, sending refuses before anything leaves
+// (MM_ERR_KEY_CHANGED), their DMs are shown with a warning and never as verified,
+// and /trust (ChatClient.trust) accepts the new key. A DM body with one flipped bit
+// is shown as unverified with no text, never as genuine.
+import t from 'tap'
+import { tmp } from '../../helpers/net.js'
+import { openClient } from '../../../src/roles/client/setup.js'
+import { newClientId, type ChatClient } from '../../../src/roles/client/chat-client.js'
+import { generateIdentity, keyFingerprint, publicKeys } from '../../../src/roles/client/e2e/keys.js'
+import { sealDm } from '../../../src/roles/client/e2e/dm.js'
+import { createProfile, unlockProfile } from '../../../src/roles/client/profile/identity.js'
+import { startTestNetwork, type TestNetwork } from './net-helper.js'
+
+let net: TestNetwork
+const clients: ChatClient[] = []
+
+t.before(async () => { net = await startTestNetwork({ relays: 3 }) })
+t.teardown(async () => {
+  for (const c of clients) await c.circuits.close().catch(() => {})
+  await net?.stop()
+})
+
+const client = async (home: string) => {
+  const c = await openClient({ home, devnet: net.dir, rotate: 600, verbose: false })
+  clients.push(c)
+  return c
+}
+
+/** DMs as the server stores them for the caller (raw, undecrypted) */
+const rawDms = async (c: ChatClient): Promise<{ id: string, from: string, to: string, body: string }[]> =>
+  (await c.call('GET', '/v1/dms?limit=200')).data.messages
+
+t.test('a changed contact key is warned about and blocks sending until trusted', async (t) => {
+  const alice = await client(tmp('mm-alice-'))
+  await alice.register('alice', 'alice-password')
+  await alice.login('alice', 'alice-password')
+  const bob = await client(tmp('mm-bob-'))
+  await bob.register('bob', 'bob-password')
+  await bob.login('bob', 'bob-password')
+
+  const w0 = await alice.whois('bob')
+  t.equal(w0.status, 'new', 'first sight of bob: pinned')
+  t.match(w0.fingerprint, /^[0-9a-f]{64}$/)
+  await alice.sendDm('bob', 'hi bob')
+  await bob.sendDm('alice', 'hi alice')
+  const before = (await alice.readDms()).messages
+  t.same(before.map((m) => [m.from, m.text, m.verified]), [['alice', 'hi bob', true], ['bob', 'hi alice', true]])
+
+  // bob sets up a new device: a new identity, and logging in publishes its keys
+  const newHome = tmp('mm-bob2-')
+  const fresh = generateIdentity()
+  await createProfile(newHome, 'bob', 'bob-password', fresh)
+  const bob2 = await client(newHome)
+  await bob2.login('bob', 'bob-password')
+  const served = (await alice.call('GET', '/v1/users/bob/keys')).data.keys
+  t.same(served, publicKeys(fresh), 'the server now lists bob\'s new keys')
+
+  const stored = (await rawDms(bob2)).length
+  await t.rejects(alice.sendDm('bob', 'this must not be sent'), { code: 'MM_ERR_KEY_CHANGED' }, 'sending to a changed key is refused')
+  t.equal((await rawDms(bob2)).length, stored, 'nothing reached the server')
+  const w1 = await alice.whois('bob')
+  t.equal(w1.status, 'changed')
+  t.equal(w1.fingerprint, keyFingerprint(publicKeys(fresh)))
+
+  // bob (new device) writes; alice sees his DMs flagged, with no text, never verified
+  await bob2.sendDm('alice', 'it is me, new phone')
+  const flagged = (await alice.readDms()).messages.filter((m) => m.from === 'bob')
+  t.equal(flagged.length, 2)
+  for (const m of flagged) {
+    t.equal(m.verified, false, 'not verified')
+    t.equal(m.text, null, 'no text shown')
+    t.type(m.warning, 'string', 'a warning says why')
+  }
+
+  const fp = await alice.trust('bob')
+  t.equal(fp, keyFingerprint(publicKeys(fresh)), 'trust pins the new key')
+  t.equal((await alice.whois('bob')).status, 'same')
+  await alice.sendDm('bob', 'welcome back')
+  const bobSees = (await bob2.readDms()).messages.find((m) => m.text === 'welcome back')
+  t.ok(bobSees?.verified, 'bob on the new device reads alice\'s DM, verified')
+  const after = (await alice.readDms()).messages
+  const newOne = after.find((m) => m.from === 'bob' && m.text === 'it is me, new phone')
+  t.ok(newOne?.verified, 'bob\'s DM from the new key is verified once trusted')
+  const old = after.find((m) => m.id === before[1].id)
+  t.equal(old?.verified, false, 'the DM signed with bob\'s old key is not shown as verified')
+  t.equal(old?.text, null)
+})
+
+t.test('a DM with one flipped bit is never shown as genuine', async (t) => {
+  const home = tmp('mm-carol-')
+  const carol = await client(home)
+  await carol.register('carol', 'carol-password')
+  await carol.login('carol', 'carol-password')
+  const dan = await client(tmp('mm-dan-'))
+  await dan.register('dan', 'dan-password')
+  await dan.login('dan', 'dan-password')
+  await carol.sendDm('dan', 'genuine')
+
+  const me = await unlockProfile(home, 'carol', 'carol-password')
+  const danKeys = (await carol.call('GET', '/v1/users/dan/keys')).data.keys
+  const seal = (clientId: string, sentAt: number) => sealDm({ from: 'carol', to: 'dan', clientId, sentAt, text: 'pay 100 to carol', senderSign: me.sign.privateKey, recipientEnc: danKeys.enc, senderEnc: me.enc.publicKey })
+  // one bit flipped in the header, a key wrap, the ciphertext and the signature
+  const size = Buffer.from(seal(newClientId(), Date.now()), 'base64url').length
+  const positions = [3, 60, size - 80, size - 1]
+  for (const pos of positions) {
+    const clientId = newClientId()
+    const bytes = Buffer.from(seal(clientId, Date.now()), 'base64url')
+    bytes[pos] ^= 0x04
+    await carol.call('POST', '/v1/dms', { to: 'dan', clientId, body: bytes.toString('base64url') })
+  }
+  // the control: the same sealing, unmodified, is genuine
+  const okId = newClientId()
+  await carol.call('POST', '/v1/dms', { to: 'dan', clientId: okId, body: seal(okId, Date.now()) })
+
+  const msgs = (await dan.readDms()).messages
+  t.equal(msgs.length, 2 + positions.length)
+  t.same(msgs.filter((m) => m.verified).map((m) => m.text), ['genuine', 'pay 100 to carol'], 'only the untouched DMs are verified')
+  const tampered = msgs.filter((m) => !m.verified)
+  t.equal(tampered.length, positions.length)
+  for (const m of tampered) {
+    t.equal(m.text, null, 'no text from a tampered DM')
+    t.type(m.warning, 'string')
+  }
+})
