@@ -32,6 +32,7 @@ export const serverCommand: CommandModule<any, any> = {
     .option('directory-key', { type: 'string', describe: 'gateway in split mode: pinned directory key fingerprint' })
     .option('gateway-fingerprint', { type: 'string', describe: 'directory in split mode: identity fingerprint of the gateway it lists as the final hop' })
     .option('relay-stale', { type: 'number', default: 30, describe: 'seconds without a heartbeat before a relay leaves the consensus' })
+    .option('verify-relays', { type: 'boolean', default: true, describe: 'list a relay only after it answers at its published address with its own identity (--no-verify-relays to skip; tests only)' })
     .option('trace-peers', { type: 'string', describe: 'append the address of every peer that opens a cell channel to this file (tests)' })
     .option('log-json', { type: 'boolean', default: false, describe: 'log JSON lines' }),
   handler: async (a) => {
@@ -62,6 +63,7 @@ export const serverCommand: CommandModule<any, any> = {
       directoryKey: a['directory-key'],
       gatewayFingerprint: a['gateway-fingerprint'],
       relayStaleMs: a['relay-stale'] * 1000,
+      verifyRelays: a['verify-relays'],
       onPeer: peers ? (r) => peers.write(r + '\n') : undefined,
     }, { log, users, messages })
     const lines = [`server (${mode}) listening on ${server.url}`, `data dir ${dataDir}`]

@@ -8,6 +8,7 @@ import { MarshmelloError } from '../../errors.js'
 import { signConsensus, directoryFingerprint, type Consensus } from '../../onion/directory/consensus.js'
 import { verifyDescriptor, type Descriptor } from '../../onion/directory/descriptor.js'
 import { TokenBuckets } from '../common/limits.js'
+import { cachedProbe, type Probe } from './reachability.js'
 
 export interface DirectoryInit {
   key: { privateKey: Buffer, publicKey: Buffer }
@@ -109,12 +110,15 @@ export class Directory {
 }
 
 /** the directory's HTTP routes, mounted on the server's HTTPS app */
-export async function directoryRoutes (app: FastifyInstance, opts: { directory: Directory }): Promise<void> {
+export async function directoryRoutes (app: FastifyInstance, opts: { directory: Directory, probe?: Probe | null }): Promise<void> {
   const dir = opts.directory
+  // null: no reachability check (tests of the parsers only); default: probe every new address
+  const probe = opts.probe === undefined ? cachedProbe() : opts.probe
   const posts = new TokenBuckets(2, 20)
   app.post('/v1/directory/descriptors', { bodyLimit: 32 * 1024 }, async (req, reply) => {
     if (!posts.take(req.socket.remoteAddress ?? '?')) throw new MarshmelloError('MM_ERR_RATE', 'bad-input', 'too many descriptor posts; heartbeat at most every few seconds', 429)
     if (!req.body || typeof req.body !== 'object') throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', 'send the signed descriptor as a JSON object')
+    if (probe) await probe(verifyDescriptor(req.body, Date.now()))
     const d = dir.accept(req.body)
     return reply.code(202).send({ accepted: d.fingerprint })
   })

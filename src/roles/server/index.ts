@@ -48,6 +48,8 @@ export interface ServerInit {
   /** directory in split mode: the gateway's identity fingerprint */
   gatewayFingerprint?: string
   relayStaleMs?: number
+  /** list a relay only after it answered at its published address with its own identity (default true) */
+  verifyRelays?: boolean
   /** every peer address a cell channel came from, one per line (P1 tests) */
   onPeer?: (remote: string) => void
 }
@@ -138,7 +140,7 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
       gatewayFingerprint: init.gatewayFingerprint,
       staleMs: init.relayStaleMs,
     })
-    await app.register(directoryRoutes, { directory })
+    await app.register(directoryRoutes, { directory, probe: init.verifyRelays === false ? null : undefined })
   }
 
   let endpoint: FinalHopEndpoint | undefined
@@ -181,6 +183,8 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
     closers.push(() => endpoint!.closeAll())
   }
 
+  // the final hop's own signed descriptor, as relays serve theirs (the directory's reachability probe reads it)
+  if (mode === 'all' || mode === 'gateway') app.get('/descriptor', async () => descriptor())
   app.get('/healthz', async () => ({ ok: true, role: 'server', service: mode, ...(await counts()) }))
 
   const counts = async (): Promise<Record<string, number>> => ({
