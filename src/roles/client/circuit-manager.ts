@@ -8,7 +8,7 @@ import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
 import type { Logger } from '../../log.js'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
 import { Circuit, CircuitError, LinkPool } from './circuit.js'
-import { choosePath, fetchConsensus, type NetworkSettings } from './network.js'
+import { choosePath, fetchConsensus, type NetworkSettings, type PathChoice } from './network.js'
 
 export interface GuardStore {
   load (): Promise<{ fingerprint: string, failures: number } | undefined>
@@ -52,9 +52,20 @@ export class CircuitManager {
     if (!this.consensus || this.consensus.validUntil < Date.now() + 60_000) await this.refreshConsensus()
     const exclude = new Set<string>()
     let lastErr: Error | undefined
+    let refreshed = false
     for (let attempt = 0; attempt < 4; attempt++) {
       const g = await this.init.guard.load()
-      const choice = choosePath(this.consensus!, { guard: g?.fingerprint, exclude })
+      let choice: PathChoice
+      try {
+        choice = choosePath(this.consensus!, { guard: g?.fingerprint, exclude })
+      } catch (err) {
+        // our copy lists too few usable relays (it may predate relays that joined since):
+        // fetch a fresh one, once per build, rather than fail until the copy expires
+        if (refreshed) throw err
+        refreshed = true
+        await this.refreshConsensus()
+        choice = choosePath(this.consensus!, { guard: g?.fingerprint, exclude })
+      }
       if (choice.guard !== g?.fingerprint) await this.init.guard.save({ fingerprint: choice.guard, failures: 0 })
       try {
         const c = await Circuit.build({ path: choice.path, links: this.links, timeoutMs: this.init.timeoutMs })
