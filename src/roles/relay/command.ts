@@ -26,7 +26,8 @@ export const relayCommand: CommandModule<any, any> = {
     .option('create-rate', { type: 'number', default: 3, describe: 'handshakes per second allowed per client address' })
     .option('create-burst', { type: 'number', default: 90, describe: 'handshake burst allowed per client address' })
     .option('max-channels', { type: 'number', default: 10_000, describe: 'most open channels' })
-    .option('trace', { type: 'string', describe: 'append one JSON line per cell (from, to, size; never content) to this file (for demos and tests)' })
+    .option('trace', { type: 'string', describe: 'append one JSON line per cell (from, to, size) to this file (for demos and tests)' })
+    .option('trace-cells', { type: 'boolean', default: false, describe: 'with --trace, also write each received cell\'s (encrypted) bytes (demo)' })
     .option('log-json', { type: 'boolean', default: false, describe: 'log JSON lines' })
     .check((a) => {
       if (!a['directory-key']) throw new Error('--directory-key FPR is required: the fingerprint of the directory key the consensus must be signed with')
@@ -50,6 +51,7 @@ export const relayCommand: CommandModule<any, any> = {
       createBurst: a['create-burst'],
       maxChannels: a['max-channels'],
       traceFile: a.trace,
+      traceCells: a['trace-cells'],
       reattachGraceMs: a['reattach-grace'] * 1000,
     }, {
       log,

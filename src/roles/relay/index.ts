@@ -28,6 +28,8 @@ export interface RelayInit {
   createBurst: number
   maxChannels: number
   traceFile?: string
+  /** also write the bytes of every cell received (demo: shows that no relay can read the content) */
+  traceCells?: boolean
   descriptorLifetimeMs?: number
   /** how long circuits of a closed inbound channel wait for their previous hop to reconnect; default 3000 ms */
   reattachGraceMs?: number
@@ -98,7 +100,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
     createBurst: init.createBurst,
     reattachGraceMs: init.reattachGraceMs,
     log,
-    trace: trace ? (e) => trace!.write(JSON.stringify({ t: Date.now(), relay: self, ...e }) + '\n') : undefined,
+    trace: trace ? ({ cell, ...e }) => trace!.write(JSON.stringify({ t: Date.now(), relay: self, ...e, ...(init.traceCells && cell ? { cell: cell.toString('base64') } : {}) }) + '\n') : undefined,
   })
 
   const app = Fastify({

@@ -32,6 +32,8 @@ export interface TraceEvent {
   from: string
   to: string
   size: number
+  /** the cell data this relay received (only written with --trace-cells) */
+  cell?: Buffer
 }
 
 export interface RelayCoreInit {
@@ -228,7 +230,7 @@ export class RelayCore {
         // a channel opened by this process for a circuit another process extended
         this.circuitsOn.get(next.id)?.add(`${hop.nextFingerprint!.toString('hex')}:${hop.nextCircId}`)
         this.counters.cellsForwarded++
-        this.init.trace?.({ dir: 'forward', from: ch.remote, to: next.remote, size: cell.data.length + 5 })
+        this.init.trace?.({ dir: 'forward', from: ch.remote, to: next.remote, size: cell.data.length + 5, cell: cell.data })
         break
       }
       case RelayCommand.EXTEND:
@@ -373,7 +375,7 @@ export class RelayCore {
             }
             prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.RELAY, out))
             this.counters.cellsBackward++
-            this.init.trace?.({ dir: 'backward', from: next.remote, to: prev.ch.remote, size: 2048 })
+            this.init.trace?.({ dir: 'backward', from: next.remote, to: prev.ch.remote, size: 2048, cell: cell.data })
             await this.init.sessions.set(prevKey, hop.serialize())
             resolve()
           }, (err) => { this.reject('backward', err); resolve() }))
