@@ -87,8 +87,8 @@ export async function readPassword (a: { 'password-stdin'?: boolean }, prompt = 
 export function promptHidden (prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin
+    stdin.setRawMode(true) // echo off before the prompt appears
     process.stderr.write(prompt)
-    stdin.setRawMode(true)
     stdin.resume()
     let value = ''
     const done = (err?: Error) => {
