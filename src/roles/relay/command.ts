@@ -26,6 +26,7 @@ export const relayCommand: CommandModule<any, any> = {
     .option('create-rate', { type: 'number', default: 3, describe: 'handshakes per second allowed per client address' })
     .option('create-burst', { type: 'number', default: 90, describe: 'handshake burst allowed per client address' })
     .option('max-channels', { type: 'number', default: 10_000, describe: 'most open channels' })
+    .option('sweep-interval', { type: 'number', default: 30, describe: 'seconds between sweeps of local routing entries for circuits that expired or were evicted' })
     .option('trace', { type: 'string', describe: 'append one JSON line per cell (from, to, size) to this file (for demos and tests)' })
     .option('trace-cells', { type: 'boolean', default: false, describe: 'with --trace, also write each received cell\'s (encrypted) bytes (demo)' })
     .option('log-json', { type: 'boolean', default: false, describe: 'log JSON lines' })
@@ -52,6 +53,7 @@ export const relayCommand: CommandModule<any, any> = {
       maxChannels: a['max-channels'],
       traceFile: a.trace,
       traceCells: a['trace-cells'],
+      sweepMs: a['sweep-interval'] * 1000,
       reattachGraceMs: a['reattach-grace'] * 1000,
     }, {
       log,

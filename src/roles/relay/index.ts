@@ -30,6 +30,7 @@ export interface RelayInit {
   traceFile?: string
   /** also write the bytes of every cell received (demo: shows that no relay can read the content) */
   traceCells?: boolean
+  sweepMs?: number
   descriptorLifetimeMs?: number
   /** how long circuits of a closed inbound channel wait for their previous hop to reconnect; default 3000 ms */
   reattachGraceMs?: number
@@ -98,6 +99,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
     consensus: () => consensus.current,
     createRate: init.createRate,
     createBurst: init.createBurst,
+    sweepMs: init.sweepMs,
     reattachGraceMs: init.reattachGraceMs,
     log,
     trace: trace ? ({ cell, ...e }) => trace!.write(JSON.stringify({ t: Date.now(), relay: self, ...e, ...(init.traceCells && cell ? { cell: cell.toString('base64') } : {}) }) + '\n') : undefined,
@@ -114,7 +116,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
   await app.register(websocket, { options: { maxPayload: CELL_SIZE, perMessageDeflate: false } })
 
   app.get('/healthz', async () => ({ ok: true, role: 'relay', fingerprint: identity.fingerprintHex, circuits: await sessions.size(), channels: core.channelCount, consensus: consensus.current !== null }))
-  app.get('/metrics', async () => ({ ...core.counters, circuits: await sessions.size(), channels: core.channelCount, memory: process.memoryUsage().rss }))
+  app.get('/metrics', async () => ({ ...core.counters, circuits: await sessions.size(), tracked: core.tracked, channels: core.channelCount, memory: process.memoryUsage().rss }))
   app.get('/descriptor', async () => descriptor())
   app.get('/consensus', async (_req, reply) => {
     if (!consensus.raw) return reply.code(503).send({ error: { code: 'MM_ERR_NO_CONSENSUS', message: 'this relay has no valid consensus yet; try again shortly' } })

@@ -46,6 +46,8 @@ export interface RelayCoreInit {
   createRate: number
   createBurst: number
   extendTimeoutMs?: number
+  /** how often local routing entries of circuits the store no longer holds (expired, evicted) are dropped (default 30 s) */
+  sweepMs?: number
   /**
    * how long the circuits of a closed inbound channel are kept for the previous hop
    * to come back on a new channel (a replaced relay process, a client reattaching);
@@ -83,8 +85,48 @@ export class RelayCore {
   private readonly queue = new KeyedQueue()
   private readonly buckets: TokenBuckets
 
+  private readonly sweepTimer: NodeJS.Timeout
+  private sweeping = false
+
   constructor (private readonly init: RelayCoreInit) {
     this.buckets = new TokenBuckets(init.createRate, init.createBurst)
+    this.sweepTimer = setInterval(() => { void this.sweep() }, init.sweepMs ?? 30_000)
+    this.sweepTimer.unref()
+  }
+
+  /** circuits this process routes locally (inbound live map plus outbound circuit ids) */
+  get tracked (): number {
+    let n = this.live.size
+    for (const [id, set] of this.circuitsOn) if (this.channels.get(id)?.initiator) n += set.size
+    return n
+  }
+
+  /**
+   * Circuits leave the store without a DESTROY when they expire or are evicted; their
+   * local routing entries (which channel they arrive on, which ids are used on an
+   * outgoing channel) are dropped here, so long-lived channels do not accumulate them.
+   */
+  async sweep (): Promise<number> {
+    if (this.sweeping) return 0
+    this.sweeping = true
+    let dropped = 0
+    try {
+      for (const key of [...this.live.keys()]) {
+        if (!(await this.init.sessions.get(key))) { this.forget(key); dropped++ }
+      }
+      for (const [id, set] of this.circuitsOn) {
+        if (!this.channels.get(id)?.initiator) continue
+        for (const k of [...set]) {
+          if (this.pending.has(k)) continue
+          if (!(await this.init.sessions.get(BACK + k))) { set.delete(k); dropped++ }
+        }
+      }
+    } catch (err) {
+      this.init.log.debug('sweep postponed', { code: isMarshmelloError(err) ? err.code : undefined }) // store unreachable: next time
+    } finally {
+      this.sweeping = false
+    }
+    return dropped
   }
 
   get channelCount (): number { return this.channels.size }
@@ -457,6 +499,7 @@ export class RelayCore {
   /** closes every channel (shutdown); circuit records stay in the store */
   closeAll (): void {
     this.shuttingDown = true
+    clearInterval(this.sweepTimer)
     for (const ch of this.channels.values()) ch.close(CLOSE.NORMAL, 'relay shutting down')
     for (const p of this.pending.values()) clearTimeout(p.timer)
     this.pending.clear()
