@@ -9,6 +9,13 @@ export class TokenBuckets {
     this.buckets = new LRUCache({ max: maxKeys })
   }
 
+  /** whether `key` has a token left, without taking it */
+  has (key: string): boolean {
+    const b = this.buckets.get(key)
+    if (!b) return true
+    return Math.min(this.burst, b.tokens + ((this.now() - b.at) / 1000) * this.ratePerSec) >= 1
+  }
+
   /** takes one token for `key`; false when the key is over its rate */
   take (key: string): boolean {
     const t = this.now()

@@ -13,6 +13,7 @@ import { HEADER_TOKEN_EXP, HEADER_TOKEN_ID, errorHandler, internalGuard, require
 import { dummyHash, hashPassword, verifyPassword } from './password.js'
 import { USERNAME_INPUT, errorResponses, isWellFormedText, keysSchema } from './schemas.js'
 import type { TokenService } from './tokens.js'
+import { TokenBuckets } from '../../common/limits.js'
 
 export interface AuthServiceOptions {
   users: UserStore
@@ -94,8 +95,15 @@ function tokenHeaders (request: FastifyRequest): { jti: string, expiresAt: numbe
   return { jti, expiresAt: Number(exp) }
 }
 
+/** Thrown when a name has had too many failed logins lately (password guessing). */
+const tooManyFailures = () => new MarshmelloError('MM_ERR_RATE', 'bad-input', 'too many failed logins for this name; wait a minute and try again', 429)
+
 export async function authService (app: FastifyInstance, opts: AuthServiceOptions): Promise<void> {
   const { users, tokens } = opts
+  // The server cannot limit guessers by address (it never learns one, P1), so failed
+  // logins are limited per name, known or not (no enumeration): a burst of 10, then
+  // one every 30 s. Successful logins cost nothing.
+  const failures = new TokenBuckets(1 / 30, 10)
   const logger = opts.logger ?? silentLogger
   app.setErrorHandler(errorHandler(logger))
   app.addHook('onRequest', internalGuard(opts.internalToken))
@@ -138,9 +146,14 @@ export async function authService (app: FastifyInstance, opts: AuthServiceOption
   }, async (request) => {
     const body = request.body as { username: string, password: string }
     checkPassword(body.password)
-    const user = await users.get(body.username.toLowerCase())
+    const name = body.username.toLowerCase()
+    if (!failures.has(name)) throw tooManyFailures()
+    const user = await users.get(name)
     const ok = await verifyPassword(body.password, user?.passwordHash ?? await dummyHash())
-    if (user === undefined || !ok) throw badCredentials()
+    if (user === undefined || !ok) {
+      failures.take(name)
+      throw badCredentials()
+    }
     const issued = await tokens.issue(user.username)
     return { token: issued.token, expiresAt: issued.expiresAt, username: user.username }
   })
