@@ -1,0 +1,27 @@
+// The shape of one bench run's results, as written to bench/results/latest.json.
+import type { Percentiles } from '../lib/stats.js'
+import type { RoundTripResult } from '../cases/round-trip.js'
+import type { RelayLoad, ThroughputLevel } from '../cases/throughput.js'
+import type { MemoryResult } from '../cases/relay-memory.js'
+import type { StoreFigure } from '../cases/storage.js'
+import type { ColdStart } from '../cases/cold-start.js'
+import type { Machine } from './machine.js'
+
+export interface BenchResults {
+  version: 1
+  mode: 'full' | 'quick'
+  startedAt: string
+  durationSeconds?: number
+  machine: Machine
+  circuitBuild?: Percentiles
+  roundTrip?: RoundTripResult
+  delivery?: Percentiles
+  throughput?: ThroughputLevel[]
+  /** the busiest relay at the highest concurrency: the lowest cells per CPU-second */
+  relaySaturation?: RelayLoad & { clients: number }
+  relayMemory?: MemoryResult
+  storage?: StoreFigure[]
+  coldStart?: ColdStart
+  targets?: { target: string, figure: string, met: boolean | null }[]
+  errors: { case: string, message: string }[]
+}

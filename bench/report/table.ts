@@ -1,0 +1,48 @@
+// Prints a run's figures as plain-text tables on stdout.
+import type { BenchResults } from './results.js'
+import { verdict } from './targets.js'
+
+function table (title: string, head: string[], rows: (string | number)[][]): string {
+  const cells = [head, ...rows.map((r) => r.map(String))]
+  const w = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)))
+  const line = (r: string[]) => '  ' + r.map((c, i) => i === 0 ? c.padEnd(w[i]) : c.padStart(w[i])).join('  ')
+  return [`\n${title}`, line(head), '  ' + w.map((n) => '-'.repeat(n)).join('  '), ...cells.slice(1).map(line)].join('\n')
+}
+
+const pct = (p?: { p50: number, p90: number, p99: number, n: number }) => p ? [p.p50, p.p90, p.p99, p.n] : ['-', '-', '-', '-']
+
+export function render (r: BenchResults): string {
+  const m = r.machine
+  const parts = [`Marshmello bench (${r.mode}) — ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel}`]
+  parts.push(table('Latency (ms)', ['measure', 'p50', 'p90', 'p99', 'n'], [
+    ['circuit build (3 relays + server)', ...pct(r.circuitBuild)],
+    ['room send, onion (3 relays)', ...pct(r.roundTrip?.onion)],
+    ['room send, direct API', ...pct(r.roundTrip?.direct)],
+    ['delivery (send → long-poll returns)', ...pct(r.delivery)],
+  ]))
+  if (r.roundTrip) parts.push(`  onion / direct (p50): ${r.roundTrip.ratioP50} ×`)
+  if (r.throughput) {
+    parts.push(table('Throughput (room sends, each client on its own circuit)', ['clients', 'sends/s', 'p50 ms', 'p99 ms', 'errors', 'relay cells/s (r1/r2/r3)', 'cells/CPU-s (r1/r2/r3)', 'CPU server/client'],
+      r.throughput.map((l) => [l.clients, l.sendsPerSec, l.latency.p50, l.latency.p99, l.errors, l.relays.map((x) => x.cellsPerSec).join('/'), l.relays.map((x) => x.cellsPerCpuSecond).join('/'), `${l.serverCpu}/${l.clientCpu}`])))
+  }
+  if (r.relaySaturation) {
+    const s = r.relaySaturation
+    parts.push(`  busiest relay at ${s.clients} clients (${s.relay}): ${s.cellsPerSec} cells/s, ${s.cellsPerCpuSecond} cells per CPU-second, ${Math.round(s.cpuUtilisation * 100)}% of a core`)
+  }
+  if (r.relayMemory) {
+    parts.push(table('Relay memory per idle circuit (VmRSS)', ['circuits', 'RSS MiB', 'bytes/circuit'],
+      r.relayMemory.points.map((p) => [p.circuits, (p.rssBytes / 2 ** 20).toFixed(1), p.bytesPerCircuit])))
+    parts.push(`  slope over the last step: ${r.relayMemory.slopeBytesPerCircuit} B/circuit; CREATEs handled: ${r.relayMemory.createsPerSec}/s${r.relayMemory.note ? `\n  NOTE: ${r.relayMemory.note}` : ''}`)
+  }
+  if (r.storage) {
+    parts.push(table('Storage (8 in flight)', ['store', 'write', 'writes/s', 'read', 'reads/s', 'note'],
+      r.storage.map((s) => [s.store, s.writeOp, s.writesPerSec ?? '-', s.readOp, s.readsPerSec ?? '-', s.note ?? ''])))
+  }
+  if (r.coldStart) {
+    parts.push('\nCold start (median of 10)')
+    parts.push('skipped' in r.coldStart ? `  ${r.coldStart.skipped}` : `  dist/marshmello --version: ${r.coldStart.binaryMs} ms; node -e 0: ${r.coldStart.nodeMs} ms (${r.coldStart.ratio} ×)`)
+  }
+  if (r.targets) parts.push(table('Targets', ['target', 'figure', 'verdict'], r.targets.map((t) => [t.target, t.figure, verdict(t.met)])))
+  for (const e of r.errors) parts.push(`\nERROR in ${e.case}: ${e.message}`)
+  return parts.join('\n') + '\n'
+}

@@ -1,0 +1,92 @@
+// `npm run bench`: measures Marshmello on loopback in one run (circuit build, onion vs
+// direct round trip, delivery, throughput and relay CPU, relay memory per circuit,
+// storage, single-executable cold start), prints tables and target verdicts, and
+// writes bench/results/latest.json (+ a timestamped copy) and latency-vs-concurrency.svg.
+// Flags: --quick (seconds, tiny samples: CI), --only=a,b (cases), --cpu-prof=DIR (relays, server).
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startNetwork, type BenchNetwork } from './lib/network.js'
+import { ROOT, killAllSync, stopAll } from './lib/procs.js'
+import { nowMs, round } from './lib/stats.js'
+import { benchCircuitBuild } from './cases/circuit-build.js'
+import { benchRoundTrip } from './cases/round-trip.js'
+import { benchDelivery } from './cases/delivery.js'
+import { benchThroughput } from './cases/throughput.js'
+import { benchRelayMemory } from './cases/relay-memory.js'
+import { benchStorage } from './cases/storage.js'
+import { benchColdStart } from './cases/cold-start.js'
+import { machine } from './report/machine.js'
+import { checkTargets } from './report/targets.js'
+import { render } from './report/table.js'
+import { latencyChart } from './report/svg.js'
+import type { BenchResults } from './report/results.js'
+
+const args = process.argv.slice(2)
+const quick = args.includes('--quick')
+const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',')
+const cpuProf = args.find((a) => a.startsWith('--cpu-prof='))?.slice(11)
+const profArgs = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : []
+const want = (name: string) => !only || only.includes(name)
+
+const plan = quick
+  ? { builds: 10, roundTrips: 20, deliveries: 10, levels: [1, 8], seconds: 1, circuits: 1000, storeOps: 200 }
+  : { builds: 300, roundTrips: 1000, deliveries: 200, levels: [1, 8, 16, 32, 128], seconds: 10, circuits: 100_000, storeOps: 5000 }
+
+const OUT = join(ROOT, 'bench', 'results', ...(quick ? ['quick'] : []))
+
+async function main (): Promise<number> {
+  const t0 = nowMs()
+  const r: BenchResults = { version: 1, mode: quick ? 'quick' : 'full', startedAt: new Date().toISOString(), machine: machine(), errors: [] }
+  const step = async (name: string, fn: () => Promise<void>, always = false) => {
+    if (!always && !want(name)) return
+    process.stderr.write(`bench: ${name}…\n`)
+    try { await fn() } catch (err) { r.errors.push({ case: name, message: String((err as Error)?.stack ?? err).split('\n').slice(0, 3).join(' | ') }) }
+  }
+  const needsNet = ['build', 'roundtrip', 'delivery', 'throughput', 'memory'].some(want)
+  let net: BenchNetwork | null = null
+  try {
+    if (needsNet) {
+      await step('network', async () => {
+        net = await startNetwork({ relayNodeArgs: profArgs, serverNodeArgs: profArgs })
+      }, true)
+    }
+    const n = (): BenchNetwork => { if (!net) throw new Error('no network (see the network error)'); return net }
+    await step('build', async () => { r.circuitBuild = await benchCircuitBuild(n(), plan.builds) })
+    await step('roundtrip', async () => { r.roundTrip = await benchRoundTrip(n(), plan.roundTrips) })
+    await step('delivery', async () => { r.delivery = await benchDelivery(n(), plan.deliveries) })
+    await step('throughput', async () => {
+      r.throughput = await benchThroughput(n(), plan.levels, plan.seconds)
+      const top = r.throughput[r.throughput.length - 1]
+      const busiest = [...top.relays].sort((a, b) => a.cellsPerCpuSecond - b.cellsPerCpuSecond)[0]
+      r.relaySaturation = { ...busiest, clients: top.clients }
+    })
+    await step('memory', async () => { r.relayMemory = await benchRelayMemory(n(), plan.circuits, profArgs) })
+  } finally {
+    await stopAll()
+  }
+  await step('storage', async () => { r.storage = await benchStorage(plan.storeOps) })
+  await step('coldstart', async () => { r.coldStart = benchColdStart(quick ? 3 : 10) })
+  r.targets = checkTargets(r)
+  r.durationSeconds = round((nowMs() - t0) / 1000, 1)
+
+  process.stdout.write(render(r))
+  mkdirSync(OUT, { recursive: true })
+  const json = JSON.stringify(r, null, 2) + '\n'
+  // a partial run (--only) never replaces the full run's latest.json
+  writeFileSync(join(OUT, only ? 'partial.json' : 'latest.json'), json)
+  if (!quick && !only) writeFileSync(join(OUT, `${r.startedAt.replace(/[:.]/g, '-')}.json`), json)
+  if (r.throughput && !only) writeFileSync(join(OUT, 'latency-vs-concurrency.svg'), latencyChart(r.throughput, `${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node} — ${r.startedAt.slice(0, 10)}`))
+  process.stdout.write(`\nresults: ${join(OUT, only ? 'partial.json' : 'latest.json')} (${r.durationSeconds} s)\n`)
+  return r.errors.length ? 1 : 0
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => { stopAll().finally(() => process.exit(130)) })
+}
+process.on('exit', killAllSync)
+
+main().then((code) => { process.exitCode = code }, async (err) => {
+  process.stderr.write(`bench failed: ${(err as Error)?.stack ?? err}\n`)
+  await stopAll()
+  process.exitCode = 1
+})
