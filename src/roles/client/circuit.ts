@@ -29,8 +29,17 @@ export const describeHop = (d: Descriptor, i: number): string =>
 /** one channel to an entry relay, shared by every circuit through it */
 class ClientLink {
   readonly circuits = new Map<number, (cell: LinkCell) => void>()
+  /** what each circuit does when the channel closes (one listener for all of them) */
+  readonly closers = new Map<number, () => void>()
   constructor (readonly ch: Channel) {
     ch.on('cell', (cell) => this.circuits.get(cell.circId)?.(cell))
+    ch.once('close', () => { for (const f of [...this.closers.values()]) f() })
+  }
+
+  /** forgets a circuit on this link */
+  drop (circId: number): void {
+    this.circuits.delete(circId)
+    this.closers.delete(circId)
   }
 
   newCircId (): number {
@@ -142,7 +151,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
   private attach (link: ClientLink): void {
     this.link = link
     link.circuits.set(this.circId, (cell) => this.onCell(cell))
-    link.ch.once('close', () => {
+    link.closers.set(this.circId, () => {
       if (this.link !== link) return
       const err = new CircuitError(1, 'MM_ERR_CIRCUIT_CLOSED', `the channel to ${describeHop(this.path[0], 1)} closed`)
       if (this.reattachable && !this.closed && this.step === null && this.created === null) this.detach(err)
@@ -153,7 +162,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
   private detach (cause: Error): void {
     if (this.detached || this.closed) return
     this.detached = true
-    this.link.circuits.delete(this.circId)
+    this.link.drop(this.circId)
     const err = new CircuitError(1, 'MM_ERR_CIRCUIT_DETACHED', `${cause.message}; reattach the circuit to use it again`)
     for (const p of this.streams.values()) { clearTimeout(p.timer); p.reject(err) }
     this.streams.clear()
@@ -307,7 +316,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
   private fail (err: Error): void {
     if (this.closed) return
     this.closed = true
-    this.link.circuits.delete(this.circId)
+    this.link.drop(this.circId)
     this.step?.reject(err)
     this.created?.({ circId: this.circId, cmd: LinkCommand.DESTROY, data: Buffer.from([HopError.UNREACHABLE]) })
     for (const p of this.streams.values()) { clearTimeout(p.timer); p.reject(err) }
