@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose'
+import { LRUCache } from 'lru-cache'
 import { MarshmelloError, isMarshmelloError } from '../../../errors.js'
 
 export const SECRET_BYTES = 32
@@ -57,7 +58,8 @@ const expiredError = () => new MarshmelloError('MM_ERR_TOKEN_EXPIRED', 'auth', '
 
 export class TokenService {
   readonly ttlMs: number
-  private readonly secret: Uint8Array
+  /** the secret imported once as a WebCrypto key: jose would re-import raw bytes on every call */
+  private readonly key: Promise<CryptoKey>
   private readonly issuer: string
   private readonly audience: string
   private readonly isRevoked: (jti: string) => Promise<boolean>
@@ -69,7 +71,7 @@ export class TokenService {
     }
     const ttl = init.ttlMs ?? DEFAULT_TOKEN_TTL_MS
     if (!Number.isFinite(ttl) || ttl <= 0) throw new MarshmelloError('MM_ERR_CONFIG', 'internal', 'token ttlMs must be a positive number')
-    this.secret = init.secret
+    this.key = globalThis.crypto.subtle.importKey('raw', Uint8Array.from(init.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
     this.ttlMs = ttl
     this.issuer = init.issuer ?? 'marshmello'
     this.audience = init.audience ?? 'marshmello-api'
@@ -90,15 +92,23 @@ export class TokenService {
       .setJti(jti)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
-      .sign(this.secret)
+      .sign(await this.key)
     return { token, jti, expiresAt: exp * 1000 }
   }
 
+  /** tokens whose signature and claims were checked, by their exact text (expiry and revocation are re-checked on every use) */
+  private readonly verified = new LRUCache<string, { sub: string, jti: string, exp: number }>({ max: 10_000 })
+
   async verify (token: string): Promise<VerifiedToken> {
     if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS) throw tokenError()
+    const known = this.verified.get(token)
+    if (known) {
+      if (known.exp * 1000 <= this.now()) { this.verified.delete(token); throw expiredError() }
+      return this.checkRevoked(known.sub, known.jti, known.exp)
+    }
     let payload
     try {
-      ({ payload } = await jwtVerify(token, this.secret, {
+      ({ payload } = await jwtVerify(token, await this.key, {
         algorithms: ['HS256'],
         issuer: this.issuer,
         audience: this.audience,
@@ -111,6 +121,11 @@ export class TokenService {
     }
     const { sub, jti, exp } = payload
     if (typeof sub !== 'string' || !USERNAME.test(sub) || typeof jti !== 'string' || jti.length > 64 || typeof exp !== 'number') throw tokenError()
+    this.verified.set(token, { sub, jti, exp })
+    return this.checkRevoked(sub, jti, exp)
+  }
+
+  private async checkRevoked (sub: string, jti: string, exp: number): Promise<VerifiedToken> {
     let revoked: boolean
     try {
       revoked = await this.isRevoked(jti)
