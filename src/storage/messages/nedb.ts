@@ -67,6 +67,27 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
 
   const byKey = async (key: string) => await db.findOne<Doc>({ key }) as Doc | null
 
+  // Group commit: inserts arriving in the same tick are appended to the file in one
+  // write (nedb opens, writes and closes the file per insert call, the largest cost of a
+  // busy server in profiles). Each put still resolves only after its document is on
+  // disk. A batch that fails (a racing duplicate key) is retried one document at a time,
+  // so each put gets its own answer.
+  let batch: { doc: Doc, resolve: () => void, reject: (e: unknown) => void }[] = []
+  const flush = async () => {
+    const items = batch
+    batch = []
+    try {
+      await db.insert(items.map((i) => i.doc))
+      items.forEach((i) => i.resolve())
+    } catch {
+      for (const i of items) await db.insert(i.doc).then(() => i.resolve(), i.reject)
+    }
+  }
+  const insert = (doc: Doc) => new Promise<void>((resolve, reject) => {
+    if (batch.length === 0) setImmediate(() => { void flush() })
+    batch.push({ doc, resolve, reject })
+  })
+
   return {
     kind: 'nedb',
     async put (msg: NewMessage, opts) {
@@ -80,7 +101,7 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
       if (msg.to !== undefined) doc.to = msg.to
       if (msg.expiresAt !== undefined) doc.expiresAt = msg.expiresAt
       try {
-        await db.insert(doc)
+        await insert(doc)
       } catch (err) {
         // a concurrent put of the same (from, clientId) won the race
         const winner = (err as { errorType?: string }).errorType === 'uniqueViolated' ? await byKey(key) : null
