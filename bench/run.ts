@@ -2,7 +2,8 @@
 // direct round trip, delivery, throughput and relay CPU, relay memory per circuit,
 // storage, single-executable cold start), prints tables and target verdicts, and
 // writes bench/results/latest.json (+ a timestamped copy) and latency-vs-concurrency.svg.
-// Flags: --quick (seconds, tiny samples: CI), --only=a,b (cases), --cpu-prof=DIR (relays, server).
+// Flags: --quick (seconds, tiny samples: CI), --only=a,b (cases), --cpu-prof=DIR (relays, server),
+// --circuits=N (relay-memory case size).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startNetwork, type BenchNetwork } from './lib/network.js'
@@ -27,6 +28,7 @@ const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',')
 const cpuProf = args.find((a) => a.startsWith('--cpu-prof='))?.slice(11)
 const profArgs = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : []
 const want = (name: string) => !only || only.includes(name)
+const circuitsArg = Number(args.find((a) => a.startsWith('--circuits='))?.slice(11) ?? NaN)
 
 const plan = quick
   ? { builds: 10, roundTrips: 20, deliveries: 10, levels: [1, 8], seconds: 1, circuits: 1000, storeOps: 200 }
@@ -60,7 +62,7 @@ async function main (): Promise<number> {
       const busiest = [...top.relays].sort((a, b) => a.cellsPerCpuSecond - b.cellsPerCpuSecond)[0]
       r.relaySaturation = { ...busiest, clients: top.clients }
     })
-    await step('memory', async () => { r.relayMemory = await benchRelayMemory(n(), plan.circuits, profArgs) })
+    await step('memory', async () => { r.relayMemory = await benchRelayMemory(n(), Number.isFinite(circuitsArg) ? circuitsArg : plan.circuits, profArgs) })
   } finally {
     await stopAll()
   }
