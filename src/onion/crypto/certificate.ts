@@ -20,9 +20,12 @@ export interface CertificateInit {
 const IP_RE = /^(\d{1,3}\.){3}\d{1,3}$|:/
 
 export function selfSignedCertificate (init: CertificateInit): TlsMaterial {
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
-  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
-  const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  // encoded by the generator itself (exporting a freshly generated KeyObject can deadlock on Node 20)
+  const { publicKey: pubPem, privateKey: keyPem } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  })
   const cert = forge.pki.createCertificate()
   cert.publicKey = forge.pki.publicKeyFromPem(pubPem)
   // positive 16-byte serial

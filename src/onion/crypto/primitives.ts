@@ -78,12 +78,14 @@ const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.le
 const fromB64u = (s: string | undefined): Buffer => Buffer.from(s ?? '', 'base64url')
 const x25519Private = (priv: Uint8Array): KeyObject => createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64u(priv), x: '' }, format: 'jwk' })
 
+// Key pairs are made from 32 random bytes (every string is a valid X25519 or Ed25519
+// private key), not with generateKeyPairSync: on Node 20, exporting a key that
+// generateKeyPairSync made can deadlock the process when garbage collection destroys
+// the generating job while the export holds the key's lock (seen under load: a relay's
+// main thread stuck in a futex inside KeyObjectHandle::ExportJWK).
 export function x25519KeyPair (): RawKeyPair {
-  const { publicKey, privateKey } = generateKeyPairSync('x25519')
-  return {
-    publicKey: fromB64u(publicKey.export({ format: 'jwk' }).x),
-    privateKey: fromB64u(privateKey.export({ format: 'jwk' }).d),
-  }
+  const privateKey = nodeRandomBytes(32)
+  return { publicKey: x25519PublicFromPrivate(privateKey), privateKey }
 }
 
 export function x25519PublicFromPrivate (priv: Uint8Array): Buffer {
@@ -110,11 +112,8 @@ export function x25519 (priv: Uint8Array, pub: Uint8Array): Buffer {
 /* ---- Ed25519 with raw 32-byte keys (directory signatures) ---- */
 
 export function ed25519KeyPair (): RawKeyPair {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519')
-  return {
-    publicKey: publicKey.export({ type: 'spki', format: 'der' }).subarray(ED25519_SPKI.length),
-    privateKey: privateKey.export({ type: 'pkcs8', format: 'der' }).subarray(ED25519_PKCS8.length),
-  }
+  const privateKey = nodeRandomBytes(32)
+  return { publicKey: ed25519PublicFromPrivate(privateKey), privateKey }
 }
 
 export function ed25519PublicFromPrivate (priv: Uint8Array): Buffer {
@@ -152,11 +151,14 @@ export interface RsaIdentity {
 }
 
 export function rsaGenerate (bits = 2048): RsaIdentity {
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 65537 })
-  return {
-    publicDer: publicKey.export({ type: 'spki', format: 'der' }),
-    privateDer: privateKey.export({ type: 'pkcs8', format: 'der' }),
-  }
+  // encoded by the generator itself: no export of a freshly generated KeyObject (see x25519KeyPair)
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: bits,
+    publicExponent: 65537,
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+  })
+  return { publicDer: publicKey, privateDer: privateKey }
 }
 
 /** fingerprint = SHA-256 of the SPKI DER (DESIGN §2) */

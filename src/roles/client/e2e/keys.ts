@@ -3,7 +3,7 @@
 // conversions to node:crypto KeyObjects, the server's UserKeys shape (base64) and the
 // key fingerprint. Storing keys on disk is profile/identity.ts; using them is dm.ts.
 
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
 import { MarshmelloError, lengthError } from '../../../errors.js'
 import type { UserKeys } from '../../../storage/types.js'
 
@@ -93,13 +93,13 @@ export function keyPairFromPrivate (curve: KeyCurve, privateKey: Uint8Array): Ra
   return { publicKey: rawPublic(obj), privateKey: Buffer.from(privateKey) }
 }
 
+/**
+ * Private keys are 32 random bytes (any is valid for X25519 and Ed25519) with the public
+ * keys derived from them: exporting a key that generateKeyPairSync made can deadlock
+ * Node 20 (garbage collection of the generating job takes the key's lock mid-export).
+ */
 export function generateIdentity (): Identity {
-  const enc = generateKeyPairSync('x25519')
-  const sign = generateKeyPairSync('ed25519')
-  return {
-    enc: { publicKey: rawPublic(enc.publicKey), privateKey: rawPrivate(enc.privateKey) },
-    sign: { publicKey: rawPublic(sign.publicKey), privateKey: rawPrivate(sign.privateKey) }
-  }
+  return identityFromPrivate(randomBytes(32), randomBytes(32))
 }
 
 /** Rebuilds an identity from its two private keys. */
