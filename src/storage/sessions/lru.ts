@@ -43,11 +43,8 @@ export function lruSessionStore (init: SessionStoreInit): SessionStore {
     },
     async set (id, value) {
       open()
-      // a copy: the caller may reuse or zero its buffer. Taken from Node's 8 KiB buffer
-      // pool rather than a fresh ArrayBuffer (and its allocation overhead) per circuit
-      const copy = Buffer.allocUnsafe(value.length)
-      copy.set(value)
-      cache.set(id, copy)
+      // a copy: the caller may reuse or zero its buffer
+      cache.set(id, Uint8Array.from(value))
     },
     async delete (id) {
       open()
