@@ -15,9 +15,9 @@ import { nowMs, round, sleep } from '../lib/stats.js'
 export interface MemoryPoint { circuits: number, rssBytes: number, bytesPerCircuit: number }
 export interface MemoryResult { points: MemoryPoint[], bytesPerCircuit: number, slopeBytesPerCircuit: number, createsPerSec: number, note?: string }
 
-// CREATEs in flight. With 256 the bench's own channel stopped reading its socket after
-// ~6-8k circuits (kernel Recv-Q full, both processes idle; not yet understood); 32 completes.
-const WINDOW = 32
+// CREATEs in flight (the stalls once seen here were a Node 20 key-export deadlock in the
+// relay, fixed in src/onion/crypto/primitives.ts)
+const WINDOW = 64
 
 export async function benchRelayMemory (net: BenchNetwork, total: number, nodeArgs: string[] = []): Promise<MemoryResult> {
   const relay = start('relay-mem', ['relay', '--port', '0', '--host', '127.0.0.14', '--data-dir', join(net.dir, 'rmem'),
