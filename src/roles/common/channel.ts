@@ -28,6 +28,8 @@ export interface ChannelEvents {
 
 export class Channel extends EventEmitter<ChannelEvents> {
   readonly id = randomBytes(8).toString('hex')
+  /** on channels this process opened: the fingerprint of the listed hop at the other end */
+  peerFingerprint?: string
   closed = false
   cellsIn = 0
   cellsOut = 0

@@ -350,7 +350,7 @@ export class RelayCore {
   /* ----------------------------------------------------------- outbound -- */
 
   private outgoingNow (fp: Buffer): Channel | undefined {
-    for (const ch of this.channels.values()) if (ch.initiator && (ch as any).fingerprint === fp.toString('hex') && !ch.closed) return ch
+    for (const ch of this.channels.values()) if (ch.initiator && ch.peerFingerprint === fp.toString('hex') && !ch.closed) return ch
     return undefined
   }
 
@@ -368,7 +368,7 @@ export class RelayCore {
       tlsFingerprint: d.tlsFingerprint,
       localAddress: /^\d+\.\d+\.\d+\.\d+$/.test(this.init.host) ? this.init.host : undefined,
     }).then((ch) => {
-      (ch as any).fingerprint = hex
+      ch.peerFingerprint = hex
       this.track(ch)
       ch.on('cell', (cell) => this.onOutbound(ch, cell))
       ch.on('close', () => { if (this.outgoing.get(hex) === p) this.outgoing.delete(hex) })
@@ -380,7 +380,7 @@ export class RelayCore {
   }
 
   private onOutbound (next: Channel, cell: LinkCell): void {
-    const pkey = `${(next as any).fingerprint}:${cell.circId}`
+    const pkey = `${next.peerFingerprint}:${cell.circId}`
     switch (cell.cmd) {
       case LinkCommand.CREATED: {
         const p = this.pending.get(pkey)
