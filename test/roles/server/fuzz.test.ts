@@ -190,7 +190,8 @@ t.test('fuzzing a server process: the direct API and the HTTPS face', async (t) 
 
   t.test('500 random requests', async (t) => {
     const c = checker(t)
-    const paths = [...endpoints.map((e) => e.path), '/v1/users/me/keys', '/v1/rooms/%ff/messages', '/v1/rooms/a/b/c', '/v1/../internal/token-status', '/internal/token-status',
+    // logout is left out: a random logout with alice's token would revoke the token the last check uses
+    const paths = [...endpoints.map((e) => e.path).filter((p) => p !== '/v1/auth/logout'), '/v1/users/me/keys', '/v1/rooms/%ff/messages', '/v1/rooms/a/b/c', '/v1/../internal/token-status', '/internal/token-status',
       '/internal/user-status', '/v1//auth/login', '/v1/auth/login?x=1', '/v1/rooms/lobby/messages?wait=0&limit=1', '/', '/healthz', '/v1', '/v1/', '/%2e%2e/', '/v1/rooms/lobby/messages#x']
     const faces = ['/v1/directory/%ff', '/%', '/healthz?%ff', '/v1/directory/consensus', '/v1/directory/key', '/v1/directory/descriptors', '/channel', '/consensus', '/v1/auth/login']
     const methods = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD']
