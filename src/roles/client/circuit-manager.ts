@@ -66,7 +66,12 @@ export class CircuitManager {
         await this.refreshConsensus()
         choice = choosePath(this.consensus!, { guard: g?.fingerprint, exclude })
       }
-      if (choice.guard !== g?.fingerprint) await this.init.guard.save({ fingerprint: choice.guard, failures: 0 })
+      // a new guard only when there is none or it left the consensus; while the kept guard
+      // is excluded (it just failed), this build enters through another relay without
+      // replacing it: a guard is replaced after repeated failures, not at the first one
+      const keptListed = g !== undefined && this.consensus!.relays.some((r) => r.fingerprint === g.fingerprint)
+      if (!keptListed) await this.init.guard.save({ fingerprint: choice.guard, failures: 0 })
+      const entryIsGuard = !keptListed || choice.guard === g?.fingerprint
       try {
         const c = await Circuit.build({ path: choice.path, links: this.links, timeoutMs: this.init.timeoutMs })
         this.built++
@@ -76,7 +81,10 @@ export class CircuitManager {
         lastErr = err as Error
         const hop = err instanceof CircuitError ? err.hop : 0
         this.init.log.debug('circuit build failed', { hop, code: (err as any).code })
-        if (hop === 1) await this.guardFailed(choice.guard)
+        if (hop === 1) {
+          exclude.add(choice.guard)
+          if (entryIsGuard) await this.guardFailed(choice.guard)
+        }
         if (hop >= 2 && hop <= choice.path.length - 1) exclude.add(choice.path[hop - 1].fingerprint)
         if (attempt === 1) await this.refreshConsensus().catch(() => {})
       }
