@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import { ed25519KeyPair } from '../../src/onion/crypto/primitives.js'
 import { directoryFingerprint, signConsensus } from '../../src/onion/directory/consensus.js'
-import { signDescriptor, type Descriptor } from '../../src/onion/directory/descriptor.js'
-import { loadOrCreateIdentity } from '../../src/roles/common/identity.js'
+import type { Descriptor } from '../../src/onion/directory/descriptor.js'
+import { hopDescriptor, loadOrCreateIdentity } from '../../src/roles/common/identity.js'
 import { registerFinalHop, type FinalHopEndpoint } from '../../src/roles/common/final-hop-endpoint.js'
 import type { ApiRequest, ApiResponse } from '../../src/onion/streams/envelope.js'
 import { silentLogger } from '../../src/log.js'
@@ -140,11 +140,6 @@ export async function startEchoHop (host: string, handler?: (r: ApiRequest) => P
   })
   await app.listen({ host, port: 0 })
   const port = (app.server.address() as { port: number }).port
-  const now = Date.now()
-  const descriptor = signDescriptor({
-    v: 1, role: 'server', nickname: 'echo', host, port,
-    identityKey: identity.publicDer.toString('base64'), fingerprint: identity.fingerprintHex,
-    tlsCert: identity.tlsCertPem, tlsFingerprint: identity.tlsFingerprint, published: now, expires: now + 3600_000,
-  }, identity.privateDer)
+  const descriptor = hopDescriptor(identity, { role: 'server', nickname: 'echo', host, port, lifetimeMs: 3600_000 })
   return { descriptor, endpoint, peers, requests, close: async () => { endpoint.closeAll(); await app.close() } }
 }

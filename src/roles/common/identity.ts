@@ -8,6 +8,7 @@ import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
 import { rsaFingerprint, rsaGenerate, ed25519KeyPair, ed25519PublicFromPrivate } from '../../onion/crypto/primitives.js'
 import { selfSignedCertificate } from '../../onion/crypto/certificate.js'
 import { MarshmelloError } from '../../errors.js'
+import { signDescriptor, type Descriptor, type HopRole } from '../../onion/directory/descriptor.js'
 
 export interface HopIdentity {
   privateDer: Buffer
@@ -90,4 +91,22 @@ export function loadOrCreateDirectoryKey (dir: string): { privateKey: Buffer, pu
   const privateKey = Buffer.from(hex, 'hex')
   if (privateKey.length !== 32) throw new MarshmelloError('MM_ERR_DATA_DIR', 'storage', `${join(dir, 'directory.key')} is corrupt`)
   return { privateKey, publicKey: ed25519PublicFromPrivate(privateKey) }
+}
+
+/** this hop's descriptor (docs/PROTOCOL.md §7.1), freshly signed with its identity key */
+export function hopDescriptor (identity: HopIdentity, d: { role: HopRole, nickname: string, host: string, port: number, lifetimeMs?: number }): Descriptor {
+  const now = Date.now()
+  return signDescriptor({
+    v: 1,
+    role: d.role,
+    nickname: d.nickname,
+    host: d.host,
+    port: d.port,
+    identityKey: identity.publicDer.toString('base64'),
+    fingerprint: identity.fingerprintHex,
+    tlsCert: identity.tlsCertPem,
+    tlsFingerprint: identity.tlsFingerprint,
+    published: now,
+    expires: now + (d.lifetimeMs ?? 3 * 3600_000),
+  }, identity.privateDer)
 }

@@ -7,11 +7,11 @@ import websocket from '@fastify/websocket'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { hkdfSha256 } from '../../onion/crypto/primitives.js'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
-import { signDescriptor, type Descriptor } from '../../onion/directory/descriptor.js'
+import type { Descriptor } from '../../onion/directory/descriptor.js'
 import type { Logger } from '../../log.js'
 import type { SessionStore } from '../../storage/types.js'
 import { acceptChannel, CLOSE } from '../common/channel.js'
-import { loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
+import { hopDescriptor, loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
 import { ConsensusSource } from '../common/consensus-source.js'
 import { installErrorHandler } from '../common/http.js'
 import { RelayCore } from './relay-core.js'
@@ -66,22 +66,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
   if (init.traceFile) trace = createWriteStream(init.traceFile, { flags: 'a', mode: 0o600 })
 
   let port = init.port
-  const descriptor = (): Descriptor => {
-    const now = Date.now()
-    return signDescriptor({
-      v: 1,
-      role: 'relay',
-      nickname: init.nickname,
-      host: init.host,
-      port,
-      identityKey: identity.publicDer.toString('base64'),
-      fingerprint: identity.fingerprintHex,
-      tlsCert: identity.tlsCertPem,
-      tlsFingerprint: identity.tlsFingerprint,
-      published: now,
-      expires: now + (init.descriptorLifetimeMs ?? 3 * 3600_000),
-    }, identity.privateDer)
-  }
+  const descriptor = (): Descriptor => hopDescriptor(identity, { role: 'relay', nickname: init.nickname, host: init.host, port, lifetimeMs: init.descriptorLifetimeMs })
 
   const consensus = new ConsensusSource({
     file: init.consensusFile,

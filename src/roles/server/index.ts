@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from '../../log.js'
 import { MarshmelloError } from '../../errors.js'
 import type { MessageStore, UserStore } from '../../storage/types.js'
-import { signDescriptor, type Descriptor } from '../../onion/directory/descriptor.js'
+import type { Descriptor } from '../../onion/directory/descriptor.js'
 import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
-import { loadOrCreateDirectoryKey, loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
+import { hopDescriptor, loadOrCreateDirectoryKey, loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
 import { installErrorHandler } from '../common/http.js'
 import { registerFinalHop, type FinalHopEndpoint } from '../common/final-hop-endpoint.js'
 import { ConsensusSource } from '../common/consensus-source.js'
@@ -123,14 +123,7 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
   installErrorHandler(app)
   closers.push(() => app.close())
   let port = init.port
-  const descriptor = (): Descriptor => {
-    const now = Date.now()
-    return signDescriptor({
-      v: 1, role: 'server', nickname: init.nickname ?? 'server', host: init.host, port,
-      identityKey: identity.publicDer.toString('base64'), fingerprint: identity.fingerprintHex,
-      tlsCert: identity.tlsCertPem, tlsFingerprint: identity.tlsFingerprint, published: now, expires: now + 3 * 3600_000,
-    }, identity.privateDer)
-  }
+  const descriptor = (): Descriptor => hopDescriptor(identity, { role: 'server', nickname: init.nickname ?? 'server', host: init.host, port })
 
   let directory: Directory | undefined
   if (mode === 'all' || mode === 'directory') {

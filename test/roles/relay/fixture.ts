@@ -6,9 +6,9 @@ import { join } from 'node:path'
 import Fastify from 'fastify'
 import type { Test } from 'tap'
 import { registerFinalHop } from '../../../src/roles/common/final-hop-endpoint.js'
-import { loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
+import { hopDescriptor, loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
 import { connectChannel, type Channel } from '../../../src/roles/common/channel.js'
-import { signDescriptor, type Descriptor } from '../../../src/onion/directory/descriptor.js'
+import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
 import { LinkCommand, encodeLinkCell, type LinkCell } from '../../../src/onion/cells/link-cell.js'
 import { clientStart } from '../../../src/onion/handshake/ntor.js'
 import type { ApiRequest } from '../../../src/onion/streams/envelope.js'
@@ -56,12 +56,7 @@ export async function startProbeFinalHop (host: string): Promise<FinalHopProbe> 
   })
   await app.listen({ host, port: 0 })
   const port = (app.server.address() as { port: number }).port
-  const now = Date.now()
-  const descriptor = signDescriptor({
-    v: 1, role: 'server', nickname: 'probe', host, port,
-    identityKey: identity.publicDer.toString('base64'), fingerprint: identity.fingerprintHex,
-    tlsCert: identity.tlsCertPem, tlsFingerprint: identity.tlsFingerprint, published: now, expires: now + 3600_000,
-  }, identity.privateDer)
+  const descriptor = hopDescriptor(identity, { role: 'server', nickname: 'probe', host, port, lifetimeMs: 3600_000 })
   return { descriptor, requests, rejected, peers, close: async () => { endpoint.closeAll(); await app.close() } }
 }
 

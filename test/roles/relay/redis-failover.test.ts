@@ -7,6 +7,7 @@
 // alone: builds fail at once (DESTROY BUSY), /healthz answers 503
 // MM_ERR_STORE_UNAVAILABLE, and service resumes when the proxy is restored.
 import t from 'tap'
+import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
@@ -27,18 +28,10 @@ async function freePort (host: string): Promise<number> {
   return port
 }
 
+/** GET over HTTPS to a hop's self-signed face (the project's fetch for signature-checked documents) */
 async function httpsStatus (url: string): Promise<{ status: number, json: any }> {
-  const { request } = await import('node:https')
-  return await new Promise((resolve, reject) => {
-    // test-only: the relay's self-signed certificate is not what is tested here
-    const req = request(url, { rejectUnauthorized: false, timeout: 5_000 }, res => {
-      let body = ''
-      res.on('data', d => { body += d })
-      res.on('end', () => { try { resolve({ status: res.statusCode ?? 0, json: JSON.parse(body) }) } catch (e) { reject(e) } })
-    })
-    req.on('error', reject)
-    req.end()
-  })
+  const res = await fetchDocument(url)
+  return { status: res.status, json: JSON.parse(res.text) }
 }
 
 if (!redisUp) {

@@ -5,6 +5,7 @@
 // long-poll wakes again afterwards (LISTEN reconnected), and every send that was
 // acknowledged (2xx) before, during or after is readable at the end.
 import t from 'tap'
+import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
 import { join } from 'node:path'
 import { startServerProc, stopProc, type ServerInfo } from '../../helpers/network.js'
 import { tmp } from '../../helpers/net.js'
@@ -26,18 +27,10 @@ async function call (base: string, method: string, path: string, o: { body?: unk
   return { status: res.status, json: text ? JSON.parse(text) : null, ms: Date.now() - started }
 }
 
+/** GET over HTTPS to a hop's self-signed face (the project's fetch for signature-checked documents) */
 async function httpsJson (url: string): Promise<{ status: number, json: any }> {
-  const { request } = await import('node:https')
-  return await new Promise((resolve, reject) => {
-    // test-only: the server's self-signed certificate is not what is tested here
-    const req = request(url, { rejectUnauthorized: false, timeout: 5_000 }, res => {
-      let body = ''
-      res.on('data', d => { body += d })
-      res.on('end', () => { try { resolve({ status: res.statusCode ?? 0, json: JSON.parse(body) }) } catch (e) { reject(e) } })
-    })
-    req.on('error', reject)
-    req.end()
-  })
+  const res = await fetchDocument(url)
+  return { status: res.status, json: JSON.parse(res.text) }
 }
 
 if (!pgUp) {
