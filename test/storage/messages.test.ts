@@ -44,6 +44,21 @@ t.test('nedb: the file is compacted periodically', async t => {
   t.equal(lines(), 0, 'compaction rewrote it without the deleted messages')
 })
 
+t.test('nedb: puts after a compaction go to the new file (the append handle is reopened)', async t => {
+  const path = join(dir, 'compact-then-put.db')
+  const s = await nedbMessageStore({ path, compactIntervalMs: 500 })
+  const before = (await s.put({ from: 'a', room: 'r', clientId: 'before', body: 'one', sentAt: 1 })).message
+  await new Promise(resolve => setTimeout(resolve, 1_200)) // at least one compaction (rename over the file)
+  const after = (await s.put({ from: 'a', room: 'r', clientId: 'after', body: 'two', sentAt: 2 })).message
+  const lines = readFileSync(path, 'utf8').split('\n').filter(l => l.includes('"clientId"'))
+  t.equal(lines.length, 2, 'the file on disk holds both messages, one line each')
+  t.ok(lines.some(l => l.includes('"after"')), 'the put after compaction was appended to the live file, not the replaced one')
+  await s.close()
+  const again = await nedbMessageStore({ path })
+  t.teardown(() => again.close())
+  t.same(await again.list({ room: 'r', limit: 5 }), [before, after], 'both survive a reopen')
+})
+
 function nextMessage (s: MessageStore, match: (m: StoredMessage) => boolean, ms = 5_000): Promise<StoredMessage> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { off(); reject(new Error(`no onMessage within ${ms} ms`)) }, ms)
