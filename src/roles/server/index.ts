@@ -17,8 +17,8 @@ import { registerFinalHop, type FinalHopEndpoint } from '../common/final-hop-end
 import { ConsensusSource } from '../common/consensus-source.js'
 import { Directory, directoryRoutes } from './directory.js'
 import {
-  TokenService, buildGatewayApi, buildServiceApp, httpUpstream, inProcessUpstream, loadOrCreateSecret,
-  remoteRevocationCheck, remoteUserExists, type Upstream,
+  TokenService, buildServiceApp, createGateway, httpUpstream, inProcessUpstream, loadOrCreateSecret, serveGateway,
+  remoteRevocationCheck, remoteUserExists, type Gateway, type Upstream,
 } from './api/index.js'
 import { baseFastifyOptions, errorHandler } from './api/http.js'
 
@@ -137,7 +137,7 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
   }
 
   let endpoint: FinalHopEndpoint | undefined
-  let gatewayApi: FastifyInstance | undefined
+  let gateway: Gateway | undefined
   let services: FastifyInstance | undefined
   if (mode === 'all' || mode === 'gateway') {
     let upstream: { auth: Upstream, messages: Upstream }
@@ -159,18 +159,11 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
       tokens = new TokenService({ secret, ttlMs: init.tokenTtlMs }, { isRevoked: remoteRevocationCheck(auth) })
       upstream = { auth, messages }
     }
-    gatewayApi = buildGatewayApi({ tokens, upstream, logger: log })
-    closers.push(() => gatewayApi!.close())
-    await gatewayApi.ready()
-    const api = gatewayApi
+    const gw = createGateway({ tokens, upstream, logger: log })
+    gateway = gw
     const handler = async (req: ApiRequest): Promise<ApiResponse> => {
-      const headers: Record<string, string> = {}
-      for (const h of ['content-type', 'authorization']) if (req.headers[h]) headers[h] = req.headers[h]
-      const res = await api.inject({ method: req.method as 'GET', url: req.path, headers, payload: req.body.length ? req.body : undefined })
-      const out: Record<string, string> = {}
-      const type = res.headers['content-type']
-      if (typeof type === 'string') out['content-type'] = type
-      return { status: res.statusCode, headers: out, body: res.rawPayload }
+      const res = await gw({ method: req.method, url: req.path, contentType: req.headers['content-type'] || undefined, authorization: req.headers.authorization || undefined, body: req.body })
+      return { status: res.status, headers: res.contentType !== undefined ? { 'content-type': res.contentType } : {}, body: res.body }
     }
     endpoint = await registerFinalHop(app, { identity, handler, maxCircuits: init.maxCircuits, circuitTtlMs: init.circuitTtlMs, log, onPeer: init.onPeer })
     closers.push(() => endpoint!.closeAll())
@@ -197,22 +190,15 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
   }
 
   let directApiUrl: string | undefined
-  if (init.directApi !== undefined && gatewayApi) {
-    // the same gateway API over plain HTTP, loopback only
+  if (init.directApi !== undefined && gateway) {
+    // the same gateway over plain HTTP, loopback only
     // the API apps' options and error handler: a too-large body or a malformed URL gets the JSON error shape too
     const direct = Fastify(baseFastifyOptions())
     direct.setErrorHandler(errorHandler(log))
-    const api = gatewayApi
+    const gw = gateway
     direct.removeAllContentTypeParsers()
     direct.addContentTypeParser('*', { parseAs: 'buffer' }, (_r, body, done) => done(null, body))
-    direct.all('/*', async (req, reply) => {
-      const headers: Record<string, string> = {}
-      for (const h of ['content-type', 'authorization']) if (typeof req.headers[h] === 'string') headers[h] = req.headers[h] as string
-      const res = await api.inject({ method: req.method as 'GET', url: req.url, headers, payload: Buffer.isBuffer(req.body) && req.body.length ? req.body : undefined })
-      reply.code(res.statusCode)
-      if (res.headers['content-type']) reply.header('content-type', res.headers['content-type'])
-      return reply.send(res.rawPayload)
-    })
+    direct.all('/*', (req, reply) => serveGateway(gw, req, reply))
     closers.push(() => direct.close())
     await direct.listen({ host: '127.0.0.1', port: init.directApi })
     directApiUrl = `http://127.0.0.1:${(direct.server.address() as { port: number }).port}`

@@ -1,8 +1,8 @@
-// The server's API services in one import: the gateway app, the per-service app
+// The server's API services in one import: the gateway (a function, and as an app), the per-service app
 // builder and plugins, tokens, passwords and upstream transports. Nothing here opens
 // a socket; `startServer` (src/roles/server/index.ts) decides what listens where.
 
-export { buildGatewayApi, type GatewayApiInit } from './gateway-api.js'
+export { buildGatewayApi, createGateway, serveGateway, type Gateway, type GatewayApiInit, type GatewayRequest, type GatewayResponse } from './gateway-api.js'
 export { buildServiceApp, type ServiceAppInit, type ServiceName } from './service-app.js'
 export { authService, keyFingerprint, type AuthServiceOptions } from './auth.js'
 export { messagesService, type MessagesServiceOptions } from './messages.js'
