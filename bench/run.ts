@@ -3,7 +3,7 @@
 // storage, single-executable cold start), prints tables and target verdicts, and
 // writes bench/results/latest.json (+ a timestamped copy) and latency-vs-concurrency.svg.
 // Flags: --quick (seconds, tiny samples: CI), --only=a,b (cases), --cpu-prof=DIR (relays, server),
-// --circuits=N (relay-memory case size).
+// --circuits=N (relay-memory case size), --levels=1,16 (throughput concurrency levels).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startNetwork, type BenchNetwork } from './lib/network.js'
@@ -26,13 +26,19 @@ const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',')
 const cpuProf = args.find((a) => a.startsWith('--cpu-prof='))?.slice(11)
-const profArgs = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : []
+const profArgs = [...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : []), ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [])]
 const want = (name: string) => !only || only.includes(name)
 const circuitsArg = Number(args.find((a) => a.startsWith('--circuits='))?.slice(11) ?? NaN)
+const levelsArg = args.find((a) => a.startsWith('--levels='))?.slice(9).split(',').map(Number)
+if (levelsArg && !levelsArg.every((n) => Number.isInteger(n) && n > 0)) {
+  process.stderr.write('bench: --levels takes positive integers, e.g. --levels=1,16\n')
+  process.exit(2)
+}
 
 const plan = quick
   ? { builds: 10, roundTrips: 20, deliveries: 10, levels: [1, 8], seconds: 1, circuits: 1000, storeOps: 200 }
   : { builds: 300, roundTrips: 1000, deliveries: 200, levels: [1, 8, 16, 32, 128], seconds: 10, circuits: 100_000, storeOps: 5000 }
+if (levelsArg) plan.levels = levelsArg
 
 const OUT = join(ROOT, 'bench', 'results', ...(quick ? ['quick'] : []))
 
