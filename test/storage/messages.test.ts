@@ -32,6 +32,17 @@ t.test('nedb: messages and idempotency survive a reopen', async t => {
   t.same(again, { message: first, created: false })
 })
 
+t.test('nedb: a repeat in the same group commit as new messages fails alone', async t => {
+  const s = await nedbMessageStore({ path: join(dir, 'batch-repeat.db') })
+  t.teardown(() => s.close())
+  const first = (await s.put({ from: 'alice', room: 'r', clientId: 'k0', body: 'first', sentAt: 1 })).message
+  // same tick: one insert batch holding a repeat of k0 and two new messages
+  const [again, a, b] = await Promise.all(['k0', 'k1', 'k2'].map(clientId => s.put({ from: 'alice', room: 'r', clientId, body: clientId, sentAt: 2 })))
+  t.same(again, { message: first, created: false }, 'the repeat returns the stored copy')
+  t.ok(a.created && b.created, 'the new messages of the batch are stored')
+  t.equal(await s.count(), 3)
+})
+
 t.test('nedb: the file is compacted periodically', async t => {
   const path = join(dir, 'compact.db')
   const s = await nedbMessageStore({ path, compactIntervalMs: 1_500 })
