@@ -14,7 +14,7 @@
 export interface SessionStore {
   readonly kind: string
   get (id: string): Promise<Uint8Array | undefined>
-  /** insert or replace; refreshes the TTL */
+  /** insert or replace; refreshes the TTL. `value` is copied before set() returns: the caller may reuse it at once */
   set (id: string, value: Uint8Array): Promise<void>
   delete (id: string): Promise<void>
   /** live entries (never more than maxEntries) */

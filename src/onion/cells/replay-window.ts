@@ -50,9 +50,14 @@ export class ReplayWindow {
   /** 8 bytes top (u64 BE) + WINDOW/8 bytes of bits (u32 words, little-endian, word 0 first) */
   serialize (): Buffer {
     const out = Buffer.alloc(ReplayWindow.SERIALIZED)
-    out.writeBigUInt64BE(this.top, 0)
-    for (let w = 0; w < this.bits.length; w++) out.writeUInt32LE(this.bits[w], 8 + 4 * w)
+    this.serializeInto(out, 0)
     return out
+  }
+
+  /** serialize() written into `out` at `offset` (SERIALIZED bytes) */
+  serializeInto (out: Buffer, offset: number): void {
+    out.writeBigUInt64BE(this.top, offset)
+    for (let w = 0; w < this.bits.length; w++) out.writeUInt32LE(this.bits[w], offset + 8 + 4 * w)
   }
 
   /** Throws MM_ERR_LENGTH unless `b` is exactly SERIALIZED bytes. */

@@ -45,16 +45,22 @@ export class HopState {
     return this.backward.seal(RelayCommand.FORWARD, data.subarray(0, len))
   }
 
-  serialize (): Buffer {
-    const out = Buffer.alloc(HOP_RECORD_SIZE)
+  /**
+   * The record, written into `out` when given (HOP_RECORD_SIZE bytes, overwritten
+   * whole): a relay serialises after every cell into one reused buffer, since
+   * SessionStore.set copies what it is given before returning.
+   */
+  serialize (out = Buffer.alloc(HOP_RECORD_SIZE)): Buffer {
+    if (out.length !== HOP_RECORD_SIZE) throw lengthError('hop record buffer', String(HOP_RECORD_SIZE), out.length)
     let o = 0
     out[o++] = 1
     o += this.keys.forward.copy(out, o)
     o += this.keys.backward.copy(out, o)
-    o += this.forward.window.serialize().copy(out, o)
+    this.forward.window.serializeInto(out, o); o += ReplayWindow.SERIALIZED
     out.writeBigUInt64BE(this.backward.counter, o); o += 8
     out.writeUInt32BE(this.nextCircId, o); o += 4
     if (this.nextFingerprint) this.nextFingerprint.copy(out, o)
+    else out.fill(0, o)
     return out
   }
 

@@ -19,7 +19,7 @@ import { RelayCommand } from '../../onion/cells/layer.js'
 import { LinkCommand, encodeLinkCell, type LinkCell } from '../../onion/cells/link-cell.js'
 import { HopError, decodeExtend, encodeError } from '../../onion/cells/relay-msg.js'
 import { CREATED_LENGTH, relayRespond } from '../../onion/handshake/ntor.js'
-import { HopState } from '../../onion/circuits/hop-state.js'
+import { HOP_RECORD_SIZE, HopState } from '../../onion/circuits/hop-state.js'
 import type { Consensus } from '../../onion/directory/consensus.js'
 import { listedHops } from '../../onion/directory/consensus.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
@@ -84,6 +84,8 @@ export class RelayCore {
   private readonly pending = new Map<string, { prevKey: string, timer: NodeJS.Timeout }>()
   private readonly queue = new KeyedQueue()
   private readonly buckets: TokenBuckets
+  /** every hop record is serialised into this one buffer: SessionStore.set copies it before returning */
+  private readonly record = Buffer.alloc(HOP_RECORD_SIZE)
 
   private readonly sweepTimer: NodeJS.Timeout
   private sweeping = false
@@ -202,7 +204,7 @@ export class RelayCore {
         ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.HANDSHAKE])))
         return
       }
-      await this.init.sessions.set(key, hop.serialize())
+      await this.init.sessions.set(key, hop.serialize(this.record))
       this.follow(key, ch)
       this.counters.circuitsCreated++
       ch.send(encodeLinkCell(cell.circId, LinkCommand.CREATED, created))
@@ -283,7 +285,7 @@ export class RelayCore {
       default:
         back(HopError.PROTOCOL, `relay command ${layer.cmd} is not for a middle hop`)
     }
-    await this.init.sessions.set(key, hop.serialize())
+    await this.init.sessions.set(key, hop.serialize(this.record))
   }
 
   private async onExtend (ch: Channel, circId: number, key: string, hop: HopState, body: Buffer, back: (c: HopError, r: string) => void): Promise<void> {
@@ -321,7 +323,7 @@ export class RelayCore {
         const h = await this.load(key)
         if (!h) return
         ch.send(encodeLinkCell(circId, LinkCommand.RELAY, h.originate(RelayCommand.ERROR, encodeError({ code: HopError.UNREACHABLE, reason: 'next hop did not answer CREATE' }))))
-        await this.init.sessions.set(key, h.serialize())
+        await this.init.sessions.set(key, h.serialize(this.record))
       }, (err) => this.reject('extend-timeout', err))
     }, this.init.extendTimeoutMs ?? 10_000)
     timer.unref()
@@ -393,7 +395,7 @@ export class RelayCore {
           if (!hop || !prev) return
           prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.RELAY, hop.originate(RelayCommand.EXTENDED, cell.data.subarray(0, CREATED_LENGTH))))
           this.init.trace?.({ dir: 'backward', from: next.remote, to: prev.ch.remote, size: 2048 })
-          await this.init.sessions.set(p.prevKey, hop.serialize())
+          await this.init.sessions.set(p.prevKey, hop.serialize(this.record))
         }, (err) => this.reject('created', err))
       }
       case LinkCommand.RELAY:
@@ -418,7 +420,7 @@ export class RelayCore {
             prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.RELAY, out))
             this.counters.cellsBackward++
             this.init.trace?.({ dir: 'backward', from: next.remote, to: prev.ch.remote, size: 2048, cell: cell.data })
-            await this.init.sessions.set(prevKey, hop.serialize())
+            await this.init.sessions.set(prevKey, hop.serialize(this.record))
             resolve()
           }, (err) => { this.reject('backward', err); resolve() }))
         }, (err) => this.reject('backward', err))
@@ -447,7 +449,7 @@ export class RelayCore {
       hop.nextCircId = 0
       hop.nextFingerprint = null
       prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.RELAY, hop.originate(RelayCommand.ERROR, encodeError({ code, reason: `next hop refused CREATE (${HopError[code]})` }))))
-      await this.init.sessions.set(p.prevKey, hop.serialize())
+      await this.init.sessions.set(p.prevKey, hop.serialize(this.record))
     }, (err) => this.reject('create-refused', err))
   }
 

@@ -91,3 +91,15 @@ t.test('wipe zeroes both keys', async t => {
   hop.wipe()
   t.ok(f.every((x) => x === 0) && b.every((x) => x === 0))
 })
+
+t.test('serialize into a reused buffer overwrites all of it', async t => {
+  const { hop, client } = pair()
+  hop.peel(repad(client.forward.seal(RelayCommand.DROP, Buffer.alloc(0))))
+  const reused = Buffer.alloc(HOP_RECORD_SIZE, 0xff) // a previous circuit's bytes, say
+  t.equal(hop.serialize(reused), reused, 'returns the buffer it was given')
+  t.same(reused, hop.serialize(), 'identical to a fresh record: no stale byte survives (no next hop: zero fingerprint)')
+  hop.nextCircId = 7
+  hop.nextFingerprint = Buffer.alloc(32, 0xcd)
+  t.same(hop.serialize(reused), hop.serialize())
+  t.throws(() => hop.serialize(Buffer.alloc(HOP_RECORD_SIZE - 1)), { code: 'MM_ERR_LENGTH' })
+})
