@@ -91,16 +91,11 @@ const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.le
 const fromB64u = (s: string | undefined): Buffer => Buffer.from(s ?? '', 'base64url')
 const x25519Private = (priv: Uint8Array): KeyObject => createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64u(priv), x: '' }, format: 'jwk' })
 
-// Key pairs are made from 32 random bytes (every string is a valid X25519 or Ed25519
-// private key), not with generateKeyPairSync: on Node 20, exporting a key that
+// Private keys are 32 random bytes (every string is a valid X25519 or Ed25519 private
+// key), never from generateKeyPairSync: on Node 20, exporting a key that
 // generateKeyPairSync made can deadlock the process when garbage collection destroys
 // the generating job while the export holds the key's lock (seen under load: a relay's
 // main thread stuck in a futex inside KeyObjectHandle::ExportJWK).
-export function x25519KeyPair (): RawKeyPair {
-  const privateKey = nodeRandomBytes(32)
-  return { publicKey: x25519PublicFromPrivate(privateKey), privateKey }
-}
-
 export function x25519PublicFromPrivate (priv: Uint8Array): Buffer {
   assertBytes('X25519 private key', priv, 32)
   return fromB64u(createPublicKey(x25519Private(priv)).export({ format: 'jwk' }).x)
@@ -109,8 +104,22 @@ export function x25519PublicFromPrivate (priv: Uint8Array): Buffer {
 /** X25519(priv, pub). Throws MM_ERR_HANDSHAKE for a low-order peer key (all-zero result). */
 export function x25519 (priv: Uint8Array, pub: Uint8Array): Buffer {
   assertBytes('X25519 private key', priv, 32)
-  assertBytes('X25519 public key', pub, 32)
+  return agree(x25519Private(priv), pub)
+}
+
+/**
+ * x25519PublicFromPrivate(priv) and x25519(priv, pub) from one key object (a hop's
+ * CREATE answer needs both; building the key twice was a tenth of it).
+ */
+export function x25519PublicAndShared (priv: Uint8Array, pub: Uint8Array): { publicKey: Buffer, shared: Buffer } {
+  assertBytes('X25519 private key', priv, 32)
   const privateKey = x25519Private(priv)
+  const shared = agree(privateKey, pub)
+  return { publicKey: fromB64u(createPublicKey(privateKey).export({ format: 'jwk' }).x), shared }
+}
+
+function agree (privateKey: KeyObject, pub: Uint8Array): Buffer {
+  assertBytes('X25519 public key', pub, 32)
   const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(pub) }, format: 'jwk' })
   let out: Buffer
   try {
@@ -164,7 +173,7 @@ export interface RsaIdentity {
 }
 
 export function rsaGenerate (bits = 2048): RsaIdentity {
-  // encoded by the generator itself: no export of a freshly generated KeyObject (see x25519KeyPair)
+  // encoded by the generator itself: no export of a freshly generated KeyObject (see the X25519 note above)
   const { publicKey, privateKey } = generateKeyPairSync('rsa', {
     modulusLength: bits,
     publicExponent: 65537,

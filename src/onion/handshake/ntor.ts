@@ -9,7 +9,7 @@
 import { MarshmelloError, lengthError } from '../../errors.js'
 import {
   equalBytes, hkdfSha256, hmacSha256, randomBytes, rsaFingerprint, rsaOaepDecrypt, rsaOaepEncrypt,
-  sha256, x25519, x25519KeyPair, x25519PublicFromPrivate,
+  sha256, x25519, x25519PublicAndShared, x25519PublicFromPrivate,
 } from '../crypto/primitives.js'
 
 export const PROTOCOL_ID = Buffer.from('marshmello/v1')
@@ -40,7 +40,8 @@ export interface ClientStartInit {
 }
 
 export function clientStart (init: ClientStartInit): { state: ClientHandshakeState, create: Buffer } {
-  const x = init.ephemeralPrivate ? Buffer.from(init.ephemeralPrivate) : x25519KeyPair().privateKey
+  // any 32 bytes are an X25519 private key
+  const x = init.ephemeralPrivate ? Buffer.from(init.ephemeralPrivate) : randomBytes(32)
   const X = x25519PublicFromPrivate(x)
   const s = init.secret ? Buffer.from(init.secret) : randomBytes(32)
   const enc = rsaOaepEncrypt(init.identityKey, s)
@@ -81,10 +82,9 @@ export function relayRespond (init: RelayRespondInit): { keys: HopKeys, created:
   const { X, enc } = parseCreate(init.create)
   const s = rsaOaepDecrypt(init.identityPrivate, enc)
   if (!s || s.length !== 32) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'CREATE secret could not be decrypted with this identity')
-  const y = init.ephemeralPrivate ? Buffer.from(init.ephemeralPrivate) : x25519KeyPair().privateKey
+  const y = init.ephemeralPrivate ? Buffer.from(init.ephemeralPrivate) : randomBytes(32)
   try {
-    const Y = x25519PublicFromPrivate(y)
-    const dh = x25519(y, X) // throws MM_ERR_HANDSHAKE for a low-order X
+    const { publicKey: Y, shared: dh } = x25519PublicAndShared(y, X) // throws MM_ERR_HANDSHAKE for a low-order X
     const { keys, authKey } = derive(s, dh, X, Y, init.fingerprint)
     const auth = hmacSha256(authKey, AUTH_LABEL, init.fingerprint, X, Y, sha256(enc))
     dh.fill(0); authKey.fill(0)
