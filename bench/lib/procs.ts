@@ -7,6 +7,7 @@ import { readFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { DEVNET_NODE_FLAGS } from '../../src/roles/devnet/children.js'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const CLI = join(ROOT, 'build', 'cli.js')
@@ -25,8 +26,9 @@ const running = new Set<Child>()
 export const tmp = (prefix: string): string => mkdtempSync(join(tmpdir(), prefix))
 
 /** runs `node NODEARGS build/cli.js ARGS` (node args such as --cpu-prof: Node 20 refuses it in NODE_OPTIONS) */
+/** every role runs as the devnet runs it (DEVNET_NODE_FLAGS: single-threaded GC), plus `nodeArgs` */
 export function start (name: string, args: string[], nodeArgs: string[] = []): Child {
-  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...DEVNET_NODE_FLAGS, ...nodeArgs, CLI, ...args], { env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const waiters: { re: RegExp, resolve: (m: RegExpMatchArray) => void }[] = []
   const onData = (d: Buffer) => {

@@ -5,7 +5,15 @@
 // the devnet, which then stops the children in order. No restarts, ever.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { selfCommand } from '../common/sea.js'
+import { isSea, selfCommand } from '../common/sea.js'
+
+/**
+ * V8 flags for every role the devnet starts: they all share one machine, and with more
+ * processes than cores V8's concurrent and parallel GC helper threads cost more CPU than
+ * they save (npm run bench on 2 cores: relays ~125 → ~75 µs of CPU per send). The
+ * single executable cannot take V8 flags (Node 20), so its children keep the default.
+ */
+export const DEVNET_NODE_FLAGS = ['--single-threaded-gc']
 
 export interface ChildExit { code: number | null, signal: NodeJS.Signals | null }
 
@@ -38,7 +46,8 @@ function childEnv (): NodeJS.ProcessEnv {
 
 export function spawnRole (role: string, args: string[], onStderrLine: (role: string, line: string) => void): RoleProcess {
   const self = selfCommand()
-  const child = spawn(self.file, [...self.args, ...args], { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+  const flags = isSea() ? [] : DEVNET_NODE_FLAGS.filter((f) => !self.args.includes(f))
+  const child = spawn(self.file, [...flags, ...self.args, ...args], { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'], detached: true })
   // a failed spawn (e.g. the executable vanished) surfaces as an exit below
   const exited = new Promise<ChildExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }))

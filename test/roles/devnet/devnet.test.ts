@@ -50,6 +50,8 @@ t.test('devnet: 5 relays, devnet.json, clean stop, same identities on restart, n
   for (const pid of pids) {
     t.notOk(isGone(pid), `child ${pid} is alive`)
     t.equal(parentOf(pid), first.child.pid, `child ${pid} is the devnet's own child`)
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+    t.ok(argv.indexOf('--single-threaded-gc') > 0 && argv.indexOf('--single-threaded-gc') < argv.findIndex((a) => a.endsWith('cli.js')), `child ${pid} runs with single-threaded GC (a node flag, before the script)`)
   }
   await first.waitFor(/"event":"stats"/, 5000)
   const stats = events(first.stdout()).find((e) => e.event === 'stats')!
