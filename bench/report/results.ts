@@ -1,6 +1,7 @@
 // The shape of one bench run's results, as written to bench/results/latest.json.
 import type { Percentiles } from '../lib/stats.js'
 import type { RoundTripResult } from '../cases/round-trip.js'
+import type { DeliveryResult } from '../cases/delivery.js'
 import type { RelayLoad, ThroughputLevel } from '../cases/throughput.js'
 import type { MemoryResult } from '../cases/relay-memory.js'
 import type { StoreFigure } from '../cases/storage.js'
@@ -15,7 +16,7 @@ export interface BenchResults {
   machine: Machine
   circuitBuild?: Percentiles
   roundTrip?: RoundTripResult
-  delivery?: Percentiles
+  delivery?: DeliveryResult
   throughput?: ThroughputLevel[]
   /** the busiest relay at the highest concurrency: the lowest cells per CPU-second */
   relaySaturation?: RelayLoad & { clients: number }

@@ -19,8 +19,10 @@ export function render (r: BenchResults): string {
     ['room send, onion (3 relays)', ...pct(r.roundTrip?.onion)],
     ['room send, direct API', ...pct(r.roundTrip?.direct)],
     ['delivery (send → long-poll returns)', ...pct(r.delivery)],
+    ['  the sender\'s send in those samples', ...pct(r.delivery?.senderRoundTrip)],
   ]))
   if (r.roundTrip) parts.push(`  onion / direct (p50): ${r.roundTrip.ratioP50} ×`)
+  if (r.delivery?.senderRoundTrip) parts.push(`  delivery / the sender's own send after the same ~15 ms idle wait (p50): ${(r.delivery.p50 / r.delivery.senderRoundTrip.p50).toFixed(2)} ×`)
   if (r.throughput) {
     parts.push(table('Throughput (room sends, each client on its own circuit)', ['clients', 'sends/s', 'p50 ms', 'p99 ms', 'errors', 'relay cells/s (r1/r2/r3)', 'cells/CPU-s (r1/r2/r3)', 'CPU server/client'],
       r.throughput.map((l) => [l.clients, l.sendsPerSec, l.latency.p50, l.latency.p99, l.errors, l.relays.map((x) => x.cellsPerSec).join('/'), l.relays.map((x) => x.cellsPerCpuSecond).join('/'), `${l.serverCpu}/${l.clientCpu}`])))
