@@ -4,6 +4,7 @@
 // writes bench/results/latest.json (+ a timestamped copy) and latency-vs-concurrency.svg.
 // Flags: --quick (seconds, tiny samples: CI), --only=a,b (cases), --cpu-prof=DIR (relays, server),
 // --circuits=N (relay-memory case size), --levels=1,16 (throughput concurrency levels).
+// BENCH_NODE_ARGS='--flag …' adds node flags to the relay and server processes (experiments).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startNetwork, type BenchNetwork } from './lib/network.js'
