@@ -22,7 +22,7 @@ export interface FinalCircuit {
   pending: number
 }
 
-/** the subset of a Map / LRUCache the final hop needs */
+/** the subset of a Map (or a bounded table such as ExpiringTable) the final hop needs */
 export interface CircuitTable<V> {
   get (k: string): V | undefined
   set (k: string, v: V): unknown
@@ -76,7 +76,7 @@ export class FinalHop {
   private onCreate (link: string, cell: LinkCell): void {
     const k = this.key(link, cell.circId)
     if (this.init.circuits.get(k)) return this.reject(link, 'MM_ERR_CIRC_ID')
-    // the table is bounded by its owner (an LRU evicts the oldest circuit); a plain
+    // the table is bounded by its owner (ExpiringTable evicts the least recently used); a plain
     // Map gets the same bound here, refusing new circuits when full
     if (this.init.circuits.size >= this.init.maxCircuits && this.init.circuits instanceof Map) {
       this.init.send(link, encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HOP_BUSY])))

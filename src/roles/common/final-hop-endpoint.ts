@@ -4,12 +4,12 @@
 // expiring table; a link that closes takes its circuits with it.
 import type { FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
-import { LRUCache } from 'lru-cache'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
 import { FinalHop, type FinalCircuit, type FinalHopEvent } from '../../onion/circuits/final-hop.js'
 import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
 import type { Logger } from '../../log.js'
 import { acceptChannel, type Channel } from './channel.js'
+import { ExpiringTable } from './expiring-table.js'
 import type { HopIdentity } from './identity.js'
 
 export interface FinalHopEndpointInit {
@@ -35,12 +35,14 @@ export interface FinalHopEndpoint {
 
 export async function registerFinalHop (app: FastifyInstance, init: FinalHopEndpointInit): Promise<FinalHopEndpoint> {
   const channels = new Map<string, Channel>()
-  const circuits = new LRUCache<string, FinalCircuit>({
+  const circuits = new ExpiringTable<FinalCircuit>({
     max: init.maxCircuits,
-    ttl: init.circuitTtlMs,
-    updateAgeOnGet: true,
+    ttlMs: init.circuitTtlMs,
     dispose: (c) => c.hop.wipe(),
   })
+  // idle circuits leave on their own, not only when looked up again
+  const sweep = setInterval(() => circuits.purge(), Math.min(init.circuitTtlMs, 30_000))
+  sweep.unref()
   let served = 0
   let requests = 0
   const hop = new FinalHop({
@@ -80,6 +82,9 @@ export async function registerFinalHop (app: FastifyInstance, init: FinalHopEndp
     channels: () => channels.size,
     circuitsServed: () => served,
     requestsServed: () => requests,
-    closeAll: () => { for (const ch of channels.values()) ch.close(1000, 'shutting down') },
+    closeAll: () => {
+      clearInterval(sweep)
+      for (const ch of channels.values()) ch.close(1000, 'shutting down')
+    },
   }
 }
