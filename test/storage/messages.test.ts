@@ -32,6 +32,24 @@ t.test('nedb: messages and idempotency survive a reopen', async t => {
   t.same(again, { message: first, created: false })
 })
 
+t.test('nedb: a cursor read (taken from the _id index) filters rooms, DMs and expiry exactly', async t => {
+  let clock = 1_000
+  const s = await nedbMessageStore({ path: join(dir, 'cursor.db'), now: () => clock })
+  t.teardown(() => s.close())
+  const put = async (m: { room?: string, to?: string, expiresAt?: number }, i: number) =>
+    (await s.put({ from: 'alice', clientId: `c${i}`, body: `b${i}`, sentAt: 1, ...m })).message
+  const kinds = [{ room: 'a' }, { room: 'b' }, { to: 'bob' }, { room: 'a', expiresAt: 1_500 }]
+  const all = []
+  for (let i = 0; i < 40; i++) { clock++; all.push(await put(kinds[i % 4], i)) }
+  clock = 2_000 // the expiring ones are past their time
+  const cursor = all[9].id
+  const inRoomA = all.filter(m => m.room === 'a' && m.expiresAt === undefined && m.id > cursor)
+  t.same(await s.list({ room: 'a', after: cursor, limit: 100 }), inRoomA, 'room a after the cursor, in order, without expired ones')
+  t.same(await s.list({ room: 'a', after: cursor, limit: 3 }), inRoomA.slice(0, 3), 'limit')
+  t.same(await s.list({ dmUser: 'bob', after: cursor, limit: 100 }), all.filter(m => m.to === 'bob' && m.id > cursor), "bob's DMs after the cursor")
+  t.same(await s.list({ room: 'a', after: all[39].id, limit: 10 }), [], 'nothing after the newest')
+})
+
 t.test('nedb: a repeat in the same group commit as new messages fails alone', async t => {
   const s = await nedbMessageStore({ path: join(dir, 'batch-repeat.db') })
   t.teardown(() => s.close())

@@ -119,9 +119,14 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
       open()
       checkQuery(q)
       const t = now()
-      const after = q.after !== undefined ? { _id: { $gt: q.after } } : {}
-      const page = async (where: object) =>
-        await db.find<Doc>({ ...where, ...after, ...notExpired(t) }).sort({ _id: 1 }).limit(q.limit) as Doc[]
+      // With a cursor, the _id index yields only the documents after it: nedb takes its
+      // candidates from the first indexed equality it sees, so the room (or to/from)
+      // condition goes inside $and, where it only filters. A long-poll read after the
+      // latest id then costs the few newest documents, not every message of the room.
+      const page = async (where: object) => {
+        const query = q.after !== undefined ? { $and: [where], _id: { $gt: q.after }, ...notExpired(t) } : { ...where, ...notExpired(t) }
+        return await db.find<Doc>(query).sort({ _id: 1 }).limit(q.limit) as Doc[]
+      }
       let docs: Doc[]
       if (q.room !== undefined) {
         docs = await page({ room: q.room })
