@@ -95,6 +95,8 @@ export interface MessageQuery {
   dmUser?: string
   /** only messages with id > after */
   after?: string
+  /** the newest `limit` messages instead of the oldest (still returned oldest first); not with `after` */
+  newest?: boolean
   limit: number
 }
 

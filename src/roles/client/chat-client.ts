@@ -30,6 +30,16 @@ interface WireMessage { id: string, from: string, room?: string, to?: string, cl
 
 export interface Page { messages: ChatMessage[], cursor?: string }
 
+export interface ReadOptions {
+  /** messages after this id */
+  after?: string
+  /** long-poll up to this many seconds when nothing is new */
+  wait?: number
+  limit?: number
+  /** the newest page (joining a room), not with after or wait */
+  latest?: boolean
+}
+
 /** Thrown when a contact's key differs from the one pinned on first use. */
 export class KeyChangedError extends MarshmelloError {
   constructor (readonly username: string, readonly oldFingerprint: string, readonly newFingerprint: string) {
@@ -120,9 +130,11 @@ export class ChatClient {
     return this.show(data.message)
   }
 
-  async readRoom (room: string, opts: { after?: string, wait?: number, limit?: number } = {}): Promise<Page> {
+  /** a page after `after` (long-polling `wait` seconds), or with `latest` the room's newest page */
+  async readRoom (room: string, opts: ReadOptions = {}): Promise<Page> {
     this.me()
     const q = new URLSearchParams()
+    if (opts.latest) q.set('latest', '1')
     if (opts.after) q.set('after', opts.after)
     if (opts.limit) q.set('limit', String(opts.limit))
     if (opts.wait) q.set('wait', String(opts.wait))
@@ -171,9 +183,10 @@ export class ChatClient {
     return { id: data.message.id, from: name, to: peer, text, sentAt, verified: true }
   }
 
-  async readDms (opts: { after?: string, wait?: number, limit?: number } = {}): Promise<Page> {
+  async readDms (opts: ReadOptions = {}): Promise<Page> {
     const { name, identity } = this.me()
     const q = new URLSearchParams()
+    if (opts.latest) q.set('latest', '1')
     if (opts.after) q.set('after', opts.after)
     if (opts.limit) q.set('limit', String(opts.limit))
     if (opts.wait) q.set('wait', String(opts.wait))

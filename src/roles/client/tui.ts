@@ -65,17 +65,10 @@ export async function runTerminalChat (a: ClientArgs & { user?: string, room: st
   const followRoom = async (name: string, gen: number) => {
     let cursor: string | undefined
     try {
-      const first = await client.readRoom(name, { limit: 20 })
-      // show the last messages of the room
-      let page = first
-      while (page.messages.length === 20) {
-        cursor = page.cursor
-        page = await client.readRoom(name, { after: cursor, limit: 200 })
-        if (page.messages.length < 200) break
-      }
-      const recent = [...first.messages, ...(page === first ? [] : page.messages)].slice(-20)
-      recent.forEach((m) => say(formatMessage(m)))
-      cursor = page.cursor ?? first.cursor
+      // the last messages of the room, in one request however long its history
+      const recent = await client.readRoom(name, { latest: true, limit: 20 })
+      recent.messages.forEach((m) => say(formatMessage(m)))
+      cursor = recent.cursor
     } catch (err) { errLine(err) }
     while (!quitting && gen === roomGen) {
       try {
@@ -94,11 +87,8 @@ export async function runTerminalChat (a: ClientArgs & { user?: string, room: st
   const followDms = async () => {
     let cursor: string | undefined
     try {
-      for (;;) {
-        const p = await client.readDms({ after: cursor, limit: 200 })
-        cursor = p.cursor ?? cursor
-        if (p.messages.length < 200) break
-      }
+      // only DMs from now on are shown: the newest one is the cursor
+      cursor = (await client.readDms({ latest: true, limit: 1 })).cursor
     } catch (err) { errLine(err) }
     while (!quitting) {
       try {

@@ -24,6 +24,9 @@ export function checkQuery (q: MessageQuery): void {
   if ((q.room === undefined) === (q.dmUser === undefined)) {
     throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', 'bad-input', 'expected a query with exactly one of room or dmUser')
   }
+  if (q.newest === true && q.after !== undefined) {
+    throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', 'bad-input', 'expected either newest or after, not both')
+  }
   if (!Number.isInteger(q.limit) || q.limit < 1) {
     throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', 'bad-input', `expected limit to be a positive integer, got ${q.limit}`)
   }

@@ -184,7 +184,8 @@ export async function mongoMessageStore (init: MongoMessageStoreInit): Promise<M
         ...(q.after !== undefined ? { _id: { $gt: q.after } } : {}),
         ...notExpired(Date.now())
       }
-      const docs = await run(async () => await coll.find(filter).sort({ _id: 1 }).limit(q.limit).toArray())
+      const docs = await run(async () => await coll.find(filter).sort({ _id: q.newest === true ? -1 : 1 }).limit(q.limit).toArray())
+      if (q.newest === true) docs.reverse()
       return docs.map(fromDoc)
     },
     async count () {

@@ -125,6 +125,7 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
       // latest id then costs the few newest documents, not every message of the room.
       const page = async (where: object) => {
         const query = q.after !== undefined ? { $and: [where], _id: { $gt: q.after }, ...notExpired(t) } : { ...where, ...notExpired(t) }
+        if (q.newest === true) return (await db.find<Doc>(query).sort({ _id: -1 }).limit(q.limit) as Doc[]).reverse()
         return await db.find<Doc>(query).sort({ _id: 1 }).limit(q.limit) as Doc[]
       }
       let docs: Doc[]
@@ -135,7 +136,8 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
         const [to, from] = await Promise.all([page({ to: q.dmUser }), page({ from: q.dmUser, to: { $exists: true } })])
         const seen = new Map<string, Doc>()
         for (const d of [...to, ...from]) seen.set(d._id, d)
-        docs = [...seen.values()].sort((a, b) => a._id < b._id ? -1 : a._id > b._id ? 1 : 0).slice(0, q.limit)
+        const merged = [...seen.values()].sort((a, b) => a._id < b._id ? -1 : a._id > b._id ? 1 : 0)
+        docs = q.newest === true ? merged.slice(-q.limit) : merged.slice(0, q.limit)
       }
       return docs.map(fromDoc)
     },

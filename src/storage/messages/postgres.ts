@@ -222,7 +222,8 @@ export async function postgresMessageStore (init: PostgresMessageStoreInit): Pro
       }
       if (q.after !== undefined) where += ` AND id > ${p(q.after)}`
       where += ` AND (expires_at IS NULL OR expires_at > ${p(now)})`
-      const { rows } = await query<Row>(`SELECT ${COLS} FROM ${s}.messages WHERE ${where} ORDER BY id LIMIT ${p(q.limit)}`, params)
+      const { rows } = await query<Row>(`SELECT ${COLS} FROM ${s}.messages WHERE ${where} ORDER BY id ${q.newest === true ? 'DESC' : ''} LIMIT ${p(q.limit)}`, params)
+      if (q.newest === true) rows.reverse()
       return rows.map(fromRow)
     },
     async count () {

@@ -67,6 +67,23 @@ export function messageStoreContract (t: Test, name: string, factory: () => Prom
     t.same(pages.flat(), ids)
   })
 
+  t.test(`${name}: newest gives the last page, oldest first`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    const room: string[] = []
+    const dms: string[] = []
+    for (let i = 0; i < 30; i++) {
+      room.push((await s.put(msg({ from: 'alice', room: 'tail' }))).message.id)
+      await s.put(msg({ from: 'noise', room: 'elsewhere' }))
+      if (i % 2 === 0) dms.push((await s.put(msg({ from: i % 4 === 0 ? 'carol' : 'dave', to: 'carol' }))).message.id)
+      else dms.push((await s.put(msg({ from: 'carol', to: 'erin' }))).message.id)
+    }
+    t.same((await s.list({ room: 'tail', newest: true, limit: 7 })).map(m => m.id), room.slice(-7))
+    t.same((await s.list({ room: 'tail', newest: true, limit: 100 })).map(m => m.id), room, 'a limit past the room: all of it')
+    t.same((await s.list({ dmUser: 'carol', newest: true, limit: 5 })).map(m => m.id), dms.slice(-5), 'DMs both ways, newest five')
+    await t.rejects(s.list({ room: 'tail', newest: true, after: room[0], limit: 5 }), { code: 'MM_ERR_MESSAGE_QUERY' })
+  })
+
   t.test(`${name}: dmUser returns DMs in both directions only`, async t => {
     const s = await factory()
     t.teardown(() => s.close())

@@ -12,7 +12,6 @@ import { EventFeed } from './events.js'
 export const ROOM = /^[a-z0-9_-]{1,32}$/
 export const USER = /^[a-z0-9_-]{1,32}$/
 const KEEP = 200 // messages cached per room and for DMs
-const CATCH_UP_PAGES = 10
 
 export interface SessionComponents {
   openClient: (a: ClientArgs) => Promise<ChatClient>
@@ -146,7 +145,7 @@ export class WebSession {
     const { client } = this.me()
     const r = this.rooms.get(room)
     if (r) { await r.ready; return r.timeline.list() }
-    const p = await client.readRoom(room, { limit: 50 })
+    const p = await client.readRoom(room, { latest: true, limit: 50 })
     return p.messages
   }
 
@@ -181,7 +180,7 @@ export class WebSession {
   }
 
   /**
-   * Catches up (up to CATCH_UP_PAGES pages, the cache keeps the newest), then
+   * Catches up (the newest KEEP messages, in one read), then
    * long-polls until the generation changes; new messages go to `emit`.
    * Resolves `ready` (the returned promise) once caught up or on first failure.
    */
@@ -197,12 +196,10 @@ export class WebSession {
       while (alive()) {
         try {
           if (!caughtUp) {
-            for (let i = 0; i < CATCH_UP_PAGES; i++) {
-              const p = await read({ after: cursor, limit: 200 })
-              p.messages.forEach((m) => timeline.add(m))
-              cursor = p.cursor ?? cursor
-              if (p.messages.length < 200) break
-            }
+            // the newest page, then everything after it as it comes
+            const p = await read({ latest: true, limit: KEEP })
+            p.messages.forEach((m) => timeline.add(m))
+            cursor = p.cursor ?? cursor
             caughtUp = true
             readyResolve()
             continue

@@ -48,6 +48,8 @@ const pageQuery = {
     after: { type: 'string', pattern: MESSAGE_ID },
     limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
     wait: { type: 'string', pattern: '^[0-9]{1,4}$' },
+    /** the newest page instead of the oldest (joining a room); not with after or wait */
+    latest: { type: 'string', enum: ['1', 'true'] },
   },
 } as const
 
@@ -105,9 +107,20 @@ export async function messagesService (app: FastifyInstance, opts: MessagesServi
   }
 
   /** one page after `after`; with wait>0 and nothing new, waits for news on `keys` */
-  async function page (q: Omit<MessageQuery, 'limit'>, raw: { limit?: string, wait?: string }, keys: string[], reply: FastifyReply) {
+  async function page (q: Omit<MessageQuery, 'limit' | 'newest'>, raw: { limit?: string, wait?: string, latest?: string }, keys: string[], reply: FastifyReply) {
     const limit = Math.min(Math.max(Number(raw.limit ?? DEFAULT_LIMIT), 1), MAX_LIMIT)
     const waitMs = Math.min(Number(raw.wait ?? 0) * 1000, longPollMaxMs)
+    if (raw.latest !== undefined) {
+      if (q.after !== undefined || waitMs > 0) {
+        /** Thrown when latest is combined with after or wait. */
+        throw new MarshmelloError('MM_ERR_BAD_QUERY', 'bad-input', 'latest reads the newest page: do not combine it with after or wait', 400)
+      }
+      const t = now()
+      // one more than asked, so hasMore says whether older messages exist
+      const found = (await store.list({ ...q, newest: true, limit: limit + 1 })).filter(m => m.expiresAt === undefined || m.expiresAt > t)
+      const messages = found.slice(-limit)
+      return { messages: messages.map(view), cursor: messages.at(-1)?.id ?? null, hasMore: found.length > limit }
+    }
     const read = async () => {
       const t = now()
       const found = (await store.list({ ...q, limit: limit + 1 })).filter(m => m.expiresAt === undefined || m.expiresAt > t)
@@ -157,7 +170,7 @@ export async function messagesService (app: FastifyInstance, opts: MessagesServi
   }, async (request, reply) => {
     requireCaller(request)
     const room = (request.params as { room: string }).room.toLowerCase()
-    const q = request.query as { after?: string, limit?: string, wait?: string }
+    const q = request.query as { after?: string, limit?: string, wait?: string, latest?: string }
     return page({ room, after: q.after }, q, [`r:${room}`], reply)
   })
 
@@ -192,7 +205,7 @@ export async function messagesService (app: FastifyInstance, opts: MessagesServi
     schema: { querystring: pageQuery, response: { 200: pageSchema, ...errorResponses } },
   }, async (request, reply) => {
     const me = requireCaller(request)
-    const q = request.query as { after?: string, limit?: string, wait?: string }
+    const q = request.query as { after?: string, limit?: string, wait?: string, latest?: string }
     return page({ dmUser: me, after: q.after }, q, [`d:${me}`], reply)
   })
 

@@ -75,6 +75,33 @@ t.test('cursor pagination across pages', async t => {
   }
 })
 
+t.test('latest: the newest page, then follow it with after', async t => {
+  const { gateway } = await stack(t)
+  const token = await signUp(gateway, 'alice')
+  const sent: string[] = []
+  for (let i = 0; i < 7; i++) {
+    const res = await call(gateway, 'POST', '/v1/rooms/tail/messages', { token, body: { clientId: `c${i}`, text: `n${i}` } })
+    sent.push(res.json.message.id)
+  }
+  const last = await call(gateway, 'GET', '/v1/rooms/tail/messages?latest=1&limit=3', { token })
+  t.equal(last.status, 200)
+  t.same(last.json.messages.map((m: any) => m.id), sent.slice(-3), 'the three newest, oldest first')
+  t.equal(last.json.cursor, sent[6])
+  t.equal(last.json.hasMore, true, 'older messages exist')
+  const all = await call(gateway, 'GET', '/v1/rooms/tail/messages?latest=true&limit=50', { token })
+  t.same(all.json.messages.map((m: any) => m.id), sent)
+  t.equal(all.json.hasMore, false)
+  const empty = await call(gateway, 'GET', '/v1/rooms/nobody-here/messages?latest=1', { token })
+  t.same(empty.json, { messages: [], cursor: null, hasMore: false }, 'an empty room')
+  const dm = await call(gateway, 'GET', '/v1/dms?latest=1&limit=5', { token })
+  t.equal(dm.status, 200, 'DMs take latest too')
+  for (const q of [`latest=1&after=${sent[0]}`, 'latest=1&wait=5', 'latest=yes']) {
+    const res = await call(gateway, 'GET', `/v1/rooms/tail/messages?${q}`, { token })
+    t.equal(res.status, 400, q)
+    t.type(res.json?.error?.message, 'string')
+  }
+})
+
 t.test('long-poll wakes up on a new message', async t => {
   const { gateway } = await stack(t)
   const alice = await signUp(gateway, 'alice')
