@@ -16,7 +16,7 @@ t.teardown(async () => {
 })
 
 async function user (name: string): Promise<ChatClient> {
-  const c = await openClient({ home: tmp(`mm-${name}-`), devnet: net.dir, verbose: false })
+  const c = await openClient({ home: tmp(`mm-${name}-`), devnet: net.dir, rotate: 600, verbose: false })
   clients.push(c)
   await c.register(name, `${name}-password`)
   await c.login(name, `${name}-password`)
