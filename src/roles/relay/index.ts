@@ -100,6 +100,8 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
   installErrorHandler(app)
   await app.register(websocket, { options: { maxPayload: CELL_SIZE, perMessageDeflate: false } })
 
+  // liveness without touching the session store (/healthz counts circuits in it)
+  app.get('/livez', async () => ({ ok: true, role: 'relay', fingerprint: identity.fingerprintHex }))
   app.get('/healthz', async () => ({ ok: true, role: 'relay', fingerprint: identity.fingerprintHex, circuits: await sessions.size(), channels: core.channelCount, consensus: consensus.current !== null }))
   app.get('/metrics', async () => ({ ...core.counters, circuits: await sessions.size(), tracked: core.tracked, channels: core.channelCount, memory: process.memoryUsage().rss }))
   app.get('/descriptor', async () => descriptor())

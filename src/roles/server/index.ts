@@ -172,6 +172,9 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
   // the final hop's own signed descriptor, as relays serve theirs (the directory's reachability probe reads it)
   if (mode === 'all' || mode === 'gateway') app.get('/descriptor', async () => descriptor())
   app.get('/healthz', async () => ({ ok: true, role: 'server', service: mode, ...(await counts()) }))
+  // liveness without touching a store: /healthz answers 503 while a store is down, and an
+  // orchestrator should not restart a process that is only waiting for its database
+  app.get('/livez', async () => ({ ok: true, role: 'server', service: mode }))
 
   const counts = async (): Promise<Record<string, number>> => ({
     ...(c.users && mode === 'all' ? { users: await c.users.count() } : {}),

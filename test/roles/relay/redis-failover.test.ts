@@ -133,6 +133,7 @@ if (!redisUp) {
     const health = await httpsStatus(`https://${A_HOST}:${aPort}/healthz`)
     t.equal(health.status, 503, '/healthz answers 503 while the store is down')
     t.equal(health.json.error?.code, 'MM_ERR_STORE_UNAVAILABLE')
+    t.equal((await httpsStatus(`https://${A_HOST}:${aPort}/livez`)).status, 200, '/livez: alive, only waiting for its store')
     proxy.restore()
     t.ok(await waitUntil(async () => (await httpsStatus(`https://${A_HOST}:${aPort}/healthz`)).status === 200, 10_000, 200), 'healthy again once Redis is back')
     const again = await Circuit.build({ path: [...descs, echo.descriptor], links })

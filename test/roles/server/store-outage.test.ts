@@ -78,6 +78,8 @@ if (!pgUp) {
     t.equal((await call(api, 'GET', '/healthz')).status, 200, 'the gateway health endpoint answers')
     const face = await httpsJson(`${server.url}/healthz`)
     t.equal(face.status, 503, 'the server /healthz answers, reporting the store as unavailable')
+    const live = await httpsJson(`${server.url}/livez`)
+    t.equal(live.status, 200, '/livez: the process is alive, so an orchestrator does not restart it')
     t.equal(face.json.error?.code, 'MM_ERR_STORE_UNAVAILABLE')
     for (let i = 0; i < 5; i++) { await send(); await sleep(100) }
     t.equal(server.proc.child.exitCode, null, 'the process is alive')
