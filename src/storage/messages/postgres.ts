@@ -8,20 +8,13 @@
 import pg from 'pg'
 import { randomBytes } from 'node:crypto'
 import type { MessageStore, NewMessage, StoredMessage } from '../types.js'
-import { isMarshmelloError } from '../../errors.js'
-import { storeClosed, storeConfigError, storeUnavailable } from '../errors.js'
+import { storeUnavailable } from '../errors.js'
+import { openPgStore, type PgStoreInit } from '../postgres.js'
 import { messageId } from '../ids.js'
 import { Listeners } from './listeners.js'
 import { checkNewMessage, checkQuery, toMessage } from './fields.js'
 
-export interface PostgresMessageStoreInit {
-  url: string
-  /** schema for the tables, created when missing; default `public` */
-  schema?: string
-  /** most connections held open (plus one for LISTEN); default 10 */
-  poolSize?: number
-  /** give up connecting after this long; default 5000 ms */
-  connectTimeoutMs?: number
+export interface PostgresMessageStoreInit extends PgStoreInit {
   /** first delay before the LISTEN client reconnects (doubles up to 5 s); default 250 ms */
   listenRetryMs?: number
 }
@@ -56,67 +49,19 @@ const fromRow = (r: Row): StoredMessage => toMessage({
   sentAt: Number(r.sent_at), expiresAt: r.expires_at === null ? null : Number(r.expires_at)
 })
 
-/** SQLSTATE classes that mean the server, not the query, is the problem. */
-const isServerDown = (code: string) => /^(08|53|57P)/.test(code)
-
-async function migrate (pool: pg.Pool, schema: string): Promise<void> {
-  const s = `"${schema}"`
-  const c = await pool.connect()
-  try {
-    await c.query('BEGIN')
-    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`marshmello:migrate:${schema}:messages`])
-    await c.query(`CREATE SCHEMA IF NOT EXISTS ${s}`)
-    await c.query(`CREATE TABLE IF NOT EXISTS ${s}.message_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)
-    const done = new Set((await c.query<{ version: number }>(`SELECT version FROM ${s}.message_migrations`)).rows.map(r => r.version))
-    for (let i = 0; i < MIGRATIONS.length; i++) {
-      if (done.has(i + 1)) continue
-      await c.query(MIGRATIONS[i](s))
-      await c.query(`INSERT INTO ${s}.message_migrations (version, applied_at) VALUES ($1, $2)`, [i + 1, Date.now()])
-    }
-    await c.query('COMMIT')
-  } catch (err) {
-    await c.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    c.release()
-  }
-}
-
 export interface PostgresMessageStore extends MessageStore {
   readonly schema: string
 }
 
 export async function postgresMessageStore (init: PostgresMessageStoreInit): Promise<PostgresMessageStore> {
-  const schema = init.schema ?? 'public'
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw storeConfigError(`expected a schema name of a-z 0-9 _ (at most 63), got ${JSON.stringify(schema)}`)
-  const timeout = init.connectTimeoutMs ?? 5_000
-  const clientConfig = { connectionString: init.url, connectionTimeoutMillis: timeout }
-  const pool = new pg.Pool({ ...clientConfig, max: init.poolSize ?? 10, query_timeout: 10_000 })
-  // an idle client that loses its connection: the pool drops it; the next query reconnects
-  pool.on('error', () => {})
-  try {
-    await migrate(pool, schema)
-  } catch (err) {
-    await pool.end().catch(() => {})
-    throw storeUnavailable('messages', init.url, err)
-  }
-
-  const s = `"${schema}"`
+  // the version table and lock name predate the shared helper: existing databases keep them
+  const db = await openPgStore('messages', init, { table: 'message_migrations', lock: 'marshmello:migrate:{schema}:messages', steps: MIGRATIONS })
+  const { schema, s, query, clientConfig } = db
   // one NOTIFY channel per schema, so test runs and deployments sharing a database stay apart
   const channel = `mm_messages_${schema}`.slice(0, 63)
   // NOTIFY payload `<instance> <id>`: this store emits its own puts at once and skips their echo
   const instance = randomBytes(6).toString('hex')
   let closed = false
-  const query = async <R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> => {
-    if (closed) throw storeClosed('messages')
-    try {
-      return await pool.query<R>(sql, params)
-    } catch (err) {
-      const code = (err as { code?: unknown }).code
-      if (isMarshmelloError(err) || (typeof code === 'string' && code.length === 5 && !isServerDown(code))) throw err
-      throw storeUnavailable('messages', init.url, err, 'is unavailable')
-    }
-  }
 
   /* onMessage: this process's own puts are emitted at once; other processes' arrive
    * on a dedicated LISTEN client, opened while anyone listens. Each NOTIFY carries
@@ -251,7 +196,7 @@ export async function postgresMessageStore (init: PostgresMessageStoreInit): Pro
       clearTimeout(retryTimer)
       await connecting?.catch(() => {})
       dropListener()
-      await pool.end()
+      await db.close()
     }
   }
 }

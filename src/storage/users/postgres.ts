@@ -3,20 +3,11 @@
 // server processes can start at once. A database that goes away turns into
 // MM_ERR_STORE_UNAVAILABLE (503) per request; the pool reconnects by itself.
 
-import pg from 'pg'
 import type { UserKeys, UserRecord, UserStore } from '../types.js'
-import { isMarshmelloError } from '../../errors.js'
-import { storeClosed, storeConfigError, storeUnavailable, userExists, userUnknown } from '../errors.js'
+import { userExists, userUnknown } from '../errors.js'
+import { openPgStore, type PgStoreInit } from '../postgres.js'
 
-export interface PostgresUserStoreInit {
-  url: string
-  /** schema for the tables, created when missing; default `public` */
-  schema?: string
-  /** most connections held open; default 10 */
-  poolSize?: number
-  /** give up connecting after this long; default 5000 ms */
-  connectTimeoutMs?: number
-}
+export type PostgresUserStoreInit = PgStoreInit
 
 /** Each entry runs once, in order; `s` is the quoted schema name. */
 const MIGRATIONS: Array<(s: string) => string> = [
@@ -44,62 +35,10 @@ function toRecord (r: Row): UserRecord {
   return { username: r.username, passwordHash: r.password_hash, keys, createdAt: Number(r.created_at) }
 }
 
-/** SQLSTATE classes that mean the server, not the query, is the problem. */
-const isServerDown = (code: string) => /^(08|53|57P)/.test(code)
-
-async function migrate (pool: pg.Pool, schema: string): Promise<void> {
-  const s = `"${schema}"`
-  const c = await pool.connect()
-  try {
-    await c.query('BEGIN')
-    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`marshmello:migrate:${schema}`])
-    await c.query(`CREATE SCHEMA IF NOT EXISTS ${s}`)
-    await c.query(`CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)
-    const done = new Set((await c.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`)).rows.map(r => r.version))
-    for (let i = 0; i < MIGRATIONS.length; i++) {
-      if (done.has(i + 1)) continue
-      await c.query(MIGRATIONS[i](s))
-      await c.query(`INSERT INTO ${s}.schema_migrations (version, applied_at) VALUES ($1, $2)`, [i + 1, Date.now()])
-    }
-    await c.query('COMMIT')
-  } catch (err) {
-    await c.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    c.release()
-  }
-}
-
 export async function postgresUserStore (init: PostgresUserStoreInit): Promise<UserStore> {
-  const schema = init.schema ?? 'public'
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw storeConfigError(`expected a schema name of a-z 0-9 _ (at most 63), got ${JSON.stringify(schema)}`)
-  const pool = new pg.Pool({
-    connectionString: init.url,
-    max: init.poolSize ?? 10,
-    connectionTimeoutMillis: init.connectTimeoutMs ?? 5_000,
-    query_timeout: 10_000
-  })
-  // an idle client that loses its connection: the pool drops it; the next query reconnects
-  pool.on('error', () => {})
-  try {
-    await migrate(pool, schema)
-  } catch (err) {
-    await pool.end().catch(() => {})
-    throw storeUnavailable('users', init.url, err)
-  }
-
-  const s = `"${schema}"`
-  let closed = false
-  const query = async <R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> => {
-    if (closed) throw storeClosed('users')
-    try {
-      return await pool.query<R>(sql, params)
-    } catch (err) {
-      const code = (err as { code?: unknown }).code
-      if (isMarshmelloError(err) || (typeof code === 'string' && code.length === 5 && !isServerDown(code))) throw err
-      throw storeUnavailable('users', init.url, err, 'is unavailable')
-    }
-  }
+  // the version table and lock name predate the shared helper: existing databases keep them
+  const db = await openPgStore('users', init, { table: 'schema_migrations', lock: 'marshmello:migrate:{schema}', steps: MIGRATIONS })
+  const { s, query } = db
   const COLS = 'username, password_hash, key_enc, key_sign, created_at'
 
   return {
@@ -146,9 +85,7 @@ export async function postgresUserStore (init: PostgresUserStoreInit): Promise<U
       }
     },
     async close () {
-      if (closed) return
-      closed = true
-      await pool.end()
+      await db.close()
     }
   }
 }
