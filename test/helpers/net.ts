@@ -118,21 +118,31 @@ export async function httpsGetJson (url: string): Promise<unknown> {
   })
 }
 
-export interface EchoHop { descriptor: Descriptor, endpoint: FinalHopEndpoint, peers: string[], requests: ApiRequest[], close: () => Promise<void> }
+export interface EchoHop {
+  descriptor: Descriptor
+  endpoint: FinalHopEndpoint
+  peers: string[]
+  requests: ApiRequest[]
+  /** the code of every cell the final hop rejected */
+  rejected: string[]
+  close: () => Promise<void>
+}
 
-/** an in-process final hop whose handler echoes the request */
+/** an in-process final hop whose handler echoes the request; it records peers, requests and rejected cells */
 export async function startEchoHop (host: string, handler?: (r: ApiRequest) => Promise<ApiResponse>): Promise<EchoHop> {
   const dir = tmp('mm-final-')
   const identity = loadOrCreateIdentity(dir, host)
   const app = Fastify({ https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem }, logger: false })
   const peers: string[] = []
   const requests: ApiRequest[] = []
+  const rejected: string[] = []
   const endpoint = await registerFinalHop(app, {
     identity,
     log: silentLogger,
     maxCircuits: 1000,
     circuitTtlMs: 600_000,
     onPeer: (r) => peers.push(r),
+    onEvent: (e) => { if (e.type === 'rejected') rejected.push(e.code) },
     handler: handler ?? (async (req) => {
       requests.push(req)
       return { status: 200, headers: { 'content-type': 'application/octet-stream', 'x-path': req.path }, body: req.body }
@@ -141,5 +151,5 @@ export async function startEchoHop (host: string, handler?: (r: ApiRequest) => P
   await app.listen({ host, port: 0 })
   const port = (app.server.address() as { port: number }).port
   const descriptor = hopDescriptor(identity, { role: 'server', nickname: 'echo', host, port, lifetimeMs: 3600_000 })
-  return { descriptor, endpoint, peers, requests, close: async () => { endpoint.closeAll(); await app.close() } }
+  return { descriptor, endpoint, peers, requests, rejected, close: async () => { endpoint.closeAll(); await app.close() } }
 }

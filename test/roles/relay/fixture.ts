@@ -3,17 +3,12 @@
 // records what it rejects), plus small probes (/metrics, /healthz, polling) and
 // raw cell helpers for tests that speak the link protocol themselves.
 import { join } from 'node:path'
-import Fastify from 'fastify'
 import type { Test } from 'tap'
-import { registerFinalHop } from '../../../src/roles/common/final-hop-endpoint.js'
-import { hopDescriptor, loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
 import { connectChannel, type Channel } from '../../../src/roles/common/channel.js'
 import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
 import { LinkCommand, encodeLinkCell, type LinkCell } from '../../../src/onion/cells/link-cell.js'
 import { clientStart } from '../../../src/onion/handshake/ntor.js'
-import type { ApiRequest } from '../../../src/onion/streams/envelope.js'
-import { silentLogger } from '../../../src/log.js'
-import { directoryKey, httpsGetJson, startRelayProc, tmp, writeConsensus, type DirectoryKey, type RelayProc } from '../../helpers/net.js'
+import { directoryKey, httpsGetJson, startEchoHop, startRelayProc, tmp, writeConsensus, type DirectoryKey, type EchoHop, type RelayProc } from '../../helpers/net.js'
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -27,46 +22,13 @@ export async function waitUntil (fn: () => boolean | Promise<boolean>, ms = 5000
   return await fn()
 }
 
-export interface FinalHopProbe {
-  descriptor: Descriptor
-  requests: ApiRequest[]
-  rejected: string[]
-  peers: string[]
-  close: () => Promise<void>
-}
-
-/** an in-process final hop that echoes requests and records every cell it rejects */
-export async function startProbeFinalHop (host: string): Promise<FinalHopProbe> {
-  const identity = loadOrCreateIdentity(tmp('mm-final-'), host)
-  const app = Fastify({ https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem }, logger: false })
-  const requests: ApiRequest[] = []
-  const rejected: string[] = []
-  const peers: string[] = []
-  const endpoint = await registerFinalHop(app, {
-    identity,
-    log: silentLogger,
-    maxCircuits: 1000,
-    circuitTtlMs: 600_000,
-    onPeer: (r) => peers.push(r),
-    onEvent: (e) => { if (e.type === 'rejected') rejected.push(e.code) },
-    handler: async (req) => {
-      requests.push(req)
-      return { status: 200, headers: { 'x-path': req.path }, body: req.body }
-    },
-  })
-  await app.listen({ host, port: 0 })
-  const port = (app.server.address() as { port: number }).port
-  const descriptor = hopDescriptor(identity, { role: 'server', nickname: 'probe', host, port, lifetimeMs: 3600_000 })
-  return { descriptor, requests, rejected, peers, close: async () => { endpoint.closeAll(); await app.close() } }
-}
-
 export interface Net {
   dir: string
   key: DirectoryKey
   consensus: string
   relays: RelayProc[]
   descs: Descriptor[]
-  final: FinalHopProbe
+  final: EchoHop
   /** signs and writes a consensus, then waits until the relays have re-read it */
   publish: (relays: Descriptor[], server?: Descriptor | null) => Promise<void>
 }
@@ -81,7 +43,7 @@ export async function startNet (t: Test, hosts: string[], o: { extra?: (i: numbe
   await Promise.all(hosts.map(async (host, i) => {
     relays[i] = await startRelayProc({ host, consensus, dirKey: key.fingerprint, extra: o.extra?.(i) })
   }))
-  const final = await startProbeFinalHop(o.finalHost ?? '127.0.0.20')
+  const final = await startEchoHop(o.finalHost ?? '127.0.0.20')
   t.teardown(final.close)
   const descs = await Promise.all(relays.map((r) => r.descriptor()))
   const publish = async (list: Descriptor[], server: Descriptor | null = final.descriptor): Promise<void> => {
