@@ -16,6 +16,11 @@ export interface SessionStore {
   get (id: string): Promise<Uint8Array | undefined>
   /** insert or replace; refreshes the TTL. `value` is copied before set() returns: the caller may reuse it at once */
   set (id: string, value: Uint8Array): Promise<void>
+  /**
+   * set() only when `id` holds no live value; false (and nothing written) when it does.
+   * Atomic in a shared store: of several processes creating one id at once, one wins.
+   */
+  create (id: string, value: Uint8Array): Promise<boolean>
   delete (id: string): Promise<void>
   /** live entries (never more than maxEntries) */
   size (): Promise<number>

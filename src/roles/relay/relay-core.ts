@@ -204,7 +204,13 @@ export class RelayCore {
         ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.HANDSHAKE])))
         return
       }
-      await this.init.sessions.set(key, hop.serialize(this.record))
+      // create, not set: another process of this relay sharing the store may have taken
+      // the id since the check above (a NAT neighbour's CREATE); the first one wins
+      if (!await this.init.sessions.create(key, hop.serialize(this.record))) {
+        hop.wipe()
+        ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.IN_USE])))
+        return this.reject('create on a circuit id in use')
+      }
       this.follow(key, ch)
       this.counters.circuitsCreated++
       ch.send(encodeLinkCell(cell.circId, LinkCommand.CREATED, created))
@@ -311,12 +317,12 @@ export class RelayCore {
     const fpHex = ext.fingerprint.toString('hex')
     let nextCircId: number
     let pkey: string
-    // ids on a channel another process of this relay opened are only in the store
-    do { nextCircId = randomInt(1, 0xffffffff); pkey = `${fpHex}:${nextCircId}` } while (used.has(pkey) || this.pending.has(pkey) || await this.init.sessions.get(BACK + pkey) !== undefined)
+    // ids on a channel another process of this relay opened are only in the store, and
+    // create() is atomic there: two processes never claim one id for two circuits
+    do { nextCircId = randomInt(1, 0xffffffff); pkey = `${fpHex}:${nextCircId}` } while (used.has(pkey) || this.pending.has(pkey) || !await this.init.sessions.create(BACK + pkey, Buffer.from(key)))
     used.add(pkey)
     hop.nextCircId = nextCircId
     hop.nextFingerprint = ext.fingerprint
-    await this.init.sessions.set(BACK + pkey, Buffer.from(key))
     const timer = setTimeout(() => {
       if (!this.pending.delete(pkey)) return
       this.queue.run(key, async () => {

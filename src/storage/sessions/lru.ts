@@ -250,6 +250,13 @@ export function lruSessionStore (init: SessionStoreInit): SessionStore {
       open()
       put(id, value)
     },
+    async create (id, value) {
+      open()
+      const h = index.get(id)
+      if (h !== undefined && !expired(h, now())) return false
+      put(id, value)
+      return true
+    },
     async delete (id) {
       open()
       const h = index.get(id)

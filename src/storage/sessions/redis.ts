@@ -1,7 +1,8 @@
 // The shared session store: Redis through ioredis, so several relay processes behind
 // one address share circuits. Values are sealed (seal.ts) so Redis never holds key
 // material in the clear; each value key expires with PX, and a sorted set of ids by
-// insertion time bounds the store: one Lua script sets, expires and evicts atomically.
+// insertion time bounds the store: one Lua script sets (or creates only if absent),
+// expires and evicts atomically.
 
 import { Redis } from 'ioredis'
 import type { SessionStore, SessionStoreInit } from '../types.js'
@@ -27,8 +28,12 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 `
 
-/** KEYS: value key, index. ARGV: sealed value, ttl ms, max entries, id, value key prefix. */
+/**
+ * KEYS: value key, index. ARGV: sealed value, ttl ms, max entries, id, value key prefix,
+ * '1' to write only when the value key does not exist. Returns 1 when written, 0 when not.
+ */
 const SET_LUA = NOW_US + `
+if ARGV[6] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local ttl = tonumber(ARGV[2])
 local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if top[2] and tonumber(top[2]) >= now then now = tonumber(top[2]) + 1 end
@@ -41,7 +46,7 @@ if over > 0 then
   for i = 1, #old, 2 do redis.call('DEL', ARGV[5] .. old[i]) end
 end
 redis.call('PEXPIRE', KEYS[2], ttl)
-return over
+return 1
 `
 
 /** KEYS: index. ARGV: ttl ms. */
@@ -51,7 +56,7 @@ return redis.call('ZCARD', KEYS[1])
 `
 
 interface SessionCommands {
-  mmSessionSet (valueKey: string, index: string, value: Buffer, ttlMs: number, max: number, id: string, valuePrefix: string): Promise<number>
+  mmSessionSet (valueKey: string, index: string, value: Buffer, ttlMs: number, max: number, id: string, valuePrefix: string, onlyIfAbsent: '0' | '1'): Promise<number>
   mmSessionSize (index: string, ttlMs: number): Promise<number>
 }
 
@@ -107,7 +112,11 @@ export async function redisSessionStore (init: RedisSessionStoreInit): Promise<S
     },
     async set (id, value) {
       const sealed = seal(key, id, value)
-      await run(async () => await cmd.mmSessionSet(valuePrefix + id, index, sealed, init.ttlMs, init.maxEntries, id, valuePrefix))
+      await run(async () => await cmd.mmSessionSet(valuePrefix + id, index, sealed, init.ttlMs, init.maxEntries, id, valuePrefix, '0'))
+    },
+    async create (id, value) {
+      const sealed = seal(key, id, value)
+      return await run(async () => await cmd.mmSessionSet(valuePrefix + id, index, sealed, init.ttlMs, init.maxEntries, id, valuePrefix, '1')) === 1
     },
     async delete (id) {
       await run(async () => await redis.multi().del(valuePrefix + id).zrem(index, id).exec())

@@ -42,6 +42,20 @@ export function sessionStoreContract (
     t.equal(await s.size(), 1)
   })
 
+  t.test(`${name}: create writes only an absent id, and one of racing creates wins`, async t => {
+    const s = await factory({ maxEntries: 50, ttlMs: 60_000 })
+    t.teardown(() => s.close())
+    t.equal(await s.create('c', bytes(1)), true, 'absent: created')
+    t.equal(await s.create('c', bytes(2)), false, 'present: refused')
+    t.same(await s.get('c'), bytes(1), 'and the first value kept')
+    await s.delete('c')
+    t.equal(await s.create('c', bytes(3)), true, 'free again after delete')
+    const wins = await Promise.all(Array.from({ length: 10 }, (_, i) => s.create('race', bytes(i))))
+    t.equal(wins.filter(Boolean).length, 1, 'ten creates of one id at once: exactly one wins')
+    t.same(await s.get('race'), bytes(wins.indexOf(true)), 'the winner\'s value is stored')
+    t.equal(await s.size(), 2)
+  })
+
   t.test(`${name}: bounded at maxEntries, oldest evicted`, async t => {
     const { inserts, bound } = opts
     const s = await factory({ maxEntries: bound, ttlMs: 60_000 })
