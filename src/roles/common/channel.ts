@@ -4,9 +4,9 @@
 // PEM is the only trust anchor and its SHA-256 must match). Every frame is
 // checked; a bad frame or an overfull send queue closes the channel with a reason.
 import { EventEmitter } from 'node:events'
-import { createHash, randomBytes, X509Certificate } from 'node:crypto'
+import { randomBytes, X509Certificate } from 'node:crypto'
 import WebSocket from 'ws'
-import type { ConnectionOptions, TLSSocket } from 'node:tls'
+import type { ConnectionOptions } from 'node:tls'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
 import { decodeLinkCell, type LinkCell } from '../../onion/cells/link-cell.js'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
@@ -30,12 +30,6 @@ export class Channel extends EventEmitter<ChannelEvents> {
   readonly id = randomBytes(8).toString('hex')
   /** on channels this process opened: the fingerprint of the listed hop at the other end */
   peerFingerprint?: string
-  /**
-   * on accepted channels: hex SHA-256 of the TLS certificate the peer presented, if it
-   * presented one (relays do; clients do not). Whether it belongs to a listed hop is
-   * for the caller to check against the consensus.
-   */
-  peerTlsFingerprint?: string
   closed = false
   cellsIn = 0
   cellsOut = 0
@@ -105,12 +99,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 }
 
-/** wraps a WebSocket a server accepted; `socket` is its TLS socket (for the peer's certificate, if any) */
-export function acceptChannel (ws: WebSocket, remote: string, socket?: TLSSocket): Channel {
-  const ch = new Channel(ws, remote, false)
-  const raw = socket?.getPeerCertificate?.()?.raw
-  if (raw && raw.length > 0) ch.peerTlsFingerprint = createHash('sha256').update(raw).digest('hex')
-  return ch
+/** wraps a WebSocket a server accepted */
+export function acceptChannel (ws: WebSocket, remote: string): Channel {
+  return new Channel(ws, remote, false)
 }
 
 export interface ConnectInit {
@@ -122,8 +113,6 @@ export interface ConnectInit {
   tlsFingerprint: string
   /** source address to connect from (a client on its own address, P1 tests) */
   localAddress?: string
-  /** a relay's own TLS key and certificate, presented so the next hop can tell a listed relay from a client */
-  clientCert?: { key: string, cert: string }
   timeoutMs?: number
 }
 
@@ -142,7 +131,6 @@ export function connectChannel (init: ConnectInit): Promise<Channel> {
     const ws = new WebSocket(url, {
       ...(tlsOptions as WebSocket.ClientOptions),
       localAddress: init.localAddress,
-      ...(init.clientCert ? { key: init.clientCert.key, cert: init.clientCert.cert } : {}),
       maxPayload: CELL_SIZE,
       handshakeTimeout: init.timeoutMs ?? 10_000,
       perMessageDeflate: false,

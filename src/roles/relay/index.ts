@@ -4,7 +4,6 @@
 // of the consensus (so clients bootstrap without contacting the server, P1).
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
-import type { TLSSocket } from 'node:tls'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { hkdfSha256 } from '../../onion/crypto/primitives.js'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
@@ -92,9 +91,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
   })
 
   const app = Fastify({
-    // a relay extending a circuit presents its own certificate (clients present none):
-    // asked for, never required, and checked against the consensus by the core
-    https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem, requestCert: true, rejectUnauthorized: false },
+    https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem },
     logger: false,
     bodyLimit: 16 * 1024,
     connectionTimeout: 30_000,
@@ -119,7 +116,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
       }
     })
     scope.get('/channel', { websocket: true }, (socket, req) => {
-      const ch = acceptChannel(socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`, req.socket as TLSSocket)
+      const ch = acceptChannel(socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`)
       core.accept(ch)
       ch.on('close', (code, reason) => { if (code === CLOSE.PROTOCOL) log.debug('channel closed', { code, reason }) })
     })

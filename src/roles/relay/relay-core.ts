@@ -154,12 +154,10 @@ export class RelayCore {
     return ch.remote.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
   }
 
-  /** whether the peer proved, by its TLS certificate, to be a relay listed in the consensus */
-  private isListedRelay (ch: Channel): boolean {
+  private isListedAddress (ip: string): boolean {
     const c = this.init.consensus()
-    const fp = ch.peerTlsFingerprint
-    if (!c || fp === undefined) return false
-    return c.relays.some((r) => r.tlsFingerprint === fp)
+    if (!c) return false
+    return c.relays.some((r) => r.host === ip) || c.server?.host === ip
   }
 
   /* ------------------------------------------------------------ inbound -- */
@@ -181,8 +179,7 @@ export class RelayCore {
     const ip = this.remoteIp(ch)
     const circuits = this.circuitsOn.get(ch.id)!
     if (circuits.has(key) && this.live.get(key) === ch) return ch.close(CLOSE.PROTOCOL, 'CREATE reuses a live circuit id')
-    // listed relays extend many clients' circuits: the per-address limit is for everyone else
-    if (!this.isListedRelay(ch) && !this.buckets.take(ip)) {
+    if (!this.isListedAddress(ip) && !this.buckets.take(ip)) {
       this.counters.handshakesRefused++
       ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.BUSY])))
       return
@@ -378,7 +375,6 @@ export class RelayCore {
       tlsCert: d.tlsCert,
       tlsFingerprint: d.tlsFingerprint,
       localAddress: /^\d+\.\d+\.\d+\.\d+$/.test(this.init.host) ? this.init.host : undefined,
-      clientCert: { key: this.init.identity.tlsKeyPem, cert: this.init.identity.tlsCertPem },
     }).then((ch) => {
       ch.peerFingerprint = hex
       this.track(ch)

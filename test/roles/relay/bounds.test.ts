@@ -2,15 +2,11 @@
 // a flood of real handshakes (and the relay keeps serving), --circuit-ttl expires
 // idle circuits (and their ids can be used again), and the per-address CREATE
 // rate limit (3/s, burst 90) answers the excess with DESTROY(BUSY) while another
-// address is still served; only a peer presenting a listed relay's certificate is exempt.
+// address is still served.
 import t from 'tap'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
 import { LinkCommand, encodeLinkCell } from '../../../src/onion/cells/link-cell.js'
 import { HopError } from '../../../src/onion/cells/relay-msg.js'
-import { loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
-import { tmp } from '../../helpers/net.js'
 import { createCell, healthz, metrics, rawChannel, sleep, startNet, waitUntil } from './fixture.js'
 
 t.test('relay bounds', async (t) => {
@@ -82,25 +78,6 @@ t.test('relay bounds', async (t) => {
     c.destroy()
     ch.close(1000, 'done')
     t.ok(await waitUntil(async () => (await healthz(shortProc)).circuits === 0), 'circuits of a closed channel are gone')
-  })
-
-  await t.test('only a peer proving a listed relay\'s certificate is exempt from the limit', async (t) => {
-    const flood = async (localAddress: string, clientCert?: { key: string, cert: string }) => {
-      const { ch, cells } = await rawChannel(t, short, localAddress, clientCert)
-      for (let i = 1; i <= 120; i++) ch.send(createCell(short, i))
-      t.ok(await waitUntil(() => cells.length >= 120, 20_000), 'every CREATE was answered')
-      ch.close(1000, 'done')
-      return cells.filter((c) => c.cmd === LinkCommand.DESTROY && c.data[0] === HopError.BUSY).length
-    }
-    // the other listed relay's own address, but no certificate: limited like anyone
-    t.ok(await flood(big.host) >= 20, 'a listed relay\'s address alone earns nothing')
-    // the other listed relay's certificate: its CREATEs are extensions of many clients' circuits
-    const dir = net.relays[0].dataDir
-    const cert = { key: readFileSync(join(dir, 'tls.key'), 'utf8'), cert: readFileSync(join(dir, 'tls.crt'), 'utf8') }
-    t.equal(await flood('127.0.0.81', cert), 0, 'the certificate of a listed relay: none refused')
-    // a certificate the consensus does not list: limited
-    const stranger = loadOrCreateIdentity(tmp('mm-stranger-'), '127.0.0.82')
-    t.ok(await flood('127.0.0.82', { key: stranger.tlsKeyPem, cert: stranger.tlsCertPem }) >= 20, 'an unlisted certificate earns nothing')
   })
 
   await t.test('--circuit-ttl 2: idle circuits expire', async (t) => {

@@ -61,8 +61,8 @@ export const healthz = async (r: { host: string, port: number }): Promise<Record
   await httpsGetJson(`https://${r.host}:${r.port}/healthz`) as Record<string, any>
 
 /** a raw cell channel to a relay from `localAddress`, with every cell it receives recorded */
-export async function rawChannel (t: Test, d: Descriptor, localAddress: string, clientCert?: { key: string, cert: string }): Promise<{ ch: Channel, cells: LinkCell[] }> {
-  const ch = await connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, localAddress, clientCert })
+export async function rawChannel (t: Test, d: Descriptor, localAddress: string): Promise<{ ch: Channel, cells: LinkCell[] }> {
+  const ch = await connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, localAddress })
   t.teardown(() => ch.close(1000, 'test done'))
   const cells: LinkCell[] = []
   ch.on('cell', (c) => cells.push(c))
