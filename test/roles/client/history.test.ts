@@ -3,21 +3,13 @@
 // with the cursor it got (what the terminal and web UIs do when a room is opened).
 import t from 'tap'
 import { tmp } from '../../helpers/net.js'
-import { openClient } from '../../../src/roles/client/setup.js'
 import type { ChatClient } from '../../../src/roles/client/chat-client.js'
-import { startTestNetwork, type TestNetwork } from './net-helper.js'
+import { liveNetwork } from './net-helper.js'
 
-let net: TestNetwork
-const clients: ChatClient[] = []
-t.before(async () => { net = await startTestNetwork({ relays: 3 }) })
-t.teardown(async () => {
-  for (const c of clients) await c.circuits.close().catch(() => {})
-  await net?.stop()
-})
+const live = liveNetwork(t)
 
 async function user (name: string): Promise<ChatClient> {
-  const c = await openClient({ home: tmp(`mm-${name}-`), devnet: net.dir, rotate: 600, verbose: false })
-  clients.push(c)
+  const c = await live.client(tmp(`mm-${name}-`))
   await c.register(name, `${name}-password`)
   await c.login(name, `${name}-password`)
   return c

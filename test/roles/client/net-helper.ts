@@ -3,6 +3,9 @@
 // consensus and the shape these tests use. Clients connect with `--devnet DIR`.
 import { verifyConsensus, type Consensus } from '../../../src/onion/directory/consensus.js'
 import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
+import type { Test } from 'tap'
+import type { ChatClient } from '../../../src/roles/client/chat-client.js'
+import { openClient } from '../../../src/roles/client/setup.js'
 import type { Proc } from '../../helpers/net.js'
 import { startNetwork } from '../../helpers/network.js'
 
@@ -36,5 +39,35 @@ export async function startTestNetwork (opts: { relays?: number, relayArgs?: (i:
     relays: net.relays.map((r) => ({ proc: r.proc, nickname: r.nickname, host: r.host, port: r.port, fingerprint: r.fingerprint, url: r.url })),
     consensus,
     stop: net.stop,
+  }
+}
+
+export interface LiveNetwork {
+  /** the network (started before the file's first test) */
+  net: () => TestNetwork
+  /** a client on it with its profile in `home`; closed with the network at the end of the file */
+  client: (home: string, rotate?: number) => Promise<ChatClient>
+}
+
+/** For one test file: a live network started before its tests, and every client opened on it closed after them. */
+export function liveNetwork (t: Test, opts: { relays?: number } = {}): LiveNetwork {
+  let net: TestNetwork | undefined
+  const clients: ChatClient[] = []
+  t.before(async () => { net = await startTestNetwork({ relays: opts.relays ?? 3 }) })
+  t.teardown(async () => {
+    for (const c of clients) await c.circuits.close().catch(() => {})
+    await net?.stop()
+  })
+  const started = () => {
+    if (!net) throw new Error('the network starts before the first test')
+    return net
+  }
+  return {
+    net: started,
+    async client (home, rotate = 600) {
+      const c = await openClient({ home, devnet: started().dir, rotate, verbose: false })
+      clients.push(c)
+      return c
+    },
   }
 }

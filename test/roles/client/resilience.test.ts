@@ -8,23 +8,14 @@ import t from 'tap'
 import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { tmp } from '../../helpers/net.js'
-import { openClient } from '../../../src/roles/client/setup.js'
 import type { ChatClient } from '../../../src/roles/client/chat-client.js'
-import { startTestNetwork, type TestNetwork } from './net-helper.js'
+import { liveNetwork } from './net-helper.js'
 
-let net: TestNetwork
-const clients: ChatClient[] = []
-
-t.before(async () => { net = await startTestNetwork({ relays: 5 }) })
-t.teardown(async () => {
-  for (const c of clients) await c.circuits.close().catch(() => {})
-  await net?.stop()
-})
+const live = liveNetwork(t, { relays: 5 })
 
 async function user (name: string, rotate = 600): Promise<{ c: ChatClient, home: string }> {
   const home = tmp(`mm-${name}-`)
-  const c = await openClient({ home, devnet: net.dir, rotate, verbose: false })
-  clients.push(c)
+  const c = await live.client(home, rotate)
   await c.register(name, `${name}-password`)
   await c.login(name, `${name}-password`)
   return { c, home }
@@ -46,7 +37,7 @@ t.test('a relay of the current circuit killed mid-conversation', async (t) => {
   t.equal(path[0].fingerprint, guard, 'the entry is the guard kept in settings.json')
 
   // the middle relay: killing it leaves the guard usable
-  const victim = net.relays.find((r) => r.fingerprint === path[1].fingerprint)!
+  const victim = live.net().relays.find((r) => r.fingerprint === path[1].fingerprint)!
   t.ok(victim, 'the middle hop is one of our relays')
   await victim.proc.kill('SIGKILL')
   const builtBefore = alice.circuits.built
@@ -64,7 +55,7 @@ t.test('a relay of the current circuit killed mid-conversation', async (t) => {
 
   // the guard itself dies while a send is in flight: the request may or may not have
   // reached the server; the retry carries the same client id, so it is stored once
-  const entry = net.relays.find((r) => r.fingerprint === now[0].fingerprint)!
+  const entry = live.net().relays.find((r) => r.fingerprint === now[0].fingerprint)!
   const sending = alice.sendRoom('kill', 'guard dies mid-send')
   await entry.proc.kill('SIGKILL')
   const m2 = await sending

@@ -5,27 +5,14 @@
 // is shown as unverified with no text, never as genuine.
 import t from 'tap'
 import { tmp } from '../../helpers/net.js'
-import { openClient } from '../../../src/roles/client/setup.js'
 import { newClientId, type ChatClient } from '../../../src/roles/client/chat-client.js'
 import { generateIdentity, keyFingerprint, publicKeys } from '../../../src/roles/client/e2e/keys.js'
 import { sealDm } from '../../../src/roles/client/e2e/dm.js'
 import { createProfile, unlockProfile } from '../../../src/roles/client/profile/identity.js'
-import { startTestNetwork, type TestNetwork } from './net-helper.js'
+import { liveNetwork } from './net-helper.js'
 
-let net: TestNetwork
-const clients: ChatClient[] = []
-
-t.before(async () => { net = await startTestNetwork({ relays: 3 }) })
-t.teardown(async () => {
-  for (const c of clients) await c.circuits.close().catch(() => {})
-  await net?.stop()
-})
-
-const client = async (home: string) => {
-  const c = await openClient({ home, devnet: net.dir, rotate: 600, verbose: false })
-  clients.push(c)
-  return c
-}
+const live = liveNetwork(t)
+const client = (home: string) => live.client(home)
 
 /** DMs as the server stores them for the caller (raw, undecrypted) */
 const rawDms = async (c: ChatClient): Promise<{ id: string, from: string, to: string, body: string }[]> =>
