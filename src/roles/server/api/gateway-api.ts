@@ -8,7 +8,6 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { MarshmelloError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
 import { BODY_LIMIT, HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER, baseFastifyOptions, errorHandler, notFoundHandler, toPublicError } from './http.js'
-import { errorResponses, healthSchema } from './schemas.js'
 import type { TokenService } from './tokens.js'
 import type { Upstream } from './upstream.js'
 
@@ -121,7 +120,7 @@ export function buildGatewayApi (init: GatewayApiInit): FastifyInstance {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
 
-  app.get('/healthz', { schema: { response: { 200: healthSchema, ...errorResponses } } }, async () => ({ ok: true, service: 'gateway' }))
+  app.get('/healthz', (request, reply) => serveGateway(gateway, request, reply))
   app.route({ method: [...METHODS] as 'GET'[], url: '/v1/*', handler: (request, reply) => serveGateway(gateway, request, reply) })
   return app
 }
