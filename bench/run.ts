@@ -17,7 +17,7 @@ import { benchThroughput } from './cases/throughput.js'
 import { benchRelayMemory } from './cases/relay-memory.js'
 import { benchStorage } from './cases/storage.js'
 import { benchColdStart } from './cases/cold-start.js'
-import { machine } from './report/machine.js'
+import { machine, machineSpeed } from './report/machine.js'
 import { checkTargets } from './report/targets.js'
 import { render } from './report/table.js'
 import { latencyChart } from './report/svg.js'
@@ -46,6 +46,7 @@ const OUT = join(ROOT, 'bench', 'results', ...(quick ? ['quick'] : []))
 async function main (): Promise<number> {
   const t0 = nowMs()
   const r: BenchResults = { version: 1, mode: quick ? 'quick' : 'full', startedAt: new Date().toISOString(), machine: machine(), errors: [] }
+  r.machine.speed = await machineSpeed()
   const step = async (name: string, fn: () => Promise<void>, always = false) => {
     if (!always && !want(name)) return
     process.stderr.write(`bench: ${name}…\n`)

@@ -14,15 +14,21 @@ const pct = (p?: { p50: number, p90: number, p99: number, n: number }) => p ? [p
 export function render (r: BenchResults): string {
   const m = r.machine
   const parts = [`Marshmello bench (${r.mode}) — ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel}`]
+  if (m.speed) parts.push(`machine speed (compare runs by it): SHA-256 ${m.speed.sha256MBps} MB/s, JS loop ${m.speed.jsLoopPerUs} it/µs, TCP ping-pong with another process ${m.speed.tcpPingPongUs} µs`)
   parts.push(table('Latency (ms)', ['measure', 'p50', 'p90', 'p99', 'n'], [
     ['circuit build (3 relays + server)', ...pct(r.circuitBuild)],
     ['room send, onion (3 relays)', ...pct(r.roundTrip?.onion)],
     ['room send, direct API', ...pct(r.roundTrip?.direct)],
-    ['delivery (send → long-poll returns)', ...pct(r.delivery)],
+    [`delivery (send → long-poll returns; ${r.delivery?.waitMs ?? 3} ms after the GET)`, ...pct(r.delivery)],
     ['  the sender\'s send in those samples', ...pct(r.delivery?.senderRoundTrip)],
+    [`delivery after ${r.delivery?.afterIdle?.waitMs ?? 15} ms idle`, ...pct(r.delivery?.afterIdle)],
+    ['  the sender\'s send in those samples', ...pct(r.delivery?.afterIdle?.senderRoundTrip)],
   ]))
   if (r.roundTrip) parts.push(`  onion / direct (p50): ${r.roundTrip.ratioP50} ×`)
-  if (r.delivery?.senderRoundTrip) parts.push(`  delivery / the sender's own send after the same ~15 ms idle wait (p50): ${(r.delivery.p50 / r.delivery.senderRoundTrip.p50).toFixed(2)} ×`)
+  if (r.delivery?.afterIdle) {
+    const d = r.delivery
+    parts.push(`  delivery / the sender's own send in the same samples (p50): ${(d.p50 / d.senderRoundTrip.p50).toFixed(2)} × (${d.waitMs} ms), ${(d.afterIdle.p50 / d.afterIdle.senderRoundTrip.p50).toFixed(2)} × (${d.afterIdle.waitMs} ms idle)`)
+  }
   if (r.throughput) {
     parts.push(table('Throughput (room sends, each client on its own circuit)', ['clients', 'sends/s', 'p50 ms', 'p99 ms', 'errors', 'relay cells/s (r1/r2/r3)', 'cells/CPU-s (r1/r2/r3)', 'CPU server/client'],
       r.throughput.map((l) => [l.clients, l.sendsPerSec, l.latency.p50, l.latency.p99, l.errors, l.relays.map((x) => x.cellsPerSec).join('/'), l.relays.map((x) => x.cellsPerCpuSecond).join('/'), `${l.serverCpu}/${l.clientCpu}`])))
