@@ -17,7 +17,7 @@ import { registerFinalHop, type FinalHopEndpoint } from '../common/final-hop-end
 import { ConsensusSource } from '../common/consensus-source.js'
 import { Directory, directoryRoutes } from './directory.js'
 import {
-  TokenService, buildServiceApp, createGateway, httpUpstream, inProcessUpstream, loadOrCreateSecret, serveGateway,
+  TokenService, buildServiceApp, createGateway, createServices, httpUpstream, inProcessUpstream, loadOrCreateSecret, serveGateway,
   remoteRevocationCheck, remoteUserExists, type Gateway, type Upstream,
 } from './api/index.js'
 import { baseFastifyOptions, errorHandler } from './api/http.js'
@@ -90,7 +90,7 @@ export async function startServer (init: ServerInit, c: ServerComponents): Promi
 async function start (init: ServerInit, c: ServerComponents, closers: (() => Promise<void> | void)[], close: () => Promise<void>): Promise<RunningServer> {
   const { log } = c
   const mode = init.service
-  const internalToken = init.internalToken ?? (mode === 'all' ? randomBytes(32).toString('hex') : undefined)
+  const internalToken = init.internalToken // split mode only: in one process the gateway calls the services directly
   const secretFile = init.tokenSecretFile ?? join(init.dataDir, 'token.secret')
 
   /* ---- auth / messages alone: plain HTTP on the internal network ---- */
@@ -138,7 +138,6 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
 
   let endpoint: FinalHopEndpoint | undefined
   let gateway: Gateway | undefined
-  let services: FastifyInstance | undefined
   if (mode === 'all' || mode === 'gateway') {
     let upstream: { auth: Upstream, messages: Upstream }
     let tokens: TokenService
@@ -146,10 +145,9 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
     if (mode === 'all') {
       const users = need(c.users, 'the server needs a user store')
       tokens = new TokenService({ secret, ttlMs: init.tokenTtlMs }, { isRevoked: (jti) => users.isTokenRevoked(jti) })
-      services = buildServiceApp({ service: 'all', internalToken: internalToken!, users, tokens, messages: need(c.messages, 'the server needs a message store'), ttlMs: init.messageTtlMs, logger: log })
-      closers.push(() => services!.close())
-      await services.ready()
-      const up = inProcessUpstream(services, internalToken!)
+      const services = await createServices({ service: 'all', users, tokens, messages: need(c.messages, 'the server needs a message store'), ttlMs: init.messageTtlMs, logger: log })
+      closers.push(() => services.close())
+      const up = inProcessUpstream(services.dispatch)
       upstream = { auth: up, messages: up }
     } else {
       const token = need(internalToken, '--service gateway needs the internal token (MARSHMELLO_INTERNAL_TOKEN or --internal-token-file)')

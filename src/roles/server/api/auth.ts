@@ -1,15 +1,17 @@
-// The auth & users service (DESIGN §5) as a fastify plugin: register, login (issues a
-// JWT), logout (revokes its jti), users' public E2E keys, and the internal routes a
-// gateway running apart needs (token revocation status, user existence). It never
-// parses a JWT itself: the caller comes from the gateway's headers, believed only with
-// the internal token. Leaves out rate limiting (the gateway's job) and key history.
+// The auth & users service (DESIGN §5) as a route table (router.ts): register, login
+// (issues a JWT), logout (revokes its jti), users' public E2E keys, and the internal
+// routes a gateway running apart needs (token revocation status, user existence). It
+// never parses a JWT itself: the caller is the user the gateway vouches for (over HTTP,
+// believed only with the internal token). Leaves out per-address rate limiting (the
+// server never learns addresses) and key history.
 
 import { createHash } from 'node:crypto'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { MarshmelloError, lengthError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
 import type { UserKeys, UserRecord, UserStore } from '../../../storage/types.js'
-import { HEADER_TOKEN_EXP, HEADER_TOKEN_ID, errorHandler, internalGuard, requireCaller } from './http.js'
+import { requireCaller } from './http.js'
+import { ok, type Route, type ServiceCall } from './router.js'
+import type { ServiceRoutes } from './messages.js'
 import { dummyHash, hashPassword, verifyPassword } from './password.js'
 import { USERNAME_INPUT, errorResponses, isWellFormedText, keysSchema } from './schemas.js'
 import type { TokenService } from './tokens.js'
@@ -18,8 +20,6 @@ import { TokenBuckets } from '../../common/limits.js'
 export interface AuthServiceOptions {
   users: UserStore
   tokens: TokenService
-  /** requests must carry it in `x-marshmello-internal` (at least 16 characters) */
-  internalToken: string
   logger?: Logger
   /** how often expired revocations are purged; default 1 h */
   purgeIntervalMs?: number
@@ -86,9 +86,9 @@ function keysView (user: UserRecord) {
   return { username: user.username, keys: user.keys, fingerprint: user.keys === null ? null : keyFingerprint(user.keys) }
 }
 
-function tokenHeaders (request: FastifyRequest): { jti: string, expiresAt: number } {
-  const jti = request.headers[HEADER_TOKEN_ID]
-  const exp = request.headers[HEADER_TOKEN_EXP]
+function tokenOf (call: ServiceCall): { jti: string, expiresAt: number } {
+  const jti = call.tokenId
+  const exp = call.tokenExp
   if (typeof jti !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(jti) || typeof exp !== 'string' || !/^[0-9]{1,16}$/.test(exp)) {
     throw new MarshmelloError('MM_ERR_UNAUTHENTICATED', 'auth', 'sign in first', 401)
   }
@@ -98,115 +98,126 @@ function tokenHeaders (request: FastifyRequest): { jti: string, expiresAt: numbe
 /** Thrown when a name has had too many failed logins lately (password guessing). */
 const tooManyFailures = () => new MarshmelloError('MM_ERR_RATE', 'bad-input', 'too many failed logins for this name; wait a minute and try again', 429)
 
-export async function authService (app: FastifyInstance, opts: AuthServiceOptions): Promise<void> {
+export async function authRoutes (opts: AuthServiceOptions): Promise<ServiceRoutes> {
   const { users, tokens } = opts
   // The server cannot limit guessers by address (it never learns one, P1), so failed
   // logins are limited per name, known or not (no enumeration): a burst of 10, then
   // one every 30 s. Successful logins cost nothing.
   const failures = new TokenBuckets(1 / 30, 10)
   const logger = opts.logger ?? silentLogger
-  app.setErrorHandler(errorHandler(logger))
-  app.addHook('onRequest', internalGuard(opts.internalToken))
   await dummyHash() // made before the first login, so unknown-user logins cost one scrypt like the rest
 
   const purge = setInterval(() => {
     users.purgeRevoked(Date.now()).catch(err => logger.warn('purging revoked tokens failed', { err }))
   }, opts.purgeIntervalMs ?? 60 * 60 * 1000)
   purge.unref()
-  app.addHook('onClose', async () => clearInterval(purge))
 
-  app.post('/v1/auth/register', {
-    schema: {
-      body: registerBody,
-      response: { 201: userResponse, ...errorResponses },
+  const routes: Route[] = [
+    {
+      method: 'POST',
+      url: '/v1/auth/register',
+      schema: { body: registerBody, response: { 201: userResponse, ...errorResponses } },
+      async handler ({ body: input }) {
+        const body = input as { username: string, password: string, keys?: UserKeys }
+        checkPassword(body.password)
+        if (body.keys !== undefined) keyFingerprint(body.keys) // validates both keys
+        const username = body.username.toLowerCase()
+        const passwordHash = await hashPassword(body.password)
+        const user = await users.create({ username, passwordHash, keys: body.keys ?? null })
+        return { status: 201, body: { username: user.username } }
+      },
     },
-  }, async (request, reply) => {
-    const body = request.body as { username: string, password: string, keys?: UserKeys }
-    checkPassword(body.password)
-    if (body.keys !== undefined) keyFingerprint(body.keys) // validates both keys
-    const username = body.username.toLowerCase()
-    const passwordHash = await hashPassword(body.password)
-    const user = await users.create({ username, passwordHash, keys: body.keys ?? null })
-    reply.code(201)
-    return { username: user.username }
-  })
-
-  app.post('/v1/auth/login', {
-    schema: {
-      body: loginBody,
-      response: {
-        200: {
-          type: 'object',
-          properties: { token: { type: 'string' }, expiresAt: { type: 'number' }, username: { type: 'string' } },
-          required: ['token', 'expiresAt', 'username'],
+    {
+      method: 'POST',
+      url: '/v1/auth/login',
+      schema: {
+        body: loginBody,
+        response: {
+          200: {
+            type: 'object',
+            properties: { token: { type: 'string' }, expiresAt: { type: 'number' }, username: { type: 'string' } },
+            required: ['token', 'expiresAt', 'username'],
+          },
+          ...errorResponses,
         },
-        ...errorResponses,
+      },
+      async handler ({ body: input }) {
+        const body = input as { username: string, password: string }
+        checkPassword(body.password)
+        const name = body.username.toLowerCase()
+        if (!failures.has(name)) throw tooManyFailures()
+        const user = await users.get(name)
+        const good = await verifyPassword(body.password, user?.passwordHash ?? await dummyHash())
+        if (user === undefined || !good) {
+          failures.take(name)
+          throw badCredentials()
+        }
+        const issued = await tokens.issue(user.username)
+        return ok({ token: issued.token, expiresAt: issued.expiresAt, username: user.username })
       },
     },
-  }, async (request) => {
-    const body = request.body as { username: string, password: string }
-    checkPassword(body.password)
-    const name = body.username.toLowerCase()
-    if (!failures.has(name)) throw tooManyFailures()
-    const user = await users.get(name)
-    const ok = await verifyPassword(body.password, user?.passwordHash ?? await dummyHash())
-    if (user === undefined || !ok) {
-      failures.take(name)
-      throw badCredentials()
-    }
-    const issued = await tokens.issue(user.username)
-    return { token: issued.token, expiresAt: issued.expiresAt, username: user.username }
-  })
-
-  app.post('/v1/auth/logout', { schema: { response: { 204: { type: 'null' }, ...errorResponses } } }, async (request, reply) => {
-    requireCaller(request)
-    const { jti, expiresAt } = tokenHeaders(request)
-    await users.revokeToken(jti, expiresAt)
-    reply.code(204).send()
-  })
-
-  app.get('/v1/users/:name/keys', {
-    schema: {
-      params: {
-        type: 'object',
-        properties: { name: { type: 'string', anyOf: [{ pattern: USERNAME_INPUT }, { const: 'me' }] } },
-        required: ['name'],
+    {
+      method: 'POST',
+      url: '/v1/auth/logout',
+      async handler ({ call }) {
+        requireCaller(call)
+        const { jti, expiresAt } = tokenOf(call)
+        await users.revokeToken(jti, expiresAt)
+        return { status: 204 }
       },
-      response: { 200: keysResponse, ...errorResponses },
     },
-  }, async (request) => {
-    const { name } = request.params as { name: string }
-    const username = name === 'me' ? requireCaller(request) : name.toLowerCase()
-    const user = await users.get(username)
-    if (user === undefined) throw unknownUser()
-    return keysView(user)
-  })
-
-  app.put('/v1/users/me/keys', {
-    schema: { body: keysSchema, response: { 200: keysResponse, ...errorResponses } },
-  }, async (request) => {
-    const username = requireCaller(request)
-    const keys = request.body as UserKeys
-    keyFingerprint(keys)
-    await users.setKeys(username, { enc: keys.enc, sign: keys.sign })
-    const user = await users.get(username)
-    if (user === undefined) throw unknownUser()
-    return keysView(user)
-  })
-
-  /* internal: used by a gateway or messages service running in another process */
-
-  app.post('/internal/token-status', {
-    schema: {
-      body: { type: 'object', properties: { jti: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['jti'] },
-      response: { 200: { type: 'object', properties: { revoked: { type: 'boolean' } }, required: ['revoked'] }, ...errorResponses },
+    {
+      method: 'GET',
+      url: '/v1/users/:name/keys',
+      schema: {
+        params: {
+          type: 'object',
+          properties: { name: { type: 'string', anyOf: [{ pattern: USERNAME_INPUT }, { const: 'me' }] } },
+          required: ['name'],
+        },
+        response: { 200: keysResponse, ...errorResponses },
+      },
+      async handler ({ params, call }) {
+        const username = params.name === 'me' ? requireCaller(call) : params.name.toLowerCase()
+        const user = await users.get(username)
+        if (user === undefined) throw unknownUser()
+        return ok(keysView(user))
+      },
     },
-  }, async (request) => ({ revoked: await users.isTokenRevoked((request.body as { jti: string }).jti) }))
-
-  app.post('/internal/user-status', {
-    schema: {
-      body: { type: 'object', properties: { username: { type: 'string', pattern: USERNAME_INPUT } }, required: ['username'] },
-      response: { 200: { type: 'object', properties: { exists: { type: 'boolean' } }, required: ['exists'] }, ...errorResponses },
+    {
+      method: 'PUT',
+      url: '/v1/users/me/keys',
+      schema: { body: keysSchema, response: { 200: keysResponse, ...errorResponses } },
+      async handler ({ body, call }) {
+        const username = requireCaller(call)
+        const keys = body as UserKeys
+        keyFingerprint(keys)
+        await users.setKeys(username, { enc: keys.enc, sign: keys.sign })
+        const user = await users.get(username)
+        if (user === undefined) throw unknownUser()
+        return ok(keysView(user))
+      },
     },
-  }, async (request) => ({ exists: (await users.get((request.body as { username: string }).username.toLowerCase())) !== undefined }))
+
+    /* internal: used by a gateway or messages service running in another process */
+    {
+      method: 'POST',
+      url: '/internal/token-status',
+      schema: {
+        body: { type: 'object', properties: { jti: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['jti'] },
+        response: { 200: { type: 'object', properties: { revoked: { type: 'boolean' } }, required: ['revoked'] }, ...errorResponses },
+      },
+      async handler ({ body }) { return ok({ revoked: await users.isTokenRevoked((body as { jti: string }).jti) }) },
+    },
+    {
+      method: 'POST',
+      url: '/internal/user-status',
+      schema: {
+        body: { type: 'object', properties: { username: { type: 'string', pattern: USERNAME_INPUT } }, required: ['username'] },
+        response: { 200: { type: 'object', properties: { exists: { type: 'boolean' } }, required: ['exists'] }, ...errorResponses },
+      },
+      async handler ({ body }) { return ok({ exists: (await users.get((body as { username: string }).username.toLowerCase())) !== undefined }) },
+    },
+  ]
+  return { routes, close: () => clearInterval(purge) }
 }

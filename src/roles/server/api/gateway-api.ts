@@ -11,7 +11,7 @@ import { BODY_LIMIT, HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER, baseFastify
 import type { TokenService } from './tokens.js'
 import type { Upstream } from './upstream.js'
 
-export { buildServiceApp, type ServiceAppInit, type ServiceName } from './service-app.js'
+export { buildServiceApp, createServices, type ServiceAppInit, type ServiceName, type Services } from './service-app.js'
 export { httpUpstream, inProcessUpstream, remoteRevocationCheck, remoteUserExists, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream.js'
 
 export interface GatewayApiInit {

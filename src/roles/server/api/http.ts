@@ -100,9 +100,9 @@ export function internalGuard (internalToken: string) {
 
 const CALLER = /^[a-z0-9_-]{3,32}$/
 
-/** The authenticated user the gateway vouches for (call only behind internalGuard). */
-export function requireCaller (request: FastifyRequest): string {
-  const v = request.headers[HEADER_USER]
+/** The authenticated user the gateway vouches for (over HTTP: only behind internalGuard). */
+export function requireCaller (call: { user?: string }): string {
+  const v = call.user
   if (typeof v !== 'string' || !CALLER.test(v)) {
     /** Thrown when a route needs a signed-in user and the gateway named none. */
     throw new MarshmelloError('MM_ERR_UNAUTHENTICATED', 'auth', 'sign in first', 401)

@@ -1,11 +1,12 @@
-// The server's API services in one import: the gateway (a function, and as an app), the per-service app
-// builder and plugins, tokens, passwords and upstream transports. Nothing here opens
+// The server's API services in one import: the gateway (a function, and as an app), the
+// services (a dispatch function, and as an app for split deployments), their route tables, tokens, passwords and upstream transports. Nothing here opens
 // a socket; `startServer` (src/roles/server/index.ts) decides what listens where.
 
 export { buildGatewayApi, createGateway, serveGateway, type Gateway, type GatewayApiInit, type GatewayRequest, type GatewayResponse } from './gateway-api.js'
-export { buildServiceApp, type ServiceAppInit, type ServiceName } from './service-app.js'
-export { authService, keyFingerprint, type AuthServiceOptions } from './auth.js'
-export { messagesService, type MessagesServiceOptions } from './messages.js'
+export { buildServiceApp, createServices, type ServiceAppInit, type ServiceName, type Services, type ServicesInit } from './service-app.js'
+export { compileRoutes, type Dispatch, type Route, type ServiceCall, type ServiceReply } from './router.js'
+export { authRoutes, keyFingerprint, type AuthServiceOptions } from './auth.js'
+export { messagesRoutes, type MessagesServiceOptions, type ServiceRoutes } from './messages.js'
 export { TokenService, loadOrCreateSecret, type IssuedToken, type TokenServiceComponents, type TokenServiceInit, type VerifiedToken } from './tokens.js'
 export { hashPassword, verifyPassword } from './password.js'
 export { httpUpstream, inProcessUpstream, remoteRevocationCheck, remoteUserExists, type HttpUpstreamInit, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream.js'

@@ -1,21 +1,19 @@
-// The messaging service (DESIGN §5) as a fastify plugin: rooms (`lobby` and any room
-// named by its first message), end-to-end encrypted DMs stored as opaque ciphertext
-// (P8), cursor pagination, long-poll wake-ups from MessageStore.onMessage, idempotent
-// sends by client id, and an optional TTL. The caller comes from the gateway's
-// headers behind the internal token. Leaves out room membership and moderation.
+// The messaging service (DESIGN §5) as a route table (router.ts): rooms (`lobby` and
+// any room named by its first message), end-to-end encrypted DMs stored as opaque
+// ciphertext (P8), cursor pagination, long-poll wake-ups from MessageStore.onMessage,
+// idempotent sends by client id, and an optional TTL. The caller is the user the gateway
+// vouches for. Leaves out room membership and moderation.
 
-import type { FastifyInstance, FastifyReply } from 'fastify'
 import { MarshmelloError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
 import type { MessageQuery, MessageStore, NewMessage, StoredMessage } from '../../../storage/types.js'
-import { errorHandler, internalGuard, requireCaller } from './http.js'
+import { requireCaller } from './http.js'
 import { LongPollHub, waitFor } from './long-poll.js'
+import type { Answer, Route } from './router.js'
 import { CLIENT_ID, MESSAGE_ID, ROOM_INPUT, USERNAME_INPUT, errorResponses, isWellFormedText, messageSchema, pageSchema } from './schemas.js'
 
 export interface MessagesServiceOptions {
   messages: MessageStore
-  /** requests must carry it in `x-marshmello-internal` (at least 16 characters) */
-  internalToken: string
   /** messages expire this long after they are sent; default: kept */
   ttlMs?: number
   /** the longest a GET may wait for news; default 25 s */
@@ -70,14 +68,18 @@ function view (m: StoredMessage) {
   return out
 }
 
-export async function messagesService (app: FastifyInstance, opts: MessagesServiceOptions): Promise<void> {
+export interface ServiceRoutes {
+  routes: Route[]
+  /** answers every waiting long-poll with what it has, stops timers and the store subscription */
+  close (): void
+}
+
+export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
   const store = opts.messages
   const logger = opts.logger ?? silentLogger
   const now = opts.now ?? Date.now
   const longPollMaxMs = opts.longPollMaxMs ?? 25_000
   const hub = new LongPollHub(opts.maxLongPolls ?? 10_000)
-  app.setErrorHandler(errorHandler(logger))
-  app.addHook('onRequest', internalGuard(opts.internalToken))
 
   const unsubscribe = store.onMessage(m => {
     if (m.room !== undefined) hub.notify(`r:${m.room}`)
@@ -91,10 +93,9 @@ export async function messagesService (app: FastifyInstance, opts: MessagesServi
     }, Math.min(Math.max(opts.ttlMs, 1000), 60_000))
     sweeper.unref()
   }
-  app.addHook('preClose', async () => hub.wakeAll())
-  app.addHook('onClose', async () => { unsubscribe(); clearInterval(sweeper) })
+  const close = () => { hub.wakeAll(); unsubscribe(); clearInterval(sweeper) }
 
-  async function send (msg: Omit<NewMessage, 'sentAt' | 'expiresAt'>, reply: FastifyReply) {
+  async function send (msg: Omit<NewMessage, 'sentAt' | 'expiresAt'>): Promise<Answer> {
     const sentAt = now()
     const full: NewMessage = opts.ttlMs === undefined ? { ...msg, sentAt } : { ...msg, sentAt, expiresAt: sentAt + opts.ttlMs }
     const { message, created } = await store.put(full)
@@ -102,12 +103,11 @@ export async function messagesService (app: FastifyInstance, opts: MessagesServi
       /** Thrown when a client id is reused for a different message. */
       throw new MarshmelloError('MM_ERR_CLIENT_ID_REUSED', 'bad-input', 'this clientId was already used for another message', 409)
     }
-    reply.code(created ? 201 : 200)
-    return { message: view(message) }
+    return { status: created ? 201 : 200, body: { message: view(message) } }
   }
 
   /** one page after `after`; with wait>0 and nothing new, waits for news on `keys` */
-  async function page (q: Omit<MessageQuery, 'limit' | 'newest'>, raw: { limit?: string, wait?: string, latest?: string }, keys: string[], reply: FastifyReply) {
+  async function page (q: Omit<MessageQuery, 'limit' | 'newest'>, raw: { limit?: string, wait?: string, latest?: string }, keys: string[], signal: AbortSignal): Promise<Answer> {
     const limit = Math.min(Math.max(Number(raw.limit ?? DEFAULT_LIMIT), 1), MAX_LIMIT)
     const waitMs = Math.min(Number(raw.wait ?? 0) * 1000, longPollMaxMs)
     if (raw.latest !== undefined) {
@@ -119,7 +119,7 @@ export async function messagesService (app: FastifyInstance, opts: MessagesServi
       // one more than asked, so hasMore says whether older messages exist
       const found = (await store.list({ ...q, newest: true, limit: limit + 1 })).filter(m => m.expiresAt === undefined || m.expiresAt > t)
       const messages = found.slice(-limit)
-      return { messages: messages.map(view), cursor: messages.at(-1)?.id ?? null, hasMore: found.length > limit }
+      return { status: 200, body: { messages: messages.map(view), cursor: messages.at(-1)?.id ?? null, hasMore: found.length > limit } }
     }
     const read = async () => {
       const t = now()
@@ -127,97 +127,106 @@ export async function messagesService (app: FastifyInstance, opts: MessagesServi
       const messages = found.slice(0, limit)
       return { messages: messages.map(view), cursor: messages.at(-1)?.id ?? q.after ?? null, hasMore: found.length > limit }
     }
-    if (waitMs <= 0) return read()
+    if (waitMs <= 0) return { status: 200, body: await read() }
     const waiter = hub.wait(keys) // before the first read: nothing can slip in between
-    const aborted = new AbortController()
-    const onClose = () => { if (!reply.raw.writableEnded) aborted.abort() }
-    reply.raw.on('close', onClose)
     try {
       const first = await read()
-      if (first.messages.length > 0) return first
-      await waitFor(waiter.woken, waitMs, aborted.signal)
-      if (aborted.signal.aborted) return first // nobody is listening any more
-      return await read()
+      if (first.messages.length > 0 || signal.aborted) return { status: 200, body: first }
+      await waitFor(waiter.woken, waitMs, signal)
+      if (signal.aborted) return { status: 200, body: first } // nobody is listening any more
+      return { status: 200, body: await read() }
     } finally {
       waiter.cancel()
-      reply.raw.off('close', onClose)
     }
   }
 
-  app.post('/v1/rooms/:room/messages', {
-    schema: {
-      params: roomParams,
-      body: {
-        type: 'object',
-        properties: {
-          clientId: { type: 'string', pattern: CLIENT_ID },
-          text: { type: 'string', minLength: 1, maxLength: MAX_TEXT_CHARS },
+  const pageResponses = { 200: pageSchema, ...errorResponses }
+  type PageQuery = { after?: string, limit?: string, wait?: string, latest?: string }
+  const routes: Route[] = [
+    {
+      method: 'POST',
+      url: '/v1/rooms/:room/messages',
+      schema: {
+        params: roomParams,
+        body: {
+          type: 'object',
+          properties: {
+            clientId: { type: 'string', pattern: CLIENT_ID },
+            text: { type: 'string', minLength: 1, maxLength: MAX_TEXT_CHARS },
+          },
+          required: ['clientId', 'text'],
         },
-        required: ['clientId', 'text'],
+        response: sendResponses,
       },
-      response: sendResponses,
+      async handler ({ params, body, call }) {
+        const from = requireCaller(call)
+        const { clientId, text } = body as { clientId: string, text: string }
+        if (!isWellFormedText(text)) throw badText('text')
+        return send({ from, room: params.room.toLowerCase(), clientId, body: text })
+      },
     },
-  }, async (request, reply) => {
-    const from = requireCaller(request)
-    const room = (request.params as { room: string }).room.toLowerCase()
-    const { clientId, text } = request.body as { clientId: string, text: string }
-    if (!isWellFormedText(text)) throw badText('text')
-    return send({ from, room, clientId, body: text }, reply)
-  })
-
-  app.get('/v1/rooms/:room/messages', {
-    schema: { params: roomParams, querystring: pageQuery, response: { 200: pageSchema, ...errorResponses } },
-  }, async (request, reply) => {
-    requireCaller(request)
-    const room = (request.params as { room: string }).room.toLowerCase()
-    const q = request.query as { after?: string, limit?: string, wait?: string, latest?: string }
-    return page({ room, after: q.after }, q, [`r:${room}`], reply)
-  })
-
-  app.post('/v1/dms', {
-    schema: {
-      body: {
-        type: 'object',
-        properties: {
-          to: { type: 'string', pattern: USERNAME_INPUT },
-          clientId: { type: 'string', pattern: CLIENT_ID },
-          body: { type: 'string', minLength: 1, maxLength: MAX_DM_BYTES },
+    {
+      method: 'GET',
+      url: '/v1/rooms/:room/messages',
+      schema: { params: roomParams, querystring: pageQuery, response: pageResponses },
+      async handler ({ params, query, call, signal }) {
+        requireCaller(call)
+        const room = params.room.toLowerCase()
+        return page({ room, after: query.after }, query as PageQuery, [`r:${room}`], signal)
+      },
+    },
+    {
+      method: 'POST',
+      url: '/v1/dms',
+      schema: {
+        body: {
+          type: 'object',
+          properties: {
+            to: { type: 'string', pattern: USERNAME_INPUT },
+            clientId: { type: 'string', pattern: CLIENT_ID },
+            body: { type: 'string', minLength: 1, maxLength: MAX_DM_BYTES },
+          },
+          required: ['to', 'clientId', 'body'],
         },
-        required: ['to', 'clientId', 'body'],
+        response: sendResponses,
       },
-      response: sendResponses,
-    },
-  }, async (request, reply) => {
-    const from = requireCaller(request)
-    const { to: rawTo, clientId, body } = request.body as { to: string, clientId: string, body: string }
-    if (!isWellFormedText(body)) throw badText('body')
-    if (Buffer.byteLength(body, 'utf8') > MAX_DM_BYTES) {
-      throw new MarshmelloError('MM_ERR_TOO_LARGE', 'bad-input', `expected a DM body of at most ${MAX_DM_BYTES} bytes`, 413)
-    }
-    const to = rawTo.toLowerCase()
-    if (opts.userExists !== undefined && !(await opts.userExists(to))) {
-      throw new MarshmelloError('MM_ERR_USER_UNKNOWN', 'bad-input', 'no such user', 404)
-    }
-    return send({ from, to, clientId, body }, reply)
-  })
-
-  app.get('/v1/dms', {
-    schema: { querystring: pageQuery, response: { 200: pageSchema, ...errorResponses } },
-  }, async (request, reply) => {
-    const me = requireCaller(request)
-    const q = request.query as { after?: string, limit?: string, wait?: string, latest?: string }
-    return page({ dmUser: me, after: q.after }, q, [`d:${me}`], reply)
-  })
-
-  app.get('/v1/stats', {
-    schema: {
-      response: {
-        200: { type: 'object', properties: { users: { type: 'number' }, messages: { type: 'number' } }, required: ['messages'] },
-        ...errorResponses,
+      async handler ({ body: input, call }) {
+        const from = requireCaller(call)
+        const { to: rawTo, clientId, body } = input as { to: string, clientId: string, body: string }
+        if (!isWellFormedText(body)) throw badText('body')
+        if (Buffer.byteLength(body, 'utf8') > MAX_DM_BYTES) {
+          throw new MarshmelloError('MM_ERR_TOO_LARGE', 'bad-input', `expected a DM body of at most ${MAX_DM_BYTES} bytes`, 413)
+        }
+        const to = rawTo.toLowerCase()
+        if (opts.userExists !== undefined && !(await opts.userExists(to))) {
+          throw new MarshmelloError('MM_ERR_USER_UNKNOWN', 'bad-input', 'no such user', 404)
+        }
+        return send({ from, to, clientId, body })
       },
     },
-  }, async () => {
-    const messages = await store.count()
-    return opts.countUsers === undefined ? { messages } : { users: await opts.countUsers(), messages }
-  })
+    {
+      method: 'GET',
+      url: '/v1/dms',
+      schema: { querystring: pageQuery, response: pageResponses },
+      async handler ({ query, call, signal }) {
+        const me = requireCaller(call)
+        return page({ dmUser: me, after: query.after }, query as PageQuery, [`d:${me}`], signal)
+      },
+    },
+    {
+      method: 'GET',
+      url: '/v1/stats',
+      schema: {
+        response: {
+          200: { type: 'object', properties: { users: { type: 'number' }, messages: { type: 'number' } }, required: ['messages'] },
+          ...errorResponses,
+        },
+      },
+      async handler () {
+        const messages = await store.count()
+        return { status: 200, body: opts.countUsers === undefined ? { messages } : { users: await opts.countUsers(), messages } }
+      },
+    },
+  ]
+  return { routes, close }
 }

@@ -1,24 +1,24 @@
-// Builds the fastify app for one API service (auth or messages) or both in one app:
-// shared options (64 KiB body limit, no request logging, strict schemas), the one
-// error handler, the JSON 404 and an unauthenticated GET /healthz. Listening is the
-// caller's business (app.listen or app.inject): this file opens no socket.
+// The API services (auth, messages, or both) as one dispatch function (router.ts), and
+// the same function served over HTTP for a service running apart from its gateway. In
+// one process the gateway calls `dispatch` directly; over HTTP the internal token must
+// come with every request but /healthz before the gateway's `x-marshmello-*` headers are
+// believed. Both ways share one pipeline, so their answers cannot drift apart.
 
 import Fastify, { type FastifyInstance } from 'fastify'
 import { MarshmelloError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
 import type { MessageStore, UserStore } from '../../../storage/types.js'
-import { authService } from './auth.js'
-import { baseFastifyOptions, errorHandler, notFoundHandler } from './http.js'
-import { messagesService } from './messages.js'
+import { authRoutes } from './auth.js'
+import { HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER, baseFastifyOptions, errorHandler, internalGuard, notFoundHandler } from './http.js'
+import { messagesRoutes, type ServiceRoutes } from './messages.js'
+import { compileRoutes, ok, type Dispatch, type Route } from './router.js'
 import { errorResponses, healthSchema } from './schemas.js'
 import type { TokenService } from './tokens.js'
 
 export type ServiceName = 'auth' | 'messages' | 'all'
 
-export interface ServiceAppInit {
+export interface ServicesInit {
   service: ServiceName
-  /** what the gateway sends in `x-marshmello-internal` (at least 16 characters) */
-  internalToken: string
   /** auth, all */
   users?: UserStore
   /** auth, all: issues tokens at login */
@@ -36,31 +36,27 @@ export interface ServiceAppInit {
   now?: () => number
 }
 
+export interface Services {
+  dispatch: Dispatch
+  /** answers waiting long-polls, stops the services' timers (the stores are the caller's) */
+  close (): void
+}
+
 function need<T> (value: T | undefined, what: string, service: ServiceName): T {
   if (value === undefined) throw new MarshmelloError('MM_ERR_CONFIG', 'internal', `the ${service} service needs ${what}`)
   return value
 }
 
-export function buildServiceApp (init: ServiceAppInit): FastifyInstance {
+export async function createServices (init: ServicesInit): Promise<Services> {
   const logger = init.logger ?? silentLogger
-  const app = Fastify(baseFastifyOptions())
-  app.setErrorHandler(errorHandler(logger))
-  app.setNotFoundHandler(notFoundHandler)
-  app.get('/healthz', { schema: { response: { 200: healthSchema, ...errorResponses } } }, async () => ({ ok: true, service: init.service }))
-
+  const parts: ServiceRoutes[] = []
   if (init.service === 'auth' || init.service === 'all') {
-    app.register(authService, {
-      users: need(init.users, 'a UserStore', init.service),
-      tokens: need(init.tokens, 'a TokenService', init.service),
-      internalToken: init.internalToken,
-      logger,
-    })
+    parts.push(await authRoutes({ users: need(init.users, 'a UserStore', init.service), tokens: need(init.tokens, 'a TokenService', init.service), logger }))
   }
   if (init.service === 'messages' || init.service === 'all') {
     const users = init.service === 'all' ? need(init.users, 'a UserStore', init.service) : undefined
-    app.register(messagesService, {
+    parts.push(messagesRoutes({
       messages: need(init.messages, 'a MessageStore', init.service),
-      internalToken: init.internalToken,
       ttlMs: init.ttlMs,
       longPollMaxMs: init.longPollMaxMs,
       maxLongPolls: init.maxLongPolls,
@@ -68,7 +64,72 @@ export function buildServiceApp (init: ServiceAppInit): FastifyInstance {
       countUsers: init.countUsers ?? (users && (() => users.count())),
       logger,
       now: init.now,
-    })
+    }))
   }
+  const health: Route = {
+    method: 'GET',
+    url: '/healthz',
+    schema: { response: { 200: healthSchema, ...errorResponses } },
+    handler: async () => ok({ ok: true, service: init.service }),
+  }
+  let closed = false
+  return {
+    dispatch: compileRoutes([health, ...parts.flatMap(p => p.routes)], logger),
+    close () {
+      if (closed) return
+      closed = true
+      for (const p of parts) p.close()
+    },
+  }
+}
+
+export interface ServiceAppInit extends ServicesInit {
+  /** what the gateway sends in `x-marshmello-internal` (at least 16 characters) */
+  internalToken: string
+}
+
+const header = (v: string | string[] | undefined): string | undefined => typeof v === 'string' ? v : undefined
+
+/** The services over HTTP (split deployments): every route behind the internal token but /healthz. */
+export function buildServiceApp (init: ServiceAppInit): FastifyInstance {
+  const guard = internalGuard(init.internalToken)
+  const app = Fastify(baseFastifyOptions())
+  app.setErrorHandler(errorHandler(init.logger ?? silentLogger))
+  app.setNotFoundHandler(notFoundHandler)
+  // bodies reach the router as bytes (bounded by bodyLimit); it parses and validates them
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
+  app.register(async (app) => {
+    const services = await createServices(init)
+    app.addHook('preClose', async () => services.close())
+    app.route({
+      method: ['GET', 'POST', 'PUT', 'DELETE'],
+      url: '/*',
+      async handler (request, reply) {
+        const path = request.url.split('?', 1)[0]
+        if (path !== '/healthz') await guard(request)
+        const gone = new AbortController()
+        const onClose = () => { if (!reply.raw.writableEnded) gone.abort() }
+        reply.raw.on('close', onClose)
+        try {
+          const res = await services.dispatch({
+            method: request.method,
+            url: request.url,
+            contentType: header(request.headers['content-type']),
+            body: Buffer.isBuffer(request.body) ? request.body : undefined,
+            user: header(request.headers[HEADER_USER]),
+            tokenId: header(request.headers[HEADER_TOKEN_ID]),
+            tokenExp: header(request.headers[HEADER_TOKEN_EXP]),
+            signal: gone.signal,
+          })
+          reply.code(res.status)
+          if (res.contentType !== undefined) reply.header('content-type', res.contentType)
+          return reply.send(res.status === 204 ? undefined : res.body)
+        } finally {
+          reply.raw.off('close', onClose)
+        }
+      },
+    })
+  })
   return app
 }

@@ -1,13 +1,13 @@
 // How the gateway reaches a service: one small interface, two transports. In-process
-// (all services in one process) uses fastify's app.inject; split deployments use an
-// undici Pool with keep-alive. Both add the internal token, so the caller of an
+// (all services in one process) calls the services' dispatch function; split deployments
+// use an undici Pool with keep-alive and add the internal token, so the caller of an
 // Upstream never handles it. Also the remote checks a split gateway or messages
 // service needs from auth (token revocation, user existence). Leaves out retries.
 
-import type { FastifyInstance } from 'fastify'
 import { Pool } from 'undici'
 import { MarshmelloError } from '../../../errors.js'
-import { HEADER_INTERNAL } from './http.js'
+import { HEADER_INTERNAL, HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER } from './http.js'
+import type { Dispatch } from './router.js'
 
 export interface UpstreamRequest {
   method: string
@@ -47,18 +47,27 @@ function flatten (headers: Record<string, string | string[] | number | undefined
   return out
 }
 
-/** Calls `app` in this process through app.inject (no socket). */
-export function inProcessUpstream (app: FastifyInstance, internalToken: string): Upstream {
+/**
+ * Calls the services in this process: no socket, no token (there is no boundary to
+ * cross), no request objects; the gateway's headers become the call's fields.
+ */
+export function inProcessUpstream (dispatch: Dispatch): Upstream {
   return {
     async request (req) {
-      const res = await app.inject({
-        method: req.method as 'GET',
+      const h = req.headers ?? {}
+      const res = await dispatch({
+        method: req.method,
         url: req.url,
-        headers: { ...req.headers, [HEADER_INTERNAL]: internalToken },
-        ...(req.body !== undefined ? { payload: req.body } : {}),
-        ...(req.signal !== undefined ? { signal: req.signal } : {}),
+        contentType: h['content-type'],
+        body: req.body,
+        user: h[HEADER_USER],
+        tokenId: h[HEADER_TOKEN_ID],
+        tokenExp: h[HEADER_TOKEN_EXP],
+        signal: req.signal,
       })
-      return { statusCode: res.statusCode, headers: flatten(res.headers), body: res.rawPayload }
+      const headers: Record<string, string> = {}
+      if (res.contentType !== undefined) headers['content-type'] = res.contentType
+      return { statusCode: res.status, headers, body: res.body }
     },
     async close () {},
   }

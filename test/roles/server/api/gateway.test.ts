@@ -12,7 +12,7 @@ const parse = (r: GatewayResponse) => JSON.parse(r.body.toString('utf8'))
 const body = (v: unknown) => Buffer.from(JSON.stringify(v))
 
 const s = await stack(t)
-const upstream = inProcessUpstream(s.service, s.internalToken)
+const upstream = inProcessUpstream(s.services.dispatch)
 const gw: Gateway = createGateway({ tokens: s.tokens, upstream: { auth: upstream, messages: upstream } })
 
 t.test('register, login and a room send round trip through the function', async t => {

@@ -1,5 +1,5 @@
 // Test helpers for the server API: a whole in-process stack (real sqlite user store
-// and nedb message store in a temp dir, the service app, the gateway) torn down with
+// and nedb message store in a temp dir, the services, the gateway) torn down with
 // the test, plus small request helpers. No fakes beyond an optional clock.
 
 import { randomBytes } from 'node:crypto'
@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import { nedbMessageStore } from '../../../../src/storage/messages/nedb.js'
 import { sqliteUserStore } from '../../../../src/storage/users/sqlite.js'
 import type { MessageStore, UserStore } from '../../../../src/storage/types.js'
-import { buildGatewayApi, buildServiceApp, inProcessUpstream } from '../../../../src/roles/server/api/gateway-api.js'
+import { buildGatewayApi, buildServiceApp, createServices, inProcessUpstream, type Services } from '../../../../src/roles/server/api/gateway-api.js'
 import { TokenService, loadOrCreateSecret } from '../../../../src/roles/server/api/tokens.js'
 
 type Teardown = { teardown (fn: () => unknown): void }
@@ -23,6 +23,9 @@ export async function tempDir (t: Teardown): Promise<string> {
 
 export interface Stack {
   gateway: FastifyInstance
+  /** what the gateway calls in-process */
+  services: Services
+  /** the same services over HTTP, as a split deployment runs them (behind the internal token) */
   service: FastifyInstance
   users: UserStore
   messages: MessageStore
@@ -46,16 +49,18 @@ export async function stack (t: Teardown, opts: StackOptions = {}): Promise<Stac
   const secret = await loadOrCreateSecret(join(dir, 'token.secret'))
   const tokens = new TokenService({ secret, ttlMs: opts.tokenTtlMs }, { isRevoked: jti => users.isTokenRevoked(jti), now: opts.now })
   const internalToken = randomBytes(24).toString('base64url')
+  const services = await createServices({ service: 'all', users, tokens, messages, ttlMs: opts.ttlMs, maxLongPolls: opts.maxLongPolls })
   const service = buildServiceApp({ service: 'all', internalToken, users, tokens, messages, ttlMs: opts.ttlMs, maxLongPolls: opts.maxLongPolls })
-  const upstream = inProcessUpstream(service, internalToken)
+  const upstream = inProcessUpstream(services.dispatch)
   const gateway = buildGatewayApi({ tokens, upstream: { auth: upstream, messages: upstream } })
   t.teardown(async () => {
     await gateway.close()
+    services.close()
     await service.close()
     await users.close()
     await messages.close()
   })
-  return { gateway, service, users, messages, tokens, internalToken, dir }
+  return { gateway, services, service, users, messages, tokens, internalToken, dir }
 }
 
 export interface Answer { status: number, json: any, raw: string }
