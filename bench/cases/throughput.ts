@@ -14,6 +14,8 @@ export interface ThroughputLevel {
   clients: number, seconds: number, sends: number, errors: number, sendsPerSec: number, latency: Percentiles, relays: RelayLoad[]
   /** share of one core used by the server process and by the bench (client) process */
   serverCpu: number, clientCpu: number
+  /** CPU time per send summed over every process (server, the bench's clients, relays), µs: comparable across machines of one speed */
+  cpuPerSendUs: number
 }
 
 const USERS = 4
@@ -66,16 +68,20 @@ async function level (net: BenchNetwork, clients: number, seconds: number, token
       }
     }))
     const elapsed = (nowMs() - t0) / 1000
-    const serverCpu = round((cpuSeconds(net.server.pid) - server0) / elapsed, 2)
+    const serverCpuS = cpuSeconds(net.server.pid) - server0
     const c = process.cpuUsage(client0)
-    const clientCpu = round((c.user + c.system) / 1e6 / elapsed, 2)
+    const clientCpuS = (c.user + c.system) / 1e6
+    const serverCpu = round(serverCpuS / elapsed, 2)
+    const clientCpu = round(clientCpuS / elapsed, 2)
     const after = await Promise.all(net.relays.map(async (r) => ({ m: await relayMetrics(r.url), cpu: cpuSeconds(r.child.pid) })))
     const relays = net.relays.map((r, i): RelayLoad => {
       const cells = (after[i].m.cellsForwarded + after[i].m.cellsBackward) - (before[i].m.cellsForwarded + before[i].m.cellsBackward)
       const cpu = after[i].cpu - before[i].cpu
       return { relay: r.descriptor.nickname, cellsPerSec: Math.round(cells / elapsed), cpuSeconds: round(cpu, 2), cellsPerCpuSecond: cpu > 0 ? Math.round(cells / cpu) : NaN, cpuUtilisation: round(cpu / elapsed, 2) }
     })
-    return { clients, seconds: round(elapsed, 2), sends: lat.length, errors, sendsPerSec: Math.round(lat.length / elapsed), latency: percentiles(lat), relays, serverCpu, clientCpu }
+    const cpuTotal = serverCpuS + clientCpuS + after.reduce((sum, a, i) => sum + a.cpu - before[i].cpu, 0)
+    const cpuPerSendUs = lat.length > 0 ? Math.round((cpuTotal * 1e6) / lat.length) : NaN
+    return { clients, seconds: round(elapsed, 2), sends: lat.length, errors, sendsPerSec: Math.round(lat.length / elapsed), latency: percentiles(lat), relays, serverCpu, clientCpu, cpuPerSendUs }
   } finally {
     await Promise.allSettled(apis.map((a) => a.close()))
     await Promise.allSettled(pools.map((p) => p.close()))

@@ -30,8 +30,8 @@ export function render (r: BenchResults): string {
     parts.push(`  delivery / the sender's own send in the same samples (p50): ${(d.p50 / d.senderRoundTrip.p50).toFixed(2)} × (${d.waitMs} ms), ${(d.afterIdle.p50 / d.afterIdle.senderRoundTrip.p50).toFixed(2)} × (${d.afterIdle.waitMs} ms idle)`)
   }
   if (r.throughput) {
-    parts.push(table('Throughput (room sends, each client on its own circuit)', ['clients', 'sends/s', 'p50 ms', 'p99 ms', 'errors', 'relay cells/s (r1/r2/r3)', 'cells/CPU-s (r1/r2/r3)', 'CPU server/client'],
-      r.throughput.map((l) => [l.clients, l.sendsPerSec, l.latency.p50, l.latency.p99, l.errors, l.relays.map((x) => x.cellsPerSec).join('/'), l.relays.map((x) => x.cellsPerCpuSecond).join('/'), `${l.serverCpu}/${l.clientCpu}`])))
+    parts.push(table('Throughput (room sends, each client on its own circuit)', ['clients', 'sends/s', 'p50 ms', 'p99 ms', 'errors', 'relay cells/s (r1/r2/r3)', 'cells/CPU-s (r1/r2/r3)', 'CPU server/client', 'CPU µs/send'],
+      r.throughput.map((l) => [l.clients, l.sendsPerSec, l.latency.p50, l.latency.p99, l.errors, l.relays.map((x) => x.cellsPerSec).join('/'), l.relays.map((x) => x.cellsPerCpuSecond).join('/'), `${l.serverCpu}/${l.clientCpu}`, l.cpuPerSendUs ?? '-'])))
   }
   if (r.relaySaturation) {
     const s = r.relaySaturation
