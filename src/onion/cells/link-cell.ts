@@ -16,6 +16,8 @@ export enum LinkCommand {
   CREATED = 2,
   RELAY = 3,
   DESTROY = 4,
+  /** a relay proves its listed identity to the hop it opened the channel to (§2.3) */
+  AUTH = 5,
 }
 
 export interface LinkCell {

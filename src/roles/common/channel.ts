@@ -1,15 +1,21 @@
 // One persistent link between two hops (DESIGN §3): a WebSocket over HTTPS, one
 // binary message per fixed-size cell, many circuits multiplexed by circuit id.
 // Outgoing channels pin the peer's certificate from the signed directory (the
-// PEM is the only trust anchor and its SHA-256 must match). Every frame is
-// checked; a bad frame or an overfull send queue closes the channel with a reason.
+// PEM is the only trust anchor and its SHA-256 must match); a relay opening one
+// sends AUTH first (§2.3), which the accepting side checks here, synchronously,
+// before any later cell of the channel is handled. Every frame is checked; a bad
+// frame or an overfull send queue closes the channel with a reason.
 import { EventEmitter } from 'node:events'
 import { randomBytes, X509Certificate } from 'node:crypto'
 import WebSocket from 'ws'
-import type { ConnectionOptions } from 'node:tls'
+import type { ConnectionOptions, TLSSocket } from 'node:tls'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
-import { decodeLinkCell, type LinkCell } from '../../onion/cells/link-cell.js'
+import { LinkCommand, decodeLinkCell, encodeLinkCell, type LinkCell } from '../../onion/cells/link-cell.js'
+import { AUTH_EXPORTER_LABEL, AUTH_EXPORTER_LENGTH, encodeAuth, verifyAuth } from '../../onion/handshake/link-auth.js'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
+
+/** the exporter's context argument: empty (RFC 8446 §7.5: the same as none) */
+const EMPTY_CONTEXT = Buffer.alloc(0)
 
 /** bytes a channel may have queued for sending before it is closed as stuck */
 export const MAX_QUEUED_BYTES = 4 * 1024 * 1024
@@ -23,18 +29,39 @@ export const CLOSE = {
 
 export interface ChannelEvents {
   cell: [LinkCell]
+  /** an AUTH was checked: the proven fingerprint, or the code it was refused with (the channel then closes) */
+  auth: [result: { peer: string } | { refused: string }]
   close: [code: number, reason: string]
+}
+
+/** what a hop accepting channels needs to check AUTH (§2.3) */
+export interface LinkAuthVerifier {
+  /** this hop's own fingerprint (the responder in the transcript) */
+  fingerprint: Buffer
+  /** SPKI DER of the identity key of the relay listed with this (hex) fingerprint, if any */
+  identityKey: (fingerprintHex: string) => Uint8Array | undefined
+}
+
+/** what a relay opening a channel needs to send AUTH (§2.3) */
+export interface LinkAuthSigner {
+  /** the relay's RSA identity key, PKCS#8 DER */
+  identityPrivate: Buffer
+  fingerprint: Buffer
+  /** the listed fingerprint of the hop being connected to */
+  responderFingerprint: Buffer
 }
 
 export class Channel extends EventEmitter<ChannelEvents> {
   readonly id = randomBytes(8).toString('hex')
   /** on channels this process opened: the fingerprint of the listed hop at the other end */
   peerFingerprint?: string
+  /** on channels this process accepted: the listed relay the peer proved to be with AUTH (hex fingerprint) */
+  authenticatedPeer?: string
   closed = false
   cellsIn = 0
   cellsOut = 0
 
-  constructor (private readonly ws: WebSocket, readonly remote: string, readonly initiator: boolean) {
+  constructor (private readonly ws: WebSocket, readonly remote: string, readonly initiator: boolean, private readonly authVerifier?: LinkAuthVerifier) {
     super()
     ws.binaryType = 'nodebuffer'
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
@@ -52,8 +79,45 @@ export class Channel extends EventEmitter<ChannelEvents> {
     } catch (err) {
       return this.close(CLOSE.PROTOCOL, isMarshmelloError(err) ? err.code : 'bad cell')
     }
+    if (cell.cmd === LinkCommand.AUTH) return this.onAuth(cell)
     this.cellsIn++
     this.emit('cell', cell)
+  }
+
+  /**
+   * AUTH (§2.3) is verified before the next frame is read (RSA verification is
+   * synchronous), so a CREATE right behind it is already judged as a relay's.
+   * Only the first cell on an accepted channel may be AUTH, once.
+   */
+  private onAuth (cell: LinkCell): void {
+    if (this.initiator) return this.close(CLOSE.PROTOCOL, 'MM_ERR_LINK_CMD: AUTH is not valid towards the initiator')
+    if (!this.authVerifier) return this.close(CLOSE.PROTOCOL, 'MM_ERR_LINK_CMD: this hop takes no AUTH')
+    if (this.cellsIn > 0) return this.close(CLOSE.PROTOCOL, 'MM_ERR_AUTH_ORDER: AUTH must be the first cell of a channel, once')
+    this.cellsIn++
+    let peer: string
+    try {
+      peer = verifyAuth({ data: cell.data, responderFingerprint: this.authVerifier.fingerprint, exporter: this.keyingMaterial(), identityKey: this.authVerifier.identityKey })
+    } catch (err) {
+      const code = isMarshmelloError(err) ? err.code : 'MM_ERR_INTERNAL'
+      this.emit('auth', { refused: code })
+      return this.close(CLOSE.PROTOCOL, `AUTH refused: ${code}`)
+    }
+    this.authenticatedPeer = peer
+    this.emit('auth', { peer })
+  }
+
+  /**
+   * This TLS connection's exporter value for AUTH (RFC 8446 §7.5): both ends
+   * of one connection compute the same bytes, any other connection different ones.
+   */
+  keyingMaterial (): Buffer {
+    const socket = (this.ws as unknown as { _socket?: TLSSocket })._socket
+    // TLS 1.3 only: its exporter is bound to the whole handshake (a TLS 1.2 one is only
+    // as good as the extended master secret); both ends are Marshmello hops on Node
+    if (!socket || typeof socket.exportKeyingMaterial !== 'function' || socket.getProtocol() !== 'TLSv1.3') {
+      throw new MarshmelloError('MM_ERR_AUTH_TLS', 'auth', 'AUTH needs the channel to run over TLS 1.3')
+    }
+    return socket.exportKeyingMaterial(AUTH_EXPORTER_LENGTH, AUTH_EXPORTER_LABEL, EMPTY_CONTEXT)
   }
 
   /** sends one whole cell; closes the channel when the peer does not keep up */
@@ -99,9 +163,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 }
 
-/** wraps a WebSocket a server accepted */
-export function acceptChannel (ws: WebSocket, remote: string): Channel {
-  return new Channel(ws, remote, false)
+/**
+ * wraps a WebSocket a server accepted; with `auth`, an AUTH from a listed relay marks the
+ * channel `authenticatedPeer` (without it, an AUTH closes the channel: the hop takes none)
+ */
+export function acceptChannel (ws: WebSocket, remote: string, o: { auth?: LinkAuthVerifier } = {}): Channel {
+  return new Channel(ws, remote, false, o.auth)
 }
 
 export interface ConnectInit {
@@ -114,6 +181,8 @@ export interface ConnectInit {
   /** source address to connect from (a client on its own address, P1 tests) */
   localAddress?: string
   timeoutMs?: number
+  /** a relay's identity: AUTH is sent as the channel's first cell (clients never pass it) */
+  auth?: LinkAuthSigner
 }
 
 /** opens a channel to a listed hop, verifying its pinned certificate */
@@ -150,7 +219,18 @@ export function connectChannel (init: ConnectInit): Promise<Channel> {
     ws.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode}`)))
     ws.once('open', () => {
       ws.removeListener('error', fail)
-      resolve(new Channel(ws, `${init.host}:${init.port}`, true))
+      const ch = new Channel(ws, `${init.host}:${init.port}`, true)
+      if (init.auth) {
+        // sent before the channel is handed out, so it is the first cell on the wire
+        try {
+          const a = init.auth
+          ch.send(encodeLinkCell(1, LinkCommand.AUTH, encodeAuth({ identityPrivate: a.identityPrivate, fingerprint: a.fingerprint, responderFingerprint: a.responderFingerprint, exporter: ch.keyingMaterial() })))
+        } catch (err) {
+          ch.close(CLOSE.PROTOCOL, 'cannot send AUTH')
+          return reject(new MarshmelloError('MM_ERR_UNREACHABLE', 'unavailable', `cannot authenticate the channel to ${init.host}:${init.port}: ${isMarshmelloError(err) ? err.code : (err as Error).message}`))
+        }
+      }
+      resolve(ch)
     })
   })
 }

@@ -116,7 +116,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
       }
     })
     scope.get('/channel', { websocket: true }, (socket, req) => {
-      const ch = acceptChannel(socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`)
+      const ch = acceptChannel(socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`, { auth: core.linkAuth })
       core.accept(ch)
       ch.on('close', (code, reason) => { if (code === CLOSE.PROTOCOL) log.debug('channel closed', { code, reason }) })
     })

@@ -11,6 +11,9 @@
 // that opens under the circuit's keys, so a circuit follows a reconnected channel.
 // Clients behind one NAT share an IP: a CREATE whose key exists is refused with
 // DESTROY IN_USE (the client retries with another id), never merged.
+// The per-address CREATE rate limit spares only channels whose peer proved with AUTH
+// (§2.3) to hold a listed relay's identity key, never an address: the relay sends AUTH
+// on the channels it opens to relays, and checks it on the channels it accepts.
 import { randomInt } from 'node:crypto'
 import { isMarshmelloError } from '../../errors.js'
 import type { Logger } from '../../log.js'
@@ -23,7 +26,7 @@ import { HOP_RECORD_SIZE, HopState } from '../../onion/circuits/hop-state.js'
 import type { Consensus } from '../../onion/directory/consensus.js'
 import { listedHops } from '../../onion/directory/consensus.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
-import { CLOSE, connectChannel, type Channel } from '../common/channel.js'
+import { CLOSE, connectChannel, type Channel, type LinkAuthVerifier } from '../common/channel.js'
 import { KeyedQueue, TokenBuckets } from '../common/limits.js'
 import type { HopIdentity } from '../common/identity.js'
 
@@ -65,6 +68,10 @@ export interface RelayCounters {
   cellsRejected: number
   handshakesRefused: number
   extendsRefused: number
+  /** accepted channels whose peer proved a listed relay's identity (AUTH) */
+  channelsAuthenticated: number
+  /** accepted channels closed because their AUTH did not verify */
+  authRefused: number
 }
 
 const BACK = 'b:'
@@ -73,7 +80,7 @@ const BACK = 'b:'
 const circOf = (key: string): number => Number(key.slice(key.lastIndexOf(':') + 1))
 
 export class RelayCore {
-  readonly counters: RelayCounters = { circuitsCreated: 0, cellsForwarded: 0, cellsBackward: 0, cellsRejected: 0, handshakesRefused: 0, extendsRefused: 0 }
+  readonly counters: RelayCounters = { circuitsCreated: 0, cellsForwarded: 0, cellsBackward: 0, cellsRejected: 0, handshakesRefused: 0, extendsRefused: 0, channelsAuthenticated: 0, authRefused: 0 }
   private readonly channels = new Map<string, Channel>()
   /** circuit keys per channel (forward keys inbound, `<fp>:<circId>` outbound), to tear circuits down when a channel closes */
   private readonly circuitsOn = new Map<string, Set<string>>()
@@ -133,10 +140,31 @@ export class RelayCore {
 
   get channelCount (): number { return this.channels.size }
 
-  /** a channel opened by a previous hop (or a client) */
+  /** a channel opened by a previous hop (or a client); build it with `acceptChannel(ws, remote, { auth: core.linkAuth })` */
   accept (ch: Channel): void {
     this.track(ch)
+    ch.on('auth', (r) => { if ('peer' in r) this.counters.channelsAuthenticated++; else this.counters.authRefused++ })
     ch.on('cell', (cell) => this.onInbound(ch, cell))
+  }
+
+  /** how accepted channels check AUTH: against this relay's fingerprint and the relays in its current consensus */
+  get linkAuth (): LinkAuthVerifier {
+    return {
+      fingerprint: this.init.identity.fingerprint,
+      identityKey: (fp) => {
+        const d = this.listedRelay(fp)
+        return d ? Buffer.from(d.identityKey, 'base64') : undefined
+      },
+    }
+  }
+
+  private relaysOf: { c: Consensus, m: Map<string, Descriptor> } | null = null
+  /** the relay (not the server) listed with this fingerprint in the current consensus; one map per consensus */
+  private listedRelay (fpHex: string): Descriptor | undefined {
+    const c = this.init.consensus()
+    if (!c) return undefined
+    if (this.relaysOf?.c !== c) this.relaysOf = { c, m: new Map(c.relays.map((r) => [r.fingerprint, r])) }
+    return this.relaysOf.m.get(fpHex)
   }
 
   private track (ch: Channel): void {
@@ -152,12 +180,6 @@ export class RelayCore {
 
   private remoteIp (ch: Channel): string {
     return ch.remote.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
-  }
-
-  private isListedAddress (ip: string): boolean {
-    const c = this.init.consensus()
-    if (!c) return false
-    return c.relays.some((r) => r.host === ip) || c.server?.host === ip
   }
 
   /* ------------------------------------------------------------ inbound -- */
@@ -179,7 +201,10 @@ export class RelayCore {
     const ip = this.remoteIp(ch)
     const circuits = this.circuitsOn.get(ch.id)!
     if (circuits.has(key) && this.live.get(key) === ch) return ch.close(CLOSE.PROTOCOL, 'CREATE reuses a live circuit id')
-    if (!this.isListedAddress(ip) && !this.buckets.take(ip)) {
+    // a listed relay's CREATEs extend many clients' circuits: only a proof of its identity
+    // on this channel spares them the per-address limit (still listed in this consensus)
+    const relay = ch.authenticatedPeer !== undefined && this.listedRelay(ch.authenticatedPeer) !== undefined
+    if (!relay && !this.buckets.take(ip)) {
       this.counters.handshakesRefused++
       ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.BUSY])))
       return
@@ -375,6 +400,8 @@ export class RelayCore {
       tlsCert: d.tlsCert,
       tlsFingerprint: d.tlsFingerprint,
       localAddress: /^\d+\.\d+\.\d+\.\d+$/.test(this.init.host) ? this.init.host : undefined,
+      // a relay proves its identity to the relays it extends to (§2.3); the server takes no AUTH
+      auth: d.role === 'relay' ? { identityPrivate: this.init.identity.privateDer, fingerprint: this.init.identity.fingerprint, responderFingerprint: fp } : undefined,
     }).then((ch) => {
       ch.peerFingerprint = hex
       this.track(ch)
@@ -437,11 +464,12 @@ export class RelayCore {
 
   /**
    * The next hop answered the CREATE we extended with DESTROY (e.g. HANDSHAKE: it
-   * does not hold the listed identity key). The client learns it as an ERROR from
-   * this hop, so it can tell which hop failed; the circuit up to here survives,
-   * no longer extended.
+   * does not hold the listed identity key), or closed the channel before answering
+   * (e.g. it refused our AUTH: its consensus does not list us yet). The client learns
+   * it as an ERROR from this hop, so it can tell which hop failed; the circuit up to
+   * here survives, no longer extended.
    */
-  private onCreateRefused (next: Channel, pkey: string, reason: number): void {
+  private onCreateRefused (next: Channel, pkey: string, reason: number, why = 'refused CREATE'): void {
     const p = this.pending.get(pkey)!
     this.pending.delete(pkey)
     clearTimeout(p.timer)
@@ -454,7 +482,7 @@ export class RelayCore {
       if (!hop || !prev) return
       hop.nextCircId = 0
       hop.nextFingerprint = null
-      prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.RELAY, hop.originate(RelayCommand.ERROR, encodeError({ code, reason: `next hop refused CREATE (${HopError[code]})` }))))
+      prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.RELAY, hop.originate(RelayCommand.ERROR, encodeError({ code, reason: `next hop ${why} (${HopError[code]})` }))))
       await this.init.sessions.set(p.prevKey, hop.serialize(this.record))
     }, (err) => this.reject('create-refused', err))
   }
@@ -486,6 +514,10 @@ export class RelayCore {
     if (this.shuttingDown) return
     if (ch.initiator) {
       for (const pkey of keys) {
+        if (this.pending.has(pkey)) {
+          this.onCreateRefused(ch, pkey, HopError.UNREACHABLE, 'closed the channel before answering CREATE')
+          continue
+        }
         this.queue.run(pkey, async () => {
           const prevKeyBytes = await this.init.sessions.get(BACK + pkey)
           if (prevKeyBytes) await this.destroyFromNext(pkey, Buffer.from(prevKeyBytes).toString(), HopError.UNREACHABLE)

@@ -4,7 +4,9 @@
 // the listed relay's TLS key and certificate but another identity key (TLS
 // passes, the handshake cannot), and one that answers CREATE with a forged
 // CREATED. Each is tried at the entry (hop 1) and, where the consensus can list
-// it, in the middle (hop 2, reached through a real relay's EXTEND).
+// it, in the middle (hop 2, reached through a real relay's EXTEND). In the middle, a
+// relay process with another identity already refuses R1's AUTH (it names R2 as the
+// responder, §2.3), so one more impostor ignores AUTH and tries the handshake itself.
 import t, { type Test } from 'tap'
 import { copyFileSync, readFileSync } from 'node:fs'
 import { createPrivateKey, randomBytes } from 'node:crypto'
@@ -14,6 +16,9 @@ import { WebSocketServer } from 'ws'
 import { Circuit, CircuitError, LinkPool } from '../../../src/roles/client/circuit.js'
 import { LinkCommand, decodeLinkCell, encodeLinkCell } from '../../../src/onion/cells/link-cell.js'
 import { signDescriptor, type Descriptor } from '../../../src/onion/directory/descriptor.js'
+import { HopError } from '../../../src/onion/cells/relay-msg.js'
+import { relayRespond } from '../../../src/onion/handshake/ntor.js'
+import { loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
 import { startRelayProc, tmp } from '../../helpers/net.js'
 import { metrics, startNet } from './fixture.js'
 
@@ -104,15 +109,16 @@ t.test('impostors at listed addresses cannot complete a handshake', async (t) =>
     t.match(err.message, d1.fingerprint.slice(0, 8))
   })
 
-  t.test('middle: impostor with the listed TLS certificate but another identity key', async (t) => {
+  t.test('middle: impostor relay with the listed TLS certificate but another identity key', async (t) => {
     const before = await metrics(deepImpostor)
     const err = await buildFails(t, [d1, r2AtDeep, net.final.descriptor])
     t.equal(err.hop, 2, 'the failing hop is the middle one')
-    t.equal(err.code, 'MM_ERR_HOP_AUTH')
+    t.equal(err.code, 'MM_ERR_CIRCUIT_BUILD')
     t.match(err.message, d2.fingerprint.slice(0, 8), 'the error names the hop')
+    t.match(err.message, /closed the channel before answering CREATE/)
     const after = await metrics(deepImpostor)
     t.equal(after.circuitsCreated, 0)
-    t.ok(after.cellsRejected > before.cellsRejected, 'the CREATE extended by R1 reached the impostor and failed there')
+    t.equal(after.authRefused - before.authRefused, 1, 'it refused R1\'s AUTH: R1 meant it for R2')
   })
 
   t.test('middle: impostor with its own certificate fails R1\'s TLS pin', async (t) => {
@@ -121,6 +127,34 @@ t.test('impostors at listed addresses cannot complete a handshake', async (t) =>
     t.equal(err.code, 'MM_ERR_CIRCUIT_BUILD')
     t.match(err.message, d3.fingerprint.slice(0, 8))
     t.equal((await metrics(tlsImpostor)).circuitsCreated, 0, 'no handshake reached the impostor')
+  })
+
+  t.test('middle: an impostor that ignores AUTH still cannot complete the handshake', async (t) => {
+    // R2's TLS key and certificate, a fresh identity key, claiming R2's fingerprint
+    const fake = loadOrCreateIdentity(tmp('mm-impostor-'), '127.0.0.15')
+    const https = createServer({ key: readFileSync(join(r2.dataDir, 'tls.key')), cert: readFileSync(join(r2.dataDir, 'tls.crt')) })
+    const wss = new WebSocketServer({ server: https, path: '/channel' })
+    const seen: string[] = []
+    wss.on('connection', (ws) => ws.on('message', (data) => {
+      const cell = decodeLinkCell(data as Buffer)
+      seen.push(LinkCommand[cell.cmd])
+      if (cell.cmd !== LinkCommand.CREATE) return
+      try {
+        const r = relayRespond({ identityPrivate: fake.privateDer, fingerprint: Buffer.from(d2.fingerprint, 'hex'), create: cell.data })
+        ws.send(encodeLinkCell(cell.circId, LinkCommand.CREATED, r.created))
+      } catch {
+        ws.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.HANDSHAKE])))
+      }
+    }))
+    await new Promise<void>((resolve) => https.listen(0, '127.0.0.15', resolve))
+    t.teardown(() => { for (const c of wss.clients) c.terminate(); wss.close(); https.close() })
+    const r2AtFake = relocated(d2, r2.dataDir, '127.0.0.15', (https.address() as { port: number }).port)
+    await net.publish([d1, r2AtFake, r3AtTls])
+    const err = await buildFails(t, [d1, r2AtFake, net.final.descriptor])
+    t.same(seen, ['AUTH', 'CREATE'], 'R1 sent AUTH, then the CREATE reached the impostor')
+    t.equal(err.hop, 2, 'the failing hop is the middle one')
+    t.equal(err.code, 'MM_ERR_HOP_AUTH')
+    t.match(err.message, d2.fingerprint.slice(0, 8), 'the error names the hop')
   })
 
   t.test('the honest relays still serve circuits afterwards', async (t) => {
