@@ -1,10 +1,10 @@
 // The machine a bench ran on: CPU model (/proc/cpuinfo), cores, memory, Node and kernel,
-// and its speed at the start of the run. The speed figures exist because the same VM
-// kind has been seen twice as fast from one session to the next (other tenants, other
-// hosts): absolute figures (sends/s, cells per CPU-second) from two runs can only be
-// compared next to these. Three probes, ~1 s: SHA-256 over 2 KiB buffers (native crypto,
-// one core), a tight JS loop (JIT code, one core), and a loopback TCP ping-pong with a
-// child process (syscalls and waking another process, which every onion hop pays).
+// and three speed probes taken at the start of the run (~1 s): SHA-256 over 2 KiB
+// buffers (native crypto, one core), a tight JS loop (JIT code, one core), and a loopback
+// TCP ping-pong with a child process (syscalls and waking another process, which every
+// onion hop pays). They tell two machines apart; they do not catch the host's load
+// changing during a run (this VM kind has measured 16-client throughput 1.7x apart
+// within one session with the same probe figures), so compare runs side by side.
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'

@@ -14,7 +14,7 @@ const pct = (p?: { p50: number, p90: number, p99: number, n: number }) => p ? [p
 export function render (r: BenchResults): string {
   const m = r.machine
   const parts = [`Marshmello bench (${r.mode}) — ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel}`]
-  if (m.speed) parts.push(`machine speed (compare runs by it): SHA-256 ${m.speed.sha256MBps} MB/s, JS loop ${m.speed.jsLoopPerUs} it/µs, TCP ping-pong with another process ${m.speed.tcpPingPongUs} µs`)
+  if (m.speed) parts.push(`machine speed at the start: SHA-256 ${m.speed.sha256MBps} MB/s, JS loop ${m.speed.jsLoopPerUs} it/µs, TCP ping-pong with another process ${m.speed.tcpPingPongUs} µs`)
   parts.push(table('Latency (ms)', ['measure', 'p50', 'p90', 'p99', 'n'], [
     ['circuit build (3 relays + server)', ...pct(r.circuitBuild)],
     ['room send, onion (3 relays)', ...pct(r.roundTrip?.onion)],
