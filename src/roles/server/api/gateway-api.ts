@@ -7,7 +7,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { MarshmelloError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
-import { BODY_LIMIT, HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER, baseFastifyOptions, errorHandler, notFoundHandler, toPublicError } from './http.js'
+import { BODY_LIMIT, HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER, JSON_TYPE, baseFastifyOptions, errorHandler, errorReply, headerOf, notFoundHandler, serveBytes, type BytesCall, type BytesReply } from './http.js'
 import type { TokenService } from './tokens.js'
 import type { Upstream } from './upstream.js'
 
@@ -33,27 +33,15 @@ const BEARER = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/i
 /** Thrown when a protected route is called without a well-formed bearer token. */
 const noToken = () => new MarshmelloError('MM_ERR_TOKEN', 'auth', 'send Authorization: Bearer <token>', 401)
 
-export interface GatewayRequest {
-  method: string
-  /** path and query string as received */
-  url: string
-  contentType?: string
+export interface GatewayRequest extends BytesCall {
   authorization?: string
-  body?: Buffer
-  /** aborted when the caller goes away (the upstream request is cancelled) */
-  signal?: AbortSignal
 }
 
-export interface GatewayResponse {
-  status: number
-  contentType?: string
-  body: Buffer
-}
+export type GatewayResponse = BytesReply
 
 export type Gateway = (req: GatewayRequest) => Promise<GatewayResponse>
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH'])
-const JSON_TYPE = 'application/json; charset=utf-8'
 const json = (status: number, value: unknown): GatewayResponse => ({ status, contentType: JSON_TYPE, body: Buffer.from(JSON.stringify(value)) })
 const HEALTH = JSON.stringify({ ok: true, service: 'gateway' })
 
@@ -69,9 +57,7 @@ export function createGateway (init: GatewayApiInit): Gateway {
     try {
       return await dispatch(req)
     } catch (err) {
-      const pub = toPublicError(err)
-      if (pub.status >= 500) logger.error('request failed', { method: req.method, status: pub.status, err: (err as { code?: string })?.code ?? (err as Error)?.name })
-      return json(pub.status, { error: { code: pub.code, message: pub.message } })
+      return errorReply(err, logger, req.method)
     }
   }
 
@@ -126,24 +112,13 @@ export function buildGatewayApi (init: GatewayApiInit): FastifyInstance {
 }
 
 /** answers a fastify request with the gateway (the gateway app above and the server's direct API) */
-export async function serveGateway (gateway: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const gone = new AbortController()
-  const onClose = () => { if (!reply.raw.writableEnded) gone.abort() }
-  reply.raw.on('close', onClose)
-  try {
-    const type = request.headers['content-type']
-    const res = await gateway({
-      method: request.method,
-      url: request.url,
-      contentType: typeof type === 'string' ? type : undefined,
-      authorization: request.headers.authorization,
-      body: Buffer.isBuffer(request.body) ? request.body : undefined,
-      signal: gone.signal,
-    })
-    reply.code(res.status)
-    if (res.contentType !== undefined) reply.header('content-type', res.contentType)
-    return reply.send(res.status === 204 ? undefined : res.body)
-  } finally {
-    reply.raw.off('close', onClose)
-  }
+export function serveGateway (gateway: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  return serveBytes(reply, signal => gateway({
+    method: request.method,
+    url: request.url,
+    contentType: headerOf(request.headers['content-type']),
+    authorization: request.headers.authorization,
+    body: Buffer.isBuffer(request.body) ? request.body : undefined,
+    signal,
+  }))
 }

@@ -71,6 +71,54 @@ export function errorHandler (logger: Logger) {
   }
 }
 
+/** A request as bytes: what the gateway and the services' dispatch function take. */
+export interface BytesCall {
+  method: string
+  /** path and query string as received */
+  url: string
+  contentType?: string
+  body?: Buffer
+  /** aborted when the caller goes away (upstream requests are cancelled, long-polls stop waiting) */
+  signal?: AbortSignal
+}
+
+/** An answer in bytes: what the gateway and the services' dispatch function return. */
+export interface BytesReply {
+  status: number
+  contentType?: string
+  body: Buffer
+}
+
+export const JSON_TYPE = 'application/json; charset=utf-8'
+
+/** The API error shape for anything thrown; 5xx are logged with their code, never their message. */
+export function errorReply (err: unknown, logger: Logger, method: string): BytesReply {
+  const pub = toPublicError(err)
+  if (pub.status >= 500) logger.error('request failed', { method, status: pub.status, err: (err as { code?: string })?.code ?? (err as Error)?.name })
+  return { status: pub.status, contentType: JSON_TYPE, body: Buffer.from(JSON.stringify({ error: { code: pub.code, message: pub.message } })) }
+}
+
+/**
+ * Answers a fastify request with a function that answers in bytes (the gateway, the
+ * services' dispatch); `signal` aborts when the caller goes away before the answer.
+ */
+export async function serveBytes (reply: FastifyReply, answer: (signal: AbortSignal) => Promise<BytesReply>): Promise<FastifyReply> {
+  const gone = new AbortController()
+  const onClose = () => { if (!reply.raw.writableEnded) gone.abort() }
+  reply.raw.on('close', onClose)
+  try {
+    const res = await answer(gone.signal)
+    reply.code(res.status)
+    if (res.contentType !== undefined) reply.header('content-type', res.contentType)
+    return reply.send(res.status === 204 ? undefined : res.body)
+  } finally {
+    reply.raw.off('close', onClose)
+  }
+}
+
+/** a request header's value when it was sent once */
+export const headerOf = (v: string | string[] | undefined): string | undefined => typeof v === 'string' ? v : undefined
+
 export function notFoundHandler (_request: FastifyRequest, reply: FastifyReply) {
   reply.code(404).send({ error: { code: 'MM_ERR_NOT_FOUND', message: 'no such route' } })
 }

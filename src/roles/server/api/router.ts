@@ -14,28 +14,17 @@ import { parse as parseQuery } from 'fast-querystring'
 import sjson from 'secure-json-parse'
 import { MarshmelloError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
-import { toPublicError } from './http.js'
+import { JSON_TYPE, errorReply, type BytesCall, type BytesReply } from './http.js'
 
 /** One request to a service, as the gateway forwards it. */
-export interface ServiceCall {
-  method: string
-  /** path and query string */
-  url: string
-  contentType?: string
-  body?: Buffer
+export interface ServiceCall extends BytesCall {
   /** the signed-in user the gateway vouches for, and that token's id and expiry (ms) */
   user?: string
   tokenId?: string
   tokenExp?: string
-  /** aborted when the caller goes away (long-polls stop waiting) */
-  signal?: AbortSignal
 }
 
-export interface ServiceReply {
-  status: number
-  contentType?: string
-  body: Buffer
-}
+export type ServiceReply = BytesReply
 
 export type Dispatch = (call: ServiceCall) => Promise<ServiceReply>
 
@@ -75,7 +64,6 @@ interface Compiled {
   serializers: Map<string, (value: unknown) => string>
 }
 
-export const JSON_TYPE = 'application/json; charset=utf-8'
 const NEVER = new AbortController().signal
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'DELETE'])
 const JSON_MIME = /^application\/json\s*(;|$)/i
@@ -141,9 +129,7 @@ export function compileRoutes (routes: Route[], logger: Logger = silentLogger): 
     try {
       return await run(call)
     } catch (err) {
-      const pub = toPublicError(err)
-      if (pub.status >= 500) logger.error('request failed', { method: call.method, status: pub.status, err: (err as { code?: string })?.code ?? (err as Error)?.name })
-      return { status: pub.status, contentType: JSON_TYPE, body: Buffer.from(JSON.stringify({ error: { code: pub.code, message: pub.message } })) }
+      return errorReply(err, logger, call.method)
     }
   }
 }

@@ -9,7 +9,7 @@ import { MarshmelloError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
 import type { MessageStore, UserStore } from '../../../storage/types.js'
 import { authRoutes } from './auth.js'
-import { HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER, baseFastifyOptions, errorHandler, internalGuard, notFoundHandler } from './http.js'
+import { HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER, baseFastifyOptions, errorHandler, headerOf, internalGuard, notFoundHandler, serveBytes } from './http.js'
 import { messagesRoutes, type ServiceRoutes } from './messages.js'
 import { compileRoutes, ok, type Dispatch, type Route } from './router.js'
 import { errorResponses, healthSchema } from './schemas.js'
@@ -88,8 +88,6 @@ export interface ServiceAppInit extends ServicesInit {
   internalToken: string
 }
 
-const header = (v: string | string[] | undefined): string | undefined => typeof v === 'string' ? v : undefined
-
 /** The services over HTTP (split deployments): every route behind the internal token but /healthz. */
 export function buildServiceApp (init: ServiceAppInit): FastifyInstance {
   const guard = internalGuard(init.internalToken)
@@ -106,28 +104,17 @@ export function buildServiceApp (init: ServiceAppInit): FastifyInstance {
       method: ['GET', 'POST', 'PUT', 'DELETE'],
       url: '/*',
       async handler (request, reply) {
-        const path = request.url.split('?', 1)[0]
-        if (path !== '/healthz') await guard(request)
-        const gone = new AbortController()
-        const onClose = () => { if (!reply.raw.writableEnded) gone.abort() }
-        reply.raw.on('close', onClose)
-        try {
-          const res = await services.dispatch({
-            method: request.method,
-            url: request.url,
-            contentType: header(request.headers['content-type']),
-            body: Buffer.isBuffer(request.body) ? request.body : undefined,
-            user: header(request.headers[HEADER_USER]),
-            tokenId: header(request.headers[HEADER_TOKEN_ID]),
-            tokenExp: header(request.headers[HEADER_TOKEN_EXP]),
-            signal: gone.signal,
-          })
-          reply.code(res.status)
-          if (res.contentType !== undefined) reply.header('content-type', res.contentType)
-          return reply.send(res.status === 204 ? undefined : res.body)
-        } finally {
-          reply.raw.off('close', onClose)
-        }
+        if (request.url.split('?', 1)[0] !== '/healthz') await guard(request)
+        return serveBytes(reply, signal => services.dispatch({
+          method: request.method,
+          url: request.url,
+          contentType: headerOf(request.headers['content-type']),
+          body: Buffer.isBuffer(request.body) ? request.body : undefined,
+          user: headerOf(request.headers[HEADER_USER]),
+          tokenId: headerOf(request.headers[HEADER_TOKEN_ID]),
+          tokenExp: headerOf(request.headers[HEADER_TOKEN_EXP]),
+          signal,
+        }))
       },
     })
   })
