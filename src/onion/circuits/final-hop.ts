@@ -12,6 +12,7 @@ import { relayRespond } from '../handshake/ntor.js'
 import { decodeRequest, encodeResponse, type ApiRequest, type ApiResponse } from '../streams/envelope.js'
 import { Reassembler, fragment } from '../streams/reassembly.js'
 import { HopState } from './hop-state.js'
+import { EphemeralPool } from '../handshake/ephemeral-pool.js'
 
 export interface FinalCircuit {
   link: string
@@ -51,6 +52,9 @@ export interface FinalHopInit {
 const MAX_PENDING = 64
 
 export class FinalHop {
+  /** X25519 keys made ahead, so answering a CREATE imports none */
+  private readonly ephemerals = new EphemeralPool()
+
   constructor (private readonly init: FinalHopInit) {}
 
   private key (link: string, circId: number): string { return `${link}/${circId}` }
@@ -82,7 +86,7 @@ export class FinalHop {
       this.init.send(link, encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HOP_BUSY])))
       return this.reject(link, 'MM_ERR_BUSY')
     }
-    const { keys, created } = relayRespond({ identityPrivate: this.init.identityPrivate, fingerprint: this.init.fingerprint, create: cell.data })
+    const { keys, created } = relayRespond({ identityPrivate: this.init.identityPrivate, fingerprint: this.init.fingerprint, create: cell.data, ephemeral: this.ephemerals.take() })
     this.init.circuits.set(k, { link, circId: cell.circId, hop: new HopState(keys), streams: new Reassembler(), pending: 0 })
     this.init.send(link, encodeLinkCell(cell.circId, LinkCommand.CREATED, created))
     this.init.onEvent?.({ type: 'created', link })

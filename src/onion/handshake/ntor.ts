@@ -9,7 +9,7 @@
 import { MarshmelloError, lengthError } from '../../errors.js'
 import {
   equalBytes, hkdfSha256, hmacSha256, randomBytes, rsaFingerprint, rsaOaepDecrypt, rsaOaepEncrypt,
-  sha256, x25519, x25519PublicAndShared, x25519PublicFromPrivate,
+  sha256, x25519Ephemeral, type X25519Ephemeral,
 } from '../crypto/primitives.js'
 
 export const PROTOCOL_ID = Buffer.from('marshmello/v1')
@@ -25,6 +25,8 @@ export interface HopKeys {
 
 export interface ClientHandshakeState {
   x: Buffer
+  /** x imported once in clientStart, so clientFinish only agrees */
+  eph: X25519Ephemeral
   X: Buffer
   s: Buffer
   fingerprint: Buffer
@@ -42,14 +44,15 @@ export interface ClientStartInit {
 export function clientStart (init: ClientStartInit): { state: ClientHandshakeState, create: Buffer } {
   // any 32 bytes are an X25519 private key
   const x = init.ephemeralPrivate ? Buffer.from(init.ephemeralPrivate) : randomBytes(32)
-  const X = x25519PublicFromPrivate(x)
+  const eph = x25519Ephemeral(x)
+  const X = eph.publicKey
   const s = init.secret ? Buffer.from(init.secret) : randomBytes(32)
   const enc = rsaOaepEncrypt(init.identityKey, s)
   const create = Buffer.alloc(32 + 2 + enc.length)
   X.copy(create, 0)
   create.writeUInt16BE(enc.length, 32)
   enc.copy(create, 34)
-  return { state: { x, X, s, fingerprint: rsaFingerprint(init.identityKey), encHash: sha256(enc) }, create }
+  return { state: { x, eph, X, s, fingerprint: rsaFingerprint(init.identityKey), encHash: sha256(enc) }, create }
 }
 
 function derive (s: Uint8Array, dh: Uint8Array, X: Uint8Array, Y: Uint8Array, fp: Uint8Array): { keys: HopKeys, authKey: Buffer } {
@@ -74,24 +77,34 @@ export interface RelayRespondInit {
   /** SHA-256 of the hop's SPKI */
   fingerprint: Uint8Array
   create: Uint8Array
+  /** for vectors: a fixed ephemeral private key */
   ephemeralPrivate?: Uint8Array
+  /** a key prepared ahead (EphemeralPool); its private bytes are erased here after use */
+  ephemeral?: X25519Ephemeral
 }
 
 /** Hop side. Throws MM_ERR_HANDSHAKE when the secret cannot be recovered (not our key). */
 export function relayRespond (init: RelayRespondInit): { keys: HopKeys, created: Buffer } {
-  const { X, enc } = parseCreate(init.create)
-  const s = rsaOaepDecrypt(init.identityPrivate, enc)
-  if (!s || s.length !== 32) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'CREATE secret could not be decrypted with this identity')
-  const y = init.ephemeralPrivate ? Buffer.from(init.ephemeralPrivate) : randomBytes(32)
+  let eph = init.ephemeral
   try {
-    const { publicKey: Y, shared: dh } = x25519PublicAndShared(y, X) // throws MM_ERR_HANDSHAKE for a low-order X
-    const { keys, authKey } = derive(s, dh, X, Y, init.fingerprint)
-    const auth = hmacSha256(authKey, AUTH_LABEL, init.fingerprint, X, Y, sha256(enc))
-    dh.fill(0); authKey.fill(0)
-    return { keys, created: Buffer.concat([Y, auth]) }
+    const { X, enc } = parseCreate(init.create)
+    const s = rsaOaepDecrypt(init.identityPrivate, enc)
+    if (!s || s.length !== 32) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'CREATE secret could not be decrypted with this identity')
+    try {
+      eph ??= x25519Ephemeral(init.ephemeralPrivate ? Buffer.from(init.ephemeralPrivate) : randomBytes(32))
+      const Y = eph.publicKey
+      const dh = eph.agree(X) // throws MM_ERR_HANDSHAKE for a low-order X
+      const { keys, authKey } = derive(s, dh, X, Y, init.fingerprint)
+      const auth = hmacSha256(authKey, AUTH_LABEL, init.fingerprint, X, Y, sha256(enc))
+      dh.fill(0); authKey.fill(0)
+      return { keys, created: Buffer.concat([Y, auth]) }
+    } finally {
+      s.fill(0)
+    }
   } finally {
-    // the secret and the ephemeral key are erased on every path, errors included (P5)
-    y.fill(0); s.fill(0)
+    // the secret and the ephemeral key are erased on every path, errors included (P5);
+    // a prepared key is single-use too, so it goes even when the CREATE was refused
+    eph?.private.fill(0)
   }
 }
 
@@ -102,7 +115,7 @@ export function clientFinish (state: ClientHandshakeState, created: Uint8Array):
   const auth = created.subarray(32, 64)
   let keys: HopKeys, expected: Buffer
   try {
-    const dh = x25519(state.x, Y) // throws MM_ERR_HANDSHAKE for a low-order Y
+    const dh = state.eph.agree(Y) // throws MM_ERR_HANDSHAKE for a low-order Y
     const d = derive(state.s, dh, state.X, Y, state.fingerprint)
     keys = d.keys
     expected = hmacSha256(d.authKey, AUTH_LABEL, state.fingerprint, state.X, Y, state.encHash)

@@ -28,6 +28,7 @@ import { listedHops } from '../../onion/directory/consensus.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 import { CLOSE, connectChannel, type Channel, type LinkAuthVerifier } from '../common/channel.js'
 import { KeyedQueue, TokenBuckets } from '../common/limits.js'
+import { EphemeralPool } from '../../onion/handshake/ephemeral-pool.js'
 import type { HopIdentity } from '../common/identity.js'
 
 export interface TraceEvent {
@@ -82,6 +83,8 @@ const circOf = (key: string): number => Number(key.slice(key.lastIndexOf(':') + 
 export class RelayCore {
   readonly counters: RelayCounters = { circuitsCreated: 0, cellsForwarded: 0, cellsBackward: 0, cellsRejected: 0, handshakesRefused: 0, extendsRefused: 0, channelsAuthenticated: 0, authRefused: 0 }
   private readonly channels = new Map<string, Channel>()
+  /** X25519 keys made ahead, so answering a CREATE imports none */
+  private readonly ephemerals = new EphemeralPool()
   /** circuit keys per channel (forward keys inbound, `<fp>:<circId>` outbound), to tear circuits down when a channel closes */
   private readonly circuitsOn = new Map<string, Set<string>>()
   /** forward key → the inbound channel the circuit's cells currently arrive on (local to this process) */
@@ -221,7 +224,7 @@ export class RelayCore {
       }
       let hop: HopState, created: Buffer
       try {
-        const r = relayRespond({ identityPrivate: this.init.identity.privateDer, fingerprint: this.init.identity.fingerprint, create: cell.data })
+        const r = relayRespond({ identityPrivate: this.init.identity.privateDer, fingerprint: this.init.identity.fingerprint, create: cell.data, ephemeral: this.ephemerals.take() })
         hop = new HopState(r.keys)
         created = r.created
       } catch (err) {
@@ -540,6 +543,7 @@ export class RelayCore {
   closeAll (): void {
     this.shuttingDown = true
     clearInterval(this.sweepTimer)
+    this.ephemerals.clear()
     for (const ch of this.channels.values()) ch.close(CLOSE.NORMAL, 'relay shutting down')
     for (const p of this.pending.values()) clearTimeout(p.timer)
     this.pending.clear()

@@ -5,14 +5,14 @@
 import t from 'tap'
 import { createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync } from 'node:crypto'
 import { CREATED_LENGTH, PROTOCOL_ID, clientFinish, clientStart, parseCreate, relayRespond, type ClientHandshakeState } from '../../../src/onion/handshake/ntor.js'
-import { rsaFingerprint, rsaGenerate, rsaOaepDecrypt, sha256 } from '../../../src/onion/crypto/primitives.js'
+import { rsaFingerprint, rsaGenerate, rsaOaepDecrypt, sha256, x25519Ephemeral } from '../../../src/onion/crypto/primitives.js'
 import { codeOf, fixedIdentity, flipBit, hex, tally, vectors } from '../helpers.js'
 
 const v = vectors('onion-handshake.json')
 const id = fixedIdentity
 const enc = () => hex(v.create).subarray(34)
 /** the client state the recorded CREATE was made with (clientFinish zeroes it, so build it fresh each time) */
-const recordedState = (): ClientHandshakeState => ({ x: hex(v.x), X: hex(v.X), s: hex(v.s), fingerprint: hex(v.fingerprint), encHash: sha256(enc()) })
+const recordedState = (): ClientHandshakeState => { const x = hex(v.x); return { x, eph: x25519Ephemeral(x), X: hex(v.X), s: hex(v.s), fingerprint: hex(v.fingerprint), encHash: sha256(enc()) } }
 const respond = (create: Buffer, identityPrivate = id.privateDer) => relayRespond({ identityPrivate, fingerprint: id.fingerprint, create, ephemeralPrivate: hex(v.y) })
 
 /** the 8 X25519 points of small order, plus their non-canonical encodings (RFC 7748 / libsodium's blocklist) */
