@@ -44,14 +44,20 @@ t.test('rooms exist from their first message; names are checked', async t => {
   t.equal((await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token, body: { clientId: 'c', text: '😀'.repeat(4000) } })).status, 201, '4000 emoji')
 })
 
+/** sends n room messages (client ids `${prefix}0`…) and returns their ids in order */
+async function sendMany (gateway: Parameters<typeof call>[0], token: string, room: string, n: number, prefix = 'c'): Promise<string[]> {
+  const ids: string[] = []
+  for (let i = 0; i < n; i++) {
+    const res = await call(gateway, 'POST', `/v1/rooms/${room}/messages`, { token, body: { clientId: `${prefix}${i}`, text: `n${i}` } })
+    ids.push(res.json.message.id)
+  }
+  return ids
+}
+
 t.test('cursor pagination across pages', async t => {
   const { gateway } = await stack(t)
   const token = await signUp(gateway, 'alice')
-  const sent: string[] = []
-  for (let i = 0; i < 7; i++) {
-    const res = await call(gateway, 'POST', '/v1/rooms/pages/messages', { token, body: { clientId: `c${i}`, text: `n${i}` } })
-    sent.push(res.json.message.id)
-  }
+  const sent = await sendMany(gateway, token, 'pages', 7)
   const seen: string[] = []
   let cursor: string | null = null
   let pages = 0
@@ -78,16 +84,16 @@ t.test('cursor pagination across pages', async t => {
 t.test('latest: the newest page, then follow it with after', async t => {
   const { gateway } = await stack(t)
   const token = await signUp(gateway, 'alice')
-  const sent: string[] = []
-  for (let i = 0; i < 7; i++) {
-    const res = await call(gateway, 'POST', '/v1/rooms/tail/messages', { token, body: { clientId: `c${i}`, text: `n${i}` } })
-    sent.push(res.json.message.id)
-  }
+  const sent = await sendMany(gateway, token, 'tail', 7)
   const last = await call(gateway, 'GET', '/v1/rooms/tail/messages?latest=1&limit=3', { token })
   t.equal(last.status, 200)
   t.same(last.json.messages.map((m: any) => m.id), sent.slice(-3), 'the three newest, oldest first')
   t.equal(last.json.cursor, sent[6])
   t.equal(last.json.hasMore, true, 'older messages exist')
+  const [next] = await sendMany(gateway, token, 'tail', 1, 'later')
+  const followed = await call(gateway, 'GET', `/v1/rooms/tail/messages?after=${last.json.cursor}`, { token })
+  t.same(followed.json.messages.map((m: any) => m.id), [next], 'after the newest page\'s cursor: only what came since')
+  sent.push(next)
   const all = await call(gateway, 'GET', '/v1/rooms/tail/messages?latest=true&limit=50', { token })
   t.same(all.json.messages.map((m: any) => m.id), sent)
   t.equal(all.json.hasMore, false)
