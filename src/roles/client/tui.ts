@@ -4,7 +4,7 @@
 import readline from 'node:readline'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
 import { openClient, promptHidden, readPassword, type ClientArgs } from './setup.js'
-import { KeyChangedError, type ChatClient, type ChatMessage } from './chat-client.js'
+import { KeyChangedError, type ChatMessage } from './chat-client.js'
 import { formatMessage } from './command.js'
 import { profileExists } from './profile/identity.js'
 

@@ -5,7 +5,6 @@
 // `directApi` on loopback for debugging and benchmarks.
 import Fastify, { type FastifyInstance } from 'fastify'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
 import type { Logger } from '../../log.js'
 import { MarshmelloError } from '../../errors.js'
 import type { MessageStore, UserStore } from '../../storage/types.js'
@@ -20,7 +19,7 @@ import {
   TokenService, buildServiceApp, createGateway, createServices, httpUpstream, inProcessUpstream, loadOrCreateSecret, serveGateway,
   remoteRevocationCheck, remoteUserExists, type Gateway, type Upstream,
 } from './api/index.js'
-import { baseFastifyOptions, errorHandler } from './api/http.js'
+import { baseFastifyOptions, bytesApp } from './api/http.js'
 
 export type ServiceMode = 'all' | 'auth' | 'messages' | 'gateway' | 'directory'
 
@@ -194,11 +193,8 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
   if (init.directApi !== undefined && gateway) {
     // the same gateway over plain HTTP, loopback only
     // the API apps' options and error handler: a too-large body or a malformed URL gets the JSON error shape too
-    const direct = Fastify(baseFastifyOptions())
-    direct.setErrorHandler(errorHandler(log))
+    const direct = bytesApp(log)
     const gw = gateway
-    direct.removeAllContentTypeParsers()
-    direct.addContentTypeParser('*', { parseAs: 'buffer' }, (_r, body, done) => done(null, body))
     direct.all('/*', (req, reply) => serveGateway(gw, req, reply))
     closers.push(() => direct.close())
     await direct.listen({ host: '127.0.0.1', port: init.directApi })

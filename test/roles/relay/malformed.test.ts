@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import WebSocket from 'ws'
 import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
 import { CELL_SIZE } from '../../../src/onion/cells/constants.js'
-import { LinkCommand, encodeLinkCell, decodeLinkCell } from '../../../src/onion/cells/link-cell.js'
+import { LinkCommand, decodeLinkCell } from '../../../src/onion/cells/link-cell.js'
 import { HopError } from '../../../src/onion/cells/relay-msg.js'
 import { createCell, healthz, sleep, startNet } from './fixture.js'
 

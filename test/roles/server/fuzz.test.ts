@@ -217,7 +217,7 @@ t.test('fuzzing a server process: the direct API and the HTTPS face', async (t) 
       if (auth === 2) headers.authorization = `Bearer ${randomBytes(randomInt(1, 300)).toString('base64url')}`
       const body = method === 'GET' || method === 'HEAD' ? undefined : randomBody()
       const label = `#${i} ${https ? 'HTTPS' : 'direct'} ${method} ${path}`
-      const res = await c.check(label, send(https ? srv.url : api, { method, path, headers, body }, https ? nextFrom() : undefined))
+      await c.check(label, send(https ? srv.url : api, { method, path, headers, body }, https ? nextFrom() : undefined))
     }
     t.comment(`statuses: ${JSON.stringify(Object.fromEntries(c.statuses))}`)
   })

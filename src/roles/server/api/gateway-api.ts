@@ -4,10 +4,10 @@
 // name. Only content-type travels upstream: client-sent x-marshmello-* headers, and
 // every other header, are dropped. Terminating the onion is the caller's job.
 
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { MarshmelloError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
-import { BODY_LIMIT, HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER, JSON_TYPE, baseFastifyOptions, errorHandler, errorReply, headerOf, notFoundHandler, serveBytes, type BytesCall, type BytesReply } from './http.js'
+import { BODY_LIMIT, HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER, JSON_TYPE, bytesApp, errorReply, headerOf, serveBytes, type BytesCall, type BytesReply } from './http.js'
 import type { TokenService } from './tokens.js'
 import type { Upstream } from './upstream.js'
 
@@ -99,12 +99,8 @@ const tooLarge = () => new MarshmelloError('MM_ERR_TOO_LARGE', 'protocol', `requ
 /** The gateway as a fastify app (tests and tools inject into it; the server calls createGateway directly). */
 export function buildGatewayApi (init: GatewayApiInit): FastifyInstance {
   const gateway = createGateway(init)
-  const app = Fastify(baseFastifyOptions())
-  app.setErrorHandler(errorHandler(init.logger ?? silentLogger))
-  app.setNotFoundHandler(notFoundHandler)
-  // bodies are forwarded as bytes (bounded by bodyLimit); the service parses and validates them
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
+  // bodies are forwarded as bytes; the service parses and validates them
+  const app = bytesApp(init.logger ?? silentLogger)
 
   app.get('/healthz', (request, reply) => serveGateway(gateway, request, reply))
   app.route({ method: [...METHODS] as 'GET'[], url: '/v1/*', handler: (request, reply) => serveGateway(gateway, request, reply) })

@@ -5,7 +5,7 @@
 // bodies and headers out of logs. Routes and schemas live in the services.
 
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { MarshmelloError, isMarshmelloError } from '../../../errors.js'
 import type { Logger } from '../../../log.js'
 
@@ -114,6 +114,20 @@ export async function serveBytes (reply: FastifyReply, answer: (signal: AbortSig
   } finally {
     reply.raw.off('close', onClose)
   }
+}
+
+/**
+ * A fastify app that hands request bodies on as bytes (bounded by BODY_LIMIT) to a
+ * function answering in bytes (serveBytes): the gateway app, the direct API and the
+ * services over HTTP. The one error handler and the JSON 404 are installed.
+ */
+export function bytesApp (logger: Logger): FastifyInstance {
+  const app = Fastify(baseFastifyOptions())
+  app.setErrorHandler(errorHandler(logger))
+  app.setNotFoundHandler(notFoundHandler)
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
+  return app
 }
 
 /** a request header's value when it was sent once */

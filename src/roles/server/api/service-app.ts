@@ -4,12 +4,12 @@
 // come with every request but /healthz before the gateway's `x-marshmello-*` headers are
 // believed. Both ways share one pipeline, so their answers cannot drift apart.
 
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { MarshmelloError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
 import type { MessageStore, UserStore } from '../../../storage/types.js'
 import { authRoutes } from './auth.js'
-import { HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER, baseFastifyOptions, errorHandler, headerOf, internalGuard, notFoundHandler, serveBytes } from './http.js'
+import { HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER, bytesApp, headerOf, internalGuard, serveBytes } from './http.js'
 import { messagesRoutes, type ServiceRoutes } from './messages.js'
 import { compileRoutes, ok, type Dispatch, type Route } from './router.js'
 import { errorResponses, healthSchema } from './schemas.js'
@@ -91,12 +91,8 @@ export interface ServiceAppInit extends ServicesInit {
 /** The services over HTTP (split deployments): every route behind the internal token but /healthz. */
 export function buildServiceApp (init: ServiceAppInit): FastifyInstance {
   const guard = internalGuard(init.internalToken)
-  const app = Fastify(baseFastifyOptions())
-  app.setErrorHandler(errorHandler(init.logger ?? silentLogger))
-  app.setNotFoundHandler(notFoundHandler)
-  // bodies reach the router as bytes (bounded by bodyLimit); it parses and validates them
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
+  // bodies reach the router as bytes; it parses and validates them
+  const app = bytesApp(init.logger ?? silentLogger)
   app.register(async (app) => {
     const services = await createServices(init)
     app.addHook('preClose', async () => services.close())
