@@ -4,7 +4,7 @@
 # the unprivileged user `marshmello`. The subcommand picks the role:
 #   docker run IMAGE server … | relay … | devnet …   (docker-compose.yml: the split deployment)
 
-FROM node:20-bookworm AS build
+FROM node:24-bookworm AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-fund --no-audit

@@ -18,9 +18,10 @@ const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
 const t0 = Date.now()
 const step = (msg) => console.log(`build-binary: ${msg} (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
 
-const [major, minor] = process.versions.node.split('.').map(Number)
-if (major < 20 || (major === 20 && minor < 12)) {
-  console.error(`build-binary: Node ${process.versions.node} lacks SEA assets; use Node >= 20.12`)
+const [major] = process.versions.node.split('.').map(Number)
+if (major < 24) {
+  // the binary embeds the node that runs this script: it must be the project's Node 24
+  console.error(`build-binary: this is Node ${process.versions.node}; run it as npm run build:binary (the project's Node 24)`)
   process.exit(1)
 }
 if (!existsSync(addon)) {
@@ -57,7 +58,7 @@ await build({
   outfile: main,
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node24',
   format: 'cjs',
   minify: false,
   legalComments: 'none',

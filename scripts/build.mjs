@@ -10,7 +10,7 @@ await build({
   outfile: join(root, 'build/cli.js'),
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node24',
   format: 'esm',
   packages: 'external',
   sourcemap: 'linked',

@@ -20,7 +20,7 @@ export async function main (argv: string[]): Promise<void> {
   const commands = await import('./commands.js')
   await yargs(argv)
     .scriptName('marshmello')
-    .version(VERSION)
+    .version(`${VERSION} (Node ${process.versions.node})`)
     .env('MARSHMELLO')
     .config('config', 'JSON file with any flag as a key (e.g. {"port": 9001})', loadConfig)
     // MARSHMELLO_* variables that are not flags: secrets read from the environment only

@@ -7,10 +7,10 @@ import { ROOT, directoryKey, run, tmp } from './helpers/net.js'
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
 
-t.test('--version prints the package version', async (t) => {
+t.test('--version prints the package version and the Node it runs on', async (t) => {
   const p = run(['--version'])
   t.equal(await p.exited, 0)
-  t.equal(p.stdout().trim(), pkg.version)
+  t.equal(p.stdout().trim(), `${pkg.version} (Node ${process.versions.node})`)
 })
 
 t.test('a flag from the environment and from a config file', async (t) => {

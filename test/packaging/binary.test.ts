@@ -27,7 +27,9 @@ if (!existsSync(DIST)) {
 
     const v = sh(['--version'])
     t.equal(v.status, 0, `--version exits 0 (${v.stderr})`)
-    t.equal(v.stdout.trim(), VERSION)
+    // the embedded runtime is the node that built it: the project's Node 24, as this test runs on
+    t.equal(v.stdout.trim(), `${VERSION} (Node ${process.versions.node})`)
+    t.ok(Number(/\(Node (\d+)\./.exec(v.stdout)?.[1]) >= 24, `the binary embeds Node >= 24 (${v.stdout.trim()})`)
     t.equal(v.stderr, '', 'no warnings on stderr (e.g. a SEA require of a non-built-in)')
     const relayHelp = sh(['relay', '--help'])
     t.equal(relayHelp.status, 0)

@@ -40,7 +40,7 @@ t.test('Dockerfile: multi-stage, binary built then run as a non-root user', asyn
   const stages = dockerStages(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))
   t.equal(stages.length, 2, 'two stages')
   const [build, runtime] = stages
-  t.equal(build.from, 'node:20-bookworm')
+  t.equal(build.from, 'node:24-bookworm', 'the image builds on Node 24 LTS, the project runtime')
   t.ok(build.lines.some((l) => /^RUN npm ci\b/.test(l)), 'build: npm ci')
   t.ok(build.lines.some((l) => /^RUN .*npm run build:binary/.test(l)), 'build: npm run build:binary')
   t.equal(runtime.from, 'debian:bookworm-slim')

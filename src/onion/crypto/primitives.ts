@@ -83,22 +83,28 @@ const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex')
 
 export interface RawKeyPair { publicKey: Buffer, privateKey: Buffer }
 
-// Raw X25519 keys cross into KeyObjects as JWK, not DER: with OpenSSL 3 every DER
-// (PKCS#8/SPKI) import or export looks a decoder up and costs 0.1–1 ms, JWK 1–70 µs
-// (measured on the bench machine; it made a relay's CREATE ~4× dearer than its RSA
-// decryption). Node builds an OKP private key from `d` alone; `x` is only type-checked.
+// Public X25519 keys cross into KeyObjects as JWK (`x` only), not DER: with OpenSSL 3
+// every DER (PKCS#8/SPKI) import looks a decoder up and costs ~0.15-0.65 ms on Node 24,
+// JWK ~25 µs. A private key cannot come in as JWK from its 32 bytes alone: RFC 8037 §2
+// makes `x` the public key of `d`, and Node 24 refuses a JWK whose `x` does not match
+// (Node 20 accepted a placeholder). So a key given as bytes (vectors, stored keys)
+// comes in as PKCS#8 DER, and a fresh ephemeral key is generated as a KeyObject.
 const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64url')
 const fromB64u = (s: string | undefined): Buffer => Buffer.from(s ?? '', 'base64url')
-const x25519Private = (priv: Uint8Array): KeyObject => createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64u(priv), x: '' }, format: 'jwk' })
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex')
+function x25519Private (priv: Uint8Array): KeyObject {
+  const der = Buffer.concat([X25519_PKCS8, priv])
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
+  } finally {
+    der.fill(0)
+  }
+}
+const x25519PublicOf = (key: KeyObject): Buffer => fromB64u(createPublicKey(key).export({ format: 'jwk' }).x)
 
-// Private keys are 32 random bytes (every string is a valid X25519 or Ed25519 private
-// key), never from generateKeyPairSync: on Node 20, exporting a key that
-// generateKeyPairSync made can deadlock the process when garbage collection destroys
-// the generating job while the export holds the key's lock (seen under load: a relay's
-// main thread stuck in a futex inside KeyObjectHandle::ExportJWK).
 export function x25519PublicFromPrivate (priv: Uint8Array): Buffer {
   assertBytes('X25519 private key', priv, 32)
-  return fromB64u(createPublicKey(x25519Private(priv)).export({ format: 'jwk' }).x)
+  return x25519PublicOf(x25519Private(priv))
 }
 
 /** X25519(priv, pub). Throws MM_ERR_HANDSHAKE for a low-order peer key (all-zero result). */
@@ -108,22 +114,45 @@ export function x25519 (priv: Uint8Array, pub: Uint8Array): Buffer {
 }
 
 /**
- * A single-use X25519 key, ready: importing the private key (which computes its public
- * half, ~45 µs here) is done up front, so a handshake prepared ahead of time pays only
- * the agreement (~36 µs) when the peer's key arrives. `private` is the caller's buffer,
- * to erase after use; the KeyObject's copy goes with the object.
+ * A single-use X25519 key, ready: generating it (and its public half) is done up front,
+ * so a handshake prepared ahead of time pays only the agreement when the peer's key
+ * arrives. The private key lives only inside the KeyObject; dispose() drops it, after
+ * which agree() refuses (one agreement per key, P5).
  */
 export interface X25519Ephemeral {
-  readonly private: Uint8Array
   readonly publicKey: Buffer
   /** X25519(this, pub). Throws MM_ERR_HANDSHAKE for a low-order peer key. */
   agree (pub: Uint8Array): Buffer
+  /** forgets the private key; agree() throws MM_ERR_HANDSHAKE afterwards */
+  dispose (): void
+  readonly disposed: boolean
 }
 
-export function x25519Ephemeral (priv: Uint8Array): X25519Ephemeral {
-  assertBytes('X25519 private key', priv, 32)
-  const key = x25519Private(priv)
-  return { private: priv, publicKey: fromB64u(createPublicKey(key).export({ format: 'jwk' }).x), agree: (pub) => agree(key, pub) }
+/**
+ * A fresh ephemeral key, or (for vectors and tests with fixed randomness) the one whose
+ * private key is `priv`. `priv` is copied into the key object; the caller erases its own.
+ */
+export function x25519Ephemeral (priv?: Uint8Array): X25519Ephemeral {
+  let key: KeyObject | null
+  let publicKey: Buffer
+  if (priv === undefined) {
+    const pair = generateKeyPairSync('x25519')
+    key = pair.privateKey
+    publicKey = fromB64u(pair.publicKey.export({ format: 'jwk' }).x)
+  } else {
+    assertBytes('X25519 private key', priv, 32)
+    key = x25519Private(priv)
+    publicKey = x25519PublicOf(key)
+  }
+  return {
+    publicKey,
+    agree (pub) {
+      if (key === null) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'internal', 'X25519 ephemeral key already used')
+      return agree(key, pub)
+    },
+    dispose () { key = null },
+    get disposed () { return key === null },
+  }
 }
 
 /**
@@ -132,7 +161,11 @@ export function x25519Ephemeral (priv: Uint8Array): X25519Ephemeral {
  */
 export function x25519PublicAndShared (priv: Uint8Array, pub: Uint8Array): { publicKey: Buffer, shared: Buffer } {
   const e = x25519Ephemeral(priv)
-  return { publicKey: e.publicKey, shared: e.agree(pub) }
+  try {
+    return { publicKey: e.publicKey, shared: e.agree(pub) }
+  } finally {
+    e.dispose()
+  }
 }
 
 function agree (privateKey: KeyObject, pub: Uint8Array): Buffer {

@@ -24,8 +24,7 @@ export interface HopKeys {
 }
 
 export interface ClientHandshakeState {
-  x: Buffer
-  /** x imported once in clientStart, so clientFinish only agrees */
+  /** the ephemeral x, made in clientStart so clientFinish only agrees; single use */
   eph: X25519Ephemeral
   X: Buffer
   s: Buffer
@@ -42,9 +41,7 @@ export interface ClientStartInit {
 }
 
 export function clientStart (init: ClientStartInit): { state: ClientHandshakeState, create: Buffer } {
-  // any 32 bytes are an X25519 private key
-  const x = init.ephemeralPrivate ? Buffer.from(init.ephemeralPrivate) : randomBytes(32)
-  const eph = x25519Ephemeral(x)
+  const eph = x25519Ephemeral(init.ephemeralPrivate)
   const X = eph.publicKey
   const s = init.secret ? Buffer.from(init.secret) : randomBytes(32)
   const enc = rsaOaepEncrypt(init.identityKey, s)
@@ -52,7 +49,7 @@ export function clientStart (init: ClientStartInit): { state: ClientHandshakeSta
   X.copy(create, 0)
   create.writeUInt16BE(enc.length, 32)
   enc.copy(create, 34)
-  return { state: { x, eph, X, s, fingerprint: rsaFingerprint(init.identityKey), encHash: sha256(enc) }, create }
+  return { state: { eph, X, s, fingerprint: rsaFingerprint(init.identityKey), encHash: sha256(enc) }, create }
 }
 
 function derive (s: Uint8Array, dh: Uint8Array, X: Uint8Array, Y: Uint8Array, fp: Uint8Array): { keys: HopKeys, authKey: Buffer } {
@@ -91,7 +88,7 @@ export function relayRespond (init: RelayRespondInit): { keys: HopKeys, created:
     const s = rsaOaepDecrypt(init.identityPrivate, enc)
     if (!s || s.length !== 32) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'CREATE secret could not be decrypted with this identity')
     try {
-      eph ??= x25519Ephemeral(init.ephemeralPrivate ? Buffer.from(init.ephemeralPrivate) : randomBytes(32))
+      eph ??= x25519Ephemeral(init.ephemeralPrivate)
       const Y = eph.publicKey
       const dh = eph.agree(X) // throws MM_ERR_HANDSHAKE for a low-order X
       const { keys, authKey } = derive(s, dh, X, Y, init.fingerprint)
@@ -104,7 +101,7 @@ export function relayRespond (init: RelayRespondInit): { keys: HopKeys, created:
   } finally {
     // the secret and the ephemeral key are erased on every path, errors included (P5);
     // a prepared key is single-use too, so it goes even when the CREATE was refused
-    eph?.private.fill(0)
+    eph?.dispose()
   }
 }
 
@@ -122,7 +119,7 @@ export function clientFinish (state: ClientHandshakeState, created: Uint8Array):
     dh.fill(0); d.authKey.fill(0)
   } finally {
     // the handshake is single-use: its secrets are erased on every path, errors included (P5)
-    state.x.fill(0); state.s.fill(0)
+    state.eph.dispose(); state.s.fill(0)
   }
   if (!equalBytes(expected, auth)) {
     keys.forward.fill(0); keys.backward.fill(0)

@@ -349,7 +349,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
     this.reasm.clear()
     this.onion.wipe()
     // a handshake prepared for a hop the build never reached: its secrets are erased too
-    if (this.prepared) { this.prepared.start.state.x.fill(0); this.prepared.start.state.s.fill(0); this.prepared = null }
+    if (this.prepared) { this.prepared.start.state.eph.dispose(); this.prepared.start.state.s.fill(0); this.prepared = null }
     this.emit('closed', err)
   }
 

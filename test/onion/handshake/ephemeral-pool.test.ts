@@ -36,7 +36,7 @@ t.test('clear erases the waiting keys and stops refilling', async t => {
   pool.take()
   await settle()
   t.equal(pool.available, 0, 'no refill after clear')
-  t.ok(waiting.every(k => k.private.some(b => b !== 0)), 'keys already handed out are the caller\'s to erase')
+  t.ok(waiting.every(k => !k.disposed), 'keys already handed out are the caller\'s to dispose of')
 })
 
 t.test('a pooled key completes a handshake and is erased by it, refused or not', async t => {
@@ -47,10 +47,11 @@ t.test('a pooled key completes a handshake and is erased by it, refused or not',
   t.same(r.created.subarray(0, 32), eph.publicKey, 'Y is the pooled key\'s public half')
   const keys = clientFinish(state, r.created)
   t.same(keys, r.keys, 'both ends derive the same keys')
-  t.ok(eph.private.every(b => b === 0), 'erased after use')
+  t.ok(eph.disposed, 'disposed of after use')
+  t.throws(() => eph.agree(state.X), { code: 'MM_ERR_HANDSHAKE' }, 'a used key agrees no more')
   const refused = pool.take()
   const bad = Buffer.from(create)
   bad[40] ^= 1 // the RSA block no longer decrypts
   t.throws(() => relayRespond({ identityPrivate: id.privateDer, fingerprint: id.fingerprint, create: bad, ephemeral: refused }))
-  t.ok(refused.private.every(b => b === 0), 'erased when the CREATE is refused too')
+  t.ok(refused.disposed, 'disposed of when the CREATE is refused too')
 })
