@@ -1,13 +1,13 @@
 // Case 1: time to build a 3-relay circuit plus the server handshake (CREATE, then
 // three EXTENDs), over a warm link to the entry relay; each circuit is destroyed
 // right after, so the relays' circuit counts stay flat.
-import { LinkPool } from '../../src/roles/client/circuit.js'
+import { ChannelPool } from '../../src/roles/client/circuit.js'
 import { buildCircuit } from '../lib/api.js'
 import { fullPath, type BenchNetwork } from '../lib/network.js'
 import { nowMs, percentiles, type Percentiles } from '../lib/stats.js'
 
 export async function benchCircuitBuild (net: BenchNetwork, builds: number): Promise<Percentiles> {
-  const links = new LinkPool('127.0.0.77')
+  const links = new ChannelPool('127.0.0.77')
   try {
     const path = fullPath(net)
     // warm the link, the relays' channels and the JIT (the first builds of a fresh

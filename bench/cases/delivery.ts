@@ -11,7 +11,7 @@
 // on this kind of VM any request after ~15 ms of idleness is 2–3 × slower than back to
 // back, onion or not; A's own send in each series is recorded beside it so that effect is
 // visible apart from the push path. The two series alternate, so they see the same noise.
-import { LinkPool } from '../../src/roles/client/circuit.js'
+import { ChannelPool } from '../../src/roles/client/circuit.js'
 import { buildCircuit, circuitClient, loginAs, sendBody } from '../lib/api.js'
 import { fullPath, type BenchNetwork } from '../lib/network.js'
 import { nowMs, percentiles, sleep, type Percentiles } from '../lib/stats.js'
@@ -30,8 +30,8 @@ export interface DeliveryResult extends Percentiles {
 }
 
 export async function benchDelivery (net: BenchNetwork, samples: number): Promise<DeliveryResult> {
-  const linksA = new LinkPool('127.0.0.77')
-  const linksB = new LinkPool('127.0.0.78')
+  const linksA = new ChannelPool('127.0.0.77')
+  const linksB = new ChannelPool('127.0.0.78')
   try {
     const a = circuitClient(await buildCircuit(fullPath(net), linksA))
     const b = circuitClient(await buildCircuit(fullPath(net), linksB))

@@ -3,8 +3,8 @@
 // it holds N one-hop circuits; its VmRSS is read at several points. Figures are
 // (RSS(n) - RSS(0)) / n, and the slope between the last two points.
 import { join } from 'node:path'
-import { clientStart } from '../../src/onion/handshake/ntor.js'
-import { LinkCommand, encodeLinkCell } from '../../src/onion/cells/link-cell.js'
+import { clientStart } from '../../src/onion/handshake/oaep-x25519.js'
+import { ChannelCommand, encodeChannelCell } from '../../src/onion/cells/channel-cell.js'
 import { connectChannel } from '../../src/roles/common/channel.js'
 import { fetchDocument } from '../../src/roles/common/signed-fetch.js'
 import type { Descriptor } from '../../src/onion/directory/descriptor.js'
@@ -38,7 +38,7 @@ export async function benchRelayMemory (net: BenchNetwork, total: number, nodeAr
     let refused = 0
     let wake: (() => void) | null = null
     ch.on('cell', (cell) => {
-      if (cell.cmd === LinkCommand.CREATED) answered++
+      if (cell.cmd === ChannelCommand.CREATED) answered++
       else refused++
       wake?.()
     })
@@ -52,7 +52,7 @@ export async function benchRelayMemory (net: BenchNetwork, total: number, nodeAr
         if (ch.closed) throw new Error('relay-memory: channel closed')
         if (answered + refused > seen) { seen = answered + refused; progressAt = nowMs() }
         if (nowMs() - progressAt > 30_000) { note = `stalled: no CREATED for 30 s at ${answered} circuits (${sent - answered - refused} unanswered)`; break }
-        while (sent < mark && sent - (answered + refused) < WINDOW) ch.send(encodeLinkCell(++sent, LinkCommand.CREATE, clientStart({ identityKey }).create))
+        while (sent < mark && sent - (answered + refused) < WINDOW) ch.send(encodeChannelCell(++sent, ChannelCommand.CREATE, clientStart({ identityKey }).create))
         await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, 50) })
         wake = null
       }

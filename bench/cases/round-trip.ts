@@ -2,7 +2,7 @@
 // against the same request straight to --direct-api (undici Pool, keep-alive). "Warm"
 // means after a few seconds of sends, so that JIT warm-up is not part of the figure.
 // Onion and direct samples alternate in blocks so drift affects both alike.
-import { LinkPool } from '../../src/roles/client/circuit.js'
+import { ChannelPool } from '../../src/roles/client/circuit.js'
 import { buildCircuit, circuitClient, directClient, loginAs, send } from '../lib/api.js'
 import { fullPath, type BenchNetwork } from '../lib/network.js'
 import { nowMs, percentiles, round, type Percentiles } from '../lib/stats.js'
@@ -10,7 +10,7 @@ import { nowMs, percentiles, round, type Percentiles } from '../lib/stats.js'
 export interface RoundTripResult { onion: Percentiles, direct: Percentiles, ratioP50: number }
 
 export async function benchRoundTrip (net: BenchNetwork, samples: number): Promise<RoundTripResult> {
-  const links = new LinkPool('127.0.0.77')
+  const links = new ChannelPool('127.0.0.77')
   const direct = directClient(net.directUrl, 1)
   try {
     const onion = circuitClient(await buildCircuit(fullPath(net), links))

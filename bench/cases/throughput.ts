@@ -2,7 +2,7 @@
 // channel to the entry relay), send ~200-byte room messages back to back for a
 // fixed time. Per level: sends/s, send latency percentiles, and for every relay the
 // cells it moved per second and per CPU-second (/proc/PID/stat utime+stime).
-import { LinkPool } from '../../src/roles/client/circuit.js'
+import { ChannelPool } from '../../src/roles/client/circuit.js'
 import { buildCircuit, circuitClient, directClient, loginAs, send, type ApiClient } from '../lib/api.js'
 import { fullPath, relayMetrics, type BenchNetwork } from '../lib/network.js'
 import { cpuSeconds } from '../lib/procs.js'
@@ -34,13 +34,13 @@ export async function benchThroughput (net: BenchNetwork, levels: number[], seco
 }
 
 async function level (net: BenchNetwork, clients: number, seconds: number, tokens: string[]): Promise<ThroughputLevel> {
-  const pools: LinkPool[] = []
+  const pools: ChannelPool[] = []
   const apis: ApiClient[] = []
   try {
     const path = fullPath(net)
     for (let i = 0; i < clients; i += 16) {
       const batch = Array.from({ length: Math.min(16, clients - i) }, async () => {
-        const links = new LinkPool('127.0.0.77')
+        const links = new ChannelPool('127.0.0.77')
         pools.push(links)
         return circuitClient(await buildCircuit(path, links))
       })

@@ -2,7 +2,7 @@
 // envelopes over the onion) and directly to --direct-api with an undici Pool
 // (keep-alive). Both expose the same `call(method, path, body?, token?)`.
 import { Pool } from 'undici'
-import { Circuit, LinkPool } from '../../src/roles/client/circuit.js'
+import { Circuit, ChannelPool } from '../../src/roles/client/circuit.js'
 import type { Descriptor } from '../../src/onion/directory/descriptor.js'
 
 export interface ApiResult { status: number, json: any }
@@ -36,7 +36,7 @@ export function circuitClient (circuit: Circuit): ApiClient & { circuit: Circuit
   }
 }
 
-export async function buildCircuit (path: Descriptor[], links: LinkPool): Promise<Circuit> {
+export async function buildCircuit (path: Descriptor[], links: ChannelPool): Promise<Circuit> {
   return Circuit.build({ path, links, timeoutMs: 30_000 })
 }
 

@@ -5,7 +5,7 @@
 import { MarshmelloError } from '../../errors.js'
 import { CELL_DATA, LAYER_HEADER, MAX_HOPS, forwardBodyMax, forwardSealedLength } from '../cells/constants.js'
 import { LayerOpener, LayerSealer, RelayCommand } from '../cells/layer.js'
-import type { HopKeys } from '../handshake/ntor.js'
+import type { HopKeys } from '../handshake/oaep-x25519.js'
 
 export interface ClientHop {
   fingerprint: Buffer

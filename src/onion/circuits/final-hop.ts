@@ -6,9 +6,9 @@
 import { isMarshmelloError } from '../../errors.js'
 import { BACKWARD_BODY } from '../cells/constants.js'
 import { RelayCommand } from '../cells/layer.js'
-import { LinkCommand, encodeLinkCell, type LinkCell } from '../cells/link-cell.js'
+import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../cells/channel-cell.js'
 import { DATA_HEADER, DataFlag, decodeData, encodeData } from '../cells/relay-msg.js'
-import { relayRespond } from '../handshake/ntor.js'
+import { relayRespond } from '../handshake/oaep-x25519.js'
 import { decodeRequest, encodeResponse, type ApiRequest, type ApiResponse } from '../streams/envelope.js'
 import { Reassembler, fragment } from '../streams/reassembly.js'
 import { HopState } from './hop-state.js'
@@ -60,12 +60,12 @@ export class FinalHop {
   private key (link: string, circId: number): string { return `${link}/${circId}` }
 
   /** handles one cell from a link; never throws (a bad cell is dropped and counted) */
-  onCell (link: string, cell: LinkCell): void {
+  onCell (link: string, cell: ChannelCell): void {
     try {
       switch (cell.cmd) {
-        case LinkCommand.CREATE: return this.onCreate(link, cell)
-        case LinkCommand.RELAY: return this.onRelay(link, cell)
-        case LinkCommand.DESTROY: return this.destroy(link, cell.circId)
+        case ChannelCommand.CREATE: return this.onCreate(link, cell)
+        case ChannelCommand.RELAY: return this.onRelay(link, cell)
+        case ChannelCommand.DESTROY: return this.destroy(link, cell.circId)
         default: this.reject(link, 'MM_ERR_LINK_CMD')
       }
     } catch (err) {
@@ -77,22 +77,22 @@ export class FinalHop {
     this.init.onEvent?.({ type: 'rejected', link, code })
   }
 
-  private onCreate (link: string, cell: LinkCell): void {
+  private onCreate (link: string, cell: ChannelCell): void {
     const k = this.key(link, cell.circId)
     if (this.init.circuits.get(k)) return this.reject(link, 'MM_ERR_CIRC_ID')
     // the table is bounded by its owner (ExpiringTable evicts the least recently used); a plain
     // Map gets the same bound here, refusing new circuits when full
     if (this.init.circuits.size >= this.init.maxCircuits && this.init.circuits instanceof Map) {
-      this.init.send(link, encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HOP_BUSY])))
+      this.init.send(link, encodeChannelCell(cell.circId, ChannelCommand.DESTROY, Buffer.from([HOP_BUSY])))
       return this.reject(link, 'MM_ERR_BUSY')
     }
     const { keys, created } = relayRespond({ identityPrivate: this.init.identityPrivate, fingerprint: this.init.fingerprint, create: cell.data, ephemeral: this.ephemerals.take() })
     this.init.circuits.set(k, { link, circId: cell.circId, hop: new HopState(keys), streams: new Reassembler(), pending: 0 })
-    this.init.send(link, encodeLinkCell(cell.circId, LinkCommand.CREATED, created))
+    this.init.send(link, encodeChannelCell(cell.circId, ChannelCommand.CREATED, created))
     this.init.onEvent?.({ type: 'created', link })
   }
 
-  private onRelay (link: string, cell: LinkCell): void {
+  private onRelay (link: string, cell: ChannelCell): void {
     const c = this.init.circuits.get(this.key(link, cell.circId))
     if (!c) return this.reject(link, 'MM_ERR_NO_CIRCUIT')
     const layer = c.hop.peel(cell.data)
@@ -142,7 +142,7 @@ export class FinalHop {
       parts = fragment(streamId, encodeResponse(errorResponse(502, 'MM_ERR_TOO_LARGE', 'response too large')), BACKWARD_BODY)
     }
     for (const body of parts) {
-      this.init.send(c.link, encodeLinkCell(c.circId, LinkCommand.RELAY, c.hop.originate(RelayCommand.DATA, body)))
+      this.init.send(c.link, encodeChannelCell(c.circId, ChannelCommand.RELAY, c.hop.originate(RelayCommand.DATA, body)))
     }
   }
 

@@ -9,7 +9,7 @@ import { MarshmelloError, lengthError } from '../../errors.js'
 import { CELL_DATA, LAYER_HEADER, LAYER_OVERHEAD, BACKWARD_BODY } from '../cells/constants.js'
 import { LayerOpener, LayerSealer, RelayCommand, layerLength, type OpenedLayer } from '../cells/layer.js'
 import { ReplayWindow } from '../cells/replay-window.js'
-import type { HopKeys } from '../handshake/ntor.js'
+import type { HopKeys } from '../handshake/oaep-x25519.js'
 
 export const HOP_RECORD_SIZE = 1 + 32 + 32 + ReplayWindow.SERIALIZED + 8 + 4 + 32
 

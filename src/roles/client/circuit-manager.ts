@@ -7,7 +7,7 @@ import type { Consensus } from '../../onion/directory/consensus.js'
 import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
 import type { Logger } from '../../log.js'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
-import { Circuit, CircuitError, LinkPool } from './circuit.js'
+import { Circuit, CircuitError, ChannelPool } from './circuit.js'
 import { choosePath, fetchConsensus, type NetworkSettings, type PathChoice } from './network.js'
 
 export interface GuardStore {
@@ -33,13 +33,13 @@ export class CircuitManager {
   private currentCircuit: Circuit | null = null
   private building: Promise<Circuit> | null = null
   private readonly retiring = new Set<Circuit>()
-  private readonly links: LinkPool
+  private readonly links: ChannelPool
   private closed = false
   /** circuits built so far (for /circuit and tests) */
   built = 0
 
   constructor (private readonly init: CircuitManagerInit) {
-    this.links = new LinkPool(init.localAddress)
+    this.links = new ChannelPool(init.localAddress)
   }
 
   async refreshConsensus (): Promise<Consensus> {

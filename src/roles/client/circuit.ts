@@ -7,10 +7,10 @@ import { randomInt } from 'node:crypto'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
 import { forwardBodyMax } from '../../onion/cells/constants.js'
 import { RelayCommand } from '../../onion/cells/layer.js'
-import { LinkCommand, encodeLinkCell, type LinkCell } from '../../onion/cells/link-cell.js'
+import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../../onion/cells/channel-cell.js'
 import { DataFlag, HopError, decodeData, decodeError, encodeData, encodeExtend } from '../../onion/cells/relay-msg.js'
 import { ClientOnion } from '../../onion/circuits/client-onion.js'
-import { clientFinish, clientStart } from '../../onion/handshake/ntor.js'
+import { clientFinish, clientStart } from '../../onion/handshake/oaep-x25519.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 import { decodeResponse, encodeRequest, type ApiRequest, type ApiResponse } from '../../onion/streams/envelope.js'
 import { Reassembler, fragment } from '../../onion/streams/reassembly.js'
@@ -27,8 +27,8 @@ export const describeHop = (d: Descriptor, i: number): string =>
   `hop ${i} (${d.nickname || d.role} ${d.fingerprint.slice(0, 8)} at ${d.host}:${d.port})`
 
 /** one channel to an entry relay, shared by every circuit through it */
-class ClientLink {
-  readonly circuits = new Map<number, (cell: LinkCell) => void>()
+class ClientChannel {
+  readonly circuits = new Map<number, (cell: ChannelCell) => void>()
   /** what each circuit does when the channel closes (one listener for all of them) */
   readonly closers = new Map<number, () => void>()
   constructor (readonly ch: Channel) {
@@ -49,17 +49,17 @@ class ClientLink {
   }
 }
 
-export class LinkPool {
-  private readonly links = new Map<string, Promise<ClientLink>>()
+export class ChannelPool {
+  private readonly links = new Map<string, Promise<ClientChannel>>()
   constructor (private readonly localAddress?: string) {}
 
-  get (d: Descriptor, timeoutMs: number): Promise<ClientLink> {
+  get (d: Descriptor, timeoutMs: number): Promise<ClientChannel> {
     const k = d.fingerprint
     let p = this.links.get(k)
     if (!p) {
       p = connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, localAddress: this.localAddress, timeoutMs })
         .then((ch) => {
-          const link = new ClientLink(ch)
+          const link = new ClientChannel(ch)
           ch.on('close', () => { if (this.links.get(k) === p) this.links.delete(k) })
           return link
         })
@@ -79,7 +79,7 @@ export class LinkPool {
 export interface CircuitInit {
   /** relays in order, then the final hop (the server) */
   path: Descriptor[]
-  links: LinkPool
+  links: ChannelPool
   /** per build step and default per request */
   timeoutMs?: number
   /**
@@ -106,11 +106,11 @@ export class Circuit extends EventEmitter<CircuitEvents> {
   private readonly streams = new Map<number, Pending>()
   private readonly reasm = new Reassembler()
   private step: { resolve: (u: { hop: number, cmd: RelayCommand, body: Buffer }) => void, reject: (e: Error) => void } | null = null
-  private created: ((c: LinkCell) => void) | null = null
+  private created: ((c: ChannelCell) => void) | null = null
   /** the next hop's handshake, prepared while the previous hop's answer is on its way */
   private prepared: { hop: number, start: ReturnType<typeof clientStart> } | null = null
 
-  private constructor (readonly path: Descriptor[], private link: ClientLink, readonly circId: number, private readonly timeoutMs: number, private readonly reattachable: boolean) {
+  private constructor (readonly path: Descriptor[], private link: ClientChannel, readonly circId: number, private readonly timeoutMs: number, private readonly reattachable: boolean) {
     super()
   }
 
@@ -124,7 +124,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
     }
   }
 
-  private static async entryLink (links: LinkPool, d: Descriptor, timeoutMs: number): Promise<ClientLink> {
+  private static async entryChannel (links: ChannelPool, d: Descriptor, timeoutMs: number): Promise<ClientChannel> {
     try {
       return await links.get(d, timeoutMs)
     } catch (err) {
@@ -135,7 +135,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
   private static async buildOnce (init: CircuitInit): Promise<Circuit> {
     const timeoutMs = init.timeoutMs ?? 10_000
     if (init.path.length < 1) throw new MarshmelloError('MM_ERR_CIRCUIT', 'bad-input', 'a circuit needs at least one hop')
-    const link = await Circuit.entryLink(init.links, init.path[0], timeoutMs)
+    const link = await Circuit.entryChannel(init.links, init.path[0], timeoutMs)
     const c = new Circuit(init.path, link, link.newCircId(), timeoutMs, init.reattachable ?? false)
     c.attach(link)
     try {
@@ -150,7 +150,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
     return c
   }
 
-  private attach (link: ClientLink): void {
+  private attach (link: ClientChannel): void {
     this.link = link
     link.circuits.set(this.circId, (cell) => this.onCell(cell))
     link.closers.set(this.circId, () => {
@@ -178,10 +178,10 @@ export class Circuit extends EventEmitter<CircuitEvents> {
    * keys. Throws MM_ERR_CIRCUIT_BUILD when the relay cannot be reached (the circuit
    * stays detached: try again), MM_ERR_CIRCUIT_CLOSED when it was closed.
    */
-  async reattach (links: LinkPool): Promise<void> {
+  async reattach (links: ChannelPool): Promise<void> {
     if (this.closed) throw new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit is closed')
     if (!this.detached && !this.link.ch.closed) return
-    const link = await Circuit.entryLink(links, this.path[0], this.timeoutMs)
+    const link = await Circuit.entryChannel(links, this.path[0], this.timeoutMs)
     if (this.closed) throw new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit is closed')
     if (link.circuits.has(this.circId)) throw new CircuitError(1, 'MM_ERR_CIRCUIT_ID_IN_USE', 'another circuit on the new link has this id')
     this.attach(link)
@@ -195,16 +195,16 @@ export class Circuit extends EventEmitter<CircuitEvents> {
   private async create (): Promise<void> {
     const d = this.path[0]
     const { state, create } = this.handshakeFor(1)
-    const cell = await new Promise<LinkCell>((resolve, reject) => {
+    const cell = await new Promise<ChannelCell>((resolve, reject) => {
       const timer = setTimeout(() => reject(this.hopError(1, 'MM_ERR_CIRCUIT_BUILD', 'did not answer CREATE in time')), this.timeoutMs)
       this.created = (c) => { clearTimeout(timer); this.created = null; resolve(c) }
-      this.link.ch.send(encodeLinkCell(this.circId, LinkCommand.CREATE, create))
+      this.link.ch.send(encodeChannelCell(this.circId, ChannelCommand.CREATE, create))
       this.prepare(2)
     })
     // DESTROY(HANDSHAKE): the hop could not decrypt a secret sealed to the listed identity key (P4)
-    if (cell.cmd === LinkCommand.DESTROY && cell.data[0] === HopError.HANDSHAKE) throw this.hopError(1, 'MM_ERR_HOP_AUTH', 'failed authentication: it could not open a handshake sealed to the identity key listed in the consensus')
-    if (cell.cmd === LinkCommand.DESTROY && cell.data[0] === HopError.IN_USE) throw this.hopError(1, 'MM_ERR_CIRCUIT_ID_IN_USE', 'refused the circuit id: in use from this address')
-    if (cell.cmd === LinkCommand.DESTROY) throw this.hopError(1, 'MM_ERR_CIRCUIT_BUILD', `refused the circuit (${HopError[cell.data[0]] ?? 'reason ' + cell.data[0]})`)
+    if (cell.cmd === ChannelCommand.DESTROY && cell.data[0] === HopError.HANDSHAKE) throw this.hopError(1, 'MM_ERR_HOP_AUTH', 'failed authentication: it could not open a handshake sealed to the identity key listed in the consensus')
+    if (cell.cmd === ChannelCommand.DESTROY && cell.data[0] === HopError.IN_USE) throw this.hopError(1, 'MM_ERR_CIRCUIT_ID_IN_USE', 'refused the circuit id: in use from this address')
+    if (cell.cmd === ChannelCommand.DESTROY) throw this.hopError(1, 'MM_ERR_CIRCUIT_BUILD', `refused the circuit (${HopError[cell.data[0]] ?? 'reason ' + cell.data[0]})`)
     try {
       this.onion.addHop(Buffer.from(d.fingerprint, 'hex'), clientFinish(state, cell.data))
     } catch (err) {
@@ -267,17 +267,17 @@ export class Circuit extends EventEmitter<CircuitEvents> {
   private sendRelay (target: number, cmd: RelayCommand, body: Buffer): void {
     if (this.closed) throw new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit is closed')
     if (this.detached) throw new CircuitError(1, 'MM_ERR_CIRCUIT_DETACHED', 'circuit is detached from its entry link; reattach it')
-    this.link.ch.send(encodeLinkCell(this.circId, LinkCommand.RELAY, this.onion.wrapForward(target, cmd, body)))
+    this.link.ch.send(encodeChannelCell(this.circId, ChannelCommand.RELAY, this.onion.wrapForward(target, cmd, body)))
   }
 
-  private onCell (cell: LinkCell): void {
-    if (cell.cmd === LinkCommand.CREATED || (cell.cmd === LinkCommand.DESTROY && this.created)) {
+  private onCell (cell: ChannelCell): void {
+    if (cell.cmd === ChannelCommand.CREATED || (cell.cmd === ChannelCommand.DESTROY && this.created)) {
       return this.created?.(cell)
     }
-    if (cell.cmd === LinkCommand.DESTROY) {
+    if (cell.cmd === ChannelCommand.DESTROY) {
       return this.fail(new CircuitError(1, 'MM_ERR_CIRCUIT_CLOSED', `circuit torn down (${HopError[cell.data[0]] ?? 'reason ' + cell.data[0]})`))
     }
-    if (cell.cmd !== LinkCommand.RELAY) return
+    if (cell.cmd !== ChannelCommand.RELAY) return
     let u
     try {
       u = this.onion.unwrapBackward(cell.data)
@@ -343,7 +343,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
     this.closed = true
     this.link.drop(this.circId)
     this.step?.reject(err)
-    this.created?.({ circId: this.circId, cmd: LinkCommand.DESTROY, data: Buffer.from([HopError.UNREACHABLE]) })
+    this.created?.({ circId: this.circId, cmd: ChannelCommand.DESTROY, data: Buffer.from([HopError.UNREACHABLE]) })
     for (const p of this.streams.values()) { clearTimeout(p.timer); p.reject(err) }
     this.streams.clear()
     this.reasm.clear()
@@ -356,7 +356,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
   /** tears the circuit down along its path and erases its keys */
   destroy (): void {
     if (this.closed) return
-    if (!this.link.ch.closed) this.link.ch.send(encodeLinkCell(this.circId, LinkCommand.DESTROY, Buffer.from([0])))
+    if (!this.link.ch.closed) this.link.ch.send(encodeChannelCell(this.circId, ChannelCommand.DESTROY, Buffer.from([0])))
     this.fail(new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit destroyed by the client'))
   }
 }

@@ -10,8 +10,8 @@ import { randomBytes, X509Certificate } from 'node:crypto'
 import WebSocket from 'ws'
 import type { ConnectionOptions, TLSSocket } from 'node:tls'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
-import { LinkCommand, decodeLinkCell, encodeLinkCell, type LinkCell } from '../../onion/cells/link-cell.js'
-import { AUTH_EXPORTER_LABEL, AUTH_EXPORTER_LENGTH, encodeAuth, verifyAuth } from '../../onion/handshake/link-auth.js'
+import { ChannelCommand, decodeChannelCell, encodeChannelCell, type ChannelCell } from '../../onion/cells/channel-cell.js'
+import { AUTH_EXPORTER_LABEL, AUTH_EXPORTER_LENGTH, encodeAuth, verifyAuth } from '../../onion/handshake/channel-auth.js'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
 
 /** the exporter's context argument: empty (RFC 8446 §7.5: the same as none) */
@@ -28,14 +28,14 @@ export const CLOSE = {
 } as const
 
 export interface ChannelEvents {
-  cell: [LinkCell]
+  cell: [ChannelCell]
   /** an AUTH was checked: the proven fingerprint, or the code it was refused with (the channel then closes) */
   auth: [result: { peer: string } | { refused: string }]
   close: [code: number, reason: string]
 }
 
 /** what a hop accepting channels needs to check AUTH (§2.3) */
-export interface LinkAuthVerifier {
+export interface ChannelAuthVerifier {
   /** this hop's own fingerprint (the responder in the transcript) */
   fingerprint: Buffer
   /** SPKI DER of the identity key of the relay listed with this (hex) fingerprint, if any */
@@ -43,7 +43,7 @@ export interface LinkAuthVerifier {
 }
 
 /** what a relay opening a channel needs to send AUTH (§2.3) */
-export interface LinkAuthSigner {
+export interface ChannelAuthSigner {
   /** the relay's RSA identity key, PKCS#8 DER */
   identityPrivate: Buffer
   fingerprint: Buffer
@@ -61,7 +61,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   cellsIn = 0
   cellsOut = 0
 
-  constructor (private readonly ws: WebSocket, readonly remote: string, readonly initiator: boolean, private readonly authVerifier?: LinkAuthVerifier) {
+  constructor (private readonly ws: WebSocket, readonly remote: string, readonly initiator: boolean, private readonly authVerifier?: ChannelAuthVerifier) {
     super()
     ws.binaryType = 'nodebuffer'
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
@@ -73,13 +73,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (this.closed) return
     if (!isBinary) return this.close(CLOSE.PROTOCOL, 'text frame on a cell channel')
     if (data.length !== CELL_SIZE) return this.close(CLOSE.PROTOCOL, `frame of ${data.length} bytes; cells are ${CELL_SIZE}`)
-    let cell: LinkCell
+    let cell: ChannelCell
     try {
-      cell = decodeLinkCell(data)
+      cell = decodeChannelCell(data)
     } catch (err) {
       return this.close(CLOSE.PROTOCOL, isMarshmelloError(err) ? err.code : 'bad cell')
     }
-    if (cell.cmd === LinkCommand.AUTH) return this.onAuth(cell)
+    if (cell.cmd === ChannelCommand.AUTH) return this.onAuth(cell)
     this.cellsIn++
     this.emit('cell', cell)
   }
@@ -89,7 +89,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * synchronous), so a CREATE right behind it is already judged as a relay's.
    * Only the first cell on an accepted channel may be AUTH, once.
    */
-  private onAuth (cell: LinkCell): void {
+  private onAuth (cell: ChannelCell): void {
     if (this.initiator) return this.close(CLOSE.PROTOCOL, 'MM_ERR_LINK_CMD: AUTH is not valid towards the initiator')
     if (!this.authVerifier) return this.close(CLOSE.PROTOCOL, 'MM_ERR_LINK_CMD: this hop takes no AUTH')
     if (this.cellsIn > 0) return this.close(CLOSE.PROTOCOL, 'MM_ERR_AUTH_ORDER: AUTH must be the first cell of a channel, once')
@@ -167,7 +167,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
  * wraps a WebSocket a server accepted; with `auth`, an AUTH from a listed relay marks the
  * channel `authenticatedPeer` (without it, an AUTH closes the channel: the hop takes none)
  */
-export function acceptChannel (ws: WebSocket, remote: string, o: { auth?: LinkAuthVerifier } = {}): Channel {
+export function acceptChannel (ws: WebSocket, remote: string, o: { auth?: ChannelAuthVerifier } = {}): Channel {
   return new Channel(ws, remote, false, o.auth)
 }
 
@@ -182,7 +182,7 @@ export interface ConnectInit {
   localAddress?: string
   timeoutMs?: number
   /** a relay's identity: AUTH is sent as the channel's first cell (clients never pass it) */
-  auth?: LinkAuthSigner
+  auth?: ChannelAuthSigner
 }
 
 /** opens a channel to a listed hop, verifying its pinned certificate */
@@ -224,7 +224,7 @@ export function connectChannel (init: ConnectInit): Promise<Channel> {
         // sent before the channel is handed out, so it is the first cell on the wire
         try {
           const a = init.auth
-          ch.send(encodeLinkCell(1, LinkCommand.AUTH, encodeAuth({ identityPrivate: a.identityPrivate, fingerprint: a.fingerprint, responderFingerprint: a.responderFingerprint, exporter: ch.keyingMaterial() })))
+          ch.send(encodeChannelCell(1, ChannelCommand.AUTH, encodeAuth({ identityPrivate: a.identityPrivate, fingerprint: a.fingerprint, responderFingerprint: a.responderFingerprint, exporter: ch.keyingMaterial() })))
         } catch (err) {
           ch.close(CLOSE.PROTOCOL, 'cannot send AUTH')
           return reject(new MarshmelloError('MM_ERR_UNREACHABLE', 'unavailable', `cannot authenticate the channel to ${init.host}:${init.port}: ${isMarshmelloError(err) ? err.code : (err as Error).message}`))

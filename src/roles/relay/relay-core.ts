@@ -19,14 +19,14 @@ import { isMarshmelloError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import type { SessionStore } from '../../storage/types.js'
 import { RelayCommand } from '../../onion/cells/layer.js'
-import { LinkCommand, encodeLinkCell, type LinkCell } from '../../onion/cells/link-cell.js'
+import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../../onion/cells/channel-cell.js'
 import { HopError, decodeExtend, encodeError } from '../../onion/cells/relay-msg.js'
-import { CREATED_LENGTH, relayRespond } from '../../onion/handshake/ntor.js'
+import { CREATED_LENGTH, relayRespond } from '../../onion/handshake/oaep-x25519.js'
 import { HOP_RECORD_SIZE, HopState } from '../../onion/circuits/hop-state.js'
 import type { Consensus } from '../../onion/directory/consensus.js'
 import { listedHops } from '../../onion/directory/consensus.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
-import { CLOSE, connectChannel, type Channel, type LinkAuthVerifier } from '../common/channel.js'
+import { CLOSE, connectChannel, type Channel, type ChannelAuthVerifier } from '../common/channel.js'
 import { KeyedQueue, TokenBuckets } from '../common/limits.js'
 import { EphemeralPool } from '../../onion/handshake/ephemeral-pool.js'
 import type { HopIdentity } from '../common/identity.js'
@@ -151,7 +151,7 @@ export class RelayCore {
   }
 
   /** how accepted channels check AUTH: against this relay's fingerprint and the relays in its current consensus */
-  get linkAuth (): LinkAuthVerifier {
+  get linkAuth (): ChannelAuthVerifier {
     return {
       fingerprint: this.init.identity.fingerprint,
       identityKey: (fp) => {
@@ -187,20 +187,20 @@ export class RelayCore {
 
   /* ------------------------------------------------------------ inbound -- */
 
-  private onInbound (ch: Channel, cell: LinkCell): void {
+  private onInbound (ch: Channel, cell: ChannelCell): void {
     const key = `${this.remoteIp(ch)}:${cell.circId}`
     switch (cell.cmd) {
-      case LinkCommand.CREATE: return this.onCreate(ch, cell, key)
-      case LinkCommand.RELAY:
+      case ChannelCommand.CREATE: return this.onCreate(ch, cell, key)
+      case ChannelCommand.RELAY:
         return this.queue.run(key, () => this.onForward(ch, cell, key), (err) => this.storeFailed(ch, cell.circId, key, 'forward', err))
-      case LinkCommand.DESTROY:
+      case ChannelCommand.DESTROY:
         return this.queue.run(key, () => this.destroyFromPrev(key), (err) => this.reject('destroy', err))
       default:
         ch.close(CLOSE.PROTOCOL, `link command ${cell.cmd} is not valid towards the responder`)
     }
   }
 
-  private onCreate (ch: Channel, cell: LinkCell, key: string): void {
+  private onCreate (ch: Channel, cell: ChannelCell, key: string): void {
     const ip = this.remoteIp(ch)
     const circuits = this.circuitsOn.get(ch.id)!
     if (circuits.has(key) && this.live.get(key) === ch) return ch.close(CLOSE.PROTOCOL, 'CREATE reuses a live circuit id')
@@ -209,7 +209,7 @@ export class RelayCore {
     const relay = ch.authenticatedPeer !== undefined && this.listedRelay(ch.authenticatedPeer) !== undefined
     if (!relay && !this.buckets.take(ip)) {
       this.counters.handshakesRefused++
-      ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.BUSY])))
+      ch.send(encodeChannelCell(cell.circId, ChannelCommand.DESTROY, Buffer.from([HopError.BUSY])))
       return
     }
     this.queue.run(key, async () => {
@@ -219,7 +219,7 @@ export class RelayCore {
       // the key is taken by another live channel from this address (a NAT neighbour),
       // or by a circuit another process of this relay serves: refused, never merged
       if (this.live.has(key) || await this.init.sessions.get(key) !== undefined) {
-        ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.IN_USE])))
+        ch.send(encodeChannelCell(cell.circId, ChannelCommand.DESTROY, Buffer.from([HopError.IN_USE])))
         return this.reject('create on a circuit id in use')
       }
       let hop: HopState, created: Buffer
@@ -229,19 +229,19 @@ export class RelayCore {
         created = r.created
       } catch (err) {
         this.reject('create', err)
-        ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.HANDSHAKE])))
+        ch.send(encodeChannelCell(cell.circId, ChannelCommand.DESTROY, Buffer.from([HopError.HANDSHAKE])))
         return
       }
       // create, not set: another process of this relay sharing the store may have taken
       // the id since the check above (a NAT neighbour's CREATE); the first one wins
       if (!await this.init.sessions.create(key, hop.serialize(this.record))) {
         hop.wipe()
-        ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.IN_USE])))
+        ch.send(encodeChannelCell(cell.circId, ChannelCommand.DESTROY, Buffer.from([HopError.IN_USE])))
         return this.reject('create on a circuit id in use')
       }
       this.follow(key, ch)
       this.counters.circuitsCreated++
-      ch.send(encodeLinkCell(cell.circId, LinkCommand.CREATED, created))
+      ch.send(encodeChannelCell(cell.circId, ChannelCommand.CREATED, created))
       this.init.trace?.({ dir: 'create', from: ch.remote, to: '-', size: cell.data.length + 5 })
     }, (err) => this.storeFailed(ch, cell.circId, key, 'create-store', err))
   }
@@ -270,7 +270,7 @@ export class RelayCore {
     this.reject(what, err)
     if (isMarshmelloError(err) && err.code === 'MM_ERR_STORE_UNAVAILABLE') {
       this.forget(key)
-      ch.send(encodeLinkCell(circId, LinkCommand.DESTROY, Buffer.from([HopError.BUSY])))
+      ch.send(encodeChannelCell(circId, ChannelCommand.DESTROY, Buffer.from([HopError.BUSY])))
     }
   }
 
@@ -279,13 +279,13 @@ export class RelayCore {
     return rec ? HopState.deserialize(rec) : undefined
   }
 
-  private async onForward (ch: Channel, cell: LinkCell, key: string): Promise<void> {
+  private async onForward (ch: Channel, cell: ChannelCell, key: string): Promise<void> {
     const hop = await this.load(key)
     if (!hop) {
       // RELAY before CREATE, or after the circuit expired (or was evicted): after
       // this DESTROY the id is free for the peer to reuse in a new CREATE
       if (this.live.get(key) === ch) this.forget(key)
-      ch.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.PROTOCOL])))
+      ch.send(encodeChannelCell(cell.circId, ChannelCommand.DESTROY, Buffer.from([HopError.PROTOCOL])))
       return this.reject('relay on unknown circuit')
     }
     let layer
@@ -296,7 +296,7 @@ export class RelayCore {
     }
     this.follow(key, ch)
     const back = (code: HopError, reason: string) =>
-      ch.send(encodeLinkCell(cell.circId, LinkCommand.RELAY, hop.originate(RelayCommand.ERROR, encodeError({ code, reason }))))
+      ch.send(encodeChannelCell(cell.circId, ChannelCommand.RELAY, hop.originate(RelayCommand.ERROR, encodeError({ code, reason }))))
     switch (layer.cmd) {
       case RelayCommand.FORWARD: {
         const next = hop.nextCircId ? await this.channelFor(hop.nextFingerprint!).catch(() => null) : null
@@ -304,7 +304,7 @@ export class RelayCore {
           back(HopError.UNREACHABLE, 'no next hop on this circuit')
           break
         }
-        next.send(encodeLinkCell(hop.nextCircId, LinkCommand.RELAY, layer.body))
+        next.send(encodeChannelCell(hop.nextCircId, ChannelCommand.RELAY, layer.body))
         // a channel opened by this process for a circuit another process extended
         this.circuitsOn.get(next.id)?.add(`${hop.nextFingerprint!.toString('hex')}:${hop.nextCircId}`)
         this.counters.cellsForwarded++
@@ -356,13 +356,13 @@ export class RelayCore {
       this.queue.run(key, async () => {
         const h = await this.load(key)
         if (!h) return
-        ch.send(encodeLinkCell(circId, LinkCommand.RELAY, h.originate(RelayCommand.ERROR, encodeError({ code: HopError.UNREACHABLE, reason: 'next hop did not answer CREATE' }))))
+        ch.send(encodeChannelCell(circId, ChannelCommand.RELAY, h.originate(RelayCommand.ERROR, encodeError({ code: HopError.UNREACHABLE, reason: 'next hop did not answer CREATE' }))))
         await this.init.sessions.set(key, h.serialize(this.record))
       }, (err) => this.reject('extend-timeout', err))
     }, this.init.extendTimeoutMs ?? 10_000)
     timer.unref()
     this.pending.set(pkey, { prevKey: key, timer })
-    next.send(encodeLinkCell(nextCircId, LinkCommand.CREATE, ext.create))
+    next.send(encodeChannelCell(nextCircId, ChannelCommand.CREATE, ext.create))
     this.init.trace?.({ dir: 'forward', from: ch.remote, to: next.remote, size: 2048 })
   }
 
@@ -377,7 +377,7 @@ export class RelayCore {
       await this.init.sessions.delete(BACK + pkey)
       const next = this.outgoingNow(hop.nextFingerprint!)
       if (next) {
-        next.send(encodeLinkCell(hop.nextCircId, LinkCommand.DESTROY, Buffer.from([0])))
+        next.send(encodeChannelCell(hop.nextCircId, ChannelCommand.DESTROY, Buffer.from([0])))
         this.circuitsOn.get(next.id)?.delete(pkey)
       }
     }
@@ -417,10 +417,10 @@ export class RelayCore {
     return p
   }
 
-  private onOutbound (next: Channel, cell: LinkCell): void {
+  private onOutbound (next: Channel, cell: ChannelCell): void {
     const pkey = `${next.peerFingerprint}:${cell.circId}`
     switch (cell.cmd) {
-      case LinkCommand.CREATED: {
+      case ChannelCommand.CREATED: {
         const p = this.pending.get(pkey)
         if (!p) return next.close(CLOSE.PROTOCOL, 'CREATED for no pending CREATE')
         this.pending.delete(pkey)
@@ -429,19 +429,19 @@ export class RelayCore {
           const hop = await this.load(p.prevKey)
           const prev = this.prevChannel(p.prevKey)
           if (!hop || !prev) return
-          prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.RELAY, hop.originate(RelayCommand.EXTENDED, cell.data.subarray(0, CREATED_LENGTH))))
+          prev.ch.send(encodeChannelCell(prev.circId, ChannelCommand.RELAY, hop.originate(RelayCommand.EXTENDED, cell.data.subarray(0, CREATED_LENGTH))))
           this.init.trace?.({ dir: 'backward', from: next.remote, to: prev.ch.remote, size: 2048 })
           await this.init.sessions.set(p.prevKey, hop.serialize(this.record))
         }, (err) => this.reject('created', err))
       }
-      case LinkCommand.RELAY:
-      case LinkCommand.DESTROY:
-        if (cell.cmd === LinkCommand.DESTROY && this.pending.has(pkey)) return this.onCreateRefused(next, pkey, cell.data[0] ?? 0)
+      case ChannelCommand.RELAY:
+      case ChannelCommand.DESTROY:
+        if (cell.cmd === ChannelCommand.DESTROY && this.pending.has(pkey)) return this.onCreateRefused(next, pkey, cell.data[0] ?? 0)
         return this.queue.run(pkey, async () => {
           const prevKeyBytes = await this.init.sessions.get(BACK + pkey)
           if (!prevKeyBytes) return this.reject('backward on unknown circuit')
           const prevKey = Buffer.from(prevKeyBytes).toString()
-          if (cell.cmd === LinkCommand.DESTROY) return this.destroyFromNext(pkey, prevKey, cell.data[0] ?? 0)
+          if (cell.cmd === ChannelCommand.DESTROY) return this.destroyFromNext(pkey, prevKey, cell.data[0] ?? 0)
           await new Promise<void>((resolve) => this.queue.run(prevKey, async () => {
             const hop = await this.load(prevKey)
             const prev = this.prevChannel(prevKey)
@@ -453,7 +453,7 @@ export class RelayCore {
               this.reject('wrap', err)
               return resolve()
             }
-            prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.RELAY, out))
+            prev.ch.send(encodeChannelCell(prev.circId, ChannelCommand.RELAY, out))
             this.counters.cellsBackward++
             this.init.trace?.({ dir: 'backward', from: next.remote, to: prev.ch.remote, size: 2048, cell: cell.data })
             await this.init.sessions.set(prevKey, hop.serialize(this.record))
@@ -485,7 +485,7 @@ export class RelayCore {
       if (!hop || !prev) return
       hop.nextCircId = 0
       hop.nextFingerprint = null
-      prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.RELAY, hop.originate(RelayCommand.ERROR, encodeError({ code, reason: `next hop ${why} (${HopError[code]})` }))))
+      prev.ch.send(encodeChannelCell(prev.circId, ChannelCommand.RELAY, hop.originate(RelayCommand.ERROR, encodeError({ code, reason: `next hop ${why} (${HopError[code]})` }))))
       await this.init.sessions.set(p.prevKey, hop.serialize(this.record))
     }, (err) => this.reject('create-refused', err))
   }
@@ -505,7 +505,7 @@ export class RelayCore {
     this.forget(prevKey)
     hop?.wipe()
     if (prev) {
-      prev.ch.send(encodeLinkCell(prev.circId, LinkCommand.DESTROY, Buffer.from([reason])))
+      prev.ch.send(encodeChannelCell(prev.circId, ChannelCommand.DESTROY, Buffer.from([reason])))
     }
   }
 

@@ -47,7 +47,7 @@ t.test('EXTEND: every truncation that cuts into fp|host|port is refused', async 
   const out: string[] = []
   for (let n = 0; n < 44; n++) out.push(codeOf(() => decodeExtend(b.subarray(0, n))))
   t.same(tally(out), { MM_ERR_LENGTH: 44 })
-  // cutting into the CREATE is not EXTEND's to judge: parseCreate does (ntor.test.ts)
+  // cutting into the CREATE is not EXTEND's to judge: parseCreate does (oaep-x25519.test.ts)
   t.equal(decodeExtend(b.subarray(0, 44)).create.length, 0)
 })
 

@@ -3,12 +3,12 @@
 // hop, as src/roles/client/circuit.ts does), and cells passed between hops the way a
 // relay does: peel one layer, re-pad the body to a whole cell (P3).
 import { CELL_DATA, LINK_HEADER } from '../../../src/onion/cells/constants.js'
-import { LinkCommand, encodeLinkCell } from '../../../src/onion/cells/link-cell.js'
+import { ChannelCommand, encodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { RelayCommand } from '../../../src/onion/cells/layer.js'
 import { decodeExtend, encodeExtend } from '../../../src/onion/cells/relay-msg.js'
 import { ClientOnion } from '../../../src/onion/circuits/client-onion.js'
 import { HopState } from '../../../src/onion/circuits/hop-state.js'
-import { clientFinish, clientStart, relayRespond } from '../../../src/onion/handshake/ntor.js'
+import { clientFinish, clientStart, relayRespond } from '../../../src/onion/handshake/oaep-x25519.js'
 import { rsaFingerprint, rsaGenerate, type RsaIdentity } from '../../../src/onion/crypto/primitives.js'
 import { fixedIdentity } from '../helpers.js'
 
@@ -23,8 +23,8 @@ export interface Chain {
   backward (k: number, cmd: RelayCommand, body: Buffer): Buffer
 }
 
-/** pads `data` to a whole cell the way encodeLinkCell does, and returns the cell data */
-export const repad = (data: Buffer): Buffer => encodeLinkCell(1, LinkCommand.RELAY, data).subarray(LINK_HEADER)
+/** pads `data` to a whole cell the way encodeChannelCell does, and returns the cell data */
+export const repad = (data: Buffer): Buffer => encodeChannelCell(1, ChannelCommand.RELAY, data).subarray(LINK_HEADER)
 
 export const identities = (n: number): RsaIdentity[] => {
   const ids: RsaIdentity[] = []

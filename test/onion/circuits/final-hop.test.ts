@@ -6,11 +6,11 @@
 import t from 'tap'
 import { CELL_SIZE, forwardBodyMax } from '../../../src/onion/cells/constants.js'
 import { RelayCommand } from '../../../src/onion/cells/layer.js'
-import { LinkCommand, decodeLinkCell, encodeLinkCell, type LinkCell } from '../../../src/onion/cells/link-cell.js'
+import { ChannelCommand, decodeChannelCell, encodeChannelCell, type ChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { DataFlag, decodeData, encodeData } from '../../../src/onion/cells/relay-msg.js'
 import { ClientOnion } from '../../../src/onion/circuits/client-onion.js'
 import { FinalHop, HOP_BUSY, type FinalCircuit, type FinalHopEvent } from '../../../src/onion/circuits/final-hop.js'
-import { clientFinish, clientStart } from '../../../src/onion/handshake/ntor.js'
+import { clientFinish, clientStart } from '../../../src/onion/handshake/oaep-x25519.js'
 import { decodeResponse, encodeRequest, type ApiRequest, type ApiResponse } from '../../../src/onion/streams/envelope.js'
 import { MAX_STREAMS, Reassembler, fragment } from '../../../src/onion/streams/reassembly.js'
 import { fixedIdentity, flipBit } from '../helpers.js'
@@ -18,7 +18,7 @@ import { fixedIdentity, flipBit } from '../helpers.js'
 const tick = () => new Promise((resolve) => setImmediate(resolve))
 
 function setup (opts: { maxCircuits?: number, handler?: (r: ApiRequest) => Promise<ApiResponse> } = {}) {
-  const sent: Array<{ link: string, cell: LinkCell, raw: Buffer }> = []
+  const sent: Array<{ link: string, cell: ChannelCell, raw: Buffer }> = []
   const events: FinalHopEvent[] = []
   const calls: ApiRequest[] = []
   const circuits = new Map<string, FinalCircuit>()
@@ -26,29 +26,29 @@ function setup (opts: { maxCircuits?: number, handler?: (r: ApiRequest) => Promi
     identityPrivate: fixedIdentity.privateDer,
     fingerprint: fixedIdentity.fingerprint,
     handler: opts.handler ?? (async (req) => { calls.push(req); return { status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.concat([Buffer.from(`${req.method} ${req.path} `), req.body]) } }),
-    send: (link, raw) => sent.push({ link, cell: decodeLinkCell(raw), raw }),
+    send: (link, raw) => sent.push({ link, cell: decodeChannelCell(raw), raw }),
     circuits,
     maxCircuits: opts.maxCircuits ?? 10,
     onEvent: (e) => events.push(e),
   })
   /** delivers a raw cell as the link would */
-  const deliver = (link: string, raw: Buffer) => hop.onCell(link, decodeLinkCell(raw))
+  const deliver = (link: string, raw: Buffer) => hop.onCell(link, decodeChannelCell(raw))
   /** a client circuit through CREATE; returns the onion and helpers */
   const connect = (link = 'L1', circId = 7) => {
     const { state, create } = clientStart({ identityKey: fixedIdentity.publicDer })
     const n = sent.length
-    deliver(link, encodeLinkCell(circId, LinkCommand.CREATE, create))
+    deliver(link, encodeChannelCell(circId, ChannelCommand.CREATE, create))
     const reply = sent[n]
-    if (!reply || reply.cell.cmd !== LinkCommand.CREATED) throw new Error('no CREATED')
+    if (!reply || reply.cell.cmd !== ChannelCommand.CREATED) throw new Error('no CREATED')
     const onion = new ClientOnion()
     onion.addHop(fixedIdentity.fingerprint, clientFinish(state, reply.cell.data))
-    const relay = (cmd: RelayCommand, body: Buffer) => encodeLinkCell(circId, LinkCommand.RELAY, onion.wrapForward(1, cmd, body))
+    const relay = (cmd: RelayCommand, body: Buffer) => encodeChannelCell(circId, ChannelCommand.RELAY, onion.wrapForward(1, cmd, body))
     const request = (streamId: number, bytes: Buffer) => fragment(streamId, bytes, forwardBodyMax(1)).map((b) => relay(RelayCommand.DATA, b))
     /** every response whose cells arrived on this circuit since index `from` */
     const responses = (from: number) => {
       const r = new Reassembler()
       const out = new Map<number, ApiResponse>()
-      for (const s of sent.slice(from).filter((s) => s.link === link && s.cell.circId === circId && s.cell.cmd === LinkCommand.RELAY)) {
+      for (const s of sent.slice(from).filter((s) => s.link === link && s.cell.circId === circId && s.cell.cmd === ChannelCommand.RELAY)) {
         const u = onion.unwrapBackward(s.cell.data)
         if (u.hop !== 1 || u.cmd !== RelayCommand.DATA) throw new Error('unexpected backward cell')
         const m = decodeData(u.body)
@@ -155,7 +155,7 @@ t.test('bad cells are dropped and change nothing', async t => {
   t.equal(f.sent.length, n, 'DROP is silent')
   f.deliver('L2', good)
   t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_NO_CIRCUIT', 'same circuit id on another link is another circuit')
-  f.deliver('L1', encodeLinkCell(7, LinkCommand.CREATED, Buffer.alloc(64)))
+  f.deliver('L1', encodeChannelCell(7, ChannelCommand.CREATED, Buffer.alloc(64)))
   t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_LINK_CMD')
 })
 
@@ -163,16 +163,16 @@ t.test('CREATE: reused circuit id, wrong identity, full table', async t => {
   const f = setup({ maxCircuits: 2 })
   f.connect('L1', 1)
   const { create } = clientStart({ identityKey: fixedIdentity.publicDer })
-  f.deliver('L1', encodeLinkCell(1, LinkCommand.CREATE, create))
+  f.deliver('L1', encodeChannelCell(1, ChannelCommand.CREATE, create))
   t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_CIRC_ID', 'a live circuit id is not reused')
   const forOther = clientStart({ identityKey: (await import('../../../src/onion/crypto/primitives.js')).rsaGenerate(1024).publicDer })
-  f.deliver('L1', encodeLinkCell(2, LinkCommand.CREATE, forOther.create))
+  f.deliver('L1', encodeChannelCell(2, ChannelCommand.CREATE, forOther.create))
   t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_HANDSHAKE', 'CREATE for another identity')
   t.equal(f.circuits.size, 1)
   f.connect('L1', 3)
   const n = f.sent.length
-  f.deliver('L1', encodeLinkCell(4, LinkCommand.CREATE, create))
-  t.equal(f.sent[n]?.cell.cmd, LinkCommand.DESTROY, 'full: DESTROY')
+  f.deliver('L1', encodeChannelCell(4, ChannelCommand.CREATE, create))
+  t.equal(f.sent[n]?.cell.cmd, ChannelCommand.DESTROY, 'full: DESTROY')
   t.equal(f.sent[n]?.cell.data[0], HOP_BUSY, 'reason BUSY (4)')
   t.equal(f.circuits.size, 2)
 })
@@ -184,7 +184,7 @@ t.test('DESTROY and closeLink wipe circuits; a response after DESTROY is not sen
   const c = f.connect('L1', 7)
   const circuit = f.circuits.get('L1/7')!
   for (const cell of c.request(1, encodeRequest({ method: 'GET', path: '/slow', headers: {}, body: Buffer.alloc(0) }))) f.deliver('L1', cell)
-  f.deliver('L1', encodeLinkCell(7, LinkCommand.DESTROY, Buffer.from([0])))
+  f.deliver('L1', encodeChannelCell(7, ChannelCommand.DESTROY, Buffer.from([0])))
   t.equal(f.circuits.size, 0)
   t.ok(circuit.hop.serialize().subarray(1, 65).every((b) => b === 0), 'both keys zeroed')
   t.same(f.events.at(-1), { type: 'destroyed' })

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { setImmediate as turn } from 'node:timers/promises'
 import { EphemeralPool } from '../../../src/onion/handshake/ephemeral-pool.js'
-import { clientFinish, clientStart, relayRespond } from '../../../src/onion/handshake/ntor.js'
+import { clientFinish, clientStart, relayRespond } from '../../../src/onion/handshake/oaep-x25519.js'
 import { fixedIdentity as id } from '../helpers.js'
 
 const settle = async () => { for (let i = 0; i < 10; i++) await turn() }

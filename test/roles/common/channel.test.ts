@@ -16,11 +16,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { WebSocketServer } from 'ws'
-import { acceptChannel, connectChannel, type Channel, type LinkAuthVerifier } from '../../../src/roles/common/channel.js'
+import { acceptChannel, connectChannel, type Channel, type ChannelAuthVerifier } from '../../../src/roles/common/channel.js'
 import { loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
-import { LinkCommand, decodeLinkCell, encodeLinkCell, type LinkCell } from '../../../src/onion/cells/link-cell.js'
+import { ChannelCommand, decodeChannelCell, encodeChannelCell, type ChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { CELL_SIZE } from '../../../src/onion/cells/constants.js'
-import { AUTH_EXPORTER_LABEL, encodeAuth, verifyAuth } from '../../../src/onion/handshake/link-auth.js'
+import { AUTH_EXPORTER_LABEL, encodeAuth, verifyAuth } from '../../../src/onion/handshake/channel-auth.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'mm-channel-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -61,7 +61,7 @@ t.test('a channel to the pinned certificate: zero-mask frames out, cells in', as
   t.teardown(() => ch.close())
   const sock = await ep.socket
 
-  const cells = [1, 2, 3].map((n) => encodeLinkCell(n, LinkCommand.RELAY, Buffer.alloc(100, n)))
+  const cells = [1, 2, 3].map((n) => encodeChannelCell(n, ChannelCommand.RELAY, Buffer.alloc(100, n)))
   const copies = cells.map((c) => Buffer.from(c))
   const wire = readBytes(sock, 3 * (8 + CELL_SIZE))
   for (const c of cells) ch.send(c)
@@ -77,12 +77,12 @@ t.test('a channel to the pinned certificate: zero-mask frames out, cells in', as
   t.ok(cells.every((c, i) => c.equals(copies[i])), 'the caller\'s buffers are not modified')
 
   // a server frame (unmasked) carrying one cell arrives as a decoded cell
-  const got = new Promise<LinkCell>((resolve) => ch.once('cell', resolve))
-  const back = encodeLinkCell(7, LinkCommand.CREATED, Buffer.alloc(10, 9))
+  const got = new Promise<ChannelCell>((resolve) => ch.once('cell', resolve))
+  const back = encodeChannelCell(7, ChannelCommand.CREATED, Buffer.alloc(10, 9))
   sock.write(Buffer.concat([Buffer.from([0x82, 126, CELL_SIZE >> 8, CELL_SIZE & 0xff]), back]))
   const cell = await got
   t.equal(cell.circId, 7)
-  t.equal(cell.cmd, LinkCommand.CREATED)
+  t.equal(cell.cmd, ChannelCommand.CREATED)
 
   // a frame of the wrong size closes the channel with 1008
   const closed = new Promise<number>((resolve) => ch.once('close', (code) => resolve(code)))
@@ -105,8 +105,8 @@ t.test('with a relay identity, AUTH is the first frame, bound to the exporter th
   const { s, wire } = await sock
   const frame = await wire
   t.equal(frame.readUInt16BE(2), CELL_SIZE, 'one whole cell')
-  const cell = decodeLinkCell(frame.subarray(8, 8 + CELL_SIZE))
-  t.equal(cell.cmd, LinkCommand.AUTH, 'the first cell is AUTH')
+  const cell = decodeChannelCell(frame.subarray(8, 8 + CELL_SIZE))
+  t.equal(cell.cmd, ChannelCommand.AUTH, 'the first cell is AUTH')
   // the listening side's own exporter for this TLS connection (node's TLS socket, not the channel code)
   const exporter = (s as TLSSocket).exportKeyingMaterial(32, AUTH_EXPORTER_LABEL, Buffer.alloc(0))
   t.ok(exporter.equals(ch.keyingMaterial()), 'both ends derive the same exporter value')
@@ -118,7 +118,7 @@ t.test('with a relay identity, AUTH is the first frame, bound to the exporter th
 
   // AUTH from the accepting side (towards the initiator) closes the channel
   const closed = new Promise<[number, string]>((resolve) => ch.once('close', (code, reason) => resolve([code, reason])))
-  s.write(Buffer.concat([Buffer.from([0x82, 126, CELL_SIZE >> 8, CELL_SIZE & 0xff]), encodeLinkCell(1, LinkCommand.AUTH, cell.data)]))
+  s.write(Buffer.concat([Buffer.from([0x82, 126, CELL_SIZE >> 8, CELL_SIZE & 0xff]), encodeChannelCell(1, ChannelCommand.AUTH, cell.data)]))
   const [code, reason] = await closed
   t.equal(code, 1008)
   t.match(reason, /^MM_ERR_LINK_CMD/, 'AUTH is not valid towards the initiator')
@@ -130,12 +130,12 @@ t.test('without one (a client), no AUTH is sent', async (t) => {
   const ch = await connectChannel({ host: '127.0.0.1', port: ep.port, tlsCert: id.tlsCertPem, tlsFingerprint: id.tlsFingerprint })
   t.teardown(() => ch.close())
   const wire = readBytes(await ep.socket, 8 + CELL_SIZE)
-  ch.send(encodeLinkCell(9, LinkCommand.CREATE, Buffer.alloc(10)))
-  t.equal(decodeLinkCell((await wire).subarray(8, 8 + CELL_SIZE)).cmd, LinkCommand.CREATE, 'the first cell is the client\'s own')
+  ch.send(encodeChannelCell(9, ChannelCommand.CREATE, Buffer.alloc(10)))
+  t.equal(decodeChannelCell((await wire).subarray(8, 8 + CELL_SIZE)).cmd, ChannelCommand.CREATE, 'the first cell is the client\'s own')
 })
 
 /** an HTTPS server whose upgrades become accepted channels (as a relay's /channel route) */
-async function acceptingEndpoint (t: Tap.Test, auth?: LinkAuthVerifier): Promise<{ port: number, next: () => Promise<{ ch: Channel, cells: { cell: LinkCell, peer?: string }[], closed: Promise<[number, string]> }> }> {
+async function acceptingEndpoint (t: Tap.Test, auth?: ChannelAuthVerifier): Promise<{ port: number, next: () => Promise<{ ch: Channel, cells: { cell: ChannelCell, peer?: string }[], closed: Promise<[number, string]> }> }> {
   const server = createServer({ key: id.tlsKeyPem, cert: id.tlsCertPem })
   const wss = new WebSocketServer({ noServer: true, maxPayload: CELL_SIZE })
   const waiting: ((x: Channel) => void)[] = []
@@ -149,7 +149,7 @@ async function acceptingEndpoint (t: Tap.Test, auth?: LinkAuthVerifier): Promise
     port: (server.address() as { port: number }).port,
     // the next channel accepted; its cells record who the peer was proven to be when each arrived
     next: () => new Promise((resolve) => waiting.push((ch) => {
-      const cells: { cell: LinkCell, peer?: string }[] = []
+      const cells: { cell: ChannelCell, peer?: string }[] = []
       ch.on('cell', (cell) => cells.push({ cell, peer: ch.authenticatedPeer }))
       const closed = new Promise<[number, string]>((resolve) => ch.once('close', (code, reason) => resolve([code, reason])))
       resolve({ ch, cells, closed })
@@ -158,7 +158,7 @@ async function acceptingEndpoint (t: Tap.Test, auth?: LinkAuthVerifier): Promise
 }
 
 t.test('an accepting channel checks AUTH before the next cell, and only as the first cell, once', async (t) => {
-  const verifier: LinkAuthVerifier = { fingerprint: id.fingerprint, identityKey: (fp) => fp === relay.fingerprintHex ? relay.publicDer : undefined }
+  const verifier: ChannelAuthVerifier = { fingerprint: id.fingerprint, identityKey: (fp) => fp === relay.fingerprintHex ? relay.publicDer : undefined }
   const ep = await acceptingEndpoint(t, verifier)
   const connect = (auth?: typeof relayAuth) => connectChannel({ host: '127.0.0.1', port: ep.port, tlsCert: id.tlsCertPem, tlsFingerprint: id.tlsFingerprint, auth })
 
@@ -166,15 +166,15 @@ t.test('an accepting channel checks AUTH before the next cell, and only as the f
   let accepted = ep.next()
   const a = await connect(relayAuth)
   t.teardown(() => a.close())
-  a.send(encodeLinkCell(7, LinkCommand.CREATE, Buffer.alloc(10)))
+  a.send(encodeChannelCell(7, ChannelCommand.CREATE, Buffer.alloc(10)))
   let s = await accepted
-  const first = await new Promise<{ cell: LinkCell, peer?: string }>((resolve) => { const poll = () => s.cells[0] ? resolve(s.cells[0]) : setTimeout(poll, 5); poll() })
-  t.equal(first.cell.cmd, LinkCommand.CREATE, 'AUTH itself is not passed on as a cell')
+  const first = await new Promise<{ cell: ChannelCell, peer?: string }>((resolve) => { const poll = () => s.cells[0] ? resolve(s.cells[0]) : setTimeout(poll, 5); poll() })
+  t.equal(first.cell.cmd, ChannelCommand.CREATE, 'AUTH itself is not passed on as a cell')
   t.equal(first.peer, relay.fingerprintHex, 'the cell right after AUTH sees the proven peer')
   t.equal(s.ch.cellsIn, 2)
 
   // a second AUTH (a replay on the same connection) closes the channel
-  a.send(encodeLinkCell(1, LinkCommand.AUTH, encodeAuth({ ...relayAuth, exporter: a.keyingMaterial() })))
+  a.send(encodeChannelCell(1, ChannelCommand.AUTH, encodeAuth({ ...relayAuth, exporter: a.keyingMaterial() })))
   let [code, reason] = await s.closed
   t.same([code, reason.split(':')[0]], [1008, 'MM_ERR_AUTH_ORDER'], 'a second AUTH')
 
@@ -184,8 +184,8 @@ t.test('an accepting channel checks AUTH before the next cell, and only as the f
   t.teardown(() => b.close())
   s = await accepted
   const bExporter = b.keyingMaterial()
-  b.send(encodeLinkCell(7, LinkCommand.CREATE, Buffer.alloc(10)))
-  b.send(encodeLinkCell(1, LinkCommand.AUTH, encodeAuth({ ...relayAuth, exporter: bExporter })))
+  b.send(encodeChannelCell(7, ChannelCommand.CREATE, Buffer.alloc(10)))
+  b.send(encodeChannelCell(1, ChannelCommand.AUTH, encodeAuth({ ...relayAuth, exporter: bExporter })))
   ;[code, reason] = await s.closed
   t.same([code, reason.split(':')[0]], [1008, 'MM_ERR_AUTH_ORDER'], 'AUTH after a CREATE')
   t.equal(s.cells[0]?.peer, undefined, 'that CREATE was a client\'s')
@@ -196,7 +196,7 @@ t.test('an accepting channel checks AUTH before the next cell, and only as the f
   t.teardown(() => c.close())
   s = await accepted
   t.notOk(c.keyingMaterial().equals(bExporter), 'two connections, two exporter values')
-  c.send(encodeLinkCell(1, LinkCommand.AUTH, encodeAuth({ ...relayAuth, exporter: bExporter })))
+  c.send(encodeChannelCell(1, ChannelCommand.AUTH, encodeAuth({ ...relayAuth, exporter: bExporter })))
   ;[code, reason] = await s.closed
   t.same([code, reason], [1008, 'AUTH refused: MM_ERR_AUTH_SIGNATURE'], 'an AUTH bound to another connection')
   t.equal(s.ch.authenticatedPeer, undefined)

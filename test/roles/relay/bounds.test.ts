@@ -4,8 +4,8 @@
 // rate limit (3/s, burst 90) answers the excess with DESTROY(BUSY) while another
 // address is still served.
 import t from 'tap'
-import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
-import { LinkCommand, encodeLinkCell } from '../../../src/onion/cells/link-cell.js'
+import { Circuit, ChannelPool } from '../../../src/roles/client/circuit.js'
+import { ChannelCommand, encodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { HopError } from '../../../src/onion/cells/relay-msg.js'
 import { createCell, healthz, metrics, rawChannel, sleep, startNet, waitUntil } from './fixture.js'
 
@@ -34,7 +34,7 @@ t.test('relay bounds', async (t) => {
     }
     sampling = false
     await sampler
-    const created = cells.filter((c) => c.cmd === LinkCommand.CREATED).length
+    const created = cells.filter((c) => c.cmd === ChannelCommand.CREATED).length
     t.equal(created, N, 'every handshake was answered with CREATED')
     t.ok(max <= 1000, `circuits never exceeded 1000 (max seen ${max})`)
     t.ok(max >= 900, 'the table did fill up to its bound (the flood was real)')
@@ -43,12 +43,12 @@ t.test('relay bounds', async (t) => {
 
     // the oldest circuits were evicted: a cell on one is answered with DESTROY
     const before = cells.length
-    ch.send(encodeLinkCell(1, LinkCommand.RELAY, Buffer.alloc(100)))
+    ch.send(encodeChannelCell(1, ChannelCommand.RELAY, Buffer.alloc(100)))
     t.ok(await waitUntil(() => cells.length > before))
-    t.same([cells[before].circId, cells[before].cmd, cells[before].data[0]], [1, LinkCommand.DESTROY, HopError.PROTOCOL], 'an evicted circuit is reported destroyed')
+    t.same([cells[before].circId, cells[before].cmd, cells[before].data[0]], [1, ChannelCommand.DESTROY, HopError.PROTOCOL], 'an evicted circuit is reported destroyed')
     t.notOk(ch.closed, 'the flooding channel itself was not dropped')
 
-    const links = new LinkPool('127.0.0.77')
+    const links = new ChannelPool('127.0.0.77')
     t.teardown(() => links.close())
     const c = await Circuit.build({ path: [big, net.final.descriptor], links })
     const r = await c.request({ method: 'POST', path: '/after-flood', headers: {}, body: Buffer.from('served') })
@@ -63,14 +63,14 @@ t.test('relay bounds', async (t) => {
     for (let i = 1; i <= 200; i++) ch.send(createCell(short, i))
     t.ok(await waitUntil(() => cells.length >= 200, 20_000), 'every CREATE was answered')
     const elapsed = (Date.now() - started) / 1000
-    const created = cells.filter((c) => c.cmd === LinkCommand.CREATED).length
-    const busy = cells.filter((c) => c.cmd === LinkCommand.DESTROY && c.data[0] === HopError.BUSY).length
+    const created = cells.filter((c) => c.cmd === ChannelCommand.CREATED).length
+    const busy = cells.filter((c) => c.cmd === ChannelCommand.DESTROY && c.data[0] === HopError.BUSY).length
     t.equal(created + busy, 200, 'each CREATE got CREATED or DESTROY(BUSY)')
     t.ok(created >= 90 && created <= 90 + Math.ceil(3 * elapsed) + 1, `the burst and little more were served (${created} in ${elapsed.toFixed(2)} s)`)
     t.ok(busy >= 100, `the excess was refused (${busy})`)
     t.equal((await metrics(shortProc)).handshakesRefused - refusedBefore, busy, 'the refusals are counted')
 
-    const links = new LinkPool('127.0.0.78')
+    const links = new ChannelPool('127.0.0.78')
     t.teardown(() => links.close())
     const c = await Circuit.build({ path: [short, net.final.descriptor], links })
     const r = await c.request({ method: 'POST', path: '/other-address', headers: {}, body: Buffer.from('still served') })
@@ -84,8 +84,8 @@ t.test('relay bounds', async (t) => {
     const { ch, cells } = await rawChannel(t, short, '127.0.0.79')
     for (let i = 1; i <= 20; i++) ch.send(createCell(short, i))
     t.ok(await waitUntil(() => cells.length >= 20))
-    t.equal(cells.filter((c) => c.cmd === LinkCommand.CREATED).length, 20)
-    const links = new LinkPool('127.0.0.78')
+    t.equal(cells.filter((c) => c.cmd === ChannelCommand.CREATED).length, 20)
+    const links = new ChannelPool('127.0.0.78')
     t.teardown(() => links.close())
     const c = await Circuit.build({ path: [short, net.final.descriptor], links })
     t.equal((await c.request({ method: 'GET', path: '/x', headers: {}, body: Buffer.alloc(0) })).status, 200)
@@ -98,13 +98,13 @@ t.test('relay bounds', async (t) => {
 
     // a cell on an expired circuit is answered with DESTROY, after which its id is free again
     const n = cells.length
-    ch.send(encodeLinkCell(5, LinkCommand.RELAY, Buffer.alloc(100)))
+    ch.send(encodeChannelCell(5, ChannelCommand.RELAY, Buffer.alloc(100)))
     t.ok(await waitUntil(() => cells.length > n))
-    t.same([cells[n].circId, cells[n].cmd], [5, LinkCommand.DESTROY])
+    t.same([cells[n].circId, cells[n].cmd], [5, ChannelCommand.DESTROY])
     ch.send(createCell(short, 5))
     t.ok(await waitUntil(() => cells.length > n + 1 || ch.closed))
     t.notOk(ch.closed, 'reusing the id of a destroyed circuit does not close the channel')
-    t.equal(cells[n + 1]?.cmd, LinkCommand.CREATED, 'the id is used for a new circuit')
+    t.equal(cells[n + 1]?.cmd, ChannelCommand.CREATED, 'the id is used for a new circuit')
 
     const again = await Circuit.build({ path: [short, net.final.descriptor], links })
     t.equal((await again.request({ method: 'GET', path: '/again', headers: {}, body: Buffer.alloc(0) })).status, 200, 'a rebuilt circuit works')

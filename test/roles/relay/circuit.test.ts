@@ -5,7 +5,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
+import { Circuit, ChannelPool } from '../../../src/roles/client/circuit.js'
 import { CELL_SIZE } from '../../../src/onion/cells/constants.js'
 import { directoryKey, startEchoHop, startRelayProc, tmp, writeConsensus, type RelayProc } from '../../helpers/net.js'
 
@@ -25,7 +25,7 @@ t.test('a request through three relays and back', async (t) => {
   writeConsensus(consensus, key, descs, echo.descriptor)
   await new Promise((r) => setTimeout(r, 1500)) // relays re-read the file every second
 
-  const links = new LinkPool(CLIENT_IP)
+  const links = new ChannelPool(CLIENT_IP)
   t.teardown(() => links.close())
   const circuit = await Circuit.build({ path: [...descs, echo.descriptor], links })
   t.equal(circuit.onion.length, 4, 'four hops: three relays and the final hop')

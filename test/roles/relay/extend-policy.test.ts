@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap'
 import { createServer, type Server } from 'node:net'
 import { randomBytes } from 'node:crypto'
-import { Circuit, CircuitError, LinkPool } from '../../../src/roles/client/circuit.js'
+import { Circuit, CircuitError, ChannelPool } from '../../../src/roles/client/circuit.js'
 import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
 import { healthz, metrics, sleep, startNet } from './fixture.js'
 
@@ -27,7 +27,7 @@ t.test('EXTEND to anything not listed is refused without connecting', async (t) 
   const [r1, r2, r3] = net.relays
   const anyLoopback = await decoy(t, '127.0.0.1')
   const r2HostOtherPort = await decoy(t, d2.host)
-  const links = new LinkPool(CLIENT_IP)
+  const links = new ChannelPool(CLIENT_IP)
   t.teardown(() => links.close())
 
   // a hop the client asks for: the identity key stays a real one (the CREATE must be well formed)

@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { connectChannel, type Channel } from '../../../src/roles/common/channel.js'
 import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
-import { LinkCommand, encodeLinkCell, type LinkCell } from '../../../src/onion/cells/link-cell.js'
-import { clientStart } from '../../../src/onion/handshake/ntor.js'
+import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../../../src/onion/cells/channel-cell.js'
+import { clientStart } from '../../../src/onion/handshake/oaep-x25519.js'
 import { directoryKey, httpsGetJson, startEchoHop, startRelayProc, tmp, writeConsensus, type DirectoryKey, type EchoHop, type RelayProc } from '../../helpers/net.js'
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -61,15 +61,15 @@ export const healthz = async (r: { host: string, port: number }): Promise<Record
   await httpsGetJson(`https://${r.host}:${r.port}/healthz`) as Record<string, any>
 
 /** a raw cell channel to a relay from `localAddress`, with every cell it receives recorded */
-export async function rawChannel (t: Test, d: Descriptor, localAddress: string): Promise<{ ch: Channel, cells: LinkCell[] }> {
+export async function rawChannel (t: Test, d: Descriptor, localAddress: string): Promise<{ ch: Channel, cells: ChannelCell[] }> {
   const ch = await connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, localAddress })
   t.teardown(() => ch.close(1000, 'test done'))
-  const cells: LinkCell[] = []
+  const cells: ChannelCell[] = []
   ch.on('cell', (c) => cells.push(c))
   return { ch, cells }
 }
 
 /** a real CREATE cell (clientStart against the hop's listed identity key) */
 export function createCell (d: Descriptor, circId: number): Buffer {
-  return encodeLinkCell(circId, LinkCommand.CREATE, clientStart({ identityKey: Buffer.from(d.identityKey, 'base64') }).create)
+  return encodeChannelCell(circId, ChannelCommand.CREATE, clientStart({ identityKey: Buffer.from(d.identityKey, 'base64') }).create)
 }

@@ -13,11 +13,11 @@ import { createPrivateKey, randomBytes } from 'node:crypto'
 import { createServer } from 'node:https'
 import { join } from 'node:path'
 import { WebSocketServer } from 'ws'
-import { Circuit, CircuitError, LinkPool } from '../../../src/roles/client/circuit.js'
-import { LinkCommand, decodeLinkCell, encodeLinkCell } from '../../../src/onion/cells/link-cell.js'
+import { Circuit, CircuitError, ChannelPool } from '../../../src/roles/client/circuit.js'
+import { ChannelCommand, decodeChannelCell, encodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { signDescriptor, type Descriptor } from '../../../src/onion/directory/descriptor.js'
 import { HopError } from '../../../src/onion/cells/relay-msg.js'
-import { relayRespond } from '../../../src/onion/handshake/ntor.js'
+import { relayRespond } from '../../../src/onion/handshake/oaep-x25519.js'
 import { loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
 import { startRelayProc, tmp } from '../../helpers/net.js'
 import { metrics, startNet } from './fixture.js'
@@ -33,7 +33,7 @@ function relocated (d: Descriptor, dataDir: string, host: string, port: number):
 
 /** builds through a fresh link pool (a pool keys links by fingerprint and would reuse the honest relay's link) */
 async function buildFails (t: Test, path: Descriptor[]): Promise<CircuitError> {
-  const links = new LinkPool(CLIENT_IP)
+  const links = new ChannelPool(CLIENT_IP)
   t.teardown(() => links.close())
   const err = await Circuit.build({ path, links, timeoutMs: 5000 }).then((c) => { c.destroy(); return null }, (e) => e)
   t.type(err, CircuitError, 'the build fails with a CircuitError')
@@ -62,8 +62,8 @@ t.test('impostors at listed addresses cannot complete a handshake', async (t) =>
   const wss = new WebSocketServer({ server: liarHttps, path: '/channel' })
   let liarCreates = 0
   wss.on('connection', (ws) => ws.on('message', (data) => {
-    const cell = decodeLinkCell(data as Buffer)
-    if (cell.cmd === LinkCommand.CREATE) { liarCreates++; ws.send(encodeLinkCell(cell.circId, LinkCommand.CREATED, randomBytes(64))) }
+    const cell = decodeChannelCell(data as Buffer)
+    if (cell.cmd === ChannelCommand.CREATE) { liarCreates++; ws.send(encodeChannelCell(cell.circId, ChannelCommand.CREATED, randomBytes(64))) }
   }))
   await new Promise<void>((resolve) => liarHttps.listen(0, '127.0.0.11', resolve))
   t.teardown(() => { for (const c of wss.clients) c.terminate(); wss.close(); liarHttps.close() })
@@ -75,7 +75,7 @@ t.test('impostors at listed addresses cannot complete a handshake', async (t) =>
   // the directory (wrongly, or tricked) lists R2 and R3 where the impostors listen
   await net.publish([d1, r2AtDeep, r3AtTls])
 
-  const links = new LinkPool(CLIENT_IP)
+  const links = new ChannelPool(CLIENT_IP)
   t.teardown(() => links.close())
 
   // positive control: the same network builds and serves a circuit with honest entries
@@ -136,14 +136,14 @@ t.test('impostors at listed addresses cannot complete a handshake', async (t) =>
     const wss = new WebSocketServer({ server: https, path: '/channel' })
     const seen: string[] = []
     wss.on('connection', (ws) => ws.on('message', (data) => {
-      const cell = decodeLinkCell(data as Buffer)
-      seen.push(LinkCommand[cell.cmd])
-      if (cell.cmd !== LinkCommand.CREATE) return
+      const cell = decodeChannelCell(data as Buffer)
+      seen.push(ChannelCommand[cell.cmd])
+      if (cell.cmd !== ChannelCommand.CREATE) return
       try {
         const r = relayRespond({ identityPrivate: fake.privateDer, fingerprint: Buffer.from(d2.fingerprint, 'hex'), create: cell.data })
-        ws.send(encodeLinkCell(cell.circId, LinkCommand.CREATED, r.created))
+        ws.send(encodeChannelCell(cell.circId, ChannelCommand.CREATED, r.created))
       } catch {
-        ws.send(encodeLinkCell(cell.circId, LinkCommand.DESTROY, Buffer.from([HopError.HANDSHAKE])))
+        ws.send(encodeChannelCell(cell.circId, ChannelCommand.DESTROY, Buffer.from([HopError.HANDSHAKE])))
       }
     }))
     await new Promise<void>((resolve) => https.listen(0, '127.0.0.15', resolve))

@@ -8,9 +8,9 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
 import { connect as netConnect } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import WebSocket from 'ws'
-import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
+import { Circuit, ChannelPool } from '../../../src/roles/client/circuit.js'
 import { CELL_SIZE } from '../../../src/onion/cells/constants.js'
-import { LinkCommand, decodeLinkCell } from '../../../src/onion/cells/link-cell.js'
+import { ChannelCommand, decodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { HopError } from '../../../src/onion/cells/relay-msg.js'
 import { createCell, healthz, sleep, startNet } from './fixture.js'
 
@@ -85,7 +85,7 @@ t.test('malformed input at a relay', async (t) => {
   const net = await startNet(t, ['127.0.0.11', '127.0.0.12'])
   const [d1, d2] = net.descs
   const r1 = net.relays[0]
-  const links = new LinkPool('127.0.0.78')
+  const links = new ChannelPool('127.0.0.78')
   t.teardown(() => links.close())
   const circuit = await Circuit.build({ path: [d1, d2, net.final.descriptor], links })
   t.teardown(() => circuit.destroy())
@@ -117,7 +117,7 @@ t.test('malformed input at a relay', async (t) => {
     const h = await healthz(r1)
     t.equal(h.ok, true, '/healthz still answers')
     await stillWorks(t, 'the HTTP fuzz')
-    const fresh = await Circuit.build({ path: [d1, d2, net.final.descriptor], links: new LinkPool('127.0.0.79') })
+    const fresh = await Circuit.build({ path: [d1, d2, net.final.descriptor], links: new ChannelPool('127.0.0.79') })
     t.equal((await fresh.request({ method: 'GET', path: '/fresh', headers: {}, body: Buffer.alloc(0) })).status, 200, 'a new circuit through the fuzzed relay works')
     fresh.destroy()
   })
@@ -147,10 +147,10 @@ t.test('malformed input at a relay', async (t) => {
     { name: 'a 2049-byte frame', send: (ws) => ws.send(randomBytes(CELL_SIZE + 1)), codes: [1009] },
     { name: 'a 1 MB frame', send: (ws) => ws.send(randomBytes(1 << 20)), codes: [1009, 1006] }, // the relay stops reading mid-frame; its close frame may be lost to the reset
     { name: 'an empty frame', send: (ws) => ws.send(Buffer.alloc(0)), codes: [1008] },
-    { name: 'circuit id 0', send: (ws) => ws.send(cell(0, LinkCommand.CREATE)), codes: [1008] },
+    { name: 'circuit id 0', send: (ws) => ws.send(cell(0, ChannelCommand.CREATE)), codes: [1008] },
     { name: 'link command 0', send: (ws) => ws.send(cell(7, 0)), codes: [1008] },
     { name: 'link command 9', send: (ws) => ws.send(cell(7, 9)), codes: [1008] },
-    { name: 'CREATED sent towards the relay', send: (ws) => ws.send(cell(7, LinkCommand.CREATED)), codes: [1008] },
+    { name: 'CREATED sent towards the relay', send: (ws) => ws.send(cell(7, ChannelCommand.CREATED)), codes: [1008] },
     {
       name: 'CREATE reusing a live circuit id',
       send: async (ws) => {
@@ -177,11 +177,11 @@ t.test('malformed input at a relay', async (t) => {
   }
 
   const answers: { name: string, send: Buffer, want: [number, number] | null }[] = [
-    { name: 'RELAY on an unknown circuit', send: cell(11, LinkCommand.RELAY), want: [LinkCommand.DESTROY, HopError.PROTOCOL] },
-    { name: 'a truncated CREATE (RSA block cut short)', send: cell(12, LinkCommand.CREATE, Buffer.from([...randomBytes(32), 0x00, 0x40])), want: [LinkCommand.DESTROY, HopError.HANDSHAKE] },
-    { name: 'a CREATE whose RSA block overruns the cell', send: cell(13, LinkCommand.CREATE, Buffer.from([...randomBytes(32), 0xff, 0xff])), want: [LinkCommand.DESTROY, HopError.HANDSHAKE] },
-    { name: 'a CREATE sealed to no key', send: cell(14, LinkCommand.CREATE, Buffer.from([...randomBytes(32), 0x01, 0x00, ...randomBytes(256)])), want: [LinkCommand.DESTROY, HopError.HANDSHAKE] },
-    { name: 'DESTROY on an unknown circuit', send: cell(15, LinkCommand.DESTROY), want: null },
+    { name: 'RELAY on an unknown circuit', send: cell(11, ChannelCommand.RELAY), want: [ChannelCommand.DESTROY, HopError.PROTOCOL] },
+    { name: 'a truncated CREATE (RSA block cut short)', send: cell(12, ChannelCommand.CREATE, Buffer.from([...randomBytes(32), 0x00, 0x40])), want: [ChannelCommand.DESTROY, HopError.HANDSHAKE] },
+    { name: 'a CREATE whose RSA block overruns the cell', send: cell(13, ChannelCommand.CREATE, Buffer.from([...randomBytes(32), 0xff, 0xff])), want: [ChannelCommand.DESTROY, HopError.HANDSHAKE] },
+    { name: 'a CREATE sealed to no key', send: cell(14, ChannelCommand.CREATE, Buffer.from([...randomBytes(32), 0x01, 0x00, ...randomBytes(256)])), want: [ChannelCommand.DESTROY, HopError.HANDSHAKE] },
+    { name: 'DESTROY on an unknown circuit', send: cell(15, ChannelCommand.DESTROY), want: null },
   ]
   for (const a of answers) {
     await t.test(`answered per protocol: ${a.name}`, async (t) => {
@@ -191,8 +191,8 @@ t.test('malformed input at a relay', async (t) => {
       t.equal(await within(closed, 10), 'timeout', 'the channel stays open')
       if (a.want) {
         t.equal(cells.length, 1, 'one answer')
-        const got = decodeLinkCell(cells[0])
-        t.same([got.circId, got.cmd, got.data[0]], [a.send.readUInt32BE(0), ...a.want], `answered ${LinkCommand[a.want[0]]}(${HopError[a.want[1]]})`)
+        const got = decodeChannelCell(cells[0])
+        t.same([got.circId, got.cmd, got.data[0]], [a.send.readUInt32BE(0), ...a.want], `answered ${ChannelCommand[a.want[0]]}(${HopError[a.want[1]]})`)
       } else {
         t.equal(cells.length, 0, 'ignored')
       }
@@ -200,7 +200,7 @@ t.test('malformed input at a relay', async (t) => {
       ws.send(createCell(d1, 99))
       const t0 = Date.now()
       while (cells.length < (a.want ? 2 : 1) && Date.now() - t0 < 4000) await sleep(20)
-      t.equal(decodeLinkCell(cells[cells.length - 1]).cmd, LinkCommand.CREATED, 'and the channel still serves a real CREATE')
+      t.equal(decodeChannelCell(cells[cells.length - 1]).cmd, ChannelCommand.CREATED, 'and the channel still serves a real CREATE')
       await stillWorks(t, a.name)
     })
   }

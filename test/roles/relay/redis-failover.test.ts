@@ -10,7 +10,7 @@ import t from 'tap'
 import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
+import { Circuit, ChannelPool } from '../../../src/roles/client/circuit.js'
 import { directoryKey, run, startEchoHop, startRelayProc, tmp, writeConsensus, type Proc, type RelayProc } from '../../helpers/net.js'
 import { tcpProxy } from '../../helpers/tcp-proxy.js'
 import { REDIS_URL, reachable, redisCleanup } from '../../storage/backends.js'
@@ -71,7 +71,7 @@ if (!redisUp) {
     writeConsensus(consensus, key, descs, echo.descriptor)
     await sleep(1500) // relays re-read the file every second
 
-    const links = new LinkPool(CLIENT_IP)
+    const links = new ChannelPool(CLIENT_IP)
     t.teardown(() => links.close())
     const circuit = await Circuit.build({ path: [...descs, echo.descriptor], links, reattachable: true })
     const link = (circuit as any).link
@@ -115,12 +115,12 @@ if (!redisUp) {
 
     // a NAT neighbour: a CREATE with a circuit id in use from this address is refused, not merged
     const { rawChannel, createCell } = await import('./fixture.js')
-    const { LinkCommand } = await import('../../../src/onion/cells/link-cell.js')
+    const { ChannelCommand } = await import('../../../src/onion/cells/channel-cell.js')
     const { HopError } = await import('../../../src/onion/cells/relay-msg.js')
     const raw = await rawChannel(t, aDesc, CLIENT_IP)
     raw.ch.send(createCell(aDesc, circuit.circId))
     t.ok(await waitUntil(() => raw.cells.length > 0))
-    t.same([raw.cells[0].cmd, raw.cells[0].data[0]], [LinkCommand.DESTROY, HopError.IN_USE], 'DESTROY IN_USE')
+    t.same([raw.cells[0].cmd, raw.cells[0].data[0]], [ChannelCommand.DESTROY, HopError.IN_USE], 'DESTROY IN_USE')
     t.equal((await circuit.request({ method: 'POST', path: '/mine', headers: {}, body: Buffer.from('four') })).body.toString(), 'four', 'the owner\'s circuit is untouched')
 
     // Redis unreachable for A2 alone

@@ -5,11 +5,11 @@
 // builds cells with the circuit's per-hop sealers, so it can replay or tamper
 // with one inner layer while every outer layer is fresh and authentic.
 import t, { type Test } from 'tap'
-import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
+import { Circuit, ChannelPool } from '../../../src/roles/client/circuit.js'
 import type { Channel } from '../../../src/roles/common/channel.js'
 import { LAYER_HEADER, forwardBodyMax, forwardSealedLength } from '../../../src/onion/cells/constants.js'
 import { RelayCommand } from '../../../src/onion/cells/layer.js'
-import { LinkCommand, encodeLinkCell } from '../../../src/onion/cells/link-cell.js'
+import { ChannelCommand, encodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { DataFlag, encodeData } from '../../../src/onion/cells/relay-msg.js'
 import { encodeRequest } from '../../../src/onion/streams/envelope.js'
 import { metrics, sleep, startNet, waitUntil } from './fixture.js'
@@ -18,7 +18,7 @@ const CLIENT_IP = '127.0.0.77'
 
 t.test('replayed and tampered cells are rejected at the hop that owns the layer', async (t) => {
   const net = await startNet(t, ['127.0.0.11', '127.0.0.12', '127.0.0.13'])
-  const links = new LinkPool(CLIENT_IP)
+  const links = new ChannelPool(CLIENT_IP)
   t.teardown(() => links.close())
   const circuit = await Circuit.build({ path: [...net.descs, net.final.descriptor], links })
   t.teardown(() => circuit.destroy())
@@ -50,7 +50,7 @@ t.test('replayed and tampered cells are rejected at the hop that owns the layer'
     const hops = circuit.onion.hops
     let layer = mutate(HOPS, hops[HOPS - 1].forward.seal(RelayCommand.DATA, body, forwardSealedLength(HOPS)))
     for (let k = HOPS - 1; k >= 1; k--) layer = mutate(k, hops[k - 1].forward.seal(RelayCommand.FORWARD, layer, LAYER_HEADER + layer.length))
-    return encodeLinkCell(circuit.circId, LinkCommand.RELAY, layer)
+    return encodeChannelCell(circuit.circId, ChannelCommand.RELAY, layer)
   }
 
   /** sends a cell that must be rejected at hop `k` only, and checks nothing else happened */

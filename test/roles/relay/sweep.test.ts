@@ -4,7 +4,7 @@
 // 20 idle circuits on open channels are forgotten entirely.
 import t from 'tap'
 import { join } from 'node:path'
-import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
+import { Circuit, ChannelPool } from '../../../src/roles/client/circuit.js'
 import { directoryKey, httpsGetJson, startEchoHop, startRelayProc, tmp, writeConsensus } from '../../helpers/net.js'
 
 const metrics = async (host: string, port: number) => await httpsGetJson(`https://${host}:${port}/metrics`) as { circuits: number, tracked: number, channels: number }
@@ -20,7 +20,7 @@ t.test('expired circuits leave no local routing state behind', async (t) => {
   writeConsensus(consensus, key, [await relay.descriptor()], echo.descriptor)
   await new Promise((r) => setTimeout(r, 1500))
 
-  const links = new LinkPool('127.0.0.53')
+  const links = new ChannelPool('127.0.0.53')
   t.teardown(() => links.close())
   const built: Circuit[] = []
   for (let i = 0; i < 20; i++) built.push(await Circuit.build({ path: [await relay.descriptor(), echo.descriptor], links }))

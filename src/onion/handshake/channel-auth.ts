@@ -49,7 +49,7 @@ export interface AuthInit {
   exporter: Uint8Array
 }
 
-/** The AUTH cell data (unpadded: encodeLinkCell pads it with random bytes). */
+/** The AUTH cell data (unpadded: encodeChannelCell pads it with random bytes). */
 export function encodeAuth (a: AuthInit): Buffer {
   const sig = rsaSign(a.identityPrivate, authTranscript(a.fingerprint, a.responderFingerprint, a.exporter))
   if (sig.length > MAX_AUTH_SIGNATURE) throw lengthError('AUTH signature', `at most ${MAX_AUTH_SIGNATURE}`, sig.length)

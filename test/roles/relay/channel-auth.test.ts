@@ -6,12 +6,12 @@
 // captured on one connection and replayed on another, and an AUTH by a key the consensus
 // does not list, close the channel with 1008.
 import t, { type Test } from 'tap'
-import { Circuit, LinkPool } from '../../../src/roles/client/circuit.js'
+import { Circuit, ChannelPool } from '../../../src/roles/client/circuit.js'
 import { connectChannel, type Channel } from '../../../src/roles/common/channel.js'
 import { hopDescriptor, loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
-import { LinkCommand, encodeLinkCell } from '../../../src/onion/cells/link-cell.js'
+import { ChannelCommand, encodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { HopError } from '../../../src/onion/cells/relay-msg.js'
-import { encodeAuth } from '../../../src/onion/handshake/link-auth.js'
+import { encodeAuth } from '../../../src/onion/handshake/channel-auth.js'
 import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
 import { tmp } from '../../helpers/net.js'
 import { createCell, metrics, rawChannel, startNet, waitUntil } from './fixture.js'
@@ -26,8 +26,8 @@ async function flood (t: Test, ch: Channel, cells: { cmd: number, data: Buffer }
   t.ok(await waitUntil(() => cells.length >= before + n, 20_000), `every one of ${n} CREATEs was answered`)
   const answers = cells.slice(before)
   return {
-    created: answers.filter((c) => c.cmd === LinkCommand.CREATED).length,
-    busy: answers.filter((c) => c.cmd === LinkCommand.DESTROY && c.data[0] === HopError.BUSY).length,
+    created: answers.filter((c) => c.cmd === ChannelCommand.CREATED).length,
+    busy: answers.filter((c) => c.cmd === ChannelCommand.DESTROY && c.data[0] === HopError.BUSY).length,
   }
 }
 
@@ -44,7 +44,7 @@ t.test('relay link authentication', async (t) => {
   const myAuth = { identityPrivate: me.privateDer, fingerprint: me.fingerprint, responderFingerprint: Buffer.from(limited.fingerprint, 'hex') }
   const connect = (localAddress: string, auth?: typeof myAuth) => connectChannel({ host: limited.host, port: limited.port, tlsCert: limited.tlsCert, tlsFingerprint: limited.tlsFingerprint, localAddress, auth })
 
-  const links = new LinkPool('127.0.0.77')
+  const links = new ChannelPool('127.0.0.77')
   t.teardown(() => links.close())
   const buildMany = async (n: number): Promise<number> => {
     const built = await Promise.all(Array.from({ length: n }, () => Circuit.build({ path: [entry, limited, net.final.descriptor], links, timeoutMs: 5000 }).then((c) => { c.destroy(); return 1 }, () => 0)))
@@ -75,7 +75,7 @@ t.test('relay link authentication', async (t) => {
     t.teardown(() => first.close())
     const cells: { cmd: number, data: Buffer }[] = []
     first.on('cell', (c) => cells.push(c))
-    const captured = encodeLinkCell(1, LinkCommand.AUTH, encodeAuth({ ...myAuth, exporter: first.keyingMaterial() }))
+    const captured = encodeChannelCell(1, ChannelCommand.AUTH, encodeAuth({ ...myAuth, exporter: first.keyingMaterial() }))
     first.send(Buffer.from(captured))
     const { created, busy } = await flood(t, first, cells, limited, 10)
     t.same([created, busy], [10, 0], 'on its own connection it proves a listed relay: 10 CREATEs, none refused')

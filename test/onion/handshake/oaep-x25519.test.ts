@@ -4,7 +4,7 @@
 // are refused with MM_ERR_HANDSHAKE / MM_ERR_LENGTH; ephemeral secrets are zeroed (P5).
 import t from 'tap'
 import { createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync } from 'node:crypto'
-import { CREATED_LENGTH, PROTOCOL_ID, clientFinish, clientStart, parseCreate, relayRespond, type ClientHandshakeState } from '../../../src/onion/handshake/ntor.js'
+import { CREATED_LENGTH, PROTOCOL_ID, clientFinish, clientStart, parseCreate, relayRespond, type ClientHandshakeState } from '../../../src/onion/handshake/oaep-x25519.js'
 import { rsaFingerprint, rsaGenerate, rsaOaepDecrypt, sha256, x25519Ephemeral } from '../../../src/onion/crypto/primitives.js'
 import { codeOf, fixedIdentity, flipBit, hex, tally, vectors } from '../helpers.js'
 

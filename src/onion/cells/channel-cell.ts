@@ -6,12 +6,12 @@
 //   | circ  | cmd  | data (the outermost layer, padded) |
 //   +-------+------+------------------------------------+
 //   circ: u32 BE, chosen by the side that opened the channel, never 0
-//   cmd:  LinkCommand
+//   cmd:  ChannelCommand
 import { MarshmelloError, lengthError } from '../../errors.js'
 import { CELL_DATA, CELL_SIZE, LINK_HEADER } from './constants.js'
 import { fillRandomPadding } from '../crypto/primitives.js'
 
-export enum LinkCommand {
+export enum ChannelCommand {
   CREATE = 1,
   CREATED = 2,
   RELAY = 3,
@@ -20,15 +20,15 @@ export enum LinkCommand {
   AUTH = 5,
 }
 
-export interface LinkCell {
+export interface ChannelCell {
   circId: number
-  cmd: LinkCommand
+  cmd: ChannelCommand
   /** exactly CELL_DATA bytes */
   data: Buffer
 }
 
 /** Builds a cell; `data` shorter than CELL_DATA is padded with random bytes. */
-export function encodeLinkCell (circId: number, cmd: LinkCommand, data: Uint8Array): Buffer {
+export function encodeChannelCell (circId: number, cmd: ChannelCommand, data: Uint8Array): Buffer {
   if (!Number.isInteger(circId) || circId <= 0 || circId > 0xffffffff) {
     throw new MarshmelloError('MM_ERR_CIRC_ID', 'protocol', `circuit id must be 1..2^32-1, got ${circId}`)
   }
@@ -42,12 +42,12 @@ export function encodeLinkCell (circId: number, cmd: LinkCommand, data: Uint8Arr
 }
 
 /** Parses one cell. Throws MM_ERR_LENGTH, MM_ERR_CIRC_ID or MM_ERR_LINK_CMD. */
-export function decodeLinkCell (bytes: Uint8Array): LinkCell {
+export function decodeChannelCell (bytes: Uint8Array): ChannelCell {
   if (bytes.length !== CELL_SIZE) throw lengthError('link cell', String(CELL_SIZE), bytes.length)
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
   const circId = buf.readUInt32BE(0)
   if (circId === 0) throw new MarshmelloError('MM_ERR_CIRC_ID', 'protocol', 'circuit id 0 is reserved')
   const cmd = buf[4]
-  if (!(cmd in LinkCommand) || cmd === 0) throw new MarshmelloError('MM_ERR_LINK_CMD', 'protocol', `unknown link command ${cmd}`)
+  if (!(cmd in ChannelCommand) || cmd === 0) throw new MarshmelloError('MM_ERR_LINK_CMD', 'protocol', `unknown link command ${cmd}`)
   return { circId, cmd, data: buf.subarray(LINK_HEADER) }
 }

@@ -7,12 +7,12 @@ import t from 'tap'
 import { constants, createPublicKey, verify } from 'node:crypto'
 import {
   AUTH_HEADER, AUTH_LABEL, MAX_AUTH_SIGNATURE, authTranscript, decodeAuth, encodeAuth, verifyAuth,
-} from '../../../src/onion/handshake/link-auth.js'
-import { LinkCommand, decodeLinkCell, encodeLinkCell } from '../../../src/onion/cells/link-cell.js'
+} from '../../../src/onion/handshake/channel-auth.js'
+import { ChannelCommand, decodeChannelCell, encodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { rsaFingerprint, rsaGenerate, randomBytes } from '../../../src/onion/crypto/primitives.js'
 import { codeOf, fixedIdentity, flipBit, hex, tally, vectors } from '../helpers.js'
 
-const v = vectors('onion-link-auth.json')
+const v = vectors('onion-channel-auth.json')
 const id = fixedIdentity
 const fpHex = id.fingerprint.toString('hex')
 /** a consensus listing only the recorded identity */
@@ -42,8 +42,8 @@ t.test('a fresh AUTH, padded into a whole link cell, verifies; padding is ignore
   const exporter = randomBytes(32)
   const responder = randomBytes(32)
   const data = encodeAuth({ identityPrivate: id.privateDer, fingerprint: id.fingerprint, responderFingerprint: responder, exporter })
-  const cell = decodeLinkCell(encodeLinkCell(1, LinkCommand.AUTH, data))
-  t.equal(cell.cmd, LinkCommand.AUTH)
+  const cell = decodeChannelCell(encodeChannelCell(1, ChannelCommand.AUTH, data))
+  t.equal(cell.cmd, ChannelCommand.AUTH)
   t.equal(cell.cmd, 5, 'AUTH is link command 5')
   t.equal(check(cell.data, { responder, exporter }), fpHex)
   t.not(encodeAuth({ identityPrivate: id.privateDer, fingerprint: id.fingerprint, responderFingerprint: responder, exporter }).toString('hex'), data.toString('hex'), 'PSS: two signatures differ')
