@@ -1,0 +1,191 @@
+// Building a client circuit as a pure state machine (docs/PROTOCOL.md §5.1, §5.2,
+// §5.4): CREATE to hop 1, then one EXTEND per further hop through the last hop built.
+// Each call takes one event (a CREATED, RELAY or DESTROY cell of this circuit, or a
+// timeout the caller's timer signalled) and returns what to do next: send this cell,
+// wait, done, or failed, with the hop to blame. No sockets, no timers, no retries.
+import { MarshmelloError } from '../../errors.js'
+import { ChannelCommand } from '../cells/channel-cell.js'
+import { RelayCommand } from '../cells/layer.js'
+import { decodeError, encodeExtend } from '../cells/relay-msg.js'
+import { clientFinish, clientStart, type ClientHandshakeState } from '../handshake/oaep-x25519.js'
+import type { Descriptor } from '../directory/descriptor.js'
+import { ClientOnion } from './client-onion.js'
+import { hopErrorMeaning, hopErrorName } from './hop-errors.js'
+
+/** what the build needs of a hop's descriptor */
+export type BuildHop = Pick<Descriptor, 'nickname' | 'role' | 'fingerprint' | 'identityKey' | 'host' | 'port'>
+
+export type BuildAction =
+  /** send this channel cell on the circuit, then wait for its answer (with a timeout) */
+  | { kind: 'send', cmd: ChannelCommand.CREATE | ChannelCommand.RELAY, data: Buffer }
+  /** the event changed nothing (not for the build, or not authentic: P6) */
+  | { kind: 'wait' }
+  /** every hop is built; the onion holds their keys */
+  | { kind: 'done' }
+  /**
+   * the build is over; `hop` is the 1-based hop to blame. `destroy`: send DESTROY for
+   * the circuit (false when the relay already dropped it or the id was never ours)
+   */
+  | { kind: 'failed', hop: number, code: string, message: string, destroy: boolean }
+
+export type BuildState = 'new' | 'creating' | 'extending' | 'done' | 'failed'
+
+type Start = ReturnType<typeof clientStart>
+
+export const describeHop = (d: BuildHop, i: number): string =>
+  `hop ${i} (${d.nickname || d.role} ${d.fingerprint.slice(0, 8)} at ${d.host}:${d.port})`
+
+const NOT_THE_KEY = 'failed authentication: it does not hold the identity key listed in the consensus'
+
+export class ClientBuild {
+  private st: BuildState = 'new'
+  /** the hop being added (1-based) */
+  private at = 0
+  /** the handshake of the hop being added, until its answer comes */
+  private pending: Start | null = null
+  /** the next hop's handshake, made while the current hop's answer is on its way */
+  private prepared: { hop: number, start: Start } | null = null
+
+  constructor (readonly path: readonly BuildHop[], readonly onion = new ClientOnion()) {
+    if (path.length < 1) throw new MarshmelloError('MM_ERR_CIRCUIT', 'bad-input', 'a circuit needs at least one hop')
+  }
+
+  get state (): BuildState { return this.st }
+  /** the hop being added (1-based; 0 before start) */
+  get hop (): number { return this.at }
+
+  /** the first action: CREATE to hop 1 */
+  start (): BuildAction {
+    if (this.st !== 'new') throw new Error(`start() in state ${this.st}`)
+    this.st = 'creating'
+    this.at = 1
+    this.pending = this.handshakeFor(1)
+    return { kind: 'send', cmd: ChannelCommand.CREATE, data: this.pending.create }
+  }
+
+  /**
+   * Makes the next hop's handshake now (an X25519 key and an RSA encryption), so it is
+   * ready when the current hop answers. The caller runs it once the cell it just sent
+   * has left; doing nothing is also correct, only slower.
+   */
+  prepareNext (): void {
+    if ((this.st !== 'creating' && this.st !== 'extending') || this.prepared !== null) return
+    const next = this.at + 1
+    if (next <= this.path.length) this.prepared = { hop: next, start: this.start1(next) }
+  }
+
+  /** a CREATED, RELAY or DESTROY cell arrived for this circuit */
+  onCell (cmd: ChannelCommand, data: Buffer): BuildAction {
+    if (this.st === 'creating') {
+      if (cmd === ChannelCommand.DESTROY) return this.refusedCreate(data[0])
+      if (cmd === ChannelCommand.CREATED) return this.finishHop(data)
+      return { kind: 'wait' }
+    }
+    if (this.st === 'extending') {
+      // hop 1 tore the circuit down (backward DESTROY carries the reason it was given)
+      if (cmd === ChannelCommand.DESTROY) return this.fail(1, 'MM_ERR_CIRCUIT_CLOSED', `circuit torn down (${hopErrorName(data[0])})`, false, false)
+      if (cmd === ChannelCommand.RELAY) return this.onRelay(data)
+      return { kind: 'wait' }
+    }
+    return { kind: 'wait' } // before start, or after the build ended: nothing is awaited
+  }
+
+  /** the caller's timer for the current step ran out; the hop being added is blamed */
+  onTimeout (): BuildAction {
+    if (this.st === 'creating') return this.fail(1, 'MM_ERR_CIRCUIT_BUILD', 'did not answer CREATE in time')
+    if (this.st === 'extending') return this.fail(this.at, 'MM_ERR_CIRCUIT_BUILD', 'did not answer in time')
+    return { kind: 'wait' }
+  }
+
+  /** stops the build (the circuit died under it) and erases every handshake secret */
+  abort (): void {
+    if (this.st === 'creating' || this.st === 'extending' || this.st === 'new') this.st = 'failed'
+    this.wipe()
+  }
+
+  private onRelay (data: Buffer): BuildAction {
+    let u
+    try {
+      u = this.onion.unwrapBackward(data)
+    } catch {
+      return { kind: 'wait' } // not authentic or replayed: dropped (P6)
+    }
+    if (u.cmd === RelayCommand.ERROR) {
+      let reason = 'malformed ERROR'
+      let code = 'MM_ERR_CIRCUIT_BUILD'
+      try {
+        const e = decodeError(u.body)
+        reason = e.reason
+        code = hopErrorMeaning(e.code)?.onExtend ?? code
+      } catch {}
+      return this.fail(this.at, code, `could not be reached from hop ${u.hop}: ${reason}`)
+    }
+    if (u.cmd !== RelayCommand.EXTENDED || u.hop !== this.at - 1) {
+      return this.fail(this.at, 'MM_ERR_CIRCUIT_BUILD', `was not extended to: unexpected answer ${RelayCommand[u.cmd] ?? u.cmd} from hop ${u.hop}`)
+    }
+    return this.finishHop(u.body)
+  }
+
+  private refusedCreate (reason: number): BuildAction {
+    const code = hopErrorMeaning(reason)?.onCreate ?? 'MM_ERR_CIRCUIT_BUILD'
+    // an id in use belongs to someone else's circuit at the relay: no DESTROY for it
+    if (code === 'MM_ERR_CIRCUIT_ID_IN_USE') return this.fail(1, code, 'refused the circuit id: in use from this address', false)
+    if (code === 'MM_ERR_HOP_AUTH') return this.fail(1, code, 'failed authentication: it could not open a handshake sealed to the identity key listed in the consensus')
+    return this.fail(1, code, `refused the circuit (${hopErrorName(reason)})`)
+  }
+
+  /** CREATED (hop 1) or EXTENDED (later hops) came: finish the handshake, then go on */
+  private finishHop (created: Buffer): BuildAction {
+    const d = this.path[this.at - 1]
+    const hs = this.pending!
+    this.pending = null
+    try {
+      this.onion.addHop(Buffer.from(d.fingerprint, 'hex'), clientFinish(hs.state, created))
+    } catch {
+      return this.fail(this.at, 'MM_ERR_HOP_AUTH', NOT_THE_KEY)
+    }
+    if (this.at === this.path.length) {
+      this.st = 'done'
+      return { kind: 'done' }
+    }
+    this.st = 'extending'
+    this.at++
+    const next = this.path[this.at - 1]
+    this.pending = this.handshakeFor(this.at)
+    const body = encodeExtend({ fingerprint: Buffer.from(next.fingerprint, 'hex'), host: next.host, port: next.port, create: this.pending.create })
+    return { kind: 'send', cmd: ChannelCommand.RELAY, data: this.onion.wrapForward(this.at - 1, RelayCommand.EXTEND, body) }
+  }
+
+  /** hop i's handshake: the one prepared ahead, or a new one */
+  private handshakeFor (i: number): Start {
+    const p = this.prepared
+    this.prepared = null
+    if (p?.hop === i) return p.start
+    if (p) erase(p.start.state)
+    return this.start1(i)
+  }
+
+  private start1 (i: number): Start {
+    return clientStart({ identityKey: Buffer.from(this.path[i - 1].identityKey, 'base64') })
+  }
+
+  private fail (hop: number, code: string, what: string, destroy = true, prefix = true): BuildAction {
+    this.st = 'failed'
+    this.wipe()
+    const message = prefix ? `${describeHop(this.path[hop - 1], hop)} ${what}` : what
+    return { kind: 'failed', hop, code, message, destroy }
+  }
+
+  private wipe (): void {
+    if (this.pending) erase(this.pending.state)
+    if (this.prepared) erase(this.prepared.start.state)
+    this.pending = null
+    this.prepared = null
+  }
+}
+
+/** a handshake that will never finish: its secrets are erased (P5) */
+function erase (s: ClientHandshakeState): void {
+  s.eph.dispose()
+  s.s.fill(0)
+}
