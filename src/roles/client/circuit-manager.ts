@@ -1,29 +1,30 @@
-// Keeps a client's circuits (DESIGN §2, §7): one current circuit, rotated after
+// Keeps a client's circuits (docs/ARCHITECTURE.md): one current circuit, rotated after
 // `rotateMs` (the old one lives on until its pending requests, such as a long-poll,
 // finish), rebuilt on any failure with the request retried transparently (sends
-// carry client message ids, so a retry is stored once), and the entry guard kept
-// in the profile and replaced after repeated failures.
+// carry client message ids, so a retry is stored once), routing around the hop a
+// failure blames. Which relay to enter through is the guard module's (circuits/guards.ts).
 import type { Consensus } from '../../onion/directory/consensus.js'
 import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
 import type { Logger } from '../../log.js'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
-import { Circuit, CircuitError, ChannelPool } from './circuit.js'
+import { systemClock, type Clock } from '../common/clock.js'
+import { ChannelPool, type Dial } from './circuits/channel-pool.js'
+import { CircuitError } from './circuits/circuit-error.js'
+import { Circuit } from './circuits/circuit.js'
+import type { GuardPick, Guards } from './circuits/guards.js'
 import { choosePath, fetchConsensus, type NetworkSettings, type PathChoice } from './network.js'
-
-export interface GuardStore {
-  load (): Promise<{ fingerprint: string, failures: number } | undefined>
-  save (g: { fingerprint: string, failures: number } | undefined): Promise<void>
-}
 
 export interface CircuitManagerInit {
   network: NetworkSettings
-  guard: GuardStore
+  guards: Guards
   localAddress?: string
   rotateMs?: number
   timeoutMs?: number
-  /** failures of the guard (as hop 1) before it is replaced */
-  guardFailures?: number
   log: Logger
+  /** time for rotation, timeouts and back-off (default: the system clock) */
+  clock?: Clock
+  /** how channels to entry relays are opened (default: WebSocket over TLS) */
+  dial?: Dial
 }
 
 export interface HopView { nickname: string, role: string, fingerprint: string, host: string, port: number }
@@ -35,47 +36,50 @@ export class CircuitManager {
   private readonly retiring = new Set<Circuit>()
   private readonly links: ChannelPool
   private closed = false
+  private readonly clock: Clock
   /** circuits built so far (for /circuit and tests) */
   built = 0
 
   constructor (private readonly init: CircuitManagerInit) {
-    this.links = new ChannelPool(init.localAddress)
+    this.clock = init.clock ?? systemClock
+    this.links = new ChannelPool(init.localAddress, init.dial)
   }
 
   async refreshConsensus (): Promise<Consensus> {
     const relays = [...new Set([...this.init.network.relays, ...(this.consensus?.relays.map((r) => `https://${r.host}:${r.port}`) ?? [])])]
-    this.consensus = await fetchConsensus(relays, this.init.network.directoryKey, this.init.localAddress)
+    this.consensus = await fetchConsensus(relays, this.init.network.directoryKey, this.init.localAddress, this.clock.now())
     return this.consensus
   }
 
+  /** the entry (from the guard module) and a path through it */
+  private async choose (exclude: Set<string>): Promise<{ pick: GuardPick, choice: PathChoice }> {
+    const pick = await this.init.guards.pick(this.consensus!, exclude)
+    return { pick, choice: choosePath(this.consensus!, { guard: pick.entry, exclude }) }
+  }
+
   private async build (): Promise<Circuit> {
-    if (!this.consensus || this.consensus.validUntil < Date.now() + 60_000) await this.refreshConsensus()
+    if (!this.consensus || this.consensus.validUntil < this.clock.now() + 60_000) await this.refreshConsensus()
     const exclude = new Set<string>()
     let lastErr: Error | undefined
     let refreshed = false
     for (let attempt = 0; attempt < 4; attempt++) {
-      const g = await this.init.guard.load()
-      let choice: PathChoice
+      let chosen: { pick: GuardPick, choice: PathChoice }
       try {
-        choice = choosePath(this.consensus!, { guard: g?.fingerprint, exclude })
+        chosen = await this.choose(exclude)
       } catch (err) {
         // our copy lists too few usable relays (it may predate relays that joined since):
         // fetch a fresh one, once per build, rather than fail until the copy expires
         if (refreshed) throw err
         refreshed = true
         await this.refreshConsensus()
-        choice = choosePath(this.consensus!, { guard: g?.fingerprint, exclude })
+        chosen = await this.choose(exclude)
       }
-      // a new guard only when there is none or it left the consensus; while the kept guard
-      // is excluded (it just failed), this build enters through another relay without
-      // replacing it: a guard is replaced after repeated failures, not at the first one
-      const keptListed = g !== undefined && this.consensus!.relays.some((r) => r.fingerprint === g.fingerprint)
-      if (!keptListed) await this.init.guard.save({ fingerprint: choice.guard, failures: 0 })
-      const entryIsGuard = !keptListed || choice.guard === g?.fingerprint
+      const { pick, choice } = chosen
+      await this.init.guards.adopt(pick)
       try {
-        const c = await Circuit.build({ path: choice.path, links: this.links, timeoutMs: this.init.timeoutMs })
+        const c = await Circuit.build({ path: choice.path, links: this.links, timeoutMs: this.init.timeoutMs, clock: this.clock })
         this.built++
-        if (g && g.failures > 0 && g.fingerprint === choice.guard) await this.init.guard.save({ fingerprint: choice.guard, failures: 0 })
+        await this.init.guards.succeeded(pick)
         return c
       } catch (err) {
         lastErr = err as Error
@@ -83,7 +87,7 @@ export class CircuitManager {
         this.init.log.debug('circuit build failed', { hop, code: (err as any).code })
         if (hop === 1) {
           exclude.add(choice.guard)
-          if (entryIsGuard) await this.guardFailed(choice.guard)
+          await this.init.guards.failed(pick)
         }
         if (hop >= 2 && hop <= choice.path.length - 1) exclude.add(choice.path[hop - 1].fingerprint)
         if (attempt === 1) await this.refreshConsensus().catch(() => {})
@@ -92,18 +96,11 @@ export class CircuitManager {
     throw lastErr ?? new MarshmelloError('MM_ERR_CIRCUIT_BUILD', 'unavailable', 'could not build a circuit')
   }
 
-  private async guardFailed (fp: string): Promise<void> {
-    const g = await this.init.guard.load()
-    const failures = (g?.fingerprint === fp ? g.failures : 0) + 1
-    // replaced after repeated failures, not at the first one (a guard that changes often helps an attacker)
-    await this.init.guard.save(failures >= (this.init.guardFailures ?? 3) ? undefined : { fingerprint: fp, failures })
-  }
-
   /** the circuit new requests use, built or rotated as needed */
   async current (): Promise<Circuit> {
     if (this.closed) throw new MarshmelloError('MM_ERR_CLOSED', 'internal', 'client is closed')
     const c = this.currentCircuit
-    if (c && !c.closed && Date.now() - c.createdAt < (this.init.rotateMs ?? 600_000)) return c
+    if (c && !c.closed && this.clock.now() - c.createdAt < (this.init.rotateMs ?? 600_000)) return c
     if (c && !c.closed) this.retire(c)
     if (!this.building) {
       this.building = this.build().then((n) => {
@@ -144,7 +141,7 @@ export class CircuitManager {
         c = await this.current()
       } catch (err) {
         last = err as Error
-        await new Promise((r) => setTimeout(r, 300 * (i + 1)))
+        await this.clock.sleep(300 * (i + 1))
         continue
       }
       try {

@@ -1,8 +1,8 @@
-// How a client finds the network (DESIGN §4, §7): from a devnet's devnet.json or
-// a bootstrap relay URL plus the pinned directory key; fetches the signed
-// consensus from a relay (never from the server, P1) and chooses paths: a
-// persistent entry guard, then distinct middle and exit relays, no two in one
-// /16 (waived when every relay is on loopback).
+// How a client finds the network (docs/PROTOCOL.md §7): from a devnet's devnet.json or
+// a bootstrap relay URL plus the pinned directory key; fetches the signed consensus
+// from a relay (never from the server, P1) and chooses paths: the entry the guard
+// module picked (circuits/guards.ts), then distinct middle and exit relays, no two in
+// one /16 (waived when every relay is on loopback).
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { randomInt } from 'node:crypto'
@@ -38,15 +38,15 @@ export function readDevnet (dir: string): NetworkSettings {
   return { relays: doc.relays.map((r) => r.url), directoryKey: doc.directoryKey, devnetDir: resolve(dir) }
 }
 
-/** fetches and verifies the consensus from the first bootstrap relay that answers */
-export async function fetchConsensus (relays: string[], directoryKey: string, localAddress?: string): Promise<Consensus> {
+/** fetches and verifies (as of `now`) the consensus from the first bootstrap relay that answers */
+export async function fetchConsensus (relays: string[], directoryKey: string, localAddress?: string, now = Date.now()): Promise<Consensus> {
   const order = [...relays].sort(() => randomInt(3) - 1)
   let last: Error | undefined
   for (const url of order) {
     try {
       const res = await fetchDocument(`${url.replace(/\/$/, '')}/consensus`, { localAddress })
       if (res.status !== 200) throw new MarshmelloError('MM_ERR_NO_CONSENSUS', 'unavailable', `${url} has no consensus yet (HTTP ${res.status})`)
-      return verifyConsensus(JSON.parse(res.text), directoryKey, Date.now())
+      return verifyConsensus(JSON.parse(res.text), directoryKey, now)
     } catch (err) {
       last = err as Error
     }
@@ -57,13 +57,15 @@ export async function fetchConsensus (relays: string[], directoryKey: string, lo
 const isLoopback = (h: string) => h.startsWith('127.') || h === 'localhost' || h === '::1'
 const slash16 = (h: string) => h.split('.').slice(0, 2).join('.')
 
+/** `guard`: the first hop's fingerprint (the entry, whether or not it is the client's guard) */
 export interface PathChoice { path: Descriptor[], guard: string }
 
 /**
- * Chooses `hops` relays then the final hop. The guard is kept when listed; else a
- * new one is drawn. `exclude` lists fingerprints to avoid (e.g. a relay that just failed).
+ * Chooses `hops` relays then the final hop. `guard` (the entry the guard module picked)
+ * comes first when usable; else the first hop is drawn like the others. `exclude` lists
+ * fingerprints to avoid (e.g. a relay that just failed).
  */
-export function choosePath (c: Consensus, opts: { hops?: number, guard?: string, exclude?: Set<string> } = {}): PathChoice {
+export function choosePath (c: Consensus, opts: { hops?: number, guard?: string, exclude?: ReadonlySet<string> } = {}): PathChoice {
   const hops = opts.hops ?? 3
   if (!c.server) throw new MarshmelloError('MM_ERR_NO_SERVER', 'unavailable', 'the consensus lists no server yet; try again in a few seconds')
   const pool = c.relays.filter((r) => !opts.exclude?.has(r.fingerprint))

@@ -1,13 +1,15 @@
 // Turns the client flags into a running client: network settings (a devnet's
 // devnet.json, or a bootstrap relay and the pinned directory key, remembered in
-// the profile after first use), the circuit manager with its persistent guard,
+// the profile after first use), the circuit manager with the guard kept in the profile,
 // and the password (MARSHMELLO_PASSWORD, --password-stdin, or a prompt without
 // echo; never argv).
 import type { Argv } from 'yargs'
 import { createLogger, silentLogger } from '../../log.js'
 import { MarshmelloError } from '../../errors.js'
+import type { Clock } from '../common/clock.js'
 import { CircuitManager } from './circuit-manager.js'
 import { ChatClient } from './chat-client.js'
+import { Guards, profileGuardStore } from './circuits/guards.js'
 import { readDevnet, type NetworkSettings } from './network.js'
 import { loadSettings, updateSettings } from './profile/settings.js'
 
@@ -51,7 +53,8 @@ export async function resolveNetwork (a: ClientArgs): Promise<NetworkSettings> {
   throw new MarshmelloError('MM_ERR_CONFIG', 'bad-input', 'no network configured: pass --devnet DIR, or --relay URL --directory-key FPR (remembered afterwards)')
 }
 
-export async function openClient (a: ClientArgs): Promise<ChatClient> {
+/** `clock`: what the circuits keep time with (tests pass a fake one) */
+export async function openClient (a: ClientArgs, deps: { clock?: Clock } = {}): Promise<ChatClient> {
   const network = await resolveNetwork(a)
   const log = a.verbose ? createLogger({ name: 'client' }) : silentLogger
   const circuits = new CircuitManager({
@@ -59,10 +62,8 @@ export async function openClient (a: ClientArgs): Promise<ChatClient> {
     localAddress: a['local-address'],
     rotateMs: a.rotate * 1000,
     log,
-    guard: {
-      load: async () => (await loadSettings(a.home)).guard,
-      save: async (g) => { await updateSettings(a.home, (s) => ({ ...s, guard: g })) },
-    },
+    guards: new Guards({ store: profileGuardStore(a.home) }),
+    clock: deps.clock,
   })
   return new ChatClient(a.home, circuits)
 }

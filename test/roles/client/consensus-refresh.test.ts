@@ -4,6 +4,7 @@
 // Relays read a consensus file we sign, the final hop is an in-process echo.
 import t from 'tap'
 import { CircuitManager } from '../../../src/roles/client/circuit-manager.js'
+import { Guards, memoryGuardStore } from '../../../src/roles/client/circuits/guards.js'
 import { silentLogger } from '../../../src/log.js'
 import { directoryKey, httpsGetJson, startEchoHop, startRelayProc, tmp, writeConsensus, type RelayProc } from '../../helpers/net.js'
 import { join } from 'node:path'
@@ -29,10 +30,9 @@ t.test('a consensus with too few relays is refreshed, not kept until it expires'
 
   writeConsensus(file, dk, descriptors.slice(0, 2), echo.descriptor)
   await served(2)
-  let guard: { fingerprint: string, failures: number } | undefined
   const cm = new CircuitManager({
     network: { relays: [`https://127.0.0.21:${relays[0].port}`], directoryKey: dk.fingerprint },
-    guard: { load: async () => guard, save: async (g) => { guard = g } },
+    guards: new Guards({ store: memoryGuardStore() }),
     log: silentLogger,
   })
   t.teardown(() => cm.close())

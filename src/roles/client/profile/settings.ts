@@ -1,26 +1,21 @@
 // Network settings remembered after first use, in home/settings.json (0600): the relay to
-// bootstrap from, the pinned directory key, a devnet dir and the entry guard with its
-// failure count. Unknown fields are dropped on load; a file that is not valid settings is an
-// error, never silently reset (that would drop the pinned directory key).
+// bootstrap from, the pinned directory key, a devnet dir and the entry guard's state (its
+// shape is circuits/guard-state.ts's, its meaning circuits/guards.ts's). Unknown fields are
+// dropped on load; a file that is not valid settings is an error, never silently reset
+// (that would drop the pinned directory key).
 
 import { join } from 'node:path'
 import { corrupt, ensurePrivateDir, isObject, readJson, resolveHome, serialized, writeFileAtomic } from './files.js'
 import { MarshmelloError } from '../../../errors.js'
+import { parseGuardState, type GuardState } from '../circuits/guard-state.js'
 
 export const SETTINGS_FILE = 'settings.json'
-
-export interface GuardSettings {
-  /** the entry guard's relay fingerprint */
-  fingerprint: string
-  /** consecutive failures; the client replaces the guard past its threshold */
-  failures: number
-}
 
 export interface Settings {
   relay?: string
   directoryKey?: string
   devnetDir?: string
-  guard?: GuardSettings
+  guard?: GuardState
 }
 
 const MAX_STRING = 4096
@@ -77,13 +72,6 @@ function validateSettings (raw: unknown): Settings {
     if (typeof v !== 'string' || v.length === 0 || v.length > MAX_STRING) throw new Error(`${k} must be a non-empty string`)
     out[k] = v
   }
-  if (raw.guard !== undefined) {
-    const g = raw.guard
-    if (!isObject(g) || typeof g.fingerprint !== 'string' || g.fingerprint.length === 0 || g.fingerprint.length > MAX_STRING) {
-      throw new Error('guard.fingerprint must be a non-empty string')
-    }
-    if (!Number.isSafeInteger(g.failures) || (g.failures as number) < 0) throw new Error('guard.failures must be a non-negative integer')
-    out.guard = { fingerprint: g.fingerprint, failures: g.failures as number }
-  }
+  if (raw.guard !== undefined) out.guard = parseGuardState(raw.guard)
   return out
 }
