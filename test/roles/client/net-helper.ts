@@ -6,6 +6,7 @@ import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
 import type { Test } from 'tap'
 import type { ChatClient } from '../../../src/roles/client/chat-client.js'
 import { openClient } from '../../../src/roles/client/setup.js'
+import type { Clock } from '../../../src/roles/common/clock.js'
 import type { Proc } from '../../helpers/net.js'
 import { startNetwork } from '../../helpers/network.js'
 
@@ -45,8 +46,8 @@ export async function startTestNetwork (opts: { relays?: number, relayArgs?: (i:
 export interface LiveNetwork {
   /** the network (started before the file's first test) */
   net: () => TestNetwork
-  /** a client on it with its profile in `home`; closed with the network at the end of the file */
-  client: (home: string, rotate?: number) => Promise<ChatClient>
+  /** a client on it with its profile in `home`, keeping time with `clock`; closed with the network at the end of the file */
+  client: (home: string, rotate?: number, clock?: Clock) => Promise<ChatClient>
 }
 
 /** For one test file: a live network started before its tests, and every client opened on it closed after them. */
@@ -64,8 +65,8 @@ export function liveNetwork (t: Test, opts: { relays?: number } = {}): LiveNetwo
   }
   return {
     net: started,
-    async client (home, rotate = 600) {
-      const c = await openClient({ home, devnet: started().dir, rotate, verbose: false })
+    async client (home, rotate = 600, clock) {
+      const c = await openClient({ home, devnet: started().dir, rotate, verbose: false }, { clock })
       clients.push(c)
       return c
     },

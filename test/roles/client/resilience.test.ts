@@ -9,13 +9,14 @@ import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { tmp } from '../../helpers/net.js'
 import type { ChatClient } from '../../../src/roles/client/chat-client.js'
+import { FakeClock } from '../../helpers/fake-clock.js'
 import { liveNetwork } from './net-helper.js'
 
 const live = liveNetwork(t, { relays: 5 })
 
-async function user (name: string, rotate = 600): Promise<{ c: ChatClient, home: string }> {
+async function user (name: string, rotate = 600, clock?: FakeClock): Promise<{ c: ChatClient, home: string }> {
   const home = tmp(`mm-${name}-`)
-  const c = await live.client(home, rotate)
+  const c = await live.client(home, rotate, clock)
   await c.register(name, `${name}-password`)
   await c.login(name, `${name}-password`)
   return { c, home }
@@ -76,7 +77,8 @@ t.test('a retried send with the same clientId is stored once', async (t) => {
 })
 
 t.test('a long-poll pending across a rotation still gets the message', async (t) => {
-  const { c: dave } = await user('dave', 1) // rotate every second
+  const clock = new FakeClock()
+  const { c: dave } = await user('dave', 1, clock) // rotate every second of dave's clock
   const { c: erin } = await user('erin')
   const start = await dave.readRoom('rotate', { limit: 200 })
   t.same(start.messages, [])
@@ -89,7 +91,12 @@ t.test('a long-poll pending across a rotation still gets the message', async (t)
 
   const t0 = Date.now()
   const poll = dave.readRoom('rotate', { after: start.cursor, wait: 10 })
-  await new Promise((r) => setTimeout(r, 1500))
+  // once the poll is on the old circuit, dave's clock passes rotateMs (no sleep)
+  for (let i = 0; old.pendingRequests === 0; i++) {
+    if (i > 2000) throw new Error('the long-poll never went out on the old circuit')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  await clock.advance(1500)
   // dave's next request rotates: a new circuit while the poll waits on the old one
   await dave.sendRoom('other-room', 'rotation trigger')
   t.ok(dave.circuits.built > builtBefore, 'a new circuit was built after rotateMs')
