@@ -12,6 +12,7 @@ import { fullPath, startNetwork, type BenchNetwork } from './lib/network.js'
 import { startEchoNetwork } from './lib/echo-network.js'
 import { ROOT, killAllSync, stopAll } from './lib/procs.js'
 import { nowMs, round } from './lib/stats.js'
+import { FULL_PLAN, QUICK_PLAN } from './lib/plan.js'
 import { benchCircuitBuild } from './cases/circuit-build.js'
 import { benchRoundTrip } from './cases/round-trip.js'
 import { benchDelivery } from './cases/delivery.js'
@@ -39,9 +40,7 @@ if (levelsArg && !levelsArg.every((n) => Number.isInteger(n) && n > 0)) {
   process.exit(2)
 }
 
-const plan = quick
-  ? { builds: 10, roundTrips: 20, deliveries: 10, levels: [1, 8], echoLevels: [1, 16], seconds: 1, circuits: 1000, storeOps: 200 }
-  : { builds: 300, roundTrips: 1000, deliveries: 200, levels: [1, 8, 16, 32, 128], echoLevels: [1, 16], seconds: 10, circuits: 100_000, storeOps: 5000 }
+const plan = { ...(quick ? QUICK_PLAN : FULL_PLAN) }
 if (levelsArg) plan.levels = levelsArg
 
 const OUT = join(ROOT, 'bench', 'results', ...(quick ? ['quick'] : []))
