@@ -1,15 +1,18 @@
 // `npm run bench`: measures Marshmello on loopback in one run (circuit build, onion vs
 // direct round trip, delivery, throughput and relay CPU, relay memory per circuit,
-// storage, single-executable cold start), prints tables and target verdicts, and
+// storage, single-executable cold start, and the onion alone against an echo final hop), prints tables and target verdicts, and
 // writes bench/results/latest.json (+ a timestamped copy) and latency-vs-concurrency.svg.
-// Flags: --quick (seconds, tiny samples: CI), --only=a,b (cases), --cpu-prof=DIR (relays, server),
+// Flags: --quick (seconds, tiny samples: CI), --only=a,b (cases: build, roundtrip, delivery,
+// throughput, memory, echo, storage, coldstart), --cpu-prof=DIR (relays, server),
 // --circuits=N (relay-memory case size), --levels=1,16 (throughput concurrency levels).
 // BENCH_NODE_ARGS='--flag …' adds node flags to the relay and server processes (experiments).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startNetwork, type BenchNetwork } from './lib/network.js'
+import { fullPath, startNetwork, type BenchNetwork } from './lib/network.js'
+import { startEchoNetwork } from './lib/echo-network.js'
 import { ROOT, killAllSync, stopAll } from './lib/procs.js'
 import { nowMs, round } from './lib/stats.js'
+import { FULL_PLAN, QUICK_PLAN } from './lib/plan.js'
 import { benchCircuitBuild } from './cases/circuit-build.js'
 import { benchRoundTrip } from './cases/round-trip.js'
 import { benchDelivery } from './cases/delivery.js'
@@ -17,6 +20,7 @@ import { benchThroughput } from './cases/throughput.js'
 import { benchRelayMemory } from './cases/relay-memory.js'
 import { benchStorage } from './cases/storage.js'
 import { benchColdStart } from './cases/cold-start.js'
+import { benchEcho } from './cases/echo.js'
 import { machine, machineSpeed } from './report/machine.js'
 import { checkTargets } from './report/targets.js'
 import { render } from './report/table.js'
@@ -36,9 +40,7 @@ if (levelsArg && !levelsArg.every((n) => Number.isInteger(n) && n > 0)) {
   process.exit(2)
 }
 
-const plan = quick
-  ? { builds: 10, roundTrips: 20, deliveries: 10, levels: [1, 8], seconds: 1, circuits: 1000, storeOps: 200 }
-  : { builds: 300, roundTrips: 1000, deliveries: 200, levels: [1, 8, 16, 32, 128], seconds: 10, circuits: 100_000, storeOps: 5000 }
+const plan = { ...(quick ? QUICK_PLAN : FULL_PLAN) }
 if (levelsArg) plan.levels = levelsArg
 
 const OUT = join(ROOT, 'bench', 'results', ...(quick ? ['quick'] : []))
@@ -61,7 +63,7 @@ async function main (): Promise<number> {
       }, true)
     }
     const n = (): BenchNetwork => { if (!net) throw new Error('no network (see the network error)'); return net }
-    await step('build', async () => { r.circuitBuild = await benchCircuitBuild(n(), plan.builds) })
+    await step('build', async () => { r.circuitBuild = await benchCircuitBuild(fullPath(n()), plan.builds) })
     await step('roundtrip', async () => { r.roundTrip = await benchRoundTrip(n(), plan.roundTrips) })
     await step('delivery', async () => { r.delivery = await benchDelivery(n(), plan.deliveries) })
     await step('throughput', async () => {
@@ -71,6 +73,11 @@ async function main (): Promise<number> {
       r.relaySaturation = { ...busiest, clients: top.clients }
     })
     await step('memory', async () => { r.relayMemory = await benchRelayMemory(n(), Number.isFinite(circuitsArg) ? circuitsArg : plan.circuits, profArgs) })
+    // its own processes (no server): started after the main network's cases, stopped with it
+    await step('echo', async () => {
+      const echo = await startEchoNetwork(profArgs)
+      r.echo = await benchEcho(echo, { builds: plan.builds, roundTrips: plan.roundTrips, levels: plan.echoLevels, seconds: plan.seconds })
+    })
   } finally {
     await stopAll()
   }

@@ -1,15 +1,15 @@
-// Case 1: time to build a 3-relay circuit plus the server handshake (CREATE, then
-// three EXTENDs), over a warm link to the entry relay; each circuit is destroyed
-// right after, so the relays' circuit counts stay flat.
+// Case 1: time to build a 3-relay circuit plus the final hop's handshake (CREATE,
+// then three EXTENDs), over a warm channel to the entry relay; each circuit is
+// destroyed right after, so the relays' circuit counts stay flat. The path is the
+// main network's (fullPath) or the echo case's.
 import { ChannelPool } from '../../src/roles/client/circuit.js'
 import { buildCircuit } from '../lib/api.js'
-import { fullPath, type BenchNetwork } from '../lib/network.js'
+import type { Descriptor } from '../../src/onion/directory/descriptor.js'
 import { nowMs, percentiles, type Percentiles } from '../lib/stats.js'
 
-export async function benchCircuitBuild (net: BenchNetwork, builds: number): Promise<Percentiles> {
+export async function benchCircuitBuild (path: Descriptor[], builds: number): Promise<Percentiles> {
   const links = new ChannelPool('127.0.0.77')
   try {
-    const path = fullPath(net)
     // warm the link, the relays' channels and the JIT (the first builds of a fresh
     // network take several times longer); the quick mode stops after three
     const warmUntil = nowMs() + (builds >= 200 ? 1000 : 0)

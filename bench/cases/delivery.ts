@@ -14,7 +14,8 @@
 import { ChannelPool } from '../../src/roles/client/circuit.js'
 import { buildCircuit, circuitClient, loginAs, sendBody } from '../lib/api.js'
 import { fullPath, type BenchNetwork } from '../lib/network.js'
-import { nowMs, percentiles, sleep, type Percentiles } from '../lib/stats.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { nowMs, percentiles, type Percentiles } from '../lib/stats.js'
 
 const ROOM = 'bench-delivery'
 export const PARKED_MS = 3

@@ -10,7 +10,8 @@ import { fetchDocument } from '../../src/roles/common/signed-fetch.js'
 import type { Descriptor } from '../../src/onion/directory/descriptor.js'
 import { relayMetrics, type BenchNetwork } from '../lib/network.js'
 import { rssBytes, start } from '../lib/procs.js'
-import { nowMs, round, sleep } from '../lib/stats.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { nowMs, round } from '../lib/stats.js'
 
 export interface MemoryPoint { circuits: number, rssBytes: number, bytesPerCircuit: number }
 export interface MemoryResult { points: MemoryPoint[], bytesPerCircuit: number, slopeBytesPerCircuit: number, createsPerSec: number, note?: string }

@@ -1,22 +1,25 @@
-// A loopback network for the bench: one server process (final hop, API, directory,
+// The bench's loopback network, started by the devnet's own code (startDevnet in
+// src/roles/devnet/index.ts): one server process (final hop, API, directory,
 // --direct-api) and three relay processes on their own loopback addresses, each
-// registered with the directory; returns the verified consensus and the pids.
-// Waits (bounded) until every relay's cached consensus lists all relays and the server.
+// registered with the directory and ready once every cached consensus lists them
+// all; returns the verified consensus, the pids and the devnet to stop.
 import { createServer } from 'node:net'
-import { join } from 'node:path'
 import { fetchDocument } from '../../src/roles/common/signed-fetch.js'
 import { verifyConsensus, type Consensus } from '../../src/onion/directory/consensus.js'
 import type { Descriptor } from '../../src/onion/directory/descriptor.js'
-import { start, tmp, type Child } from './procs.js'
-import { sleep } from './stats.js'
+import { spawnRole, type SpawnRole } from '../../src/roles/devnet/children.js'
+import { startDevnet } from '../../src/roles/devnet/index.js'
+import { CLI, onStop, tmp } from './procs.js'
+
+export interface BenchRole { pid: number, url: string }
 
 export interface BenchNetwork {
   dir: string
-  server: Child
+  server: BenchRole
   serverUrl: string
   directUrl: string
   directoryKey: string
-  relays: { child: Child, url: string, descriptor: Descriptor }[]
+  relays: (BenchRole & { descriptor: Descriptor })[]
   consensus: Consensus
 }
 
@@ -33,47 +36,54 @@ export function freePort (host = '127.0.0.1'): Promise<number> {
 
 export const RELAY_HOSTS = ['127.0.0.11', '127.0.0.12', '127.0.0.13']
 
+/** relays that accept as many circuits as the bench builds */
+export const BENCH_RELAY_ARGS = ['--create-rate', '100000', '--create-burst', '100000', '--max-circuits', '200000']
+
 export interface NetworkOptions {
   /** extra node arguments for every relay (profiling: --cpu-prof --cpu-prof-dir=DIR) */
   relayNodeArgs?: string[]
   serverNodeArgs?: string[]
 }
 
+/** how the bench starts a role: the built CLI (or `command`), as the devnet runs it, plus node args */
+export function benchSpawn (nodeArgs: (role: string) => string[], command = { file: process.execPath, args: [CLI] }): SpawnRole {
+  return (role, args, onLine) => spawnRole(role, args, onLine, { command, nodeArgs: nodeArgs(role), env: { NODE_OPTIONS: '' } })
+}
+
+/** a child's stderr goes to ours only when it dies early (its last lines are in the error) */
+export const quietChildren = {
+  onChildLine: () => {},
+  onChildExit: (e: { role: string, code: number | null, signal: string | null, expected: boolean }) => {
+    if (!e.expected) process.stderr.write(`bench: ${e.role} exited (${e.signal ?? e.code})\n`)
+  },
+}
+
 export async function startNetwork (opts: NetworkOptions = {}): Promise<BenchNetwork> {
   const dir = tmp('mm-bench-')
-  const port = await freePort()
   const direct = await freePort()
-  const server = start('server', ['server', '--port', String(port), '--host', '127.0.0.1', '--data-dir', join(dir, 'server'), '--direct-api', String(direct), '--relay-stale', '120'], opts.serverNodeArgs)
-  const key = (await server.waitFor(/directory key ([0-9a-f]{64})/))[1]
-  const directUrl = (await server.waitFor(/direct API .*? on (http:\/\/127\.0\.0\.1:\d+)/))[1]
-  const serverUrl = `https://127.0.0.1:${port}`
-  const relays = await Promise.all(RELAY_HOSTS.map(async (host, i) => {
-    const child = start(`relay${i + 1}`, ['relay', '--port', '0', '--host', host, '--data-dir', join(dir, `r${i + 1}`),
-      '--directory', serverUrl, '--directory-key', key, '--nickname', `relay${i + 1}`,
-      '--create-rate', '100000', '--create-burst', '100000', '--max-circuits', '200000'], opts.relayNodeArgs)
-    const m = await child.waitFor(/relay [0-9a-f]{64} listening on (https:\/\/[\d.]+:\d+)/)
-    return { child, url: m[1] }
-  }))
-  // every relay must hold a consensus listing all three relays and the server before EXTEND works
-  let consensus: Consensus | null = null
-  for (let i = 0; i < 120 && !consensus; i++) {
-    const docs = await Promise.all([serverUrl + '/v1/directory/consensus', ...relays.map((r) => r.url + '/consensus')].map(async (u) => {
-      const res = await fetchDocument(u).catch(() => null)
-      if (!res || res.status !== 200) return null
-      try { return verifyConsensus(JSON.parse(res.text), key, Date.now()) } catch { return null }
-    }))
-    if (docs.every((d) => d && d.server && d.relays.length >= relays.length)) consensus = docs[0]
-    else await sleep(500)
-  }
-  if (!consensus) throw new Error('relays did not converge on a consensus within 60 s')
-  const byUrl = new Map(consensus.relays.map((d) => [`https://${d.host}:${d.port}`, d]))
+  const devnet = await startDevnet({
+    relays: RELAY_HOSTS.length,
+    dir,
+    portBase: 0,
+    host: '127.0.0.1',
+    relayHosts: RELAY_HOSTS,
+    serverArgs: ['--direct-api', String(direct), '--relay-stale', '120'],
+    relayArgs: () => BENCH_RELAY_ARGS,
+    readyTimeoutMs: 60_000,
+  }, { ...quietChildren, spawn: benchSpawn((role) => (role === 'server' ? opts.serverNodeArgs : opts.relayNodeArgs) ?? []) })
+  onStop(devnet.stop)
+  const { info } = devnet
+  const directUrl = (await devnet.processes.server.waitForLine(/^direct API .*? on (http:\/\/127\.0\.0\.1:\d+)$/, Date.now() + 10_000))[1]
+  const res = await fetchDocument(`${info.server.url}/v1/directory/consensus`)
+  const consensus = verifyConsensus(JSON.parse(res.text), info.directoryKey, Date.now())
+  const byFingerprint = new Map(consensus.relays.map((d) => [d.fingerprint, d]))
   return {
     dir,
-    server,
-    serverUrl,
+    server: { pid: info.server.pid, url: info.server.url },
+    serverUrl: info.server.url,
     directUrl,
-    directoryKey: key,
-    relays: relays.map((r) => ({ ...r, descriptor: byUrl.get(r.url)! })),
+    directoryKey: info.directoryKey,
+    relays: info.relays.map((r) => ({ pid: r.pid, url: r.url, descriptor: byFingerprint.get(r.fingerprint)! })),
     consensus,
   }
 }

@@ -22,6 +22,13 @@ export interface Child {
 }
 
 const running = new Set<Child>()
+/** networks started by the devnet's code (bench/lib/network.ts): stopped with the children */
+const stoppers = new Set<() => Promise<void>>()
+
+/** stopAll() also calls `stop` (a devnet's; its children watch our stdin, so they also die with us) */
+export function onStop (stop: () => Promise<void>): void {
+  stoppers.add(stop)
+}
 
 export const tmp = (prefix: string): string => mkdtempSync(join(tmpdir(), prefix))
 
@@ -68,7 +75,9 @@ export function start (name: string, args: string[], nodeArgs: string[] = []): C
 
 /** stops every child still running (bounded: SIGKILL after 5 s each) */
 export async function stopAll (): Promise<void> {
-  await Promise.allSettled([...running].map((c) => c.stop()))
+  const stops = [...stoppers]
+  stoppers.clear()
+  await Promise.allSettled([...running].map((c) => c.stop()).concat(stops.map((s) => s())))
 }
 
 /** synchronous last resort for process exit paths */

@@ -16,5 +16,3 @@ export function percentiles (samples: number[]): Percentiles {
 export const median = (xs: number[]): number => percentiles(xs).p50
 
 export const round = (x: number, digits = 3): number => Number.isFinite(x) ? Number(x.toFixed(digits)) : x
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

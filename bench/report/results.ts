@@ -6,6 +6,7 @@ import type { RelayLoad, ThroughputLevel } from '../cases/throughput.js'
 import type { MemoryResult } from '../cases/relay-memory.js'
 import type { StoreFigure } from '../cases/storage.js'
 import type { ColdStart } from '../cases/cold-start.js'
+import type { EchoResult } from '../cases/echo.js'
 import type { Machine } from './machine.js'
 
 export interface BenchResults {
@@ -21,6 +22,8 @@ export interface BenchResults {
   /** the busiest relay at the highest concurrency: the lowest cells per CPU-second */
   relaySaturation?: RelayLoad & { clients: number }
   relayMemory?: MemoryResult
+  /** the onion alone: three relays and a final hop that echoes (no auth, no store) */
+  echo?: EchoResult
   storage?: StoreFigure[]
   coldStart?: ColdStart
   targets?: { target: string, figure: string, met: boolean | null }[]

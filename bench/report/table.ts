@@ -37,6 +37,15 @@ export function render (r: BenchResults): string {
     const s = r.relaySaturation
     parts.push(`  busiest relay at ${s.clients} clients (${s.relay}): ${s.cellsPerSec} cells/s, ${s.cellsPerCpuSecond} cells per CPU-second, ${Math.round(s.cpuUtilisation * 100)}% of a core`)
   }
+  if (r.echo) {
+    const e = r.echo
+    parts.push(table('Onion only: three relays and an echo final hop (no auth, no store; ~200-byte request)', ['measure', 'p50', 'p90', 'p99', 'n'], [
+      ['circuit build (3 relays + echo hop)', ...pct(e.circuitBuild)],
+      ['echo round trip (warm circuit)', ...pct(e.roundTrip)],
+    ]))
+    parts.push(table('Onion only: closed-loop echo requests, each client on its own circuit', ['clients', 'requests/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors'],
+      e.throughput.map((l) => [l.clients, l.sendsPerSec, l.latency.p50, l.latency.p90, l.latency.p99, l.errors])))
+  }
   if (r.relayMemory) {
     parts.push(table('Relay memory per idle circuit (VmRSS)', ['circuits', 'RSS MiB', 'bytes/circuit'],
       r.relayMemory.points.map((p) => [p.circuits, (p.rssBytes / 2 ** 20).toFixed(1), p.bytesPerCircuit])))

@@ -50,6 +50,13 @@ export function run (args: string[], opts: { env?: Record<string, string>, input
   // the child runs the built CLI, not under tap's loaders
   const env: Record<string, string | undefined> = { ...process.env, NODE_OPTIONS: '', ...opts.env }
   const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd })
+  const p = procOf(child)
+  if (opts.input !== undefined) child.stdin!.end(opts.input)
+  return p
+}
+
+/** a test's view of a child just spawned (call it in the same tick, before any output): its whole output, waits and kill */
+export function procOf (child: ChildProcess): Proc {
   let out = ''
   let err = ''
   const waiters: { re: RegExp, resolve: (m: RegExpMatchArray) => void }[] = []
@@ -61,7 +68,6 @@ export function run (args: string[], opts: { env?: Record<string, string>, input
   }
   child.stdout!.on('data', (d) => { out += d; check() })
   child.stderr!.on('data', (d) => { err += d; check() })
-  if (opts.input !== undefined) child.stdin!.end(opts.input)
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   return {
     child,

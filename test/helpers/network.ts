@@ -1,15 +1,20 @@
-// A whole network for tests that need control over addresses: one `marshmello
-// server` process and N relay processes, each relay on its own loopback address
-// (127.0.0.11, .12, … unless told), registered with the server's directory. Waits
-// until the directory's consensus and every relay's cached copy list them all,
-// then writes DIR/devnet.json so client commands can use `--devnet DIR`.
-// (`marshmello devnet` is the user-facing equivalent; this one is for tests.)
-import { mkdirSync, writeFileSync } from 'node:fs'
+// The one test network: `startNetwork` runs the devnet's own start-up code
+// (src/roles/devnet/index.ts: a `marshmello server` process and N relay processes,
+// the consensus awaited at the server and in every relay's cached copy, DIR/devnet.json
+// for `--devnet DIR`) with each relay on its own loopback address (127.0.0.11, .12, …
+// unless told) and every child's output kept for assertions. Also the pieces for
+// networks the devnet does not build (a lone server; split mode's relays).
 import { join } from 'node:path'
+import { verifyConsensus, type Consensus } from '../../src/onion/directory/consensus.js'
 import { fetchDocument } from '../../src/roles/common/signed-fetch.js'
-import type { DevnetFile } from '../../src/roles/client/network.js'
-import { run, tmp, type Proc } from './net.js'
+import { spawnRole, type RoleProcess } from '../../src/roles/devnet/children.js'
+import { startDevnet, type DevnetInfo, type RelayInfo as DevnetRelay, type RoleInfo } from '../../src/roles/devnet/index.js'
+import { BIN, procOf, run, tmp, type Proc } from './net.js'
 
+export { waitForConsensus } from '../../src/roles/devnet/consensus-wait.js'
+export { writeDevnetFile } from '../../src/roles/devnet/devnet-file.js'
+
+/** a lone `marshmello server` process (startServerProc) */
 export interface ServerInfo {
   url: string
   host: string
@@ -22,6 +27,7 @@ export interface ServerInfo {
   directApiUrl?: string
 }
 
+/** one relay process: where it listens and its output */
 export interface RelayInfo {
   nickname: string
   url: string
@@ -32,20 +38,31 @@ export interface RelayInfo {
   proc: Proc
 }
 
+export interface NetServer extends RoleInfo { proc: Proc }
+export interface NetRelay extends DevnetRelay { proc: Proc }
+
 export interface Network {
   dir: string
-  server: ServerInfo
-  relays: RelayInfo[]
+  directoryKey: string
+  /** what DIR/devnet.json holds */
+  info: DevnetInfo
+  server: NetServer
+  relays: NetRelay[]
+  /** the server's current consensus, verified against the directory key */
+  consensus: () => Promise<Consensus>
   stop: () => Promise<void>
 }
 
 export interface NetworkInit {
   relays?: number
   dir?: string
+  /** more server flags: stores (--users URL, --messages URL), --relay-stale, --trace-peers, … */
   serverArgs?: string[]
+  /** relay i (1-based) listens on relayHosts[i - 1] (default relayHost(i - 1)) */
   relayHosts?: string[]
-  /** extra arguments for relay i */
+  /** more flags for relay i (1-based) */
   relayArgs?: (i: number) => string[]
+  /** set in every child's environment */
   env?: Record<string, string>
 }
 
@@ -94,74 +111,43 @@ export async function startDirectoryRelay (o: { host: string, directory: string,
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function listed (url: string): Promise<{ relays: string[], server: string | null } | null> {
-  try {
-    const res = await fetchDocument(url)
-    if (res.status !== 200) return null
-    const doc = JSON.parse(res.text)
-    return { relays: (doc.relays ?? []).map((r: { fingerprint: string }) => r.fingerprint), server: doc.server?.fingerprint ?? null }
-  } catch {
-    return null
-  }
-}
-
-/**
- * Waits until the directory's consensus and each relay's cached copy list every
- * relay and a final hop (the server, or the gateway in split mode).
- */
-export async function waitForConsensus (directory: string, relays: RelayInfo[], ms = 30_000): Promise<void> {
-  const want = relays.map((r) => r.fingerprint)
-  const complete = (l: { relays: string[], server: string | null } | null) => !!l && !!l.server && want.every((f) => l.relays.includes(f))
-  const deadline = Date.now() + ms
-  const urls = [`${directory}/v1/directory/consensus`, ...relays.map((r) => `${r.url}/consensus`)]
-  let pending = urls
-  while (pending.length) {
-    const results = await Promise.all(pending.map(listed))
-    pending = pending.filter((_u, i) => !complete(results[i]))
-    if (!pending.length) return
-    if (Date.now() > deadline) throw new Error(`consensus incomplete after ${ms} ms at ${pending.join(', ')}`)
-    await sleep(250)
-  }
-}
-
-export function writeDevnet (dir: string, directoryKey: string, server: { url: string, host: string, port: number, fingerprint: string }, relays: RelayInfo[]): void {
-  const doc: DevnetFile = {
-    version: 1,
-    directoryKey,
-    server,
-    relays: relays.map((r) => ({ nickname: r.nickname, url: r.url, host: r.host, port: r.port, fingerprint: r.fingerprint })),
-  }
-  writeFileSync(join(dir, 'devnet.json'), JSON.stringify(doc, null, 2) + '\n')
-}
-
 export const relayHost = (i: number): string => `127.0.0.${11 + i}`
 
-/** starts a server and `relays` relays on distinct loopback addresses; see the file comment */
+/** starts a server and `relays` relays (default 3) on distinct loopback addresses; see the file comment */
 export async function startNetwork (init: NetworkInit = {}): Promise<Network> {
   const n = init.relays ?? 3
   const dir = init.dir ?? tmp('mm-net-')
-  mkdirSync(dir, { recursive: true })
-  const relays: RelayInfo[] = []
-  let server: ServerInfo | undefined
-  const stop = async () => {
-    await Promise.all(relays.map((r) => stopProc(r.proc)))
-    if (server) await stopProc(server.proc)
+  const procs = new Map<string, Proc>()
+  // the built CLI outside tap's loaders; each child's output is kept from its first byte
+  const spawn = (role: string, args: string[], onLine: (role: string, line: string) => void): RoleProcess => {
+    const rp = spawnRole(role, args, onLine, { command: { file: process.execPath, args: [BIN] }, env: { NODE_OPTIONS: '', ...init.env } })
+    procs.set(role, procOf(rp.child))
+    return rp
   }
-  try {
-    server = await startServerProc({ dataDir: join(dir, 'server'), args: init.serverArgs, env: init.env })
-    if (!server.directoryKey || !server.fingerprint) throw new Error(`the server printed no directory key or final hop identity:\n${server.proc.stdout()}`)
-    const hosts = init.relayHosts ?? Array.from({ length: n }, (_v, i) => relayHost(i))
-    const srv = server
-    relays.push(...await Promise.all(hosts.slice(0, n).map((host, i) => startDirectoryRelay({
-      host, directory: srv.url, directoryKey: srv.directoryKey, dataDir: join(dir, `relay-${i + 1}`), nickname: `relay${i + 1}`, args: init.relayArgs?.(i), env: init.env,
-    }))))
-    await waitForConsensus(server.url, relays)
-    writeDevnet(dir, server.directoryKey, { url: server.url, host: server.host, port: server.port, fingerprint: server.fingerprint }, relays)
-    return { dir, server, relays, stop }
-  } catch (err) {
-    await stop()
-    throw err
+  const devnet = await startDevnet({
+    relays: n,
+    dir,
+    portBase: 0,
+    host: '127.0.0.1',
+    relayHosts: init.relayHosts ?? Array.from({ length: n }, (_v, i) => relayHost(i)),
+    serverArgs: init.serverArgs,
+    relayArgs: init.relayArgs,
+    keepGoing: true,
+    stopGraceMs: 3000,
+  }, { spawn, onChildLine: () => {}, onChildExit: () => {} })
+  const { info } = devnet
+  const consensus = async (): Promise<Consensus> => {
+    const res = await fetchDocument(`${info.server.url}/v1/directory/consensus`)
+    if (res.status !== 200) throw new Error(`consensus: HTTP ${res.status}`)
+    return verifyConsensus(JSON.parse(res.text), info.directoryKey, Date.now())
+  }
+  return {
+    dir: info.dir,
+    directoryKey: info.directoryKey,
+    info,
+    server: { ...info.server, proc: procs.get('server')! },
+    relays: info.relays.map((r) => ({ ...r, proc: procs.get(r.nickname)! })),
+    consensus,
+    stop: devnet.stop,
   }
 }

@@ -10,6 +10,7 @@ import { MarshmelloError } from '../../errors.js'
 import { verifyConsensus, type Consensus } from '../../onion/directory/consensus.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 import { fetchDocument } from '../common/signed-fetch.js'
+import { DEVNET_FILE, type DevnetInfo } from '../devnet/devnet-file.js'
 
 export interface NetworkSettings {
   /** bootstrap relays (https URLs); the first that answers is used */
@@ -18,17 +19,10 @@ export interface NetworkSettings {
   devnetDir?: string
 }
 
-export interface DevnetFile {
-  version: 1
-  directoryKey: string
-  server: { url: string, host: string, port: number, fingerprint: string }
-  relays: { nickname: string, url: string, host: string, port: number, fingerprint: string }[]
-}
-
 /** Reads DIR/devnet.json. Throws MM_ERR_DEVNET with what to do when it is missing. */
 export function readDevnet (dir: string): NetworkSettings {
-  const file = join(resolve(dir), 'devnet.json')
-  let doc: DevnetFile
+  const file = join(resolve(dir), DEVNET_FILE)
+  let doc: DevnetInfo
   try {
     doc = JSON.parse(readFileSync(file, 'utf8'))
   } catch {

@@ -33,21 +33,35 @@ export interface RoleProcess {
   recentStderr: () => string[]
 }
 
+/** how the devnet starts one role: `marshmello ARGS` as a child (spawnRole) unless a caller brings its own */
+export type SpawnRole = (role: string, args: string[], onStderrLine: (role: string, line: string) => void) => RoleProcess
+
+export interface SpawnOptions {
+  /** the program to run (default selfCommand(): this same program) */
+  command?: { file: string, args: string[] }
+  /** more node flags, after DEVNET_NODE_FLAGS (the bench: --cpu-prof …) */
+  nodeArgs?: string[]
+  /** set in the child's environment after ours is filtered */
+  env?: Record<string, string>
+}
+
 /** the environment of a child: ours without MARSHMELLO_* settings (the devnet passes flags), plus the parent watch */
-function childEnv (): NodeJS.ProcessEnv {
+function childEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
     if (k.startsWith('MARSHMELLO_') && k !== 'MARSHMELLO_LOG_LEVEL') continue
     env[k] = v
   }
+  Object.assign(env, extra)
   env.MARSHMELLO_PARENT_WATCH = '1'
   return env
 }
 
-export function spawnRole (role: string, args: string[], onStderrLine: (role: string, line: string) => void): RoleProcess {
-  const self = selfCommand()
-  const flags = isSea() ? [] : DEVNET_NODE_FLAGS.filter((f) => !self.args.includes(f))
-  const child = spawn(self.file, [...flags, ...self.args, ...args], { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+export function spawnRole (role: string, args: string[], onStderrLine: (role: string, line: string) => void, o: SpawnOptions = {}): RoleProcess {
+  const self = o.command ?? selfCommand()
+  const sea = isSea() && !o.command
+  const flags = sea ? [] : [...DEVNET_NODE_FLAGS, ...(o.nodeArgs ?? [])].filter((f) => !self.args.includes(f))
+  const child = spawn(self.file, [...flags, ...self.args, ...args], { env: childEnv(o.env), stdio: ['pipe', 'pipe', 'pipe'], detached: true })
   // a failed spawn (e.g. the executable vanished) surfaces as an exit below
   const exited = new Promise<ChildExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }))

@@ -4,7 +4,7 @@
 // one-line errors, passwords never from argv, and the remembered network settings.
 import t from 'tap'
 import { run, tmp } from '../../helpers/net.js'
-import { startTestNetwork, type TestNetwork } from './net-helper.js'
+import { startNetwork, type Network } from '../../helpers/network.js'
 
 interface Result { code: number | null, stdout: string, stderr: string }
 
@@ -18,10 +18,10 @@ async function mm (args: string[], password?: string, input?: string): Promise<R
 
 const lines = (s: string): any[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l))
 
-let net: TestNetwork
+let net: Network
 const home = { alice: tmp('mm-alice-'), bob: tmp('mm-bob-') }
 
-t.before(async () => { net = await startTestNetwork({ relays: 3 }) })
+t.before(async () => { net = await startNetwork({ relays: 3 }) })
 t.teardown(async () => { await net?.stop() })
 
 const as = (user: 'alice' | 'bob', args: string[], withNet = true) =>

@@ -9,12 +9,12 @@ import { spawn, spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, ROOT, run, tmp } from '../../helpers/net.js'
-import { startTestNetwork, type TestNetwork } from './net-helper.js'
+import { startNetwork, type Network } from '../../helpers/network.js'
 
 const hasScript = spawnSync('script', ['--version']).status === 0
 
 const PW = { alice: 'Zq7-hidden-pass', bob: 'bob-password-22' }
-let net: TestNetwork
+let net: Network
 const home = { alice: tmp('mm-alice-'), bob: tmp('mm-bob-') }
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
@@ -86,7 +86,7 @@ const bob = async (args: string[]) => {
 const jsonLines = (s: string): any[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l))
 
 t.test('terminal chat', { skip: hasScript ? false : 'util-linux script is not installed' }, async (t) => {
-  net = await startTestNetwork({ relays: 3 })
+  net = await startNetwork({ relays: 3 })
   t.teardown(() => net.stop())
   for (const u of ['alice', 'bob'] as const) {
     const p = run(['register', '--user', u, '--home', home[u], '--devnet', net.dir], { env: { MARSHMELLO_PASSWORD: PW[u] } })

@@ -43,7 +43,7 @@ t.test('register, room messages and DMs through circuits; P8 and P1 at the serve
   const dir = tmp('mm-e2e-')
   const peersFile = join(dir, 'server-peers.txt')
   const traces = [1, 2, 3].map((i) => join(dir, `relay-${i}.trace`))
-  const net = await startNetwork({ relays: 3, dir, serverArgs: ['--trace-peers', peersFile], relayArgs: (i) => ['--trace', traces[i]] })
+  const net = await startNetwork({ relays: 3, dir, serverArgs: ['--trace-peers', peersFile], relayArgs: (i) => ['--trace', traces[i - 1]] })
   t.teardown(() => net.stop())
 
   const cli = async (home: string, args: string[], local?: string) => {

@@ -11,7 +11,7 @@ import { directoryFingerprint } from '../../../src/onion/directory/consensus.js'
 import { loadOrCreateDirectoryKey, loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
 import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
 import { run, tmp } from '../../helpers/net.js'
-import { relayHost, startDirectoryRelay, startServerProc, stopProc, waitForConsensus, writeDevnet, type RelayInfo, type ServerInfo } from '../../helpers/network.js'
+import { relayHost, startDirectoryRelay, startServerProc, stopProc, waitForConsensus, writeDevnetFile, type RelayInfo, type ServerInfo } from '../../helpers/network.js'
 
 const PASSWORD = 'split-mode-password'
 
@@ -57,11 +57,20 @@ t.test('four server processes and three relays: register, send and read through 
   relays.push(...await Promise.all([0, 1, 2].map((i) => startDirectoryRelay({
     host: relayHost(i), directory: directory.url, directoryKey, dataDir: join(dir, `relay-${i + 1}`), nickname: `relay${i + 1}`,
   }))))
-  await waitForConsensus(directory.url, relays)
+  await waitForConsensus({ directory: directory.url, relays, directoryKey, deadline: Date.now() + 30_000 })
   const consensus = JSON.parse((await fetchDocument(`${directory.url}/v1/directory/consensus`)).text)
   t.equal(consensus.server.fingerprint, gatewayFpr, 'the consensus names the gateway as the final hop')
   t.equal(consensus.server.port, gateway.port)
-  writeDevnet(dir, directoryKey, { url: gateway.url, host: gateway.host, port: gateway.port, fingerprint: gatewayFpr }, relays)
+  writeDevnetFile(dir, {
+    version: 1,
+    dir,
+    host: '127.0.0.1',
+    directoryKey,
+    server: { url: gateway.url, host: gateway.host, port: gateway.port, pid: gateway.proc.child.pid!, fingerprint: gatewayFpr, dataDir: gwDir },
+    relays: relays.map((r) => ({ nickname: r.nickname, url: r.url, host: r.host, port: r.port, pid: r.proc.child.pid!, fingerprint: r.fingerprint, dataDir: r.dataDir })),
+    startedAt: Date.now(),
+    pid: process.pid,
+  })
 
   t.test('the secrets are in files, never in argv', async (t) => {
     for (const p of [...procs, ...relays]) {

@@ -10,10 +10,10 @@ import { join } from 'node:path'
 import { startServerProc, stopProc, type ServerInfo } from '../../helpers/network.js'
 import { tmp } from '../../helpers/net.js'
 import { tcpProxy } from '../../helpers/tcp-proxy.js'
+import { sleep } from '../../helpers/wait.js'
 import { PG_URL, pgDropSchemas, reachable } from '../../storage/backends.js'
 
 const pgUp = await reachable(PG_URL)
-const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
 async function call (base: string, method: string, path: string, o: { body?: unknown, token?: string } = {}): Promise<{ status: number, json: any, ms: number }> {
   const started = Date.now()

@@ -4,6 +4,7 @@
 
 import type { Test } from 'tap'
 import type { SessionStore, SessionStoreInit } from '../../../src/storage/types.js'
+import { sleep } from '../../helpers/wait.js'
 
 export interface SessionContractOptions {
   /** how many sessions to insert into a store bounded at `bound` */
@@ -11,7 +12,6 @@ export interface SessionContractOptions {
   bound: number
 }
 
-const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 const bytes = (...b: number[]) => Uint8Array.from(b)
 
 export function sessionStoreContract (

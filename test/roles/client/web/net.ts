@@ -7,5 +7,5 @@ export interface SmallNet { dir: string, directoryKey: string, procs: Proc[], st
 
 export async function startSmallNet (relays = 3): Promise<SmallNet> {
   const net = await startNetwork({ relays })
-  return { dir: net.dir, directoryKey: net.server.directoryKey, procs: [net.server.proc, ...net.relays.map((r) => r.proc)], stop: net.stop }
+  return { dir: net.dir, directoryKey: net.directoryKey, procs: [net.server.proc, ...net.relays.map((r) => r.proc)], stop: net.stop }
 }

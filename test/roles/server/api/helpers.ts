@@ -95,4 +95,4 @@ export async function signUp (app: FastifyInstance, name: string, password = PAS
 /** 32 random bytes as base64, like a raw X25519 or Ed25519 public key */
 export const rawKey = () => randomBytes(32).toString('base64')
 
-export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+export { sleep } from '../../../helpers/wait.js'

@@ -1,0 +1,36 @@
+// devnet.json: where a running devnet's roles listen, written by `marshmello devnet`
+// (and by the test networks, which start the devnet's own code) and read by
+// `marshmello chat --devnet DIR`. One type for writer and readers; the client only
+// needs the relays and the directory key, the rest is for people and tests.
+import { chmodSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+export const DEVNET_FILE = 'devnet.json'
+
+export interface RoleInfo { url: string, host: string, port: number, pid: number, fingerprint: string, dataDir: string }
+export interface RelayInfo extends RoleInfo { nickname: string }
+
+/** the contents of DIR/devnet.json */
+export interface DevnetInfo {
+  version: 1
+  dir: string
+  host: string
+  directoryKey: string
+  /** the final hop (the server, or the gateway in split mode) */
+  server: RoleInfo
+  relays: RelayInfo[]
+  startedAt: number
+  /** pid of the process that started the devnet */
+  pid: number
+}
+
+/** atomic replace (write, then rename), mode 0644: nothing secret is in it */
+export function writeDevnetFile (dir: string, info: DevnetInfo): string {
+  const file = join(dir, DEVNET_FILE)
+  const tmp = `${file}.${process.pid}.tmp`
+  writeFileSync(tmp, JSON.stringify(info, null, 2) + '\n', { mode: 0o644 })
+  chmodSync(tmp, 0o644) // the umask may have narrowed it
+  renameSync(tmp, file)
+  return file
+}
+
