@@ -32,7 +32,7 @@ export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export function assertBytes (what: string, b: Uint8Array, len: number): void {
-  if (!(b instanceof Uint8Array)) throw new MarshmelloError('MM_ERR_TYPE', 'bad-input', `expected ${what} as bytes`)
+  if (!(b instanceof Uint8Array)) throw new MarshmelloError('MM_ERR_TYPE', `expected ${what} as bytes`)
   if (b.length !== len) throw lengthError(what, String(len), b.length)
 }
 
@@ -147,7 +147,7 @@ export function x25519Ephemeral (priv?: Uint8Array): X25519Ephemeral {
   return {
     publicKey,
     agree (pub) {
-      if (key === null) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'internal', 'X25519 ephemeral key already used')
+      if (key === null) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'X25519 ephemeral key already used')
       return agree(key, pub)
     },
     dispose () { key = null },
@@ -175,9 +175,9 @@ function agree (privateKey: KeyObject, pub: Uint8Array): Buffer {
   try {
     out = diffieHellman({ privateKey, publicKey })
   } catch {
-    throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'X25519 peer key is invalid')
+    throw new MarshmelloError('MM_ERR_HANDSHAKE', 'X25519 peer key is invalid')
   }
-  if (out.every((b) => b === 0)) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'X25519 peer key has low order')
+  if (out.every((b) => b === 0)) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'X25519 peer key has low order')
   return out
 }
 
@@ -248,9 +248,9 @@ function publicKeyObject (der: Uint8Array): KeyObject {
     try {
       k = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' })
     } catch {
-      throw new MarshmelloError('MM_ERR_KEY', 'bad-input', 'not an RSA public key (SPKI DER expected)')
+      throw new MarshmelloError('MM_ERR_KEY', 'not an RSA public key (SPKI DER expected)')
     }
-    if (k.asymmetricKeyType !== 'rsa') throw new MarshmelloError('MM_ERR_KEY', 'bad-input', 'identity key must be RSA')
+    if (k.asymmetricKeyType !== 'rsa') throw new MarshmelloError('MM_ERR_KEY', 'identity key must be RSA')
     if (publicCache.size >= PUBLIC_CACHE_MAX) publicCache.delete(publicCache.keys().next().value!)
     publicCache.set(id, k)
   }

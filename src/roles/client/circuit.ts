@@ -4,7 +4,7 @@
 // are authenticated against the identity keys in the signed consensus (P4).
 import { EventEmitter } from 'node:events'
 import { randomInt } from 'node:crypto'
-import { MarshmelloError, isMarshmelloError } from '../../errors.js'
+import { MarshmelloError, isMarshmelloError, type ErrorCode } from '../../errors.js'
 import { forwardBodyMax } from '../../onion/cells/constants.js'
 import { RelayCommand } from '../../onion/cells/layer.js'
 import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../../onion/cells/channel-cell.js'
@@ -18,8 +18,8 @@ import { connectChannel, type Channel } from '../common/channel.js'
 
 /** Thrown when a circuit cannot be built or dies; `hop` is 1-based (0: the link itself). */
 export class CircuitError extends MarshmelloError {
-  constructor (readonly hop: number, code: string, message: string) {
-    super(code, 'unavailable', message, 503)
+  constructor (readonly hop: number, code: ErrorCode, message: string) {
+    super(code, message)
   }
 }
 
@@ -134,7 +134,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
 
   private static async buildOnce (init: CircuitInit): Promise<Circuit> {
     const timeoutMs = init.timeoutMs ?? 10_000
-    if (init.path.length < 1) throw new MarshmelloError('MM_ERR_CIRCUIT', 'bad-input', 'a circuit needs at least one hop')
+    if (init.path.length < 1) throw new MarshmelloError('MM_ERR_CIRCUIT', 'a circuit needs at least one hop')
     const link = await Circuit.entryChannel(init.links, init.path[0], timeoutMs)
     const c = new Circuit(init.path, link, link.newCircId(), timeoutMs, init.reattachable ?? false)
     c.attach(link)
@@ -188,7 +188,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
     this.detached = false
   }
 
-  private hopError (i: number, code: string, what: string): CircuitError {
+  private hopError (i: number, code: ErrorCode, what: string): CircuitError {
     return new CircuitError(i, code, `${describeHop(this.path[i - 1], i)} ${what}`)
   }
 

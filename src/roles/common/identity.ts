@@ -70,7 +70,7 @@ export function loadOrCreateIdentity (dir: string, host: string): HopIdentity {
     }
   } catch (err) {
     if (err instanceof MarshmelloError) throw err
-    throw new MarshmelloError('MM_ERR_DATA_DIR', 'storage', `cannot use data dir ${dir}: ${(err as Error).message}`)
+    throw new MarshmelloError('MM_ERR_DATA_DIR', `cannot use data dir ${dir}: ${(err as Error).message}`)
   }
 }
 
@@ -89,7 +89,7 @@ export function loadOrCreateDirectoryKey (dir: string): { privateKey: Buffer, pu
   ensureDir(dir)
   const hex = readOrCreate(join(dir, 'directory.key'), () => ed25519KeyPair().privateKey.toString('hex') + '\n').trim()
   const privateKey = Buffer.from(hex, 'hex')
-  if (privateKey.length !== 32) throw new MarshmelloError('MM_ERR_DATA_DIR', 'storage', `${join(dir, 'directory.key')} is corrupt`)
+  if (privateKey.length !== 32) throw new MarshmelloError('MM_ERR_DATA_DIR', `${join(dir, 'directory.key')} is corrupt`)
   return { privateKey, publicKey: ed25519PublicFromPrivate(privateKey) }
 }
 

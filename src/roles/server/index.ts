@@ -71,7 +71,7 @@ export interface RunningServer {
 }
 
 const need = <T>(v: T | undefined, what: string): T => {
-  if (v === undefined) throw new MarshmelloError('MM_ERR_CONFIG', 'bad-input', what)
+  if (v === undefined) throw new MarshmelloError('MM_ERR_CONFIG', what)
   return v
 }
 

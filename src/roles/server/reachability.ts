@@ -13,7 +13,7 @@ export type Probe = (d: Descriptor) => Promise<void>
 
 /** fetches https://host:port/descriptor pinned to d.tlsCert; throws MM_ERR_UNREACHABLE unless it names d's identity */
 export function probeHop (d: Descriptor, timeoutMs = 3000): Promise<void> {
-  const fail = (why: string) => new MarshmelloError('MM_ERR_UNREACHABLE', 'bad-input', `${d.host}:${d.port} does not serve this hop (${why}); a relay is listed only where it answers with its own identity`, 422)
+  const fail = (why: string) => new MarshmelloError('MM_ERR_REACHABILITY', `${d.host}:${d.port} does not serve this hop (${why}); a relay is listed only where it answers with its own identity`)
   return new Promise((resolve, reject) => {
     const req = request({
       host: d.host,

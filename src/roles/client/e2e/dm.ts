@@ -54,14 +54,14 @@ export interface OpenDmInit extends DmHeader {
 }
 
 /** Thrown by sealDm when the message itself cannot be sealed (bad header field, text too long). */
-const badDm = (message: string) => new MarshmelloError('MM_ERR_BAD_DM', 'bad-input', message)
+const badDm = (message: string) => new MarshmelloError('MM_ERR_BAD_DM', message)
 
 /** Returns the opaque body (base64url of the envelope) for the server to store. */
 export function sealDm (init: SealDmInit): string {
   const rng = init.rng ?? randomBytes
   const draw = (): Buffer => {
     const b = Buffer.from(rng(32))
-    if (b.length !== 32) throw new MarshmelloError('MM_ERR_INTERNAL', 'internal', 'rng returned the wrong length')
+    if (b.length !== 32) throw new MarshmelloError('MM_ERR_INTERNAL', 'rng returned the wrong length')
     return b
   }
   const fixed = { ...init, contentKey: draw(), recipientEphemeral: draw(), senderEphemeral: draw() }
@@ -160,7 +160,7 @@ function wrapKey (ephemeralPrivate: Uint8Array, recipientPublic: Uint8Array | st
   try {
     shared = diffieHellman({ privateKey: eph, publicKey: publicKeyObject('X25519', recipient) })
   } catch {
-    throw new MarshmelloError('MM_ERR_BAD_KEY', 'bad-input', 'X25519 public key is a low-order point')
+    throw new MarshmelloError('MM_ERR_BAD_KEY', 'X25519 public key is a low-order point')
   }
   const key = wrapKeyFrom(shared, ephemeral, recipient)
   const sealed = aesGcmSeal(key, contentKey, Buffer.alloc(0))

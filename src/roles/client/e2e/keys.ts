@@ -38,7 +38,7 @@ const BASE64_32 = /^[A-Za-z0-9+/]{43}=$/
 
 /** Thrown when a key is not valid base64 of the expected raw bytes. */
 const badKey = (what: string) =>
-  new MarshmelloError('MM_ERR_BAD_KEY', 'bad-input', `${what} is not base64 of 32 raw bytes`)
+  new MarshmelloError('MM_ERR_BAD_KEY', `${what} is not base64 of 32 raw bytes`)
 
 /**
  * Accepts a raw key (Buffer/Uint8Array, exactly 32 bytes) or its standard base64 form
@@ -76,14 +76,14 @@ export function privateKeyObject (curve: KeyCurve, key: Uint8Array): KeyObject {
 export function rawPublic (key: KeyObject): Buffer {
   const pub = key.type === 'private' ? createPublicKey(key) : key
   const jwk = pub.export({ format: 'jwk' })
-  if (typeof jwk.x !== 'string') throw new MarshmelloError('MM_ERR_BAD_KEY', 'internal', 'not an OKP key')
+  if (typeof jwk.x !== 'string') throw new MarshmelloError('MM_ERR_INTERNAL', 'not an OKP key')
   return Buffer.from(jwk.x, 'base64url')
 }
 
 /** The raw 32-byte private key of a private KeyObject. */
 export function rawPrivate (key: KeyObject): Buffer {
   const jwk = key.export({ format: 'jwk' })
-  if (typeof jwk.d !== 'string') throw new MarshmelloError('MM_ERR_BAD_KEY', 'internal', 'not an OKP private key')
+  if (typeof jwk.d !== 'string') throw new MarshmelloError('MM_ERR_INTERNAL', 'not an OKP private key')
   return Buffer.from(jwk.d, 'base64url')
 }
 
@@ -137,7 +137,7 @@ export function keyFingerprint (keys: { enc: Uint8Array | string, sign: Uint8Arr
 /** "ab12 cd34 …": the hex fingerprint in groups of 4, for people to compare. */
 export function humanFingerprint (fingerprint: string): string {
   if (!/^[0-9a-f]{64}$/.test(fingerprint)) {
-    throw new MarshmelloError('MM_ERR_BAD_KEY', 'bad-input', 'fingerprint is not 64 lowercase hex chars')
+    throw new MarshmelloError('MM_ERR_BAD_KEY', 'fingerprint is not 64 lowercase hex chars')
   }
   return fingerprint.match(/.{4}/g)!.join(' ')
 }

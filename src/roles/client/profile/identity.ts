@@ -32,7 +32,7 @@ export interface IdentityFile {
 
 /** Thrown by createProfile when the user already has a profile in this home. */
 const exists = (username: string) =>
-  new MarshmelloError('MM_ERR_PROFILE_EXISTS', 'bad-input', `a profile for ${username} already exists`, 409)
+  new MarshmelloError('MM_ERR_PROFILE_EXISTS', `a profile for ${username} already exists`)
 
 export async function profileExists (home: string | undefined, username: string): Promise<boolean> {
   try {
@@ -52,7 +52,7 @@ export async function createProfile (
   const pub = publicKeys(identity)
   const fromPrivate = publicKeys(identityFromPrivate(identity.enc.privateKey, identity.sign.privateKey))
   if (fromPrivate.enc !== pub.enc || fromPrivate.sign !== pub.sign) {
-    throw new MarshmelloError('MM_ERR_BAD_KEY', 'bad-input', 'identity public keys do not match its private keys')
+    throw new MarshmelloError('MM_ERR_BAD_KEY', 'identity public keys do not match its private keys')
   }
   const kdf = { name: 'scrypt' as const, ...DEFAULT_SCRYPT, salt: randomBytes(16).toString('base64') }
   const nonce = randomBytes(12)
@@ -95,7 +95,7 @@ export async function unlockProfile (home: string | undefined, username: string,
   checkPassword(password)
   const file = await readProfile(home, username)
   if (file === undefined) {
-    throw new MarshmelloError('MM_ERR_PROFILE_UNKNOWN', 'bad-input', `no profile for ${username} in this home`, 404)
+    throw new MarshmelloError('MM_ERR_PROFILE_UNKNOWN', `no profile for ${username} in this home`)
   }
   const { version, username: name, publicKeys: pub, fingerprint, kdf } = file
   const key = await deriveKey(password, kdf)
@@ -107,7 +107,7 @@ export async function unlockProfile (home: string | undefined, username: string,
     d.setAuthTag(sealed.subarray(64))
     secret = Buffer.concat([d.update(sealed.subarray(0, 64)), d.final()])
   } catch {
-    throw new MarshmelloError('MM_ERR_BAD_PASSWORD', 'auth', 'wrong password for this profile')
+    throw new MarshmelloError('MM_ERR_BAD_PASSWORD', 'wrong password for this profile')
   } finally {
     key.fill(0)
   }
@@ -128,7 +128,7 @@ function aad (head: Pick<IdentityFile, 'version' | 'username' | 'publicKeys' | '
 /** Thrown when a password is empty or not a string. */
 function checkPassword (password: string): void {
   if (typeof password !== 'string' || password.length === 0) {
-    throw new MarshmelloError('MM_ERR_BAD_INPUT', 'bad-input', 'password must be a non-empty string')
+    throw new MarshmelloError('MM_ERR_BAD_INPUT', 'password must be a non-empty string')
   }
 }
 

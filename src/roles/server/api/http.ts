@@ -148,14 +148,14 @@ const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest()
  */
 export function internalGuard (internalToken: string) {
   if (typeof internalToken !== 'string' || internalToken.length < 16) {
-    throw new MarshmelloError('MM_ERR_CONFIG', 'internal', 'the internal token must be a string of at least 16 characters')
+    throw new MarshmelloError('MM_ERR_CONFIG', 'the internal token must be a string of at least 16 characters')
   }
   const expected = digest(internalToken)
   return async function checkInternalToken (request: FastifyRequest): Promise<void> {
     const got = request.headers[HEADER_INTERNAL]
     if (typeof got !== 'string' || !timingSafeEqual(digest(got), expected)) {
       /** Thrown when a service is called without the gateway's internal token. */
-      throw new MarshmelloError('MM_ERR_INTERNAL_TOKEN', 'auth', 'missing or wrong internal token', 401)
+      throw new MarshmelloError('MM_ERR_INTERNAL_TOKEN', 'missing or wrong internal token')
     }
   }
 }
@@ -167,7 +167,7 @@ export function requireCaller (call: { user?: string }): string {
   const v = call.user
   if (typeof v !== 'string' || !CALLER.test(v)) {
     /** Thrown when a route needs a signed-in user and the gateway named none. */
-    throw new MarshmelloError('MM_ERR_UNAUTHENTICATED', 'auth', 'sign in first', 401)
+    throw new MarshmelloError('MM_ERR_UNAUTHENTICATED', 'sign in first')
   }
   return v
 }
