@@ -6,15 +6,22 @@ import { ERRORS, type ErrorCode, type ErrorKind } from './error-codes.js'
 
 export { ERRORS, isErrorCode, type ErrorCode, type ErrorKind, type ErrorSpec } from './error-codes.js'
 
+export interface MarshmelloErrorOptions extends ErrorOptions {
+  /** fields a client may see beside code and message (HTTP 4xx answers only); never secrets */
+  details?: Readonly<Record<string, string>>
+}
+
 export class MarshmelloError extends Error {
   readonly code: ErrorCode
   readonly kind: ErrorKind
   readonly statusCode: number
+  readonly details?: Readonly<Record<string, string>>
 
-  constructor (code: ErrorCode, message: string, options?: ErrorOptions) {
+  constructor (code: ErrorCode, message: string, options?: MarshmelloErrorOptions) {
     super(message, options)
     this.name = 'MarshmelloError'
     this.code = code
+    if (options?.details) this.details = options.details
     const spec = ERRORS[code] ?? ERRORS.MM_ERR_INTERNAL
     this.kind = spec.kind
     this.statusCode = spec.status

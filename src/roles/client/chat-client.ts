@@ -43,7 +43,8 @@ export interface ReadOptions {
 /** Thrown when a contact's key differs from the one pinned on first use. */
 export class KeyChangedError extends MarshmelloError {
   constructor (readonly username: string, readonly oldFingerprint: string, readonly newFingerprint: string) {
-    super('MM_ERR_KEY_CHANGED', `WARNING: ${username}'s key changed (was ${oldFingerprint.slice(0, 16)}…, now ${newFingerprint.slice(0, 16)}…); verify it with them, then trust it with /trust ${username}`)
+    super('MM_ERR_KEY_CHANGED', `WARNING: ${username}'s key changed (was ${oldFingerprint.slice(0, 16)}…, now ${newFingerprint.slice(0, 16)}…); verify it with them, then trust it with /trust ${username}`,
+      { details: { username, oldFingerprint, newFingerprint } })
   }
 }
 
