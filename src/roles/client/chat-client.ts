@@ -3,7 +3,7 @@
 // (sealed to the recipient's key, signed by the sender, P8) with trust on first
 // use of contacts' keys, all as API calls through the circuit manager. Nothing
 // here prints; callers decide what to show.
-import { randomBytes } from 'node:crypto'
+import { randomBase64url } from '../../onion/crypto/random.js'
 import { MarshmelloError, isErrorCode } from '../../errors.js'
 import type { UserKeys } from '../../storage/types.js'
 import type { CircuitManager } from './circuit-manager.js'
@@ -48,7 +48,7 @@ export class KeyChangedError extends MarshmelloError {
   }
 }
 
-export const newClientId = (): string => randomBytes(12).toString('base64url')
+export const newClientId = (): string => randomBase64url(12)
 
 export class ChatClient {
   username: string | null = null

@@ -6,7 +6,7 @@
 import { constants, promises as fs } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { randomHex } from '../../../onion/crypto/random.js'
 import { MarshmelloError } from '../../../errors.js'
 
 export const DIR_MODE = 0o700
@@ -52,7 +52,7 @@ export async function ensureProfileDir (home: string | undefined, username: stri
  * content, never a mix. With `exclusive`, fails with EEXIST instead of replacing.
  */
 export async function writeFileAtomic (file: string, data: string, exclusive = false): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`
+  const tmp = `${file}.tmp-${process.pid}-${randomHex(6)}`
   const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, FILE_MODE)
   try {
     await fh.writeFile(data, 'utf8')

@@ -5,9 +5,9 @@
 // believed only with the internal token). Leaves out per-address rate limiting (the
 // server never learns addresses) and key history.
 
-import { createHash } from 'node:crypto'
 import { MarshmelloError, lengthError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
+import { userKeyFingerprint } from '../../../onion/crypto/fingerprints.js'
 import type { UserKeys, UserRecord, UserStore } from '../../../storage/types.js'
 import { requireCaller } from './http.js'
 import { ok, type Route, type ServiceCall } from './router.js'
@@ -79,7 +79,7 @@ export function decodeKey (b64: string, what: string): Buffer {
 
 /** hex SHA-256 over the raw enc key then the raw sign key (what `/whois` shows) */
 export function keyFingerprint (keys: UserKeys): string {
-  return createHash('sha256').update(decodeKey(keys.enc, 'enc')).update(decodeKey(keys.sign, 'sign')).digest('hex')
+  return userKeyFingerprint(decodeKey(keys.enc, 'enc'), decodeKey(keys.sign, 'sign'))
 }
 
 function keysView (user: UserRecord) {

@@ -3,9 +3,9 @@
 // whether `x-marshmello-user` can be trusted, and the fastify options that keep
 // bodies and headers out of logs. Routes and schemas live in the services.
 
-import { createHash, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { MarshmelloError } from '../../../errors.js'
+import { secretMatcher } from '../../../onion/crypto/fingerprints.js'
 import { errorBody, installErrorHandler, logFailure, toPublicError } from '../../common/http-errors.js'
 import type { Logger } from '../../../log.js'
 
@@ -97,7 +97,6 @@ export const headerOf = (v: string | string[] | undefined): string | undefined =
 
 /* ------------------------------------------------------------ internal token -- */
 
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest()
 
 /**
  * onRequest hook for a service's routes: the request must carry the configured
@@ -108,10 +107,10 @@ export function internalGuard (internalToken: string) {
   if (typeof internalToken !== 'string' || internalToken.length < 16) {
     throw new MarshmelloError('MM_ERR_CONFIG', 'the internal token must be a string of at least 16 characters')
   }
-  const expected = digest(internalToken)
+  const matches = secretMatcher(internalToken)
   return async function checkInternalToken (request: FastifyRequest): Promise<void> {
     const got = request.headers[HEADER_INTERNAL]
-    if (typeof got !== 'string' || !timingSafeEqual(digest(got), expected)) {
+    if (typeof got !== 'string' || !matches(got)) {
       /** Thrown when a service is called without the gateway's internal token. */
       throw new MarshmelloError('MM_ERR_INTERNAL_TOKEN', 'missing or wrong internal token')
     }

@@ -4,7 +4,7 @@
 // the gateway can run apart from auth. The 32-byte secret lives 0600 in the data dir.
 // Tokens are never logged; this file leaves refresh tokens and key rotation out.
 
-import { randomBytes } from 'node:crypto'
+import { randomBytes } from '../../../onion/crypto/primitives.js'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose'
