@@ -21,32 +21,32 @@ export function reasonOf (err: unknown, url?: string): string {
 
 /** Thrown when a store cannot be opened (unreachable, refused credentials, unwritable file) or goes down while in use. */
 export function storeUnavailable (role: StoreRole, url: string, err: unknown, what = 'is unreachable'): MarshmelloError {
-  return new MarshmelloError('MM_ERR_STORE_UNAVAILABLE', 'unavailable',
-    `${role} store ${redactUrl(url)} ${what}: ${reasonOf(err, url)}`, 503)
+  return new MarshmelloError('MM_ERR_STORE_UNAVAILABLE',
+    `${role} store ${redactUrl(url)} ${what}: ${reasonOf(err, url)}`)
 }
 
 /** Thrown when a store URL has a scheme no implementation accepts, or lacks its path. */
 export function storeUrlError (role: StoreRole, url: string, accepted: string[]): MarshmelloError {
-  return new MarshmelloError('MM_ERR_STORE_URL', 'bad-input',
-    `${role} store URL ${redactUrl(url)} is not understood; expected one of: ${accepted.join(', ')}`, 400)
+  return new MarshmelloError('MM_ERR_STORE_URL',
+    `${role} store URL ${redactUrl(url)} is not understood; expected one of: ${accepted.join(', ')}`)
 }
 
 /** Thrown when a store option is missing or malformed (e.g. a Redis session key that is not 32 bytes). */
 export function storeConfigError (message: string): MarshmelloError {
-  return new MarshmelloError('MM_ERR_STORE_CONFIG', 'bad-input', message, 400)
+  return new MarshmelloError('MM_ERR_STORE_CONFIG', message)
 }
 
 /** Thrown when stored bytes fail their integrity check (an encrypted session altered or sealed under another key). */
 export function storeIntegrityError (message: string): MarshmelloError {
-  return new MarshmelloError('MM_ERR_STORE_INTEGRITY', 'storage', message, 500)
+  return new MarshmelloError('MM_ERR_STORE_INTEGRITY', message)
 }
 
 /** Thrown by `create` when the name is taken, in any letter case. */
-export const userExists = () => new MarshmelloError('MM_ERR_USER_EXISTS', 'bad-input', 'username is taken', 409)
+export const userExists = () => new MarshmelloError('MM_ERR_USER_EXISTS', 'username is taken')
 
 /** Thrown by `setKeys` when there is no such user. */
-export const userUnknown = () => new MarshmelloError('MM_ERR_USER_UNKNOWN', 'bad-input', 'no such user', 404)
+export const userUnknown = () => new MarshmelloError('MM_ERR_USER_UNKNOWN', 'no such user')
 
 /** Thrown when a store is used after close(). */
 export const storeClosed = (role: StoreRole) =>
-  new MarshmelloError('MM_ERR_STORE_CLOSED', 'internal', `${role} store is closed`, 500)
+  new MarshmelloError('MM_ERR_STORE_CLOSED', `${role} store is closed`)

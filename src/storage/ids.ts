@@ -3,7 +3,7 @@
 // 11 chars of ms time, 4 chars of a per-process counter within that ms, 6 random.
 // Ids are cursors, not secrets: the random part only keeps processes from colliding.
 
-import { randomInt } from 'node:crypto'
+import { randomInt } from '../onion/crypto/random.js'
 
 const TIME_LEN = 11
 const COUNTER_LEN = 4

@@ -30,7 +30,7 @@ export interface ChannelCell {
 /** Builds a cell; `data` shorter than CELL_DATA is padded with random bytes. */
 export function encodeChannelCell (circId: number, cmd: ChannelCommand, data: Uint8Array): Buffer {
   if (!Number.isInteger(circId) || circId <= 0 || circId > 0xffffffff) {
-    throw new MarshmelloError('MM_ERR_CIRC_ID', 'protocol', `circuit id must be 1..2^32-1, got ${circId}`)
+    throw new MarshmelloError('MM_ERR_CIRC_ID', `circuit id must be 1..2^32-1, got ${circId}`)
   }
   if (data.length > CELL_DATA) throw lengthError('cell data', `at most ${CELL_DATA}`, data.length)
   const out = Buffer.allocUnsafe(CELL_SIZE)
@@ -46,8 +46,8 @@ export function decodeChannelCell (bytes: Uint8Array): ChannelCell {
   if (bytes.length !== CELL_SIZE) throw lengthError('link cell', String(CELL_SIZE), bytes.length)
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
   const circId = buf.readUInt32BE(0)
-  if (circId === 0) throw new MarshmelloError('MM_ERR_CIRC_ID', 'protocol', 'circuit id 0 is reserved')
+  if (circId === 0) throw new MarshmelloError('MM_ERR_CIRC_ID', 'circuit id 0 is reserved')
   const cmd = buf[4]
-  if (!(cmd in ChannelCommand) || cmd === 0) throw new MarshmelloError('MM_ERR_LINK_CMD', 'protocol', `unknown link command ${cmd}`)
+  if (!(cmd in ChannelCommand) || cmd === 0) throw new MarshmelloError('MM_ERR_LINK_CMD', `unknown link command ${cmd}`)
   return { circId, cmd, data: buf.subarray(LINK_HEADER) }
 }

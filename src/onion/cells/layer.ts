@@ -101,14 +101,14 @@ export class LayerOpener {
     if (total > data.length) throw lengthError('layer', String(total), data.length)
     const buf = Buffer.from(data.buffer, data.byteOffset, total)
     const ctr = buf.readBigUInt64BE(0)
-    if (!this.window.check(ctr)) throw new MarshmelloError('MM_ERR_REPLAY', 'protocol', `cell counter ${ctr} replayed or outside the window`)
+    if (!this.window.check(ctr)) throw new MarshmelloError('MM_ERR_REPLAY', `cell counter ${ctr} replayed or outside the window`)
     const pt = aesGcmOpen(this.key, nonceFor(ctr), buf.subarray(LAYER_PREFIX), buf.subarray(0, LAYER_PREFIX))
-    if (!pt) throw new MarshmelloError('MM_ERR_LAYER_AUTH', 'protocol', 'layer failed authentication')
-    if (pt.length < LAYER_HEADER) throw new MarshmelloError('MM_ERR_LAYER_FORMAT', 'protocol', 'layer too short for its header')
+    if (!pt) throw new MarshmelloError('MM_ERR_LAYER_AUTH', 'layer failed authentication')
+    if (pt.length < LAYER_HEADER) throw new MarshmelloError('MM_ERR_LAYER_FORMAT', 'layer too short for its header')
     const cmd = pt[0]
     const blen = pt.readUInt16BE(1)
-    if (!(cmd in RelayCommand)) throw new MarshmelloError('MM_ERR_LAYER_FORMAT', 'protocol', `unknown relay command ${cmd}`)
-    if (LAYER_HEADER + blen > pt.length) throw new MarshmelloError('MM_ERR_LAYER_FORMAT', 'protocol', `body length ${blen} exceeds layer`)
+    if (!(cmd in RelayCommand)) throw new MarshmelloError('MM_ERR_LAYER_FORMAT', `unknown relay command ${cmd}`)
+    if (LAYER_HEADER + blen > pt.length) throw new MarshmelloError('MM_ERR_LAYER_FORMAT', `body length ${blen} exceeds layer`)
     this.window.commit(ctr)
     return { ctr, cmd, body: pt.subarray(LAYER_HEADER, LAYER_HEADER + blen) }
   }

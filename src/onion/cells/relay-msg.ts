@@ -14,7 +14,7 @@ const HOST_RE = /^[A-Za-z0-9.:-]{1,253}$/
 
 export function encodeExtend (m: Extend): Buffer {
   if (m.fingerprint.length !== 32) throw lengthError('fingerprint', '32', m.fingerprint.length)
-  if (!HOST_RE.test(m.host)) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'bad-input', `bad host ${JSON.stringify(m.host)}`)
+  if (!HOST_RE.test(m.host)) throw new MarshmelloError('MM_ERR_RELAY_MSG', `bad host ${JSON.stringify(m.host)}`)
   const host = Buffer.from(m.host, 'ascii')
   const out = Buffer.alloc(32 + 1 + host.length + 2 + m.create.length)
   m.fingerprint.copy(out, 0)
@@ -30,9 +30,9 @@ export function decodeExtend (b: Buffer): Extend {
   const hl = b[32]
   if (hl === 0 || 35 + hl > b.length) throw lengthError('EXTEND host', `1..${b.length - 35}`, hl)
   const host = b.subarray(33, 33 + hl).toString('ascii')
-  if (!HOST_RE.test(host)) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'protocol', 'EXTEND host is not a hostname or address')
+  if (!HOST_RE.test(host)) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'EXTEND host is not a hostname or address')
   const port = b.readUInt16BE(33 + hl)
-  if (port === 0) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'protocol', 'EXTEND port 0')
+  if (port === 0) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'EXTEND port 0')
   return { fingerprint: Buffer.from(b.subarray(0, 32)), host, port, create: Buffer.from(b.subarray(35 + hl)) }
 }
 
@@ -73,7 +73,7 @@ export const DataFlag = { END: 1, RESET: 2 } as const
 export interface DataMsg { streamId: number, flags: number, data: Buffer }
 
 export function encodeData (m: DataMsg): Buffer {
-  if (m.streamId <= 0 || m.streamId > 0xffffffff) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'bad-input', 'stream id must be 1..2^32-1')
+  if (m.streamId <= 0 || m.streamId > 0xffffffff) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'stream id must be 1..2^32-1')
   const out = Buffer.alloc(DATA_HEADER + m.data.length)
   out.writeUInt32BE(m.streamId, 0)
   out[4] = m.flags
@@ -84,8 +84,8 @@ export function encodeData (m: DataMsg): Buffer {
 export function decodeData (b: Buffer): DataMsg {
   if (b.length < DATA_HEADER) throw lengthError('DATA', `at least ${DATA_HEADER}`, b.length)
   const streamId = b.readUInt32BE(0)
-  if (streamId === 0) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'protocol', 'stream id 0 is reserved')
+  if (streamId === 0) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'stream id 0 is reserved')
   const flags = b[4]
-  if (flags & ~3) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'protocol', `unknown DATA flags ${flags}`)
+  if (flags & ~3) throw new MarshmelloError('MM_ERR_RELAY_MSG', `unknown DATA flags ${flags}`)
   return { streamId, flags, data: b.subarray(DATA_HEADER) }
 }

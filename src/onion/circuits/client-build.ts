@@ -3,7 +3,7 @@
 // Each call takes one event (a CREATED, RELAY or DESTROY cell of this circuit, or a
 // timeout the caller's timer signalled) and returns what to do next: send this cell,
 // wait, done, or failed, with the hop to blame. No sockets, no timers, no retries.
-import { MarshmelloError } from '../../errors.js'
+import { type ErrorCode, MarshmelloError } from '../../errors.js'
 import { ChannelCommand } from '../cells/channel-cell.js'
 import { RelayCommand } from '../cells/layer.js'
 import { decodeError, encodeExtend } from '../cells/relay-msg.js'
@@ -26,7 +26,7 @@ export type BuildAction =
    * the build is over; `hop` is the 1-based hop to blame. `destroy`: send DESTROY for
    * the circuit (false when the relay already dropped it or the id was never ours)
    */
-  | { kind: 'failed', hop: number, code: string, message: string, destroy: boolean }
+  | { kind: 'failed', hop: number, code: ErrorCode, message: string, destroy: boolean }
 
 export type BuildState = 'new' | 'creating' | 'extending' | 'done' | 'failed'
 
@@ -47,7 +47,7 @@ export class ClientBuild {
   private prepared: { hop: number, start: Start } | null = null
 
   constructor (readonly path: readonly BuildHop[], readonly onion = new ClientOnion()) {
-    if (path.length < 1) throw new MarshmelloError('MM_ERR_CIRCUIT', 'bad-input', 'a circuit needs at least one hop')
+    if (path.length < 1) throw new MarshmelloError('MM_ERR_CIRCUIT', 'a circuit needs at least one hop')
   }
 
   get state (): BuildState { return this.st }
@@ -112,7 +112,7 @@ export class ClientBuild {
     }
     if (u.cmd === RelayCommand.ERROR) {
       let reason = 'malformed ERROR'
-      let code = 'MM_ERR_CIRCUIT_BUILD'
+      let code: ErrorCode = 'MM_ERR_CIRCUIT_BUILD'
       try {
         const e = decodeError(u.body)
         reason = e.reason
@@ -169,7 +169,7 @@ export class ClientBuild {
     return clientStart({ identityKey: Buffer.from(this.path[i - 1].identityKey, 'base64') })
   }
 
-  private fail (hop: number, code: string, what: string, destroy = true, prefix = true): BuildAction {
+  private fail (hop: number, code: ErrorCode, what: string, destroy = true, prefix = true): BuildAction {
     this.st = 'failed'
     this.wipe()
     const message = prefix ? `${describeHop(this.path[hop - 1], hop)} ${what}` : what

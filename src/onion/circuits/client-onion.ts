@@ -24,7 +24,7 @@ export class ClientOnion {
   readonly hops: ClientHop[] = []
 
   addHop (fingerprint: Buffer, keys: HopKeys): void {
-    if (this.hops.length >= MAX_HOPS) throw new MarshmelloError('MM_ERR_CIRCUIT', 'bad-input', `a circuit has at most ${MAX_HOPS} hops`)
+    if (this.hops.length >= MAX_HOPS) throw new MarshmelloError('MM_ERR_CIRCUIT', `a circuit has at most ${MAX_HOPS} hops`)
     this.hops.push({ fingerprint, forward: new LayerSealer(keys.forward), backward: new LayerOpener(keys.backward) })
   }
 
@@ -32,13 +32,13 @@ export class ClientOnion {
 
   /** Builds CELL_DATA bytes that deliver (cmd, body) to hop `target` (1-based). */
   wrapForward (target: number, cmd: RelayCommand, body: Uint8Array): Buffer {
-    if (target < 1 || target > this.hops.length) throw new MarshmelloError('MM_ERR_CIRCUIT', 'bad-input', `no hop ${target} on a ${this.hops.length}-hop circuit`)
-    if (body.length > forwardBodyMax(target)) throw new MarshmelloError('MM_ERR_LENGTH', 'bad-input', `body of ${body.length} bytes exceeds ${forwardBodyMax(target)} for hop ${target}`)
+    if (target < 1 || target > this.hops.length) throw new MarshmelloError('MM_ERR_CIRCUIT', `no hop ${target} on a ${this.hops.length}-hop circuit`)
+    if (body.length > forwardBodyMax(target)) throw new MarshmelloError('MM_ERR_LENGTH', `body of ${body.length} bytes exceeds ${forwardBodyMax(target)} for hop ${target}`)
     let layer = this.hops[target - 1].forward.seal(cmd, body, forwardSealedLength(target))
     for (let i = target - 1; i >= 1; i--) {
       layer = this.hops[i - 1].forward.seal(RelayCommand.FORWARD, layer, LAYER_HEADER + layer.length)
     }
-    if (layer.length !== CELL_DATA) throw new MarshmelloError('MM_ERR_INTERNAL', 'internal', `forward cell is ${layer.length} bytes`)
+    if (layer.length !== CELL_DATA) throw new MarshmelloError('MM_ERR_INTERNAL', `forward cell is ${layer.length} bytes`)
     return layer
   }
 
@@ -50,7 +50,7 @@ export class ClientOnion {
       if (opened.cmd !== RelayCommand.FORWARD) return { hop: i + 1, cmd: opened.cmd, body: opened.body }
       cur = opened.body
     }
-    throw new MarshmelloError('MM_ERR_LAYER_FORMAT', 'protocol', 'backward cell still layered after the last hop')
+    throw new MarshmelloError('MM_ERR_LAYER_FORMAT', 'backward cell still layered after the last hop')
   }
 
   /** erase every key (the circuit is gone: P5) */

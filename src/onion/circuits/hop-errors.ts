@@ -3,14 +3,15 @@
 // while a circuit is being built (in a DESTROY answering CREATE, or an ERROR answering
 // EXTEND). What a relay sends when is the relay's protocol, not this table's.
 import { HopError } from '../cells/relay-msg.js'
+import type { ErrorCode } from '../../errors.js'
 
 export interface HopErrorMeaning {
   /** the enum name, as logs and error messages show it */
   name: string
   /** the client's code when hop 1 answers CREATE with DESTROY(reason) */
-  onCreate: string
+  onCreate: ErrorCode
   /** the client's code when the last hop answers EXTEND with ERROR(code) */
-  onExtend: string
+  onExtend: ErrorCode
 }
 
 export const HOP_ERRORS: Readonly<Record<HopError, HopErrorMeaning>> = {

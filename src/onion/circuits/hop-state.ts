@@ -41,7 +41,7 @@ export class HopState {
     // both checks come before seal(), so a refused cell consumes no backward counter
     const len = layerLength(data)
     if (len > data.length) throw lengthError('backward layer', String(len), data.length)
-    if (len + LAYER_OVERHEAD > CELL_DATA) throw new MarshmelloError('MM_ERR_LENGTH', 'protocol', 'backward cell has too many layers')
+    if (len + LAYER_OVERHEAD > CELL_DATA) throw new MarshmelloError('MM_ERR_LENGTH', 'backward cell has too many layers')
     return this.backward.seal(RelayCommand.FORWARD, data.subarray(0, len))
   }
 

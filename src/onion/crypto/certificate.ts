@@ -1,9 +1,9 @@
-// Self-signed X.509 certificates for the HTTPS/WebSocket links (DESIGN §3). node:crypto
-// makes the key; node-forge builds and signs the certificate. Peers pin the
+// Self-signed X.509 certificates for the HTTPS/WebSocket channels, and reading them:
+// node:crypto makes the key, node-forge builds and signs the certificate. Peers pin the
 // certificate by its SHA-256 fingerprint from the signed directory, so no CA is
 // involved. Pure: PEM in, PEM out.
 import forge from 'node-forge'
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto'
 
 export interface TlsMaterial {
   keyPem: string
@@ -46,4 +46,20 @@ export function selfSignedCertificate (init: CertificateInit): TlsMaterial {
   ])
   cert.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create())
   return { keyPem, certPem: forge.pki.certificateToPem(cert) }
+}
+
+/** SHA-256 of a certificate (DER or PEM) as 64 lowercase hex characters: a descriptor's tlsFingerprint. */
+export function certificateFingerprint (cert: Uint8Array | string): string {
+  return new X509Certificate(cert).fingerprint256.replace(/:/g, '').toLowerCase()
+}
+
+/** True when the PEM certificate names `host` (IP or DNS) and stays valid for `minValidMs` more; false for an unreadable one. */
+export function certificateCovers (pem: string, host: string, minValidMs: number, now = Date.now()): boolean {
+  try {
+    const c = new X509Certificate(pem)
+    if (new Date(c.validTo).getTime() < now + minValidMs) return false
+    return c.checkIP(host) !== undefined || c.checkHost(host) !== undefined
+  } catch {
+    return false
+  }
 }

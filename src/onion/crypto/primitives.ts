@@ -8,8 +8,11 @@ import {
   sign as nodeSign, verify as nodeVerify, timingSafeEqual, constants, type KeyObject,
 } from 'node:crypto'
 import { MarshmelloError, lengthError } from '../../errors.js'
+import { PKCS8_PREFIX, SPKI_PREFIX, type RawKeyPair } from './okp.js'
 
-export const randomBytes = (n: number): Buffer => nodeRandomBytes(n)
+export type { RawKeyPair } from './okp.js'
+
+export { randomBytes } from './random.js'
 
 export const sha256 = (...parts: Uint8Array[]): Buffer => {
   const h = createHash('sha256')
@@ -32,7 +35,7 @@ export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export function assertBytes (what: string, b: Uint8Array, len: number): void {
-  if (!(b instanceof Uint8Array)) throw new MarshmelloError('MM_ERR_TYPE', 'bad-input', `expected ${what} as bytes`)
+  if (!(b instanceof Uint8Array)) throw new MarshmelloError('MM_ERR_TYPE', `expected ${what} as bytes`)
   if (b.length !== len) throw lengthError(what, String(len), b.length)
 }
 
@@ -78,10 +81,8 @@ export function aesGcmOpen (key: Uint8Array, nonce: Uint8Array, sealed: Uint8Arr
 
 /* ---- X25519 with raw 32-byte keys ---- */
 
-const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex')
-const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex')
-
-export interface RawKeyPair { publicKey: Buffer, privateKey: Buffer }
+const ED25519_SPKI = SPKI_PREFIX.Ed25519
+const ED25519_PKCS8 = PKCS8_PREFIX.Ed25519
 
 // Public X25519 keys cross into KeyObjects as JWK (`x` only), not DER: with OpenSSL 3
 // every DER (PKCS#8/SPKI) import looks a decoder up and costs ~0.15-0.65 ms on Node 24,
@@ -91,7 +92,7 @@ export interface RawKeyPair { publicKey: Buffer, privateKey: Buffer }
 // comes in as PKCS#8 DER, and a fresh ephemeral key is generated as a KeyObject.
 const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64url')
 const fromB64u = (s: string | undefined): Buffer => Buffer.from(s ?? '', 'base64url')
-const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex')
+const X25519_PKCS8 = PKCS8_PREFIX.X25519
 function x25519Private (priv: Uint8Array): KeyObject {
   const der = Buffer.concat([X25519_PKCS8, priv])
   try {
@@ -147,7 +148,7 @@ export function x25519Ephemeral (priv?: Uint8Array): X25519Ephemeral {
   return {
     publicKey,
     agree (pub) {
-      if (key === null) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'internal', 'X25519 ephemeral key already used')
+      if (key === null) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'X25519 ephemeral key already used')
       return agree(key, pub)
     },
     dispose () { key = null },
@@ -175,9 +176,9 @@ function agree (privateKey: KeyObject, pub: Uint8Array): Buffer {
   try {
     out = diffieHellman({ privateKey, publicKey })
   } catch {
-    throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'X25519 peer key is invalid')
+    throw new MarshmelloError('MM_ERR_HANDSHAKE', 'X25519 peer key is invalid')
   }
-  if (out.every((b) => b === 0)) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'X25519 peer key has low order')
+  if (out.every((b) => b === 0)) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'X25519 peer key has low order')
   return out
 }
 
@@ -248,9 +249,9 @@ function publicKeyObject (der: Uint8Array): KeyObject {
     try {
       k = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' })
     } catch {
-      throw new MarshmelloError('MM_ERR_KEY', 'bad-input', 'not an RSA public key (SPKI DER expected)')
+      throw new MarshmelloError('MM_ERR_KEY', 'not an RSA public key (SPKI DER expected)')
     }
-    if (k.asymmetricKeyType !== 'rsa') throw new MarshmelloError('MM_ERR_KEY', 'bad-input', 'identity key must be RSA')
+    if (k.asymmetricKeyType !== 'rsa') throw new MarshmelloError('MM_ERR_KEY', 'identity key must be RSA')
     if (publicCache.size >= PUBLIC_CACHE_MAX) publicCache.delete(publicCache.keys().next().value!)
     publicCache.set(id, k)
   }

@@ -27,7 +27,7 @@ export function signConsensus (body: ConsensusBody, directoryPrivate: Uint8Array
 
 export const directoryFingerprint = (pubRaw: Uint8Array): string => ed25519Fingerprint(pubRaw).toString('hex')
 
-const bad = (msg: string) => new MarshmelloError('MM_ERR_CONSENSUS', 'bad-input', msg)
+const bad = (msg: string) => new MarshmelloError('MM_ERR_CONSENSUS', msg)
 
 /**
  * Verifies a consensus against the pinned directory key fingerprint (hex) at time

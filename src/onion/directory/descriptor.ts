@@ -43,7 +43,7 @@ export function certFingerprint (pem: string): string {
   return sha256(Buffer.from(b64, 'base64')).toString('hex')
 }
 
-const bad = (msg: string) => new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', msg)
+const bad = (msg: string) => new MarshmelloError('MM_ERR_DESCRIPTOR', msg)
 
 /** Checks shape, self-signature, fingerprints and expiry. Returns the typed descriptor. */
 export function verifyDescriptor (d: unknown, now: number): Descriptor {

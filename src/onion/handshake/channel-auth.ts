@@ -97,10 +97,10 @@ export function verifyAuth (v: VerifyAuthInit): string {
   const transcript = authTranscript(fingerprint, v.responderFingerprint, v.exporter)
   const hex = fingerprint.toString('hex')
   const key = v.identityKey(hex)
-  if (!key) throw new MarshmelloError('MM_ERR_AUTH_UNLISTED', 'auth', `AUTH names ${hex.slice(0, 16)}…, which is not a relay listed in the consensus`)
+  if (!key) throw new MarshmelloError('MM_ERR_AUTH_UNLISTED', `AUTH names ${hex.slice(0, 16)}…, which is not a relay listed in the consensus`)
   // the lookup is keyed by fingerprint; the key must really be the one it names
   if (!equalBytes(rsaFingerprint(key), fingerprint) || !rsaVerify(key, transcript, signature)) {
-    throw new MarshmelloError('MM_ERR_AUTH_SIGNATURE', 'auth', 'AUTH signature does not verify for this connection and this hop')
+    throw new MarshmelloError('MM_ERR_AUTH_SIGNATURE', 'AUTH signature does not verify for this connection and this hop')
   }
   return hex
 }

@@ -86,7 +86,7 @@ export function relayRespond (init: RelayRespondInit): { keys: HopKeys, created:
   try {
     const { X, enc } = parseCreate(init.create)
     const s = rsaOaepDecrypt(init.identityPrivate, enc)
-    if (!s || s.length !== 32) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'CREATE secret could not be decrypted with this identity')
+    if (!s || s.length !== 32) throw new MarshmelloError('MM_ERR_HANDSHAKE', 'CREATE secret could not be decrypted with this identity')
     try {
       eph ??= x25519Ephemeral(init.ephemeralPrivate)
       const Y = eph.publicKey
@@ -123,7 +123,7 @@ export function clientFinish (state: ClientHandshakeState, created: Uint8Array):
   }
   if (!equalBytes(expected, auth)) {
     keys.forward.fill(0); keys.backward.fill(0)
-    throw new MarshmelloError('MM_ERR_HANDSHAKE', 'protocol', 'hop failed to prove it holds the listed identity key')
+    throw new MarshmelloError('MM_ERR_HANDSHAKE', 'hop failed to prove it holds the listed identity key')
   }
   return keys
 }

@@ -32,12 +32,12 @@ function decodeHeaders (b: Buffer): Record<string, string> {
   try {
     v = JSON.parse(b.toString('utf8'))
   } catch {
-    throw new MarshmelloError('MM_ERR_ENVELOPE', 'bad-input', 'headers are not JSON')
+    throw new MarshmelloError('MM_ERR_ENVELOPE', 'headers are not JSON')
   }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new MarshmelloError('MM_ERR_ENVELOPE', 'bad-input', 'headers must be an object')
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new MarshmelloError('MM_ERR_ENVELOPE', 'headers must be an object')
   const out: Record<string, string> = {}
   for (const [k, val] of Object.entries(v)) {
-    if (typeof val !== 'string') throw new MarshmelloError('MM_ERR_ENVELOPE', 'bad-input', `header ${k} is not a string`)
+    if (typeof val !== 'string') throw new MarshmelloError('MM_ERR_ENVELOPE', `header ${k} is not a string`)
     out[k.toLowerCase()] = val
   }
   return out
@@ -46,8 +46,8 @@ function decodeHeaders (b: Buffer): Record<string, string> {
 export function encodeRequest (r: ApiRequest): Buffer {
   const method = Buffer.from(r.method.toUpperCase(), 'ascii')
   const path = Buffer.from(r.path, 'utf8')
-  if (!METHODS.has(r.method.toUpperCase())) throw new MarshmelloError('MM_ERR_ENVELOPE', 'bad-input', `unsupported method ${r.method}`)
-  if (path.length === 0 || path.length > 4096 || path[0] !== 0x2f) throw new MarshmelloError('MM_ERR_ENVELOPE', 'bad-input', 'path must start with / and be at most 4096 bytes')
+  if (!METHODS.has(r.method.toUpperCase())) throw new MarshmelloError('MM_ERR_ENVELOPE', `unsupported method ${r.method}`)
+  if (path.length === 0 || path.length > 4096 || path[0] !== 0x2f) throw new MarshmelloError('MM_ERR_ENVELOPE', 'path must start with / and be at most 4096 bytes')
   const hdr = encodeHeaders(r.headers)
   const out = Buffer.alloc(1 + 1 + method.length + 2 + path.length + 2 + hdr.length + r.body.length)
   let o = 0
@@ -65,17 +65,17 @@ export function encodeRequest (r: ApiRequest): Buffer {
 export function decodeRequest (b: Buffer): ApiRequest {
   const need = (n: number, o: number) => { if (o + n > b.length) throw lengthError('request envelope', `at least ${o + n}`, b.length) }
   need(2, 0)
-  if (b[0] !== 1) throw new MarshmelloError('MM_ERR_ENVELOPE', 'bad-input', `unknown envelope version ${b[0]}`)
+  if (b[0] !== 1) throw new MarshmelloError('MM_ERR_ENVELOPE', `unknown envelope version ${b[0]}`)
   let o = 1
   const ml = b[o++]
   need(ml, o)
   const method = b.subarray(o, o + ml).toString('ascii'); o += ml
-  if (!METHODS.has(method)) throw new MarshmelloError('MM_ERR_ENVELOPE', 'bad-input', 'unsupported method')
+  if (!METHODS.has(method)) throw new MarshmelloError('MM_ERR_ENVELOPE', 'unsupported method')
   need(2, o)
   const pl = b.readUInt16BE(o); o += 2
   need(pl, o)
   const path = b.subarray(o, o + pl).toString('utf8'); o += pl
-  if (!path.startsWith('/')) throw new MarshmelloError('MM_ERR_ENVELOPE', 'bad-input', 'path must start with /')
+  if (!path.startsWith('/')) throw new MarshmelloError('MM_ERR_ENVELOPE', 'path must start with /')
   need(2, o)
   const hl = b.readUInt16BE(o); o += 2
   need(hl, o)
@@ -96,7 +96,7 @@ export function encodeResponse (r: ApiResponse): Buffer {
 
 export function decodeResponse (b: Buffer): ApiResponse {
   if (b.length < 5) throw lengthError('response envelope', 'at least 5', b.length)
-  if (b[0] !== 1) throw new MarshmelloError('MM_ERR_ENVELOPE', 'protocol', `unknown envelope version ${b[0]}`)
+  if (b[0] !== 1) throw new MarshmelloError('MM_ERR_ENVELOPE', `unknown envelope version ${b[0]}`)
   const status = b.readUInt16BE(1)
   const hl = b.readUInt16BE(3)
   if (5 + hl > b.length) throw lengthError('response headers', String(hl), b.length - 5)

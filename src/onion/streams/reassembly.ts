@@ -9,7 +9,7 @@ export const MAX_STREAMS = 64
 
 /** DATA bodies for one message; each carries at most `maxBody - DATA_HEADER` bytes */
 export function fragment (streamId: number, message: Buffer, maxBody: number): Buffer[] {
-  if (message.length > MAX_MESSAGE) throw new MarshmelloError('MM_ERR_TOO_LARGE', 'bad-input', `message of ${message.length} bytes exceeds ${MAX_MESSAGE}`)
+  if (message.length > MAX_MESSAGE) throw new MarshmelloError('MM_ERR_TOO_LARGE', `message of ${message.length} bytes exceeds ${MAX_MESSAGE}`)
   const room = maxBody - DATA_HEADER
   const out: Buffer[] = []
   let off = 0
@@ -32,14 +32,14 @@ export class Reassembler {
       return undefined
     }
     if (!s) {
-      if (this.open.size >= MAX_STREAMS) throw new MarshmelloError('MM_ERR_STREAMS', 'protocol', `more than ${MAX_STREAMS} open streams on one circuit`)
+      if (this.open.size >= MAX_STREAMS) throw new MarshmelloError('MM_ERR_STREAMS', `more than ${MAX_STREAMS} open streams on one circuit`)
       s = { parts: [], size: 0 }
       this.open.set(m.streamId, s)
     }
     s.size += m.data.length
     if (s.size > MAX_MESSAGE) {
       this.open.delete(m.streamId)
-      throw new MarshmelloError('MM_ERR_TOO_LARGE', 'protocol', `stream message exceeds ${MAX_MESSAGE} bytes`)
+      throw new MarshmelloError('MM_ERR_TOO_LARGE', `stream message exceeds ${MAX_MESSAGE} bytes`)
     }
     s.parts.push(Buffer.from(m.data))
     if (m.flags & DataFlag.END) {

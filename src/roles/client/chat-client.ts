@@ -3,8 +3,8 @@
 // (sealed to the recipient's key, signed by the sender, P8) with trust on first
 // use of contacts' keys, all as API calls through the circuit manager. Nothing
 // here prints; callers decide what to show.
-import { randomBytes } from 'node:crypto'
-import { MarshmelloError } from '../../errors.js'
+import { randomBase64url } from '../../onion/crypto/random.js'
+import { MarshmelloError, isErrorCode } from '../../errors.js'
 import type { UserKeys } from '../../storage/types.js'
 import type { CircuitManager } from './circuit-manager.js'
 import { generateIdentity, publicKeys, keyFingerprint, type Identity } from './e2e/keys.js'
@@ -43,11 +43,12 @@ export interface ReadOptions {
 /** Thrown when a contact's key differs from the one pinned on first use. */
 export class KeyChangedError extends MarshmelloError {
   constructor (readonly username: string, readonly oldFingerprint: string, readonly newFingerprint: string) {
-    super('MM_ERR_KEY_CHANGED', 'auth', `WARNING: ${username}'s key changed (was ${oldFingerprint.slice(0, 16)}…, now ${newFingerprint.slice(0, 16)}…); verify it with them, then trust it with /trust ${username}`, 409)
+    super('MM_ERR_KEY_CHANGED', `WARNING: ${username}'s key changed (was ${oldFingerprint.slice(0, 16)}…, now ${newFingerprint.slice(0, 16)}…); verify it with them, then trust it with /trust ${username}`,
+      { details: { username, oldFingerprint, newFingerprint } })
   }
 }
 
-export const newClientId = (): string => randomBytes(12).toString('base64url')
+export const newClientId = (): string => randomBase64url(12)
 
 export class ChatClient {
   username: string | null = null
@@ -69,7 +70,8 @@ export class ChatClient {
     }
     if (res.status >= 400) {
       const e = data?.error
-      throw new MarshmelloError(e?.code ?? 'MM_ERR_HTTP', res.status >= 500 ? 'unavailable' : 'bad-input', e?.message ?? `server answered ${res.status}`, res.status)
+      // the server's code carries its kind and status (one registry); an unknown one is MM_ERR_HTTP
+      throw new MarshmelloError(isErrorCode(e?.code) ? e.code : 'MM_ERR_HTTP', e?.message ?? `server answered ${res.status}`)
     }
     return { status: res.status, data }
   }
@@ -88,7 +90,7 @@ export class ChatClient {
       await this.call('POST', '/v1/auth/register', { username: name, password, keys: publicKeys(this.identity) }, { auth: false })
     } catch (err) {
       if ((err as MarshmelloError).code === 'MM_ERR_USER_EXISTS') {
-        throw new MarshmelloError('MM_ERR_USER_EXISTS', 'bad-input', `the name ${name} is taken; choose another or log in`, 409)
+        throw new MarshmelloError('MM_ERR_USER_EXISTS', `the name ${name} is taken; choose another or log in`)
       }
       throw err
     }
@@ -98,7 +100,7 @@ export class ChatClient {
   async login (username: string, password: string): Promise<void> {
     const name = username.toLowerCase()
     if (!(await profileExists(this.home, name))) {
-      throw new MarshmelloError('MM_ERR_PROFILE_UNKNOWN', 'bad-input', `no profile for ${name} in this home; register first (marshmello register --user ${name}) or use --home`, 404)
+      throw new MarshmelloError('MM_ERR_PROFILE_UNKNOWN', `no profile for ${name} in this home; register first (marshmello register --user ${name}) or use --home`)
     }
     const identity = await unlockProfile(this.home, name, password)
     const { data } = await this.call('POST', '/v1/auth/login', { username: name, password }, { auth: false })
@@ -120,7 +122,7 @@ export class ChatClient {
   }
 
   private me (): { name: string, identity: Identity } {
-    if (!this.username || !this.identity || !this.token) throw new MarshmelloError('MM_ERR_NOT_LOGGED_IN', 'auth', 'log in first')
+    if (!this.username || !this.identity || !this.token) throw new MarshmelloError('MM_ERR_NOT_LOGGED_IN', 'log in first')
     return { name: this.username, identity: this.identity }
   }
 
@@ -151,7 +153,7 @@ export class ChatClient {
     const { name } = this.me()
     const user = username.toLowerCase()
     const { data } = await this.call('GET', `/v1/users/${encodeURIComponent(user)}/keys`)
-    if (!data.keys) throw new MarshmelloError('MM_ERR_NO_KEYS', 'bad-input', `${user} has no end-to-end keys yet`, 404)
+    if (!data.keys) throw new MarshmelloError('MM_ERR_NO_KEYS', `${user} has no end-to-end keys yet`)
     const keys = data.keys as UserKeys
     const check = await checkContact(this.home, name, user, keys)
     if (check.status === 'changed' && !opts.allowChanged) throw new KeyChangedError(user, check.oldFingerprint, check.newFingerprint)

@@ -93,12 +93,12 @@ export class CircuitManager {
         if (attempt === 1) await this.refreshConsensus().catch(() => {})
       }
     }
-    throw lastErr ?? new MarshmelloError('MM_ERR_CIRCUIT_BUILD', 'unavailable', 'could not build a circuit')
+    throw lastErr ?? new MarshmelloError('MM_ERR_CIRCUIT_BUILD', 'could not build a circuit')
   }
 
   /** the circuit new requests use, built or rotated as needed */
   async current (): Promise<Circuit> {
-    if (this.closed) throw new MarshmelloError('MM_ERR_CLOSED', 'internal', 'client is closed')
+    if (this.closed) throw new MarshmelloError('MM_ERR_CLOSED', 'client is closed')
     const c = this.currentCircuit
     if (c && !c.closed && this.clock.now() - c.createdAt < (this.init.rotateMs ?? 600_000)) return c
     if (c && !c.closed) this.retire(c)
@@ -156,7 +156,7 @@ export class CircuitManager {
         if (this.currentCircuit === c) this.currentCircuit = null
       }
     }
-    throw last ?? new MarshmelloError('MM_ERR_CIRCUIT', 'unavailable', 'request failed')
+    throw last ?? new MarshmelloError('MM_ERR_REQUEST_FAILED', 'request failed')
   }
 
   describe (): HopView[] {

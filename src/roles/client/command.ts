@@ -66,7 +66,7 @@ export const sendCommand: CommandModule<any, any> = {
     }),
   handler: async (a: any) => {
     const text = (a.text as string[]).join(' ')
-    if (!text.trim()) throw new MarshmelloError('MM_ERR_EMPTY', 'bad-input', 'nothing to send: give the message text')
+    if (!text.trim()) throw new MarshmelloError('MM_ERR_EMPTY', 'nothing to send: give the message text')
     const m: ChatMessage = await withLogin(a, (c) => a.room ? c.sendRoom(a.room, text) : c.sendDm(a.to, text))
     process.stdout.write(a.json ? jsonMessage(m) + '\n' : `sent ${m.id}\n`)
     process.exit(0)

@@ -5,7 +5,7 @@
 // one /16 (waived when every relay is on loopback).
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { randomInt } from 'node:crypto'
+import { randomInt } from '../../onion/crypto/random.js'
 import { MarshmelloError } from '../../errors.js'
 import { verifyConsensus, type Consensus } from '../../onion/directory/consensus.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
@@ -26,9 +26,9 @@ export function readDevnet (dir: string): NetworkSettings {
   try {
     doc = JSON.parse(readFileSync(file, 'utf8'))
   } catch {
-    throw new MarshmelloError('MM_ERR_DEVNET', 'bad-input', `no devnet at ${file}: start one with \`marshmello devnet --dir ${dir}\``)
+    throw new MarshmelloError('MM_ERR_DEVNET', `no devnet at ${file}: start one with \`marshmello devnet --dir ${dir}\``)
   }
-  if (!doc || !Array.isArray(doc.relays) || typeof doc.directoryKey !== 'string') throw new MarshmelloError('MM_ERR_DEVNET', 'bad-input', `${file} is not a devnet description`)
+  if (!doc || !Array.isArray(doc.relays) || typeof doc.directoryKey !== 'string') throw new MarshmelloError('MM_ERR_DEVNET', `${file} is not a devnet description`)
   return { relays: doc.relays.map((r) => r.url), directoryKey: doc.directoryKey, devnetDir: resolve(dir) }
 }
 
@@ -39,13 +39,13 @@ export async function fetchConsensus (relays: string[], directoryKey: string, lo
   for (const url of order) {
     try {
       const res = await fetchDocument(`${url.replace(/\/$/, '')}/consensus`, { localAddress })
-      if (res.status !== 200) throw new MarshmelloError('MM_ERR_NO_CONSENSUS', 'unavailable', `${url} has no consensus yet (HTTP ${res.status})`)
+      if (res.status !== 200) throw new MarshmelloError('MM_ERR_NO_CONSENSUS', `${url} has no consensus yet (HTTP ${res.status})`)
       return verifyConsensus(JSON.parse(res.text), directoryKey, now)
     } catch (err) {
       last = err as Error
     }
   }
-  throw new MarshmelloError('MM_ERR_NO_CONSENSUS', 'unavailable', `could not get a valid consensus from ${relays.length} bootstrap relay(s): ${last?.message ?? 'none given'}`)
+  throw new MarshmelloError('MM_ERR_NO_CONSENSUS', `could not get a valid consensus from ${relays.length} bootstrap relay(s): ${last?.message ?? 'none given'}`)
 }
 
 const isLoopback = (h: string) => h.startsWith('127.') || h === 'localhost' || h === '::1'
@@ -61,9 +61,9 @@ export interface PathChoice { path: Descriptor[], guard: string }
  */
 export function choosePath (c: Consensus, opts: { hops?: number, guard?: string, exclude?: ReadonlySet<string> } = {}): PathChoice {
   const hops = opts.hops ?? 3
-  if (!c.server) throw new MarshmelloError('MM_ERR_NO_SERVER', 'unavailable', 'the consensus lists no server yet; try again in a few seconds')
+  if (!c.server) throw new MarshmelloError('MM_ERR_NO_SERVER', 'the consensus lists no server yet; try again in a few seconds')
   const pool = c.relays.filter((r) => !opts.exclude?.has(r.fingerprint))
-  if (pool.length < hops) throw new MarshmelloError('MM_ERR_TOO_FEW_RELAYS', 'unavailable', `the consensus lists ${pool.length} usable relay(s); a circuit needs ${hops}`)
+  if (pool.length < hops) throw new MarshmelloError('MM_ERR_TOO_FEW_RELAYS', `the consensus lists ${pool.length} usable relay(s); a circuit needs ${hops}`)
   const loopback = pool.every((r) => isLoopback(r.host))
   const chosen: Descriptor[] = []
   const fits = (r: Descriptor) => !chosen.some((x) => x.fingerprint === r.fingerprint || (!loopback && slash16(x.host) === slash16(r.host)))
@@ -71,7 +71,7 @@ export function choosePath (c: Consensus, opts: { hops?: number, guard?: string,
   if (guard) chosen.push(guard)
   while (chosen.length < hops) {
     const candidates = pool.filter(fits)
-    if (candidates.length === 0) throw new MarshmelloError('MM_ERR_TOO_FEW_RELAYS', 'unavailable', 'not enough relays in distinct /16 networks for a circuit')
+    if (candidates.length === 0) throw new MarshmelloError('MM_ERR_TOO_FEW_RELAYS', 'not enough relays in distinct /16 networks for a circuit')
     chosen.push(candidates[randomInt(candidates.length)])
   }
   return { path: [...chosen, c.server], guard: chosen[0].fingerprint }

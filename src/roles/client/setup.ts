@@ -43,14 +43,14 @@ export async function resolveNetwork (a: ClientArgs): Promise<NetworkSettings> {
   }
   if (a.relay?.length) {
     const key = a['directory-key']
-    if (!key || !/^[0-9a-fA-F]{64}$/.test(key)) throw new MarshmelloError('MM_ERR_CONFIG', 'bad-input', 'with --relay, give --directory-key FPR (the 64-hex fingerprint the server printed)')
+    if (!key || !/^[0-9a-fA-F]{64}$/.test(key)) throw new MarshmelloError('MM_ERR_CONFIG', 'with --relay, give --directory-key FPR (the 64-hex fingerprint the server printed)')
     await updateSettings(a.home, (s) => ({ ...s, relay: a.relay![0], directoryKey: key.toLowerCase(), devnetDir: undefined }))
     return { relays: a.relay, directoryKey: key.toLowerCase() }
   }
   const s = await loadSettings(a.home)
   if (s.devnetDir) return readDevnet(s.devnetDir)
   if (s.relay && s.directoryKey) return { relays: [s.relay], directoryKey: s.directoryKey }
-  throw new MarshmelloError('MM_ERR_CONFIG', 'bad-input', 'no network configured: pass --devnet DIR, or --relay URL --directory-key FPR (remembered afterwards)')
+  throw new MarshmelloError('MM_ERR_CONFIG', 'no network configured: pass --devnet DIR, or --relay URL --directory-key FPR (remembered afterwards)')
 }
 
 /** `clock`: what the circuits keep time with (tests pass a fake one) */
@@ -78,10 +78,10 @@ export async function readPassword (a: { 'password-stdin'?: boolean }, prompt = 
       if (Buffer.concat(chunks).includes(10)) break
     }
     const line = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0]
-    if (!line) throw new MarshmelloError('MM_ERR_PASSWORD', 'bad-input', '--password-stdin read an empty line; pipe the password in')
+    if (!line) throw new MarshmelloError('MM_ERR_PASSWORD', '--password-stdin read an empty line; pipe the password in')
     return line
   }
-  if (!process.stdin.isTTY) throw new MarshmelloError('MM_ERR_PASSWORD', 'bad-input', 'no terminal to ask for a password: set MARSHMELLO_PASSWORD or use --password-stdin')
+  if (!process.stdin.isTTY) throw new MarshmelloError('MM_ERR_PASSWORD', 'no terminal to ask for a password: set MARSHMELLO_PASSWORD or use --password-stdin')
   return promptHidden(prompt)
 }
 
@@ -103,7 +103,7 @@ export function promptHidden (prompt: string): Promise<string> {
     const onData = (d: Buffer) => {
       for (const ch of d.toString('utf8')) {
         if (ch === '\r' || ch === '\n') return done()
-        if (ch === '\u0003') return done(new MarshmelloError('MM_ERR_CANCELLED', 'bad-input', 'cancelled'))
+        if (ch === '\u0003') return done(new MarshmelloError('MM_ERR_CANCELLED', 'cancelled'))
         if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1)
         else value += ch
       }

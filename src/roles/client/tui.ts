@@ -43,7 +43,7 @@ export async function runTerminalChat (a: ClientArgs & { user?: string, room: st
       await client.login(user, process.stdin.isTTY ? await promptHidden('password: ') : await readPassword(a))
     } else {
       const yes = await ask(`no profile for ${user} here. Sign up as ${user}? [y/N] `)
-      if (!/^y/i.test(yes)) throw new MarshmelloError('MM_ERR_CANCELLED', 'bad-input', 'not signed up; run again to log in with an existing profile (--home DIR)')
+      if (!/^y/i.test(yes)) throw new MarshmelloError('MM_ERR_CANCELLED', 'not signed up; run again to log in with an existing profile (--home DIR)')
       const pw = process.stdin.isTTY ? await promptHidden('choose a password (8+ characters): ') : await readPassword(a)
       await client.register(user, pw)
       await client.login(user, pw)

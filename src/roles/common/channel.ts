@@ -115,7 +115,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     // TLS 1.3 only: its exporter is bound to the whole handshake (a TLS 1.2 one is only
     // as good as the extended master secret); both ends are Marshmello hops on Node
     if (!socket || typeof socket.exportKeyingMaterial !== 'function' || socket.getProtocol() !== 'TLSv1.3') {
-      throw new MarshmelloError('MM_ERR_AUTH_TLS', 'auth', 'AUTH needs the channel to run over TLS 1.3')
+      throw new MarshmelloError('MM_ERR_AUTH_TLS', 'AUTH needs the channel to run over TLS 1.3')
     }
     return socket.exportKeyingMaterial(AUTH_EXPORTER_LENGTH, AUTH_EXPORTER_LABEL, EMPTY_CONTEXT)
   }
@@ -123,7 +123,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** sends one whole cell; closes the channel when the peer does not keep up */
   send (cell: Buffer): void {
     if (this.closed) return
-    if (cell.length !== CELL_SIZE) throw new MarshmelloError('MM_ERR_LENGTH', 'internal', `refusing to send a ${cell.length}-byte cell`)
+    if (cell.length !== CELL_SIZE) throw new MarshmelloError('MM_ERR_LENGTH', `refusing to send a ${cell.length}-byte cell`)
     if (this.ws.bufferedAmount > MAX_QUEUED_BYTES) return this.close(CLOSE.OVERLOAD, 'send queue overflow')
     this.cellsOut++
     this.cork()
@@ -213,7 +213,7 @@ export function connectChannel (init: ConnectInit): Promise<Channel> {
       ws.removeAllListeners()
       ws.on('error', () => {})
       ws.terminate()
-      reject(new MarshmelloError('MM_ERR_UNREACHABLE', 'unavailable', `cannot open a channel to ${init.host}:${init.port}: ${(err as NodeJS.ErrnoException).code ?? err.message}`))
+      reject(new MarshmelloError('MM_ERR_UNREACHABLE', `cannot open a channel to ${init.host}:${init.port}: ${(err as NodeJS.ErrnoException).code ?? err.message}`))
     }
     ws.once('error', fail)
     ws.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode}`)))
@@ -227,7 +227,7 @@ export function connectChannel (init: ConnectInit): Promise<Channel> {
           ch.send(encodeChannelCell(1, ChannelCommand.AUTH, encodeAuth({ identityPrivate: a.identityPrivate, fingerprint: a.fingerprint, responderFingerprint: a.responderFingerprint, exporter: ch.keyingMaterial() })))
         } catch (err) {
           ch.close(CLOSE.PROTOCOL, 'cannot send AUTH')
-          return reject(new MarshmelloError('MM_ERR_UNREACHABLE', 'unavailable', `cannot authenticate the channel to ${init.host}:${init.port}: ${isMarshmelloError(err) ? err.code : (err as Error).message}`))
+          return reject(new MarshmelloError('MM_ERR_UNREACHABLE', `cannot authenticate the channel to ${init.host}:${init.port}: ${isMarshmelloError(err) ? err.code : (err as Error).message}`))
         }
       }
       resolve(ch)

@@ -27,7 +27,7 @@ export class ConsensusSource {
   private mtime = 0
 
   constructor (private readonly init: ConsensusSourceInit) {
-    if (!init.file && !init.directory) throw new MarshmelloError('MM_ERR_CONFIG', 'bad-input', 'a consensus needs --consensus FILE or --directory URL')
+    if (!init.file && !init.directory) throw new MarshmelloError('MM_ERR_CONFIG', 'a consensus needs --consensus FILE or --directory URL')
   }
 
   async start (): Promise<void> {
@@ -62,7 +62,7 @@ export class ConsensusSource {
   }
 
   private accept (text: string): void {
-    if (text.length > 4 * 1024 * 1024) throw new MarshmelloError('MM_ERR_CONSENSUS', 'bad-input', 'consensus larger than 4 MiB')
+    if (text.length > 4 * 1024 * 1024) throw new MarshmelloError('MM_ERR_CONSENSUS', 'consensus larger than 4 MiB')
     const doc = verifyConsensus(JSON.parse(text), this.init.directoryKey, Date.now())
     this.current = doc
     this.raw = text

@@ -4,9 +4,9 @@
 // of the server lives here too.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
 import { rsaFingerprint, rsaGenerate, ed25519KeyPair, ed25519PublicFromPrivate } from '../../onion/crypto/primitives.js'
-import { selfSignedCertificate } from '../../onion/crypto/certificate.js'
+import { certificateCovers, certificateFingerprint, selfSignedCertificate } from '../../onion/crypto/certificate.js'
+import { rsaIdentityFromPem, rsaPrivatePem } from '../../onion/crypto/rsa-pem.js'
 import { MarshmelloError } from '../../errors.js'
 import { signDescriptor, type Descriptor, type HopRole } from '../../onion/directory/descriptor.js'
 
@@ -42,12 +42,9 @@ export function loadOrCreateIdentity (dir: string, host: string): HopIdentity {
   try {
     ensureDir(dir)
     const idPem = readOrCreate(join(dir, 'identity.key'), () => {
-      const k = rsaGenerate(2048)
-      return createPrivateKey({ key: k.privateDer, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString()
+      return rsaPrivatePem(rsaGenerate(2048).privateDer)
     })
-    const priv = createPrivateKey(idPem)
-    const privateDer = priv.export({ type: 'pkcs8', format: 'der' })
-    const publicDer = createPublicKey(priv).export({ type: 'spki', format: 'der' })
+    const { privateDer, publicDer } = rsaIdentityFromPem(idPem)
     let tlsKeyPem = existsSync(join(dir, 'tls.key')) ? readFileSync(join(dir, 'tls.key'), 'utf8') : ''
     let tlsCertPem = existsSync(join(dir, 'tls.crt')) ? readFileSync(join(dir, 'tls.crt'), 'utf8') : ''
     const names = [...new Set([host, '127.0.0.1', 'localhost'])]
@@ -66,30 +63,23 @@ export function loadOrCreateIdentity (dir: string, host: string): HopIdentity {
       fingerprintHex: fingerprint.toString('hex'),
       tlsKeyPem,
       tlsCertPem,
-      tlsFingerprint: new X509Certificate(tlsCertPem).fingerprint256.replace(/:/g, '').toLowerCase(),
+      tlsFingerprint: certificateFingerprint(tlsCertPem),
     }
   } catch (err) {
     if (err instanceof MarshmelloError) throw err
-    throw new MarshmelloError('MM_ERR_DATA_DIR', 'storage', `cannot use data dir ${dir}: ${(err as Error).message}`)
+    throw new MarshmelloError('MM_ERR_DATA_DIR', `cannot use data dir ${dir}: ${(err as Error).message}`)
   }
 }
 
-function certCovers (pem: string, host: string): boolean {
-  try {
-    const c = new X509Certificate(pem)
-    if (new Date(c.validTo).getTime() < Date.now() + 86_400_000) return false
-    return c.checkIP(host) !== undefined || c.checkHost(host) !== undefined
-  } catch {
-    return false
-  }
-}
+/** the certificate names `host` and stays valid for a day more */
+const certCovers = (pem: string, host: string): boolean => certificateCovers(pem, host, 86_400_000)
 
 /** the server's Ed25519 directory signing key (raw private 32 bytes, hex in a 0600 file) */
 export function loadOrCreateDirectoryKey (dir: string): { privateKey: Buffer, publicKey: Buffer } {
   ensureDir(dir)
   const hex = readOrCreate(join(dir, 'directory.key'), () => ed25519KeyPair().privateKey.toString('hex') + '\n').trim()
   const privateKey = Buffer.from(hex, 'hex')
-  if (privateKey.length !== 32) throw new MarshmelloError('MM_ERR_DATA_DIR', 'storage', `${join(dir, 'directory.key')} is corrupt`)
+  if (privateKey.length !== 32) throw new MarshmelloError('MM_ERR_DATA_DIR', `${join(dir, 'directory.key')} is corrupt`)
   return { privateKey, publicKey: ed25519PublicFromPrivate(privateKey) }
 }
 

@@ -4,10 +4,10 @@
 // storage picks it up through one global hook, so src/storage never imports a role.
 // Outside a SEA every function here is a no-op.
 import { createRequire } from 'node:module'
-import { createHash } from 'node:crypto'
 import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, chmodSync, unlinkSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { sha256Hex } from '../../onion/crypto/fingerprints.js'
 
 /** asset key of the addon in the SEA config */
 export const SQLITE_ASSET = 'better_sqlite3.node'
@@ -72,7 +72,7 @@ export function seaNativeBinding (): object | undefined {
   tried = true
   if (!isSea()) return undefined
   const bytes = Buffer.from(sea()!.getRawAsset(SQLITE_ASSET))
-  const hash = createHash('sha256').update(bytes).digest('hex')
+  const hash = sha256Hex(bytes)
   const root = cacheRoot()
   const dir = join(root, hash)
   const file = join(dir, SQLITE_ASSET)
@@ -81,7 +81,7 @@ export function seaNativeBinding (): object | undefined {
     privateDir(dir)
     let ok = false
     try {
-      ok = createHash('sha256').update(readFileSync(file)).digest('hex') === hash
+      ok = sha256Hex(readFileSync(file)) === hash
     } catch { /* not written yet */ }
     if (!ok) {
       // write + fsync + rename, so a concurrent start never dlopens half a file

@@ -30,7 +30,7 @@ async function readBounded (body: AsyncIterable<Uint8Array>): Promise<string> {
   let n = 0
   for await (const chunk of body) {
     n += chunk.length
-    if (n > MAX_DOC) throw new MarshmelloError('MM_ERR_TOO_LARGE', 'bad-input', 'document larger than 4 MiB')
+    if (n > MAX_DOC) throw new MarshmelloError('MM_ERR_TOO_LARGE', 'document larger than 4 MiB')
     parts.push(Buffer.from(chunk))
   }
   return Buffer.concat(parts).toString('utf8')
@@ -49,6 +49,6 @@ export async function fetchDocument (url: string, init: { method?: 'GET' | 'POST
     return { status: res.statusCode, text: await readBounded(res.body) }
   } catch (err) {
     if (err instanceof MarshmelloError) throw err
-    throw new MarshmelloError('MM_ERR_UNREACHABLE', 'unavailable', `cannot reach ${new URL(url).origin}: ${(err as any).code ?? (err as Error).message}`)
+    throw new MarshmelloError('MM_ERR_UNREACHABLE', `cannot reach ${new URL(url).origin}: ${(err as any).code ?? (err as Error).message}`)
   }
 }

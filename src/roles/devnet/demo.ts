@@ -5,7 +5,7 @@
 // onion made visible. Uses the client core in-process; relays run with --trace.
 import { readFileSync, statSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { randomBase64url, randomHex } from '../../onion/crypto/random.js'
 import type { Devnet } from './index.js'
 import { openClient } from '../client/setup.js'
 import type { ChatClient } from '../client/chat-client.js'
@@ -40,13 +40,13 @@ export async function runDemo (devnet: Devnet, write: (line: string) => void): P
   const { info } = devnet
   const dir = info.dir
   // the demo users' password only guards their throwaway demo profiles
-  const password = `demo-${randomBytes(9).toString('base64url')}`
+  const password = `demo-${randomBase64url(9)}`
   write('demo: signing up alice and bob (profiles in ' + join(dir, 'demo') + ')')
   const alice = await user(dir, 'alice', password)
   const bob = await user(dir, 'bob', password)
   try {
     await bob.readRoom('lobby', { limit: 1 }) // bob's circuit exists before alice speaks
-    const text = `hello from alice ${randomBytes(4).toString('hex')}`
+    const text = `hello from alice ${randomHex(4)}`
     await alice.circuits.current()
     const path = alice.circuits.describe()
     const before = traceOffsets(dir, info.relays.length)
@@ -78,7 +78,7 @@ export async function runDemo (devnet: Devnet, write: (line: string) => void): P
       write(`     ${lines.length} cells, size ${sizes.join('/') || '-'} bytes; plaintext in the ${cells.length} cells it received: ${cells.length === 0 ? 'not captured' : leaked ? 'FOUND (!)' : 'not found — it could not read the content'}`)
     })
 
-    const dmText = `a secret for alice ${randomBytes(4).toString('hex')}`
+    const dmText = `a secret for alice ${randomHex(4)}`
     await bob.sendDm('alice', dmText)
     const dms = await alice.readDms({ limit: 200 })
     const dm = dms.messages.find((m) => m.text === dmText)

@@ -31,7 +31,7 @@ export interface MigrateResult { users?: MigrateCounts, messages?: MigrateCounts
 const zero = (): MigrateCounts => ({ read: 0, copied: 0, present: 0, conflicts: 0 })
 
 /** Thrown when, after copying, a source record cannot be found in the target. */
-const verifyFailed = (what: string) => new MarshmelloError('MM_ERR_MIGRATE_VERIFY', 'storage', what, 500)
+const verifyFailed = (what: string) => new MarshmelloError('MM_ERR_MIGRATE_VERIFY', what)
 
 export async function migrateUsers (from: UserStore, to: UserStore, progress?: (c: MigrateCounts) => void): Promise<MigrateCounts> {
   const c = zero()

@@ -46,22 +46,22 @@ export class Directory {
     const last = this.lastPublished.get(d.fingerprint)
     if (last && last.published >= d.published) {
       // descriptors are public (the consensus lists them): only a live hop signs a newer one
-      throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', 'a descriptor no newer than the last one from this hop: heartbeats must be freshly signed', 409)
+      throw new MarshmelloError('MM_ERR_DESCRIPTOR_STALE', 'a descriptor no newer than the last one from this hop: heartbeats must be freshly signed')
     }
     if (d.role === 'server') {
       if (!this.init.gatewayFingerprint || d.fingerprint !== this.init.gatewayFingerprint) {
-        throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', 'this directory does not accept a server descriptor with that fingerprint', 403)
+        throw new MarshmelloError('MM_ERR_DESCRIPTOR_REFUSED', 'this directory does not accept a server descriptor with that fingerprint')
       }
       this.gateway = { d, seen: now }
     } else {
       // one relay per address: a new identity at a listed address replaces the old one only when it is newer
       for (const [fp, r] of this.relays) {
         if (fp !== d.fingerprint && r.d.host === d.host && r.d.port === d.port && r.seen > now - (this.init.staleMs ?? 30_000)) {
-          throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', `${d.host}:${d.port} is already listed for another relay`, 409)
+          throw new MarshmelloError('MM_ERR_ADDRESS_TAKEN', `${d.host}:${d.port} is already listed for another relay`)
         }
       }
       if (!this.relays.has(d.fingerprint) && this.relays.size >= (this.init.maxRelays ?? 5000)) {
-        throw new MarshmelloError('MM_ERR_BUSY', 'unavailable', 'directory is full', 503)
+        throw new MarshmelloError('MM_ERR_BUSY', 'directory is full')
       }
       this.relays.set(d.fingerprint, { d, seen: now })
     }
@@ -116,8 +116,8 @@ export async function directoryRoutes (app: FastifyInstance, opts: { directory: 
   const probe = opts.probe === undefined ? cachedProbe() : opts.probe
   const posts = new TokenBuckets(2, 20)
   app.post('/v1/directory/descriptors', { bodyLimit: 32 * 1024 }, async (req, reply) => {
-    if (!posts.take(req.socket.remoteAddress ?? '?')) throw new MarshmelloError('MM_ERR_RATE', 'bad-input', 'too many descriptor posts; heartbeat at most every few seconds', 429)
-    if (!req.body || typeof req.body !== 'object') throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'bad-input', 'send the signed descriptor as a JSON object')
+    if (!posts.take(req.socket.remoteAddress ?? '?')) throw new MarshmelloError('MM_ERR_RATE', 'too many descriptor posts; heartbeat at most every few seconds')
+    if (!req.body || typeof req.body !== 'object') throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'send the signed descriptor as a JSON object')
     if (probe) await probe(verifyDescriptor(req.body, Date.now()))
     const d = dir.accept(req.body)
     return reply.code(202).send({ accepted: d.fingerprint })

@@ -11,7 +11,7 @@ import type { MessageStore, UserStore } from '../../storage/types.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
 import { hopDescriptor, loadOrCreateDirectoryKey, loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
-import { installErrorHandler } from '../common/http.js'
+import { installErrorHandler } from '../common/http-errors.js'
 import { registerFinalHop, type FinalHopEndpoint } from '../common/final-hop-endpoint.js'
 import { ConsensusSource } from '../common/consensus-source.js'
 import { Directory, directoryRoutes } from './directory.js'
@@ -71,7 +71,7 @@ export interface RunningServer {
 }
 
 const need = <T>(v: T | undefined, what: string): T => {
-  if (v === undefined) throw new MarshmelloError('MM_ERR_CONFIG', 'bad-input', what)
+  if (v === undefined) throw new MarshmelloError('MM_ERR_CONFIG', what)
   return v
 }
 
@@ -119,7 +119,7 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
   /* ---- HTTPS face: cell channel (gateway/all) and directory (directory/all) ---- */
   const identity = loadOrCreateIdentity(init.dataDir, init.host)
   const app = Fastify({ https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem }, logger: false, bodyLimit: 64 * 1024, requestTimeout: 30_000, frameworkErrors: baseFastifyOptions().frameworkErrors })
-  installErrorHandler(app)
+  installErrorHandler(app, { log })
   closers.push(() => app.close())
   let port = init.port
   const descriptor = (): Descriptor => hopDescriptor(identity, { role: 'server', nickname: init.nickname ?? 'server', host: init.host, port })

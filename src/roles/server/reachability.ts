@@ -4,16 +4,16 @@
 // could list 127.0.0.1:22 or 169.254.169.254 under a fresh key and make relays
 // connect there (P7). Results are cached per identity and address.
 import { request } from 'node:https'
-import { X509Certificate } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { MarshmelloError } from '../../errors.js'
+import { certificateFingerprint } from '../../onion/crypto/certificate.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 
 export type Probe = (d: Descriptor) => Promise<void>
 
-/** fetches https://host:port/descriptor pinned to d.tlsCert; throws MM_ERR_UNREACHABLE unless it names d's identity */
+/** fetches https://host:port/descriptor pinned to d.tlsCert; throws MM_ERR_REACHABILITY unless it names d's identity */
 export function probeHop (d: Descriptor, timeoutMs = 3000): Promise<void> {
-  const fail = (why: string) => new MarshmelloError('MM_ERR_UNREACHABLE', 'bad-input', `${d.host}:${d.port} does not serve this hop (${why}); a relay is listed only where it answers with its own identity`, 422)
+  const fail = (why: string) => new MarshmelloError('MM_ERR_REACHABILITY', `${d.host}:${d.port} does not serve this hop (${why}); a relay is listed only where it answers with its own identity`)
   return new Promise((resolve, reject) => {
     const req = request({
       host: d.host,
@@ -22,7 +22,7 @@ export function probeHop (d: Descriptor, timeoutMs = 3000): Promise<void> {
       method: 'GET',
       ca: [d.tlsCert],
       checkServerIdentity: (_h, cert) => {
-        const fp = new X509Certificate(cert.raw).fingerprint256.replace(/:/g, '').toLowerCase()
+        const fp = certificateFingerprint(cert.raw)
         return fp === d.tlsFingerprint ? undefined : new Error('certificate mismatch')
       },
       timeout: timeoutMs,

@@ -16,18 +16,18 @@ export function toMessage (d: { id: string, from: string, room?: string | null, 
 /** Thrown when a message has neither or both of room and to, or a query neither or both of room and dmUser. */
 export function checkNewMessage (msg: NewMessage): void {
   if ((msg.room === undefined) === (msg.to === undefined)) {
-    throw new MarshmelloError('MM_ERR_MESSAGE_TARGET', 'bad-input', 'expected a message with exactly one of room or to')
+    throw new MarshmelloError('MM_ERR_MESSAGE_TARGET', 'expected a message with exactly one of room or to')
   }
 }
 
 export function checkQuery (q: MessageQuery): void {
   if ((q.room === undefined) === (q.dmUser === undefined)) {
-    throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', 'bad-input', 'expected a query with exactly one of room or dmUser')
+    throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', 'expected a query with exactly one of room or dmUser')
   }
   if (q.newest === true && q.after !== undefined) {
-    throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', 'bad-input', 'expected either newest or after, not both')
+    throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', 'expected either newest or after, not both')
   }
   if (!Number.isInteger(q.limit) || q.limit < 1) {
-    throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', 'bad-input', `expected limit to be a positive integer, got ${q.limit}`)
+    throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', `expected limit to be a positive integer, got ${q.limit}`)
   }
 }

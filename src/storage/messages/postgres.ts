@@ -6,7 +6,7 @@
 // client holds the LISTEN and reconnects by itself when the database goes away.
 
 import pg from 'pg'
-import { randomBytes } from 'node:crypto'
+import { randomHex } from '../../onion/crypto/random.js'
 import type { MessageStore, NewMessage, StoredMessage } from '../types.js'
 import { storeUnavailable } from '../errors.js'
 import { openPgStore, type PgStoreInit } from '../postgres.js'
@@ -60,7 +60,7 @@ export async function postgresMessageStore (init: PostgresMessageStoreInit): Pro
   // one NOTIFY channel per schema, so test runs and deployments sharing a database stay apart
   const channel = `mm_messages_${schema}`.slice(0, 63)
   // NOTIFY payload `<instance> <id>`: this store emits its own puts at once and skips their echo
-  const instance = randomBytes(6).toString('hex')
+  const instance = randomHex(6)
   let closed = false
 
   /* onMessage: this process's own puts are emitted at once; other processes' arrive

@@ -3,7 +3,7 @@
 // the session id as associated data (a value moved to another id fails to open).
 // Layout: version(1)=1 | salt(16) | nonce(12) | ciphertext | tag(16).
 
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
+import { aesGcmOpen, aesGcmSeal, hkdfSha256, randomBytes } from '../../onion/crypto/primitives.js'
 import { storeConfigError, storeIntegrityError } from '../errors.js'
 
 const VERSION = 1
@@ -20,18 +20,16 @@ export function checkSealKey (key: Uint8Array | undefined): asserts key is Uint8
 
 function subkey (key: Uint8Array, salt: Uint8Array): Buffer {
   // a fresh subkey per value keeps random nonces far from GCM's 2^32-messages-per-key bound
-  return Buffer.from(hkdfSync('sha256', key, salt, INFO, 32))
+  return hkdfSha256(key, salt, INFO, 32)
 }
 
 export function seal (key: Uint8Array, id: string, plaintext: Uint8Array): Buffer {
   const salt = randomBytes(SALT)
   const nonce = randomBytes(NONCE)
   const k = subkey(key, salt)
-  const c = createCipheriv('aes-256-gcm', k, nonce)
-  c.setAAD(Buffer.from(id, 'utf8'))
-  const body = Buffer.concat([c.update(plaintext), c.final()])
+  const body = aesGcmSeal(k, nonce, plaintext, Buffer.from(id, 'utf8')) // ciphertext ‖ tag
   k.fill(0)
-  return Buffer.concat([Buffer.of(VERSION), salt, nonce, body, c.getAuthTag()])
+  return Buffer.concat([Buffer.of(VERSION), salt, nonce, body])
 }
 
 /** Thrown (MM_ERR_STORE_INTEGRITY) when the value was altered, sealed for another id or under another key. */
@@ -41,16 +39,9 @@ export function open (key: Uint8Array, id: string, sealed: Uint8Array): Uint8Arr
   }
   const salt = sealed.subarray(1, 1 + SALT)
   const nonce = sealed.subarray(1 + SALT, 1 + SALT + NONCE)
-  const body = sealed.subarray(1 + SALT + NONCE, sealed.length - TAG)
   const k = subkey(key, salt)
-  try {
-    const d = createDecipheriv('aes-256-gcm', k, nonce)
-    d.setAAD(Buffer.from(id, 'utf8'))
-    d.setAuthTag(sealed.subarray(sealed.length - TAG))
-    return new Uint8Array(Buffer.concat([d.update(body), d.final()]))
-  } catch {
-    throw storeIntegrityError(`session ${JSON.stringify(id)} failed its integrity check (altered, or sealed under another key)`)
-  } finally {
-    k.fill(0)
-  }
+  const plain = aesGcmOpen(k, nonce, sealed.subarray(1 + SALT + NONCE), Buffer.from(id, 'utf8'))
+  k.fill(0)
+  if (plain === null) throw storeIntegrityError(`session ${JSON.stringify(id)} failed its integrity check (altered, or sealed under another key)`)
+  return new Uint8Array(plain.buffer, plain.byteOffset, plain.length)
 }

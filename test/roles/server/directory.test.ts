@@ -89,12 +89,12 @@ t.test('a replayed heartbeat (a copy of the listed descriptor) does not keep a d
   }
   t.same(listed(), [], 'A, silent for 40 s, is not listed')
   const err = thrown(() => dir.accept(copy))
-  t.equal(err?.code, 'MM_ERR_DESCRIPTOR', 'nor does the copy bring it back once it dropped out')
+  t.equal(err?.code, 'MM_ERR_DESCRIPTOR_STALE', 'nor does the copy bring it back once it dropped out')
   t.equal(err?.statusCode, 409)
   t.same(listed(), [])
   dir.accept(desc(A, clock.now))
   t.same(listed(), [A.fingerprintHex], 'a freshly signed descriptor does')
-  t.equal(thrown(() => dir.accept(desc(A, clock.now - 60_000)))?.code, 'MM_ERR_DESCRIPTOR', 'an older descriptor than the one listed is refused')
+  t.equal(thrown(() => dir.accept(desc(A, clock.now - 60_000)))?.code, 'MM_ERR_DESCRIPTOR_STALE', 'an older descriptor than the one listed is refused')
 })
 
 t.test('the consensus is signed with the directory key and has a validity period', async (t) => {
@@ -131,7 +131,7 @@ t.test('another relay cannot take a listed address', async (t) => {
   const { clock, dir, listed } = setup()
   dir.accept(desc(A, clock.now, { host: '127.0.0.11', port: 7001 }))
   const err = thrown(() => dir.accept(desc(B, clock.now + 1, { host: '127.0.0.11', port: 7001 })))
-  t.equal(err?.code, 'MM_ERR_DESCRIPTOR', 'a second identity at the same host:port is refused')
+  t.equal(err?.code, 'MM_ERR_ADDRESS_TAKEN', 'a second identity at the same host:port is refused')
   t.equal(err?.statusCode, 409)
   t.same(listed(), [A.fingerprintHex], 'the listed relay keeps its address')
   dir.accept(desc(B, clock.now, { host: '127.0.0.11', port: 7002 }))
@@ -160,14 +160,14 @@ t.test('server descriptors are accepted only from the pinned gateway fingerprint
     const own = desc(G, START, { role: 'server', port: 7000 })
     const { dir } = setup({ serverDescriptor: () => own })
     const err = thrown(() => dir.accept(desc(A, START, { role: 'server' })))
-    t.equal(err?.code, 'MM_ERR_DESCRIPTOR')
+    t.equal(err?.code, 'MM_ERR_DESCRIPTOR_REFUSED')
     t.equal(err?.statusCode, 403)
     t.equal(dir.consensus().doc.server?.fingerprint, G.fingerprintHex, 'the consensus lists its own final hop')
   })
   t.test('split mode: the pinned gateway', async (t) => {
     const { clock, dir } = setup({ gatewayFingerprint: G.fingerprintHex })
     t.equal(dir.consensus().doc.server, null, 'no final hop until the gateway posts')
-    t.equal(thrown(() => dir.accept(desc(A, clock.now, { role: 'server' })))?.code, 'MM_ERR_DESCRIPTOR', 'another identity cannot be the server')
+    t.equal(thrown(() => dir.accept(desc(A, clock.now, { role: 'server' })))?.code, 'MM_ERR_DESCRIPTOR_REFUSED', 'another identity cannot be the server')
     // a descriptor naming the gateway's fingerprint but signed by another key
     const forged = signDescriptor({ ...desc(G, clock.now, { role: 'server' }), signature: undefined } as any, A.privateDer)
     t.equal(thrown(() => dir.accept(forged))?.code, 'MM_ERR_DESCRIPTOR', 'nor can one that claims its fingerprint')
@@ -177,7 +177,7 @@ t.test('server descriptors are accepted only from the pinned gateway fingerprint
     t.equal(dir.consensus().doc.relays.length, 0, 'and not a relay')
     const copy = dir.consensus().doc.server!
     clock.now += 20_000
-    t.equal(thrown(() => dir.accept(copy))?.code, 'MM_ERR_DESCRIPTOR', 'a copy of the listed gateway descriptor is no heartbeat')
+    t.equal(thrown(() => dir.accept(copy))?.code, 'MM_ERR_DESCRIPTOR_STALE', 'a copy of the listed gateway descriptor is no heartbeat')
     clock.now += 11_000
     t.equal(dir.consensus().doc.server, null, 'a silent gateway drops out like a relay')
   })

@@ -35,8 +35,8 @@ t.test('probeHop', async (t) => {
   const closedPort = (closed.address() as { port: number }).port
   await new Promise<void>((r) => closed.close(() => r()))
 
-  t.equal(await codeOf(probeHop(at('127.0.0.1', closedPort))), 'MM_ERR_UNREACHABLE', 'nothing listening')
-  t.equal(await codeOf(probeHop(at('127.0.0.1', (plain.address() as { port: number }).port))), 'MM_ERR_UNREACHABLE', 'a non-TLS service (like SSH)')
-  t.equal(await codeOf(probeHop(at(relay.host, relay.port))), 'MM_ERR_UNREACHABLE', 'another hop\'s address under a fresh key')
-  t.equal(await codeOf(probeHop({ ...real, fingerprint: fresh.fingerprintHex })), 'MM_ERR_UNREACHABLE', 'the right endpoint answering with another identity')
+  t.equal(await codeOf(probeHop(at('127.0.0.1', closedPort))), 'MM_ERR_REACHABILITY', 'nothing listening')
+  t.equal(await codeOf(probeHop(at('127.0.0.1', (plain.address() as { port: number }).port))), 'MM_ERR_REACHABILITY', 'a non-TLS service (like SSH)')
+  t.equal(await codeOf(probeHop(at(relay.host, relay.port))), 'MM_ERR_REACHABILITY', 'another hop\'s address under a fresh key')
+  t.equal(await codeOf(probeHop({ ...real, fingerprint: fresh.fingerprintHex })), 'MM_ERR_REACHABILITY', 'the right endpoint answering with another identity')
 })

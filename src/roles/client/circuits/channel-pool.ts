@@ -2,7 +2,7 @@
 // by every circuit through it, opened on first use and forgotten when it closes. Cells
 // are handed to the circuit whose id they carry. What a circuit does with them is
 // circuit.ts's; how a channel is secured is src/roles/common/channel.ts's.
-import { randomInt } from 'node:crypto'
+import { randomInt } from '../../../onion/crypto/random.js'
 import type { ChannelCell } from '../../../onion/cells/channel-cell.js'
 import type { Descriptor } from '../../../onion/directory/descriptor.js'
 import { CLOSE, connectChannel, type Channel } from '../../common/channel.js'

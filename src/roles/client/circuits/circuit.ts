@@ -77,7 +77,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
 
   private static async buildOnce (init: CircuitInit): Promise<Circuit> {
     const timeoutMs = init.timeoutMs ?? 10_000
-    if (init.path.length < 1) throw new MarshmelloError('MM_ERR_CIRCUIT', 'bad-input', 'a circuit needs at least one hop')
+    if (init.path.length < 1) throw new MarshmelloError('MM_ERR_CIRCUIT', 'a circuit needs at least one hop')
     const channel = await Circuit.entryChannel(init.links, init.path[0], timeoutMs)
     const c = new Circuit(init.path, channel, channel.newCircId(), timeoutMs, init.reattachable ?? false, init.clock ?? systemClock, new ClientBuild(init.path))
     c.attach(channel)

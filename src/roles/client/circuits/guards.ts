@@ -3,7 +3,7 @@
 // policy: one guard, kept while the consensus lists it, replaced after `maxFailures`
 // consecutive failures as the first hop; while it is excluded (it just failed) a build
 // enters through another relay without replacing it. Path rules are network.ts's.
-import { randomInt } from 'node:crypto'
+import { randomInt } from '../../../onion/crypto/random.js'
 import type { Consensus } from '../../../onion/directory/consensus.js'
 import { loadSettings, updateSettings } from '../profile/settings.js'
 import type { GuardState } from './guard-state.js'

@@ -4,8 +4,9 @@
 // every byte. The layout is envelope.ts; key handling is keys.ts. Leaves out key lookup,
 // pinning (profile/contacts.ts) and de-duplication of replayed (from, clientId) pairs.
 
-import { createCipheriv, createDecipheriv, diffieHellman, hkdfSync, randomBytes, sign, verify } from 'node:crypto'
 import { MarshmelloError } from '../../../errors.js'
+import { ed25519SignKey, ed25519VerifyKey, x25519Agree } from '../../../onion/crypto/okp.js'
+import { aesGcmOpen as gcmOpen, aesGcmSeal as gcmSeal, hkdfSha256, randomBytes } from '../../../onion/crypto/primitives.js'
 import {
   EnvelopeFormatError, MAX_ENVELOPE_BYTES, MAX_TEXT_BYTES, TAG_BYTES,
   decodeEnvelope, encodeHeader, encodeSigned, type DmHeader, type Wrap
@@ -33,7 +34,7 @@ export interface SealDmInit extends DmHeader {
   recipientEnc: Uint8Array | string
   /** the sender's own X25519 public key, raw or base64 (so the sender can reread the DM) */
   senderEnc: Uint8Array | string
-  /** randomness source; default node:crypto randomBytes */
+  /** randomness source; default the system CSPRNG (onion/crypto randomBytes) */
   rng?: (n: number) => Uint8Array
 }
 
@@ -54,14 +55,14 @@ export interface OpenDmInit extends DmHeader {
 }
 
 /** Thrown by sealDm when the message itself cannot be sealed (bad header field, text too long). */
-const badDm = (message: string) => new MarshmelloError('MM_ERR_BAD_DM', 'bad-input', message)
+const badDm = (message: string) => new MarshmelloError('MM_ERR_BAD_DM', message)
 
 /** Returns the opaque body (base64url of the envelope) for the server to store. */
 export function sealDm (init: SealDmInit): string {
   const rng = init.rng ?? randomBytes
   const draw = (): Buffer => {
     const b = Buffer.from(rng(32))
-    if (b.length !== 32) throw new MarshmelloError('MM_ERR_INTERNAL', 'internal', 'rng returned the wrong length')
+    if (b.length !== 32) throw new MarshmelloError('MM_ERR_INTERNAL', 'rng returned the wrong length')
     return b
   }
   const fixed = { ...init, contentKey: draw(), recipientEphemeral: draw(), senderEphemeral: draw() }
@@ -93,7 +94,7 @@ export function sealDmDeterministic (init: SealDmFixedInit): string {
   contentKey.fill(0)
   textBytes.fill(0)
   const signed = encodeSigned(header, recipientWrap, senderWrap, content)
-  const signature = sign(null, Buffer.concat([SIG_CONTEXT, signed]), signKey)
+  const signature = ed25519SignKey(signKey, Buffer.concat([SIG_CONTEXT, signed]))
   return Buffer.concat([signed, signature]).toString('base64url')
 }
 
@@ -116,7 +117,7 @@ export function openDm (body: string, init: OpenDmInit): OpenedDm {
     throw err
   }
   const { envelope, header, signed } = parsed
-  if (!verify(null, Buffer.concat([SIG_CONTEXT, signed]), signPub, envelope.signature)) return fail('bad-signature')
+  if (!ed25519VerifyKey(signPub, Buffer.concat([SIG_CONTEXT, signed]), envelope.signature)) return fail('bad-signature')
 
   const h = envelope.header
   if (h.from !== init.from || h.to !== init.to || h.clientId !== init.clientId || h.sentAt !== init.sentAt) return fail('mismatch')
@@ -158,9 +159,9 @@ function wrapKey (ephemeralPrivate: Uint8Array, recipientPublic: Uint8Array | st
   const recipient = rawKey(recipientPublic, 'X25519 public key')
   let shared: Buffer
   try {
-    shared = diffieHellman({ privateKey: eph, publicKey: publicKeyObject('X25519', recipient) })
+    shared = x25519Agree(eph, publicKeyObject('X25519', recipient))
   } catch {
-    throw new MarshmelloError('MM_ERR_BAD_KEY', 'bad-input', 'X25519 public key is a low-order point')
+    throw new MarshmelloError('MM_ERR_BAD_KEY', 'X25519 public key is a low-order point')
   }
   const key = wrapKeyFrom(shared, ephemeral, recipient)
   const sealed = aesGcmSeal(key, contentKey, Buffer.alloc(0))
@@ -169,7 +170,7 @@ function wrapKey (ephemeralPrivate: Uint8Array, recipientPublic: Uint8Array | st
 }
 
 function unwrapKey (wrap: Wrap, myPriv: ReturnType<typeof privateKeyObject>, myPub: Buffer): Buffer {
-  const shared = diffieHellman({ privateKey: myPriv, publicKey: publicKeyObject('X25519', wrap.ephemeral) })
+  const shared = x25519Agree(myPriv, publicKeyObject('X25519', wrap.ephemeral))
   const key = wrapKeyFrom(shared, wrap.ephemeral, myPub)
   try {
     return aesGcmOpen(key, wrap.sealed, Buffer.alloc(0))
@@ -179,20 +180,17 @@ function unwrapKey (wrap: Wrap, myPriv: ReturnType<typeof privateKeyObject>, myP
 }
 
 function wrapKeyFrom (shared: Buffer, ephemeral: Buffer, recipient: Buffer): Buffer {
-  const key = Buffer.from(hkdfSync('sha256', shared, Buffer.alloc(0), Buffer.concat([WRAP_INFO, ephemeral, recipient]), 32))
+  const key = hkdfSha256(shared, Buffer.alloc(0), Buffer.concat([WRAP_INFO, ephemeral, recipient]), 32)
   shared.fill(0)
   return key
 }
 
-function aesGcmSeal (key: Buffer, plain: Buffer, aad: Buffer): Buffer {
-  const c = createCipheriv('aes-256-gcm', key, ZERO_NONCE)
-  c.setAAD(aad)
-  return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()])
-}
+// ciphertext ‖ tag (TAG_BYTES, the primitives' GCM_TAG) under a key used once, so the zero nonce
+const aesGcmSeal = (key: Buffer, plain: Buffer, aad: Buffer): Buffer => gcmSeal(key, ZERO_NONCE, plain, aad)
 
+/** throws when authentication fails (the callers turn that into 'undecryptable') */
 function aesGcmOpen (key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
-  const d = createDecipheriv('aes-256-gcm', key, ZERO_NONCE, { authTagLength: TAG_BYTES })
-  d.setAAD(aad)
-  d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES))
-  return Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG_BYTES)), d.final()])
+  const plain = sealed.length >= TAG_BYTES ? gcmOpen(key, ZERO_NONCE, sealed, aad) : null
+  if (plain === null) throw new MarshmelloError('MM_ERR_BAD_DM', 'DM does not authenticate')
+  return plain
 }

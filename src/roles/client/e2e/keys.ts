@@ -1,18 +1,18 @@
 // A user's end-to-end identity: an X25519 key pair (DMs are encrypted to it) and an
-// Ed25519 key pair (DMs are signed with it), kept as raw 32-byte Buffers, with the
-// conversions to node:crypto KeyObjects, the server's UserKeys shape (base64) and the
-// key fingerprint. Storing keys on disk is profile/identity.ts; using them is dm.ts.
+// Ed25519 key pair (DMs are signed with it), kept as raw 32-byte Buffers, with their
+// base64/length rules, the server's UserKeys shape (base64) and the key fingerprint. The
+// key objects and the fingerprint's bytes are onion/crypto's (okp.ts, fingerprints.ts).
+// Storing keys on disk is profile/identity.ts; using them is dm.ts.
 
-import { createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
 import { MarshmelloError, lengthError } from '../../../errors.js'
+import { userKeyFingerprint } from '../../../onion/crypto/fingerprints.js'
+import { okpPrivateKey, okpPublicKey, okpRawPrivate, okpRawPublic, type KeyObject, type OkpCurve, type RawKeyPair } from '../../../onion/crypto/okp.js'
+import { randomBytes } from '../../../onion/crypto/primitives.js'
 import type { UserKeys } from '../../../storage/types.js'
 
 export const KEY_BYTES = 32
 
-export interface RawKeyPair {
-  publicKey: Buffer
-  privateKey: Buffer
-}
+export type { RawKeyPair }
 
 export interface Identity {
   /** X25519: DMs to this user are encrypted to `enc.publicKey` */
@@ -21,24 +21,13 @@ export interface Identity {
   sign: RawKeyPair
 }
 
-export type KeyCurve = 'X25519' | 'Ed25519'
-
-// DER headers of a PKCS#8 private key and an SPKI public key, followed by the 32 raw bytes
-// (RFC 8410 §7 and §10: OIDs 1.3.101.110 for X25519, 1.3.101.112 for Ed25519).
-const PKCS8_PREFIX: Record<KeyCurve, Buffer> = {
-  X25519: Buffer.from('302e020100300506032b656e04220420', 'hex'),
-  Ed25519: Buffer.from('302e020100300506032b657004220420', 'hex')
-}
-const SPKI_PREFIX: Record<KeyCurve, Buffer> = {
-  X25519: Buffer.from('302a300506032b656e032100', 'hex'),
-  Ed25519: Buffer.from('302a300506032b6570032100', 'hex')
-}
+export type KeyCurve = OkpCurve
 
 const BASE64_32 = /^[A-Za-z0-9+/]{43}=$/
 
 /** Thrown when a key is not valid base64 of the expected raw bytes. */
 const badKey = (what: string) =>
-  new MarshmelloError('MM_ERR_BAD_KEY', 'bad-input', `${what} is not base64 of 32 raw bytes`)
+  new MarshmelloError('MM_ERR_BAD_KEY', `${what} is not base64 of 32 raw bytes`)
 
 /**
  * Accepts a raw key (Buffer/Uint8Array, exactly 32 bytes) or its standard base64 form
@@ -57,35 +46,23 @@ export function rawKey (key: Uint8Array | string, what: string): Buffer {
 }
 
 export function publicKeyObject (curve: KeyCurve, key: Uint8Array | string): KeyObject {
-  const raw = rawKey(key, `${curve} public key`)
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX[curve], raw]), format: 'der', type: 'spki' })
+  return okpPublicKey(curve, rawKey(key, `${curve} public key`))
 }
 
 export function privateKeyObject (curve: KeyCurve, key: Uint8Array): KeyObject {
   const raw = rawKey(key, `${curve} private key`)
-  const der = Buffer.concat([PKCS8_PREFIX[curve], raw])
   try {
-    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
+    return okpPrivateKey(curve, raw)
   } finally {
-    der.fill(0)
     raw.fill(0)
   }
 }
 
 /** The raw 32-byte public key of a KeyObject (public or private). */
-export function rawPublic (key: KeyObject): Buffer {
-  const pub = key.type === 'private' ? createPublicKey(key) : key
-  const jwk = pub.export({ format: 'jwk' })
-  if (typeof jwk.x !== 'string') throw new MarshmelloError('MM_ERR_BAD_KEY', 'internal', 'not an OKP key')
-  return Buffer.from(jwk.x, 'base64url')
-}
+export const rawPublic = (key: KeyObject): Buffer => okpRawPublic(key)
 
 /** The raw 32-byte private key of a private KeyObject. */
-export function rawPrivate (key: KeyObject): Buffer {
-  const jwk = key.export({ format: 'jwk' })
-  if (typeof jwk.d !== 'string') throw new MarshmelloError('MM_ERR_BAD_KEY', 'internal', 'not an OKP private key')
-  return Buffer.from(jwk.d, 'base64url')
-}
+export const rawPrivate = (key: KeyObject): Buffer => okpRawPrivate(key)
 
 /** Derives the full pair from a raw private key (validates its length). */
 export function keyPairFromPrivate (curve: KeyCurve, privateKey: Uint8Array): RawKeyPair {
@@ -127,17 +104,15 @@ export function normalizeUserKeys (keys: { enc: Uint8Array | string, sign: Uint8
   }
 }
 
-/** Hex SHA-256 over raw enc ‖ raw sign (64 bytes); the server computes the same. */
+/** Hex SHA-256 over raw enc ‖ raw sign (64 bytes): userKeyFingerprint, which the server calls too. */
 export function keyFingerprint (keys: { enc: Uint8Array | string, sign: Uint8Array | string }): string {
-  const enc = rawKey(keys.enc, 'X25519 public key')
-  const sign = rawKey(keys.sign, 'Ed25519 public key')
-  return createHash('sha256').update(enc).update(sign).digest('hex')
+  return userKeyFingerprint(rawKey(keys.enc, 'X25519 public key'), rawKey(keys.sign, 'Ed25519 public key'))
 }
 
 /** "ab12 cd34 …": the hex fingerprint in groups of 4, for people to compare. */
 export function humanFingerprint (fingerprint: string): string {
   if (!/^[0-9a-f]{64}$/.test(fingerprint)) {
-    throw new MarshmelloError('MM_ERR_BAD_KEY', 'bad-input', 'fingerprint is not 64 lowercase hex chars')
+    throw new MarshmelloError('MM_ERR_BAD_KEY', 'fingerprint is not 64 lowercase hex chars')
   }
   return fingerprint.match(/.{4}/g)!.join(' ')
 }

@@ -6,7 +6,7 @@
 import { constants, promises as fs } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { randomHex } from '../../../onion/crypto/random.js'
 import { MarshmelloError } from '../../../errors.js'
 
 export const DIR_MODE = 0o700
@@ -22,7 +22,7 @@ export function resolveHome (home?: string): string {
 /** Thrown when a username is not a valid (lowercase) name; keeps names from escaping the home dir. */
 export function checkUsername (username: string): string {
   if (typeof username !== 'string' || !USERNAME.test(username)) {
-    throw new MarshmelloError('MM_ERR_BAD_USERNAME', 'bad-input', 'username must be 1..64 chars of a-z 0-9 _ -')
+    throw new MarshmelloError('MM_ERR_BAD_USERNAME', 'username must be 1..64 chars of a-z 0-9 _ -')
   }
   return username
 }
@@ -52,7 +52,7 @@ export async function ensureProfileDir (home: string | undefined, username: stri
  * content, never a mix. With `exclusive`, fails with EEXIST instead of replacing.
  */
 export async function writeFileAtomic (file: string, data: string, exclusive = false): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`
+  const tmp = `${file}.tmp-${process.pid}-${randomHex(6)}`
   const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, FILE_MODE)
   try {
     await fh.writeFile(data, 'utf8')
@@ -84,7 +84,7 @@ async function syncDir (dir: string): Promise<void> {
 
 /** Thrown when one of the client's files is not the JSON it should be. */
 export const corrupt = (file: string, why: string) =>
-  new MarshmelloError('MM_ERR_PROFILE_CORRUPT', 'storage', `${file}: ${why}`)
+  new MarshmelloError('MM_ERR_PROFILE_CORRUPT', `${file}: ${why}`)
 
 /** Parsed JSON of `file`, or undefined when it does not exist. Throws MM_ERR_PROFILE_CORRUPT. */
 export async function readJson (file: string): Promise<unknown> {

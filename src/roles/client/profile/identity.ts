@@ -3,10 +3,11 @@
 // r=8, p=1, random salt; the parameters stored beside). The public part is bound as AAD and
 // rechecked after unlocking. Leaves out password prompts and changing the password.
 
-import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { MarshmelloError } from '../../../errors.js'
+import { scryptKey } from '../../../onion/crypto/kdf.js'
+import { aesGcmOpen, aesGcmSeal, randomBytes } from '../../../onion/crypto/primitives.js'
 import type { UserKeys } from '../../../storage/types.js'
 import { identityFromPrivate, keyFingerprint, publicKeys, type Identity } from '../e2e/keys.js'
 import { checkUsername, corrupt, ensureProfileDir, isObject, profileDir, readJson, writeFileAtomic } from './files.js'
@@ -32,7 +33,7 @@ export interface IdentityFile {
 
 /** Thrown by createProfile when the user already has a profile in this home. */
 const exists = (username: string) =>
-  new MarshmelloError('MM_ERR_PROFILE_EXISTS', 'bad-input', `a profile for ${username} already exists`, 409)
+  new MarshmelloError('MM_ERR_PROFILE_EXISTS', `a profile for ${username} already exists`)
 
 export async function profileExists (home: string | undefined, username: string): Promise<boolean> {
   try {
@@ -52,16 +53,14 @@ export async function createProfile (
   const pub = publicKeys(identity)
   const fromPrivate = publicKeys(identityFromPrivate(identity.enc.privateKey, identity.sign.privateKey))
   if (fromPrivate.enc !== pub.enc || fromPrivate.sign !== pub.sign) {
-    throw new MarshmelloError('MM_ERR_BAD_KEY', 'bad-input', 'identity public keys do not match its private keys')
+    throw new MarshmelloError('MM_ERR_BAD_KEY', 'identity public keys do not match its private keys')
   }
   const kdf = { name: 'scrypt' as const, ...DEFAULT_SCRYPT, salt: randomBytes(16).toString('base64') }
   const nonce = randomBytes(12)
   const head = { version: 1 as const, username, publicKeys: pub, fingerprint: keyFingerprint(pub), kdf }
   const key = await deriveKey(password, kdf)
   const secret = Buffer.concat([identity.enc.privateKey, identity.sign.privateKey])
-  const c = createCipheriv('aes-256-gcm', key, nonce)
-  c.setAAD(aad(head))
-  const sealed = Buffer.concat([c.update(secret), c.final(), c.getAuthTag()])
+  const sealed = aesGcmSeal(key, nonce, secret, aad(head)) // ciphertext ‖ tag
   key.fill(0)
   secret.fill(0)
   const file: IdentityFile = {
@@ -95,22 +94,16 @@ export async function unlockProfile (home: string | undefined, username: string,
   checkPassword(password)
   const file = await readProfile(home, username)
   if (file === undefined) {
-    throw new MarshmelloError('MM_ERR_PROFILE_UNKNOWN', 'bad-input', `no profile for ${username} in this home`, 404)
+    throw new MarshmelloError('MM_ERR_PROFILE_UNKNOWN', `no profile for ${username} in this home`)
   }
   const { version, username: name, publicKeys: pub, fingerprint, kdf } = file
   const key = await deriveKey(password, kdf)
-  let secret: Buffer
-  try {
-    const sealed = Buffer.from(file.sealed, 'base64')
-    const d = createDecipheriv('aes-256-gcm', key, Buffer.from(file.cipher.nonce, 'base64'), { authTagLength: 16 })
-    d.setAAD(aad({ version, username: name, publicKeys: pub, fingerprint, kdf }))
-    d.setAuthTag(sealed.subarray(64))
-    secret = Buffer.concat([d.update(sealed.subarray(0, 64)), d.final()])
-  } catch {
-    throw new MarshmelloError('MM_ERR_BAD_PASSWORD', 'auth', 'wrong password for this profile')
-  } finally {
-    key.fill(0)
-  }
+  const sealed = Buffer.from(file.sealed, 'base64')
+  const secret = sealed.length === 64 + 16
+    ? aesGcmOpen(key, Buffer.from(file.cipher.nonce, 'base64'), sealed, aad({ version, username: name, publicKeys: pub, fingerprint, kdf }))
+    : null
+  key.fill(0)
+  if (secret === null) throw new MarshmelloError('MM_ERR_BAD_PASSWORD', 'wrong password for this profile')
   const identity = identityFromPrivate(secret.subarray(0, 32), secret.subarray(32, 64))
   secret.fill(0)
   const derived = publicKeys(identity)
@@ -128,15 +121,12 @@ function aad (head: Pick<IdentityFile, 'version' | 'username' | 'publicKeys' | '
 /** Thrown when a password is empty or not a string. */
 function checkPassword (password: string): void {
   if (typeof password !== 'string' || password.length === 0) {
-    throw new MarshmelloError('MM_ERR_BAD_INPUT', 'bad-input', 'password must be a non-empty string')
+    throw new MarshmelloError('MM_ERR_BAD_INPUT', 'password must be a non-empty string')
   }
 }
 
 async function deriveKey (password: string, kdf: IdentityFile['kdf']): Promise<Buffer> {
-  const opts: ScryptOptions = { N: kdf.N, r: kdf.r, p: kdf.p, maxmem: 256 * kdf.N * kdf.r + 1024 * 1024 }
-  return await new Promise((resolve, reject) => {
-    scryptCb(password.normalize('NFC'), Buffer.from(kdf.salt, 'base64'), 32, opts, (err, key) => err ? reject(err) : resolve(key))
-  })
+  return await scryptKey(password, Buffer.from(kdf.salt, 'base64'), 32, kdf)
 }
 
 function parseIdentityFile (path: string, raw: unknown, username: string): IdentityFile {

@@ -38,7 +38,7 @@ export async function saveSettings (home: string | undefined, settings: Settings
   try {
     clean = validateSettings(settings)
   } catch (err) {
-    throw new MarshmelloError('MM_ERR_BAD_INPUT', 'bad-input', (err as Error).message)
+    throw new MarshmelloError('MM_ERR_BAD_INPUT', (err as Error).message)
   }
   await ensurePrivateDir(root)
   const path = join(root, SETTINGS_FILE)
@@ -55,7 +55,7 @@ export async function updateSettings (home: string | undefined, change: (s: Sett
       next = validateSettings(change(await loadSettings(root)))
     } catch (err) {
       if (err instanceof MarshmelloError) throw err
-      throw new MarshmelloError('MM_ERR_BAD_INPUT', 'bad-input', (err as Error).message)
+      throw new MarshmelloError('MM_ERR_BAD_INPUT', (err as Error).message)
     }
     await ensurePrivateDir(root)
     await writeFileAtomic(path, JSON.stringify(next, null, 2) + '\n')

@@ -103,21 +103,21 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
   })
   app.post('/api/rooms/:room/join', { schema: { params: roomParams, body: emptyBody } }, async (req) => {
     const room = lower((req.params as { room: string }).room)
-    if (!ROOM.test(room)) throw new MarshmelloError('MM_ERR_BAD_ROOM', 'bad-input', 'a room name is 1–32 characters of a-z, 0-9, _ and -')
+    if (!ROOM.test(room)) throw new MarshmelloError('MM_ERR_BAD_ROOM', 'a room name is 1–32 characters of a-z, 0-9, _ and -')
     session.join(room)
     return { rooms: session.joinedRooms() }
   })
   app.post('/api/rooms/:room/leave', { schema: { params: roomParams, body: emptyBody } }, async (req) => {
     const room = lower((req.params as { room: string }).room)
     session.me()
-    if (room === 'lobby') throw new MarshmelloError('MM_ERR_BAD_ROOM', 'bad-input', 'the lobby cannot be left')
+    if (room === 'lobby') throw new MarshmelloError('MM_ERR_BAD_ROOM', 'the lobby cannot be left')
     session.leave(room)
     return { rooms: session.joinedRooms() }
   })
 
   app.get('/api/dms/:user', { schema: { params: userParams } }, async (req) => {
     const user = lower((req.params as { user: string }).user)
-    if (!USER.test(user)) throw new MarshmelloError('MM_ERR_BAD_USER', 'bad-input', 'not a username')
+    if (!USER.test(user)) throw new MarshmelloError('MM_ERR_BAD_USER', 'not a username')
     return { user, messages: (await session.conversation(user)).map(view) }
   })
   app.post('/api/dms/:user', { schema: { params: userParams, body: textBody } }, async (req, reply) => {

@@ -15,7 +15,7 @@ export interface WebUiArgs extends ClientArgs { 'web-port'?: number, room?: stri
 
 export async function runWebUi (a: WebUiArgs): Promise<void> {
   const port = a['web-port'] ?? 0
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new MarshmelloError('MM_ERR_CONFIG', 'bad-input', '--web-port must be a port number (0: any free port)')
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new MarshmelloError('MM_ERR_CONFIG', '--web-port must be a port number (0: any free port)')
   const token = newToken()
   const session = new WebSession(a, { openClient, resolveNetwork })
   await session.start()

@@ -86,13 +86,13 @@ export class WebSession {
   get username (): string | null { return this.client?.loggedIn ? this.client.username : null }
 
   private need (): ChatClient {
-    if (!this.client) throw new MarshmelloError('MM_ERR_NO_NETWORK', 'bad-input', this.networkError ?? 'no network configured: open the network settings')
+    if (!this.client) throw new MarshmelloError('MM_ERR_NO_NETWORK', this.networkError ?? 'no network configured: open the network settings')
     return this.client
   }
 
   me (): { client: ChatClient, name: string } {
     const client = this.need()
-    if (!client.loggedIn || !client.username) throw new MarshmelloError('MM_ERR_NOT_LOGGED_IN', 'auth', 'log in first')
+    if (!client.loggedIn || !client.username) throw new MarshmelloError('MM_ERR_NOT_LOGGED_IN', 'log in first')
     return { client, name: client.username }
   }
 
@@ -246,9 +246,9 @@ export class WebSession {
       let url: URL
       try { url = new URL(change.relay) } catch { url = new URL('invalid:') }
       if (url.protocol !== 'https:' || !url.hostname || url.pathname !== '/' || url.search || url.hash) {
-        throw new MarshmelloError('MM_ERR_CONFIG', 'bad-input', 'the bootstrap relay must be an https://host:port URL')
+        throw new MarshmelloError('MM_ERR_CONFIG', 'the bootstrap relay must be an https://host:port URL')
       }
-      if (!/^[0-9a-f]{64}$/i.test(change.directoryKey)) throw new MarshmelloError('MM_ERR_CONFIG', 'bad-input', 'the directory key must be 64 hex characters (the fingerprint the server printed)')
+      if (!/^[0-9a-f]{64}$/i.test(change.directoryKey)) throw new MarshmelloError('MM_ERR_CONFIG', 'the directory key must be 64 hex characters (the fingerprint the server printed)')
       settings = { relays: [url.origin], directoryKey: change.directoryKey.toLowerCase() }
       next = { ...this.args, devnet: undefined, relay: [url.origin], 'directory-key': change.directoryKey.toLowerCase() }
     }

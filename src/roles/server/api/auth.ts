@@ -5,9 +5,9 @@
 // believed only with the internal token). Leaves out per-address rate limiting (the
 // server never learns addresses) and key history.
 
-import { createHash } from 'node:crypto'
 import { MarshmelloError, lengthError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
+import { userKeyFingerprint } from '../../../onion/crypto/fingerprints.js'
 import type { UserKeys, UserRecord, UserStore } from '../../../storage/types.js'
 import { requireCaller } from './http.js'
 import { ok, type Route, type ServiceCall } from './router.js'
@@ -26,9 +26,9 @@ export interface AuthServiceOptions {
 }
 
 /** Thrown at login for an unknown user AND for a wrong password: the two must look alike. */
-const badCredentials = () => new MarshmelloError('MM_ERR_BAD_CREDENTIALS', 'auth', 'wrong username or password', 401)
+const badCredentials = () => new MarshmelloError('MM_ERR_BAD_CREDENTIALS', 'wrong username or password')
 /** Thrown when a named user does not exist. */
-const unknownUser = () => new MarshmelloError('MM_ERR_USER_UNKNOWN', 'bad-input', 'no such user', 404)
+const unknownUser = () => new MarshmelloError('MM_ERR_USER_UNKNOWN', 'no such user')
 
 const userResponse = {
   type: 'object',
@@ -67,7 +67,7 @@ const loginBody = {
 
 /** Thrown when a password holds a lone surrogate (it would hash like U+FFFD, colliding with others). */
 function checkPassword (password: string): void {
-  if (!isWellFormedText(password)) throw new MarshmelloError('MM_ERR_BAD_TEXT', 'bad-input', 'password must be well-formed Unicode')
+  if (!isWellFormedText(password)) throw new MarshmelloError('MM_ERR_BAD_TEXT', 'password must be well-formed Unicode')
 }
 
 /** base64 of a raw 32-byte public key -> bytes, with the exact complaint when it is not */
@@ -79,7 +79,7 @@ export function decodeKey (b64: string, what: string): Buffer {
 
 /** hex SHA-256 over the raw enc key then the raw sign key (what `/whois` shows) */
 export function keyFingerprint (keys: UserKeys): string {
-  return createHash('sha256').update(decodeKey(keys.enc, 'enc')).update(decodeKey(keys.sign, 'sign')).digest('hex')
+  return userKeyFingerprint(decodeKey(keys.enc, 'enc'), decodeKey(keys.sign, 'sign'))
 }
 
 function keysView (user: UserRecord) {
@@ -90,13 +90,13 @@ function tokenOf (call: ServiceCall): { jti: string, expiresAt: number } {
   const jti = call.tokenId
   const exp = call.tokenExp
   if (typeof jti !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(jti) || typeof exp !== 'string' || !/^[0-9]{1,16}$/.test(exp)) {
-    throw new MarshmelloError('MM_ERR_UNAUTHENTICATED', 'auth', 'sign in first', 401)
+    throw new MarshmelloError('MM_ERR_UNAUTHENTICATED', 'sign in first')
   }
   return { jti, expiresAt: Number(exp) }
 }
 
 /** Thrown when a name has had too many failed logins lately (password guessing). */
-const tooManyFailures = () => new MarshmelloError('MM_ERR_RATE', 'bad-input', 'too many failed logins for this name; wait a minute and try again', 429)
+const tooManyFailures = () => new MarshmelloError('MM_ERR_RATE', 'too many failed logins for this name; wait a minute and try again')
 
 export async function authRoutes (opts: AuthServiceOptions): Promise<ServiceRoutes> {
   const { users, tokens } = opts

@@ -31,7 +31,7 @@ const PUBLIC = new Set(['POST /v1/auth/register', 'POST /v1/auth/login'])
 const BEARER = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/i
 
 /** Thrown when a protected route is called without a well-formed bearer token. */
-const noToken = () => new MarshmelloError('MM_ERR_TOKEN', 'auth', 'send Authorization: Bearer <token>', 401)
+const noToken = () => new MarshmelloError('MM_ERR_TOKEN', 'send Authorization: Bearer <token>')
 
 export interface GatewayRequest extends BytesCall {
   authorization?: string
@@ -94,7 +94,7 @@ export function createGateway (init: GatewayApiInit): Gateway {
 
 const NOT_FOUND = { error: { code: 'MM_ERR_NOT_FOUND', message: 'no such route' } }
 /** Thrown when a request body is over the API's limit. */
-const tooLarge = () => new MarshmelloError('MM_ERR_TOO_LARGE', 'protocol', `request body is larger than ${BODY_LIMIT} bytes`, 413)
+const tooLarge = () => new MarshmelloError('MM_ERR_TOO_LARGE', `request body is larger than ${BODY_LIMIT} bytes`)
 
 /** The gateway as a fastify app (tests and tools inject into it; the server calls createGateway directly). */
 export function buildGatewayApi (init: GatewayApiInit): FastifyInstance {

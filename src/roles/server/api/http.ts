@@ -1,12 +1,12 @@
-// What every API app shares: the one error handler (MarshmelloError, schema
-// validation and body-parser errors become `{ error: { code, message } }`, never a
-// stack or a 5xx for bad input), the JSON 404, the internal-token guard that decides
+// What every API app shares: the error handler and JSON 404 of roles/common/http-errors.ts
+// (the one mapping for every app), the internal-token guard that decides
 // whether `x-marshmello-user` can be trusted, and the fastify options that keep
 // bodies and headers out of logs. Routes and schemas live in the services.
 
-import { createHash, timingSafeEqual } from 'node:crypto'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
-import { MarshmelloError, isMarshmelloError } from '../../../errors.js'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { MarshmelloError } from '../../../errors.js'
+import { secretMatcher } from '../../../onion/crypto/fingerprints.js'
+import { errorBody, installErrorHandler, logFailure, toPublicError } from '../../common/http-errors.js'
 import type { Logger } from '../../../log.js'
 
 export const HEADER_INTERNAL = 'x-marshmello-internal'
@@ -33,44 +33,6 @@ export function baseFastifyOptions (): FastifyServerOptions {
   }
 }
 
-interface PublicError { status: number, code: string, message: string }
-
-export function toPublicError (err: unknown): PublicError {
-  if (isMarshmelloError(err)) {
-    if (err.statusCode >= 500) return { status: err.statusCode, code: err.code, message: 'service unavailable, try again' }
-    return { status: err.statusCode, code: err.code, message: err.message }
-  }
-  const e = err as FastifyError
-  if (e?.validation !== undefined) {
-    return { status: 400, code: 'MM_ERR_VALIDATION', message: String(e.message).slice(0, 300) }
-  }
-  switch (e?.code) {
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { status: 400, code: 'MM_ERR_BAD_JSON', message: 'request body is not valid JSON' }
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, code: 'MM_ERR_TOO_LARGE', message: `request body is larger than ${BODY_LIMIT} bytes` }
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, code: 'MM_ERR_MEDIA_TYPE', message: 'send application/json' }
-  }
-  // secure-json-parse refuses __proto__/constructor keys with a 400 SyntaxError
-  if (e instanceof SyntaxError) return { status: 400, code: 'MM_ERR_BAD_JSON', message: 'request body is not valid JSON' }
-  const status = typeof e?.statusCode === 'number' ? e.statusCode : 500
-  if (status >= 400 && status < 500) return { status, code: 'MM_ERR_BAD_REQUEST', message: 'bad request' }
-  return { status: 500, code: 'MM_ERR_INTERNAL', message: 'internal error' }
-}
-
-/** The one error handler: safe JSON, and a log line (code and route only) for 5xx. */
-export function errorHandler (logger: Logger) {
-  return function (err: unknown, request: FastifyRequest, reply: FastifyReply) {
-    const pub = toPublicError(err)
-    if (pub.status >= 500) {
-      logger.error('request failed', { method: request.method, route: request.routeOptions.url, status: pub.status, err: (err as { code?: string })?.code ?? (err as Error)?.name })
-    }
-    reply.code(pub.status).send({ error: { code: pub.code, message: pub.message } })
-  }
-}
-
 /** A request as bytes: what the gateway and the services' dispatch function take. */
 export interface BytesCall {
   method: string
@@ -91,11 +53,11 @@ export interface BytesReply {
 
 export const JSON_TYPE = 'application/json; charset=utf-8'
 
-/** The API error shape for anything thrown; 5xx are logged with their code, never their message. */
+/** The API error shape for anything thrown (roles/common/http-errors.ts); 5xx are logged with their code, never their message. */
 export function errorReply (err: unknown, logger: Logger, method: string): BytesReply {
   const pub = toPublicError(err)
-  if (pub.status >= 500) logger.error('request failed', { method, status: pub.status, err: (err as { code?: string })?.code ?? (err as Error)?.name })
-  return { status: pub.status, contentType: JSON_TYPE, body: Buffer.from(JSON.stringify({ error: { code: pub.code, message: pub.message } })) }
+  logFailure(logger, err, pub, { method })
+  return { status: pub.status, contentType: JSON_TYPE, body: Buffer.from(JSON.stringify(errorBody(pub))) }
 }
 
 /**
@@ -123,8 +85,7 @@ export async function serveBytes (reply: FastifyReply, answer: (signal: AbortSig
  */
 export function bytesApp (logger: Logger): FastifyInstance {
   const app = Fastify(baseFastifyOptions())
-  app.setErrorHandler(errorHandler(logger))
-  app.setNotFoundHandler(notFoundHandler)
+  installErrorHandler(app, { log: logger })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
   return app
@@ -133,13 +94,9 @@ export function bytesApp (logger: Logger): FastifyInstance {
 /** a request header's value when it was sent once */
 export const headerOf = (v: string | string[] | undefined): string | undefined => typeof v === 'string' ? v : undefined
 
-export function notFoundHandler (_request: FastifyRequest, reply: FastifyReply) {
-  reply.code(404).send({ error: { code: 'MM_ERR_NOT_FOUND', message: 'no such route' } })
-}
 
 /* ------------------------------------------------------------ internal token -- */
 
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest()
 
 /**
  * onRequest hook for a service's routes: the request must carry the configured
@@ -148,14 +105,14 @@ const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest()
  */
 export function internalGuard (internalToken: string) {
   if (typeof internalToken !== 'string' || internalToken.length < 16) {
-    throw new MarshmelloError('MM_ERR_CONFIG', 'internal', 'the internal token must be a string of at least 16 characters')
+    throw new MarshmelloError('MM_ERR_CONFIG', 'the internal token must be a string of at least 16 characters')
   }
-  const expected = digest(internalToken)
+  const matches = secretMatcher(internalToken)
   return async function checkInternalToken (request: FastifyRequest): Promise<void> {
     const got = request.headers[HEADER_INTERNAL]
-    if (typeof got !== 'string' || !timingSafeEqual(digest(got), expected)) {
+    if (typeof got !== 'string' || !matches(got)) {
       /** Thrown when a service is called without the gateway's internal token. */
-      throw new MarshmelloError('MM_ERR_INTERNAL_TOKEN', 'auth', 'missing or wrong internal token', 401)
+      throw new MarshmelloError('MM_ERR_INTERNAL_TOKEN', 'missing or wrong internal token')
     }
   }
 }
@@ -167,7 +124,7 @@ export function requireCaller (call: { user?: string }): string {
   const v = call.user
   if (typeof v !== 'string' || !CALLER.test(v)) {
     /** Thrown when a route needs a signed-in user and the gateway named none. */
-    throw new MarshmelloError('MM_ERR_UNAUTHENTICATED', 'auth', 'sign in first', 401)
+    throw new MarshmelloError('MM_ERR_UNAUTHENTICATED', 'sign in first')
   }
   return v
 }

@@ -26,7 +26,7 @@ export class LongPollHub {
   wait (keys: string[]): Waiter {
     if (this.count >= this.max) {
       /** Thrown when too many long-polls are already waiting. */
-      throw new MarshmelloError('MM_ERR_BUSY', 'unavailable', 'too many waiting requests, retry later', 503)
+      throw new MarshmelloError('MM_ERR_BUSY', 'too many waiting requests, retry later')
     }
     let resolve!: () => void
     const woken = new Promise<void>(r => { resolve = r })

@@ -58,7 +58,7 @@ const roomParams = {
 } as const
 
 /** Thrown when text or a DM body is not well-formed Unicode (a lone surrogate). */
-const badText = (what: string) => new MarshmelloError('MM_ERR_BAD_TEXT', 'bad-input', `${what} must be well-formed Unicode`)
+const badText = (what: string) => new MarshmelloError('MM_ERR_BAD_TEXT', `${what} must be well-formed Unicode`)
 
 function view (m: StoredMessage) {
   const out: Record<string, unknown> = { id: m.id, from: m.from, clientId: m.clientId, body: m.body, sentAt: m.sentAt }
@@ -87,7 +87,7 @@ export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
   })
   let sweeper: NodeJS.Timeout | undefined
   if (opts.ttlMs !== undefined) {
-    if (!(opts.ttlMs > 0)) throw new MarshmelloError('MM_ERR_CONFIG', 'internal', 'ttlMs must be a positive number')
+    if (!(opts.ttlMs > 0)) throw new MarshmelloError('MM_ERR_CONFIG', 'ttlMs must be a positive number')
     sweeper = setInterval(() => {
       store.deleteExpired(now()).catch(err => logger.warn('deleting expired messages failed', { err }))
     }, Math.min(Math.max(opts.ttlMs, 1000), 60_000))
@@ -101,7 +101,7 @@ export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
     const { message, created } = await store.put(full)
     if (!created && (message.room !== msg.room || message.to !== msg.to || message.body !== msg.body)) {
       /** Thrown when a client id is reused for a different message. */
-      throw new MarshmelloError('MM_ERR_CLIENT_ID_REUSED', 'bad-input', 'this clientId was already used for another message', 409)
+      throw new MarshmelloError('MM_ERR_CLIENT_ID_REUSED', 'this clientId was already used for another message')
     }
     return { status: created ? 201 : 200, body: { message: view(message) } }
   }
@@ -113,7 +113,7 @@ export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
     if (raw.latest !== undefined) {
       if (q.after !== undefined || waitMs > 0) {
         /** Thrown when latest is combined with after or wait. */
-        throw new MarshmelloError('MM_ERR_BAD_QUERY', 'bad-input', 'latest reads the newest page: do not combine it with after or wait', 400)
+        throw new MarshmelloError('MM_ERR_BAD_QUERY', 'latest reads the newest page: do not combine it with after or wait')
       }
       const t = now()
       // one more than asked, so hasMore says whether older messages exist
@@ -195,11 +195,11 @@ export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
         const { to: rawTo, clientId, body } = input as { to: string, clientId: string, body: string }
         if (!isWellFormedText(body)) throw badText('body')
         if (Buffer.byteLength(body, 'utf8') > MAX_DM_BYTES) {
-          throw new MarshmelloError('MM_ERR_TOO_LARGE', 'bad-input', `expected a DM body of at most ${MAX_DM_BYTES} bytes`, 413)
+          throw new MarshmelloError('MM_ERR_TOO_LARGE', `expected a DM body of at most ${MAX_DM_BYTES} bytes`)
         }
         const to = rawTo.toLowerCase()
         if (opts.userExists !== undefined && !(await opts.userExists(to))) {
-          throw new MarshmelloError('MM_ERR_USER_UNKNOWN', 'bad-input', 'no such user', 404)
+          throw new MarshmelloError('MM_ERR_USER_UNKNOWN', 'no such user')
         }
         return send({ from, to, clientId, body })
       },

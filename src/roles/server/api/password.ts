@@ -1,12 +1,13 @@
-// Password hashing for the auth service: scrypt from node:crypto (OpenSSL), async so
+// Password hashing for the auth service: scrypt (onion/crypto/kdf.ts), async so
 // the event loop keeps serving, encoded as `scrypt$N$r$p$salt_b64$hash_b64` (the
 // format UserRecord.passwordHash documents). Verification compares in constant time
 // and re-reads the cost parameters from the stored hash, so they can be raised later.
 // Leaves out rate limiting and pepper/secret keys.
 
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { scryptKey, type ScryptParams } from '../../../onion/crypto/kdf.js'
+import { equalBytes, randomBytes } from '../../../onion/crypto/primitives.js'
 
-export interface ScryptParams { N: number, r: number, p: number }
+export type { ScryptParams }
 
 /** DESIGN §5: scrypt, never a fast hash. N=2^15 r=8 p=1 needs 32 MiB per hash. */
 export const DEFAULT_SCRYPT: ScryptParams = { N: 2 ** 15, r: 8, p: 1 }
@@ -15,17 +16,9 @@ const SALT_LEN = 16
 /** Refuse stored parameters beyond this (a corrupt or hostile record must not eat the memory). */
 const MAX_N = 2 ** 20
 
-function scryptAsync (password: string, salt: Buffer, keyLen: number, params: ScryptParams): Promise<Buffer> {
-  // OpenSSL needs 128*N*r bytes plus a little; the default maxmem (32 MiB) is just too small for N=2^15.
-  const opts: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 128 * params.N * params.r * 2 + 1024 * 1024 }
-  return new Promise((resolve, reject) => {
-    scrypt(password.normalize('NFC'), salt, keyLen, opts, (err, key) => err ? reject(err) : resolve(key))
-  })
-}
-
 export async function hashPassword (password: string, params: ScryptParams = DEFAULT_SCRYPT): Promise<string> {
   const salt = randomBytes(SALT_LEN)
-  const hash = await scryptAsync(password, salt, KEY_LEN, params)
+  const hash = await scryptKey(password, salt, KEY_LEN, params)
   return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString('base64')}$${hash.toString('base64')}`
 }
 
@@ -47,8 +40,8 @@ function parse (encoded: string): Parsed | undefined {
 export async function verifyPassword (password: string, encoded: string): Promise<boolean> {
   const parsed = parse(encoded)
   if (parsed === undefined) return false
-  const candidate = await scryptAsync(password, parsed.salt, parsed.hash.length, parsed.params)
-  return timingSafeEqual(candidate, parsed.hash)
+  const candidate = await scryptKey(password, parsed.salt, parsed.hash.length, parsed.params)
+  return equalBytes(candidate, parsed.hash)
 }
 
 let dummy: Promise<string> | undefined

@@ -72,14 +72,14 @@ const JSON_MIME = /^application\/json\s*(;|$)/i
 const invalid = (where: string, v: ValidateFunction) => {
   const e = v.errors?.[0]
   const message = e === undefined ? `${where} is invalid` : `${where}${e.instancePath} ${e.message ?? 'is invalid'}`
-  return new MarshmelloError('MM_ERR_VALIDATION', 'bad-input', message.slice(0, 300), 400)
+  return new MarshmelloError('MM_ERR_VALIDATION', message.slice(0, 300))
 }
 /** Thrown when a body is not JSON, or JSON with __proto__ or constructor keys. */
-const badJson = () => new MarshmelloError('MM_ERR_BAD_JSON', 'bad-input', 'request body is not valid JSON', 400)
+const badJson = () => new MarshmelloError('MM_ERR_BAD_JSON', 'request body is not valid JSON')
 /** Thrown when a body comes with another content type than JSON. */
-const badMediaType = () => new MarshmelloError('MM_ERR_MEDIA_TYPE', 'bad-input', 'send application/json', 415)
+const badMediaType = () => new MarshmelloError('MM_ERR_MEDIA_TYPE', 'send application/json')
 /** Thrown when a path cannot be percent-decoded. */
-const badUrl = () => new MarshmelloError('MM_ERR_BAD_URL', 'bad-input', 'malformed URL', 400)
+const badUrl = () => new MarshmelloError('MM_ERR_BAD_URL', 'malformed URL')
 
 const NOT_FOUND = Buffer.from(JSON.stringify({ error: { code: 'MM_ERR_NOT_FOUND', message: 'no such route' } }))
 

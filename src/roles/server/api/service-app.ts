@@ -43,7 +43,7 @@ export interface Services {
 }
 
 function need<T> (value: T | undefined, what: string, service: ServiceName): T {
-  if (value === undefined) throw new MarshmelloError('MM_ERR_CONFIG', 'internal', `the ${service} service needs ${what}`)
+  if (value === undefined) throw new MarshmelloError('MM_ERR_CONFIG', `the ${service} service needs ${what}`)
   return value
 }
 

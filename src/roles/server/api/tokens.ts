@@ -4,7 +4,7 @@
 // the gateway can run apart from auth. The 32-byte secret lives 0600 in the data dir.
 // Tokens are never logged; this file leaves refresh tokens and key rotation out.
 
-import { randomBytes } from 'node:crypto'
+import { randomBytes } from '../../../onion/crypto/primitives.js'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose'
@@ -52,9 +52,9 @@ export interface TokenServiceComponents {
 }
 
 /** Thrown when a token is missing, malformed, forged, for another audience, or revoked. */
-const tokenError = () => new MarshmelloError('MM_ERR_TOKEN', 'auth', 'invalid or revoked token', 401)
+const tokenError = () => new MarshmelloError('MM_ERR_TOKEN', 'invalid or revoked token')
 /** Thrown when a token was valid but its expiry has passed. */
-const expiredError = () => new MarshmelloError('MM_ERR_TOKEN_EXPIRED', 'auth', 'token expired, sign in again', 401)
+const expiredError = () => new MarshmelloError('MM_ERR_TOKEN_EXPIRED', 'token expired, sign in again')
 
 export class TokenService {
   readonly ttlMs: number
@@ -67,10 +67,10 @@ export class TokenService {
 
   constructor (init: TokenServiceInit, components: TokenServiceComponents) {
     if (!(init.secret instanceof Uint8Array) || init.secret.length < SECRET_BYTES) {
-      throw new MarshmelloError('MM_ERR_CONFIG', 'internal', `expected a token secret of at least ${SECRET_BYTES} bytes, got length=${init.secret?.length}`)
+      throw new MarshmelloError('MM_ERR_CONFIG', `expected a token secret of at least ${SECRET_BYTES} bytes, got length=${init.secret?.length}`)
     }
     const ttl = init.ttlMs ?? DEFAULT_TOKEN_TTL_MS
-    if (!Number.isFinite(ttl) || ttl <= 0) throw new MarshmelloError('MM_ERR_CONFIG', 'internal', 'token ttlMs must be a positive number')
+    if (!Number.isFinite(ttl) || ttl <= 0) throw new MarshmelloError('MM_ERR_CONFIG', 'token ttlMs must be a positive number')
     this.key = globalThis.crypto.subtle.importKey('raw', Uint8Array.from(init.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
     this.ttlMs = ttl
     this.issuer = init.issuer ?? 'marshmello'
@@ -80,7 +80,7 @@ export class TokenService {
   }
 
   async issue (username: string): Promise<IssuedToken> {
-    if (!USERNAME.test(username)) throw new MarshmelloError('MM_ERR_VALIDATION', 'bad-input', 'expected a lowercase username of 3-32 [a-z0-9_-]')
+    if (!USERNAME.test(username)) throw new MarshmelloError('MM_ERR_VALIDATION', 'expected a lowercase username of 3-32 [a-z0-9_-]')
     const iat = Math.floor(this.now() / 1000)
     const exp = iat + Math.ceil(this.ttlMs / 1000)
     const jti = randomBytes(16).toString('base64url')
@@ -131,7 +131,7 @@ export class TokenService {
       revoked = await this.isRevoked(jti)
     } catch (err) {
       if (isMarshmelloError(err)) throw err
-      throw new MarshmelloError('MM_ERR_REVOCATION_UNAVAILABLE', 'unavailable', 'cannot check token revocation')
+      throw new MarshmelloError('MM_ERR_REVOCATION_UNAVAILABLE', 'cannot check token revocation')
     }
     if (revoked) throw tokenError()
     return { username: sub, jti, exp, expiresAt: exp * 1000 }
@@ -146,7 +146,7 @@ export async function loadOrCreateSecret (path: string): Promise<Uint8Array> {
   try {
     const existing = await readFile(path)
     if (existing.length < SECRET_BYTES) {
-      throw new MarshmelloError('MM_ERR_CONFIG', 'internal', `expected a token secret of at least ${SECRET_BYTES} bytes in ${path}, got length=${existing.length}`)
+      throw new MarshmelloError('MM_ERR_CONFIG', `expected a token secret of at least ${SECRET_BYTES} bytes in ${path}, got length=${existing.length}`)
     }
     await chmod(path, 0o600).catch(() => {})
     return new Uint8Array(existing)

@@ -36,7 +36,7 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 10_000
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 
 /** Thrown when a service cannot be reached or answers garbage. */
-const unavailable = (what: string) => new MarshmelloError('MM_ERR_UPSTREAM', 'unavailable', `${what} is unavailable`, 503)
+const unavailable = (what: string) => new MarshmelloError('MM_ERR_UPSTREAM', `${what} is unavailable`)
 
 function flatten (headers: Record<string, string | string[] | number | undefined>): Record<string, string> {
   const out: Record<string, string> = {}
@@ -115,7 +115,7 @@ export function httpUpstream (baseUrl: string, internalToken: string, init: Http
         const code = (err as { code?: string }).code
         if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
           /** Thrown when a service takes longer than the request's timeout. */
-          throw new MarshmelloError('MM_ERR_UPSTREAM_TIMEOUT', 'unavailable', `${name} did not answer in time`, 504)
+          throw new MarshmelloError('MM_ERR_UPSTREAM_TIMEOUT', `${name} did not answer in time`)
         }
         throw unavailable(name)
       }

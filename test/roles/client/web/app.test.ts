@@ -15,9 +15,9 @@ const HOST = `127.0.0.1:${PORT}`
 async function app () {
   const token = newToken()
   const session = new WebSession({ rotate: 600, verbose: false }, {
-    resolveNetwork: async () => { throw new MarshmelloError('MM_ERR_CONFIG', 'bad-input', 'no network configured') },
+    resolveNetwork: async () => { throw new MarshmelloError('MM_ERR_CONFIG', 'no network configured') },
     openClient: async () => { throw new Error('not reached') },
-    probeNetwork: async () => { throw new MarshmelloError('MM_ERR_NO_CONSENSUS', 'unavailable', 'no relay answered') },
+    probeNetwork: async () => { throw new MarshmelloError('MM_ERR_NO_CONSENSUS', 'no relay answered') },
   })
   await session.start()
   const a = await buildWebApp({ token, port: () => PORT, eventWaitMs: 200 }, session, { html: '<!doctype html><p>ui</p>', css: 'p{}', js: '1' })

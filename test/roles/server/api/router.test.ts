@@ -39,9 +39,9 @@ const routes: Route[] = [
     async handler (req) { seen = req; return ok({ n: req.query.n ?? 'none', extra: 1 }) },
   },
   { method: 'POST', url: '/v1/gone', async handler () { return { status: 204 } } },
-  { method: 'GET', url: '/v1/refuse', async handler () { throw new MarshmelloError('MM_ERR_RATE', 'bad-input', 'slow down', 429) } },
+  { method: 'GET', url: '/v1/refuse', async handler () { throw new MarshmelloError('MM_ERR_RATE', 'slow down') } },
   { method: 'GET', url: '/v1/broken', async handler () { throw new Error('db password is hunter2') } },
-  { method: 'GET', url: '/v1/down', async handler () { throw new MarshmelloError('MM_ERR_STORE_UNAVAILABLE', 'unavailable', 'postgres at 10.0.0.5 refused', 503) } },
+  { method: 'GET', url: '/v1/down', async handler () { throw new MarshmelloError('MM_ERR_STORE_UNAVAILABLE', 'postgres at 10.0.0.5 refused') } },
 ]
 const dispatch = compileRoutes(routes, logger)
 
