@@ -4,9 +4,11 @@
 // Every request passes security.ts first; every error becomes {error:{code,message}}.
 import Fastify, { type FastifyInstance } from 'fastify'
 import { MarshmelloError } from '../../../errors.js'
+import { ROOM_INPUT, ROOM_RULE, USERNAME_INPUT, USERNAME_RULE, isRoomName, isUsername } from '../../../names.js'
 import { KeyChangedError } from '../chat-client.js'
 import { guardHook } from './security.js'
-import { ROOM, USER, view, type WebSession } from './session.js'
+import { view, type WebSession } from './session.js'
+import type { NetworkChange, SessionView } from './wire.js'
 
 export interface WebAssets { html: string, css: string, js: string }
 
@@ -17,13 +19,13 @@ export interface WebAppInit {
   eventWaitMs?: number
 }
 
-const NAME = { type: 'string', pattern: '^[a-zA-Z0-9_-]{1,32}$' }
-const roomParams = { type: 'object', properties: { room: NAME }, required: ['room'] }
-const userParams = { type: 'object', properties: { user: NAME }, required: ['user'] }
+const USERNAME = { type: 'string', pattern: USERNAME_INPUT }
+const roomParams = { type: 'object', properties: { room: { type: 'string', pattern: ROOM_INPUT } }, required: ['room'] }
+const userParams = { type: 'object', properties: { user: USERNAME }, required: ['user'] }
 const credentials = {
   type: 'object',
   additionalProperties: false,
-  properties: { username: NAME, password: { type: 'string', minLength: 1, maxLength: 1024 } },
+  properties: { username: USERNAME, password: { type: 'string', minLength: 1, maxLength: 1024 } },
   required: ['username', 'password'],
 }
 const textBody = { type: 'object', additionalProperties: false, properties: { text: { type: 'string', minLength: 1, maxLength: 4000 } }, required: ['text'] }
@@ -60,7 +62,7 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
   app.get('/app.js', async (_req, reply) => reply.type('text/javascript; charset=utf-8').send(assets.js))
   app.get('/app.css', async (_req, reply) => reply.type('text/css; charset=utf-8').send(assets.css))
 
-  const sessionView = async () => ({
+  const sessionView = async (): Promise<SessionView> => ({
     loggedIn: session.username !== null,
     username: session.username,
     rooms: session.username ? session.joinedRooms() : [],
@@ -87,7 +89,7 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
 
   app.get('/api/network', async () => session.describeNetwork())
   app.put('/api/network', { schema: { body: networkBody } }, async (req) => {
-    await session.changeNetwork(req.body as { devnet: string } | { relay: string, directoryKey: string })
+    await session.changeNetwork(req.body as NetworkChange)
     return sessionView()
   })
 
@@ -103,7 +105,7 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
   })
   app.post('/api/rooms/:room/join', { schema: { params: roomParams, body: emptyBody } }, async (req) => {
     const room = lower((req.params as { room: string }).room)
-    if (!ROOM.test(room)) throw new MarshmelloError('MM_ERR_BAD_ROOM', 'bad-input', 'a room name is 1–32 characters of a-z, 0-9, _ and -')
+    if (!isRoomName(room)) throw new MarshmelloError('MM_ERR_BAD_ROOM', 'bad-input', ROOM_RULE)
     session.join(room)
     return { rooms: session.joinedRooms() }
   })
@@ -117,7 +119,7 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
 
   app.get('/api/dms/:user', { schema: { params: userParams } }, async (req) => {
     const user = lower((req.params as { user: string }).user)
-    if (!USER.test(user)) throw new MarshmelloError('MM_ERR_BAD_USER', 'bad-input', 'not a username')
+    if (!isUsername(user)) throw new MarshmelloError('MM_ERR_BAD_USER', 'bad-input', USERNAME_RULE)
     return { user, messages: (await session.conversation(user)).map(view) }
   })
   app.post('/api/dms/:user', { schema: { params: userParams, body: textBody } }, async (req, reply) => {

@@ -8,6 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { MarshmelloError, isMarshmelloError } from '../../../errors.js'
 import type { Logger } from '../../../log.js'
+import { isUsername } from '../../../names.js'
 
 export const HEADER_INTERNAL = 'x-marshmello-internal'
 export const HEADER_USER = 'x-marshmello-user'
@@ -160,12 +161,10 @@ export function internalGuard (internalToken: string) {
   }
 }
 
-const CALLER = /^[a-z0-9_-]{3,32}$/
-
 /** The authenticated user the gateway vouches for (over HTTP: only behind internalGuard). */
 export function requireCaller (call: { user?: string }): string {
   const v = call.user
-  if (typeof v !== 'string' || !CALLER.test(v)) {
+  if (!isUsername(v)) {
     /** Thrown when a route needs a signed-in user and the gateway named none. */
     throw new MarshmelloError('MM_ERR_UNAUTHENTICATED', 'auth', 'sign in first', 401)
   }
