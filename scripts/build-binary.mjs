@@ -9,6 +9,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync, write
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { webBundlePlugin } from './web-bundle.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const work = join(root, 'build', 'sea')
@@ -66,8 +67,9 @@ await build({
   // yargs (ESM-only) reads import.meta.url at load: esbuild would make it {} in CJS
   define: { 'import.meta.url': '__marshmello_import_meta_url' },
   banner: { js: 'var __marshmello_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
-  loader: { '.html': 'text', '.css': 'text', '.client.js': 'text' },
-  plugins: [absentOptionals],
+  loader: { '.html': 'text', '.css': 'text' },
+  // the web UI's browser bundle, as build.mjs (run first by npm run build:binary) wrote it
+  plugins: [absentOptionals, webBundlePlugin],
 })
 step(`bundled ${(statSync(main).size / 1e6).toFixed(1)} MB`)
 

@@ -2,10 +2,9 @@
 // and tests) and `chat` (the terminal UI, or --web for the local web UI).
 import type { CommandModule } from 'yargs'
 import { MarshmelloError } from '../../errors.js'
+import { ROOM_RULE, toRoomName } from '../../names.js'
 import { networkOptions, openClient, readPassword, type ClientArgs } from './setup.js'
 import type { ChatClient, ChatMessage } from './chat-client.js'
-
-const ROOM = /^[a-z0-9_-]{1,32}$/i
 
 async function withLogin<T> (a: ClientArgs & { user: string, 'password-stdin'?: boolean }, fn: (c: ChatClient) => Promise<T>): Promise<T> {
   const client = await openClient(a)
@@ -61,7 +60,7 @@ export const sendCommand: CommandModule<any, any> = {
     .option('json', { type: 'boolean', default: false, describe: 'print the stored message as JSON' })
     .check((a) => {
       if (!!a.room === !!a.to) throw new Error('give exactly one of --room ROOM or --to USER')
-      if (a.room && !ROOM.test(a.room)) throw new Error('--room must be 1–32 characters of a-z, 0-9, _ and -')
+      if (a.room && toRoomName(a.room) === null) throw new Error(`--room: ${ROOM_RULE}`)
       return true
     }),
   handler: async (a: any) => {
@@ -84,7 +83,7 @@ export const readCommand: CommandModule<any, any> = {
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line: id, from, room or to, text, sentAt (and verified for DMs)' })
     .check((a) => {
       if (!!a.room === !!a.dms) throw new Error('give exactly one of --room ROOM or --dms')
-      if (a.room && !ROOM.test(a.room)) throw new Error('--room must be 1–32 characters of a-z, 0-9, _ and -')
+      if (a.room && toRoomName(a.room) === null) throw new Error(`--room: ${ROOM_RULE}`)
       return true
     }),
   handler: async (a: any) => {
@@ -121,6 +120,7 @@ export const chatCommand: CommandModule<any, any> = {
     .option('web-port', { type: 'number', default: 0, describe: 'port for --web (default: any free port)' })
     .option('room', { type: 'string', default: 'lobby', describe: 'room to start in' }),
   handler: async (a: any) => {
+    if (toRoomName(a.room) === null) throw new Error(`--room: ${ROOM_RULE}`)
     if (a.web) {
       const { runWebUi } = await import('./web/server.js')
       await runWebUi(a)

@@ -3,6 +3,7 @@
 // are printed above the prompt without disturbing the line being typed.
 import readline from 'node:readline'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
+import { ROOM_RULE, toRoomName } from '../../names.js'
 import { openClient, promptHidden, readPassword, type ClientArgs } from './setup.js'
 import { KeyChangedError, type ChatMessage } from './chat-client.js'
 import { formatMessage } from './command.js'
@@ -118,12 +119,14 @@ export async function runTerminalChat (a: ClientArgs & { user?: string, room: st
       switch (cmd) {
         case '/help': return say(HELP)
         case '/quit': return quit()
-        case '/join':
-          if (!arg || !/^[a-z0-9_-]{1,32}$/i.test(arg)) return say('usage: /join ROOM (a-z, 0-9, _ and -)')
-          room = arg.toLowerCase(); dm = null; roomGen++
+        case '/join': {
+          const next = arg ? toRoomName(arg) : null
+          if (next === null) return say(`usage: /join ROOM (${ROOM_RULE})`)
+          room = next; dm = null; roomGen++
           setPrompt(); say(`joined #${room}`)
           void followRoom(room, roomGen)
           return
+        }
         case '/dm': {
           if (!arg) return say('usage: /dm USER')
           const w = await client.whois(arg)

@@ -8,21 +8,22 @@ import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { randomHex } from '../../../onion/crypto/random.js'
 import { MarshmelloError } from '../../../errors.js'
+import { USERNAME_RULE, isUsername } from '../../../names.js'
 
 export const DIR_MODE = 0o700
 export const FILE_MODE = 0o600
-
-/** Usernames as the server stores them (lowercase a-z 0-9 _ -); also safe as a path segment. */
-const USERNAME = /^[a-z0-9_-]{1,64}$/
 
 export function resolveHome (home?: string): string {
   return home !== undefined && home !== '' ? home : join(homedir(), '.marshmello')
 }
 
-/** Thrown when a username is not a valid (lowercase) name; keeps names from escaping the home dir. */
+/**
+ * Thrown when a username is not one the server stores (lowercase, src/names.ts); such
+ * a name is also a safe path segment, so it cannot escape the home dir.
+ */
 export function checkUsername (username: string): string {
-  if (typeof username !== 'string' || !USERNAME.test(username)) {
-    throw new MarshmelloError('MM_ERR_BAD_USERNAME', 'username must be 1..64 chars of a-z 0-9 _ -')
+  if (!isUsername(username)) {
+    throw new MarshmelloError('MM_ERR_BAD_USERNAME', `${USERNAME_RULE}, in lowercase`)
   }
   return username
 }

@@ -4,9 +4,11 @@
 // Every request passes security.ts first; every error becomes {error:{code,message}}.
 import Fastify, { type FastifyInstance } from 'fastify'
 import { MarshmelloError } from '../../../errors.js'
-import { KeyChangedError } from '../chat-client.js'
+import { ROOM_INPUT, ROOM_RULE, USERNAME_INPUT, USERNAME_RULE, isRoomName, isUsername } from '../../../names.js'
+import { installErrorHandler } from '../../common/http-errors.js'
 import { guardHook } from './security.js'
-import { ROOM, USER, view, type WebSession } from './session.js'
+import { view, type WebSession } from './session.js'
+import type { NetworkChange, SessionView } from './wire.js'
 
 export interface WebAssets { html: string, css: string, js: string }
 
@@ -17,13 +19,13 @@ export interface WebAppInit {
   eventWaitMs?: number
 }
 
-const NAME = { type: 'string', pattern: '^[a-zA-Z0-9_-]{1,32}$' }
-const roomParams = { type: 'object', properties: { room: NAME }, required: ['room'] }
-const userParams = { type: 'object', properties: { user: NAME }, required: ['user'] }
+const USERNAME = { type: 'string', pattern: USERNAME_INPUT }
+const roomParams = { type: 'object', properties: { room: { type: 'string', pattern: ROOM_INPUT } }, required: ['room'] }
+const userParams = { type: 'object', properties: { user: USERNAME }, required: ['user'] }
 const credentials = {
   type: 'object',
   additionalProperties: false,
-  properties: { username: NAME, password: { type: 'string', minLength: 1, maxLength: 1024 } },
+  properties: { username: USERNAME, password: { type: 'string', minLength: 1, maxLength: 1024 } },
   required: ['username', 'password'],
 }
 const textBody = { type: 'object', additionalProperties: false, properties: { text: { type: 'string', minLength: 1, maxLength: 4000 } }, required: ['text'] }
@@ -41,26 +43,15 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024, ajv: { customOptions: { removeAdditional: false } } })
   app.addHook('onRequest', guardHook({ token: init.token, port: init.port }))
 
-  app.setErrorHandler((err: any, _req, reply) => {
-    if (err instanceof KeyChangedError) {
-      return reply.code(409).send({ error: { code: err.code, message: err.message, username: err.username, oldFingerprint: err.oldFingerprint, newFingerprint: err.newFingerprint } })
-    }
-    if (err instanceof MarshmelloError) {
-      return reply.code(err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500).send({ error: { code: err.code, message: err.message } })
-    }
-    if (err.validation) return reply.code(400).send({ error: { code: 'MM_ERR_BAD_REQUEST', message: err.message } })
-    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-      return reply.code(err.statusCode).send({ error: { code: err.code ?? 'MM_ERR_BAD_REQUEST', message: err.message } })
-    }
-    return reply.code(500).send({ error: { code: 'MM_ERR_INTERNAL', message: 'internal error in the web UI' } })
-  })
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'MM_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }))
+  // the one error handler (src/roles/common/http-errors.ts): a key change keeps its
+  // username and fingerprints through the error's details
+  installErrorHandler(app)
 
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(assets.html))
   app.get('/app.js', async (_req, reply) => reply.type('text/javascript; charset=utf-8').send(assets.js))
   app.get('/app.css', async (_req, reply) => reply.type('text/css; charset=utf-8').send(assets.css))
 
-  const sessionView = async () => ({
+  const sessionView = async (): Promise<SessionView> => ({
     loggedIn: session.username !== null,
     username: session.username,
     rooms: session.username ? session.joinedRooms() : [],
@@ -87,7 +78,7 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
 
   app.get('/api/network', async () => session.describeNetwork())
   app.put('/api/network', { schema: { body: networkBody } }, async (req) => {
-    await session.changeNetwork(req.body as { devnet: string } | { relay: string, directoryKey: string })
+    await session.changeNetwork(req.body as NetworkChange)
     return sessionView()
   })
 
@@ -103,7 +94,7 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
   })
   app.post('/api/rooms/:room/join', { schema: { params: roomParams, body: emptyBody } }, async (req) => {
     const room = lower((req.params as { room: string }).room)
-    if (!ROOM.test(room)) throw new MarshmelloError('MM_ERR_BAD_ROOM', 'a room name is 1–32 characters of a-z, 0-9, _ and -')
+    if (!isRoomName(room)) throw new MarshmelloError('MM_ERR_BAD_ROOM', ROOM_RULE)
     session.join(room)
     return { rooms: session.joinedRooms() }
   })
@@ -117,7 +108,7 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
 
   app.get('/api/dms/:user', { schema: { params: userParams } }, async (req) => {
     const user = lower((req.params as { user: string }).user)
-    if (!USER.test(user)) throw new MarshmelloError('MM_ERR_BAD_USER', 'not a username')
+    if (!isUsername(user)) throw new MarshmelloError('MM_ERR_BAD_USER', USERNAME_RULE)
     return { user, messages: (await session.conversation(user)).map(view) }
   })
   app.post('/api/dms/:user', { schema: { params: userParams, body: textBody } }, async (req, reply) => {

@@ -1,15 +1,19 @@
 // A bounded in-memory feed of what the page should hear about (new room messages,
 // DMs, circuit changes, network trouble), numbered so the page long-polls with
 // `after=N`. Oldest events fall off past `max`; a page that fell behind is told
-// to reload (`reset`). Nothing here is persisted.
+// to reload (`reset`). Nothing here is persisted. The page imports the types.
+import type { HopView, MessageView } from './wire.js'
 
 export type WebEvent =
-  | { type: 'room', room: string, message: unknown }
-  | { type: 'dm', peer: string, message: unknown }
-  | { type: 'circuit', hops: unknown[] }
+  | { type: 'room', room: string, message: MessageView }
+  | { type: 'dm', peer: string, message: MessageView }
+  | { type: 'circuit', hops: HopView[] }
   | { type: 'status', ok: boolean, message: string }
 
 export type Numbered = WebEvent & { seq: number }
+
+/** the answer to GET /api/events */
+export interface EventPage { events: Numbered[], last: number, reset: boolean }
 
 export class EventFeed {
   private events: Numbered[] = []
@@ -27,7 +31,7 @@ export class EventFeed {
   }
 
   /** events after `after`; waits up to `waitMs` for one when there are none */
-  async since (after: number, waitMs: number, signal?: AbortSignal): Promise<{ events: Numbered[], last: number, reset: boolean }> {
+  async since (after: number, waitMs: number, signal?: AbortSignal): Promise<EventPage> {
     const page = () => {
       const oldest = this.events[0]?.seq ?? this.seq + 1
       const reset = after > this.seq || (after < oldest - 1 && this.seq > 0 && after !== 0)

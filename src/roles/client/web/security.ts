@@ -2,7 +2,8 @@
 // constant time; Host must be 127.0.0.1:PORT (DNS rebinding) and Origin, when sent,
 // http://127.0.0.1:PORT (cross-site requests); writes must be JSON (no CSRF through
 // form posts); and the security headers every answer carries. Routes live in app.ts.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBase64url } from '../../../onion/crypto/random.js'
+import { secretsEqual } from '../../../onion/crypto/fingerprints.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
 export const TOKEN_HEADER = 'x-marshmello-token'
@@ -18,14 +19,11 @@ export const SECURITY_HEADERS: Record<string, string> = {
 }
 
 /** 32 random bytes, base64url: the per-run secret the page must send with every API call */
-export const newToken = (): string => randomBytes(32).toString('base64url')
+export const newToken = (): string => randomBase64url(32)
 
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest()
-
-/** constant-time: SHA-256 digests have equal lengths whatever was sent */
+/** constant time (secretsEqual compares SHA-256 digests, equal in length whatever was sent) */
 export function tokenMatches (expected: string, given: unknown): boolean {
-  if (typeof given !== 'string') return false
-  return timingSafeEqual(digest(expected), digest(given))
+  return typeof given === 'string' && secretsEqual(expected, given)
 }
 
 export interface GuardInit {

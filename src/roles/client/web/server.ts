@@ -1,7 +1,8 @@
 // `marshmello chat --web`: serves the web UI on 127.0.0.1 (plain HTTP, loopback
 // only), prints its URL once with the per-run token in the fragment (never sent to
 // a server, never in a Referer), and runs until SIGINT/SIGTERM, then logs out and
-// closes the circuits. The page, script and stylesheet are bundled in as text.
+// closes the circuits. The page, the browser bundle (built from ui/*.ts by
+// scripts/web-bundle.mjs) and the stylesheet are bundled in as text.
 import { MarshmelloError } from '../../../errors.js'
 import { openClient, resolveNetwork, type ClientArgs } from '../setup.js'
 import { buildWebApp } from './app.js'
@@ -9,7 +10,7 @@ import { newToken } from './security.js'
 import { WebSession } from './session.js'
 import html from './page.html'
 import css from './app.css'
-import js from './app.client.js'
+import js from 'marshmello:web-bundle'
 
 export interface WebUiArgs extends ClientArgs { 'web-port'?: number, room?: string }
 

@@ -4,13 +4,14 @@
 // stream. Changing the network logs out and starts a fresh client. Never logs
 // message text, passwords or the token.
 import { MarshmelloError } from '../../../errors.js'
+import { toRoomName } from '../../../names.js'
 import type { ChatClient, ChatMessage } from '../chat-client.js'
 import { fetchConsensus, readDevnet, type NetworkSettings } from '../network.js'
 import type { ClientArgs } from '../setup.js'
 import { EventFeed } from './events.js'
+import type { HopView, MessageView, NetworkChange, NetworkView } from './wire.js'
 
-export const ROOM = /^[a-z0-9_-]{1,32}$/
-export const USER = /^[a-z0-9_-]{1,32}$/
+export type { NetworkChange } from './wire.js'
 const KEEP = 200 // messages cached per room and for DMs
 
 export interface SessionComponents {
@@ -21,8 +22,6 @@ export interface SessionComponents {
   /** pause after a failed long-poll before the next one */
   retryMs?: number
 }
-
-export type NetworkChange = { devnet: string } | { relay: string, directoryKey: string }
 
 class Timeline {
   readonly byId = new Map<string, ChatMessage>()
@@ -43,8 +42,8 @@ class Timeline {
 }
 
 /** what the page sees of a message: DMs that failed verification carry no text */
-export function view (m: ChatMessage): Record<string, unknown> {
-  const out: Record<string, unknown> = { id: m.id, from: m.from, sentAt: m.sentAt }
+export function view (m: ChatMessage): MessageView {
+  const out: MessageView = { id: m.id, from: m.from, sentAt: m.sentAt, text: null }
   if (m.room !== undefined) { out.room = m.room; out.text = m.text; return out }
   out.to = m.to
   out.verified = m.verified === true
@@ -114,7 +113,7 @@ export class WebSession {
   private afterLogin (): void {
     this.generation++
     this.events.clear()
-    for (const r of new Set(['lobby', (this.args.room ?? 'lobby').toLowerCase()])) if (ROOM.test(r)) this.join(r)
+    for (const r of new Set(['lobby', toRoomName(this.args.room ?? 'lobby')])) if (r !== null) this.join(r)
     const timeline = new Timeline()
     this.dms = { timeline, ready: this.follow(this.generation, timeline, (o) => this.me().client.readDms(o), (m) => this.events.push({ type: 'dm', peer: dmPeer(this.me().name, m), message: view(m) })) }
   }
@@ -224,7 +223,7 @@ export class WebSession {
     return ready
   }
 
-  describeNetwork (): Record<string, unknown> {
+  describeNetwork (): NetworkView {
     const n = this.network
     return {
       configured: n !== null,
@@ -263,7 +262,7 @@ export class WebSession {
   }
 
   /** the current circuit (built when there is none yet) as hops, relays then server */
-  async circuit (fresh = false): Promise<unknown[]> {
+  async circuit (fresh = false): Promise<HopView[]> {
     const client = this.need()
     if (fresh) await client.circuits.newCircuit()
     else await client.circuits.current()

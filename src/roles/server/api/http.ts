@@ -8,6 +8,7 @@ import { MarshmelloError } from '../../../errors.js'
 import { secretMatcher } from '../../../onion/crypto/fingerprints.js'
 import { errorBody, installErrorHandler, logFailure, toPublicError } from '../../common/http-errors.js'
 import type { Logger } from '../../../log.js'
+import { isUsername } from '../../../names.js'
 
 export const HEADER_INTERNAL = 'x-marshmello-internal'
 export const HEADER_USER = 'x-marshmello-user'
@@ -117,12 +118,10 @@ export function internalGuard (internalToken: string) {
   }
 }
 
-const CALLER = /^[a-z0-9_-]{3,32}$/
-
 /** The authenticated user the gateway vouches for (over HTTP: only behind internalGuard). */
 export function requireCaller (call: { user?: string }): string {
   const v = call.user
-  if (typeof v !== 'string' || !CALLER.test(v)) {
+  if (!isUsername(v)) {
     /** Thrown when a route needs a signed-in user and the gateway named none. */
     throw new MarshmelloError('MM_ERR_UNAUTHENTICATED', 'sign in first')
   }

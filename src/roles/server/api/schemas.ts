@@ -1,9 +1,9 @@
-// JSON schemas shared by the API services: name patterns, the public message shape,
-// and the error body every 4xx/5xx carries. Each route adds its own body, params and
-// query schemas next to its handler. Query values are strings (types are not coerced).
+// JSON schemas shared by the API services: name patterns (from the one set of name
+// rules, src/names.ts), the public message shape, and the error body every 4xx/5xx
+// carries. Each route adds its own body, params and query schemas next to its handler.
+// Query values are strings (types are not coerced).
 
-export const USERNAME_INPUT = '^[A-Za-z0-9_-]{3,32}$'
-export const ROOM_INPUT = '^[A-Za-z0-9_-]{1,32}$'
+export { ROOM_INPUT, USERNAME_INPUT } from '../../../names.js'
 /** base64 of exactly 32 bytes, canonical padding */
 export const KEY_B64 = '^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$'
 export const CLIENT_ID = '^[A-Za-z0-9_.:-]{1,64}$'

@@ -10,12 +10,12 @@ import { dirname } from 'node:path'
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose'
 import { LRUCache } from 'lru-cache'
 import { MarshmelloError, isMarshmelloError } from '../../../errors.js'
+import { isUsername } from '../../../names.js'
 
 export const SECRET_BYTES = 32
 export const DEFAULT_TOKEN_TTL_MS = 12 * 60 * 60 * 1000
 /** longer strings are refused before any parsing */
 const MAX_TOKEN_CHARS = 4096
-const USERNAME = /^[a-z0-9_-]{3,32}$/
 
 export interface IssuedToken {
   token: string
@@ -80,7 +80,7 @@ export class TokenService {
   }
 
   async issue (username: string): Promise<IssuedToken> {
-    if (!USERNAME.test(username)) throw new MarshmelloError('MM_ERR_VALIDATION', 'expected a lowercase username of 3-32 [a-z0-9_-]')
+    if (!isUsername(username)) throw new MarshmelloError('MM_ERR_VALIDATION', 'expected a lowercase username of 3-32 [a-z0-9_-]')
     const iat = Math.floor(this.now() / 1000)
     const exp = iat + Math.ceil(this.ttlMs / 1000)
     const jti = randomBytes(16).toString('base64url')
@@ -120,7 +120,7 @@ export class TokenService {
       throw tokenError()
     }
     const { sub, jti, exp } = payload
-    if (typeof sub !== 'string' || !USERNAME.test(sub) || typeof jti !== 'string' || jti.length > 64 || typeof exp !== 'number') throw tokenError()
+    if (typeof sub !== 'string' || !isUsername(sub) || typeof jti !== 'string' || jti.length > 64 || typeof exp !== 'number') throw tokenError()
     this.verified.set(token, { sub, jti, exp })
     return this.checkRevoked(sub, jti, exp)
   }

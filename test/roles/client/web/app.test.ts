@@ -77,10 +77,10 @@ t.test('errors are JSON 4xx', async (t) => {
   const { a, token } = await app()
   const call = (method: 'GET' | 'POST' | 'PUT', url: string, body?: unknown) => a.inject({ method, url, headers: { host: HOST, 'x-marshmello-token': token, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, payload: body === undefined ? undefined : JSON.stringify(body) })
   const cases: [string, Awaited<ReturnType<typeof call>>, number, string][] = [
-    ['bad room name', await call('GET', '/api/rooms/no%20spaces/messages'), 400, 'MM_ERR_BAD_REQUEST'],
-    ['empty text', await call('POST', '/api/rooms/lobby/messages', { text: '' }), 400, 'MM_ERR_BAD_REQUEST'],
-    ['extra field', await call('POST', '/api/login', { username: 'a', password: 'b', admin: true }), 400, 'MM_ERR_BAD_REQUEST'],
-    ['short key', await call('PUT', '/api/network', { relay: 'https://127.0.0.1:7101', directoryKey: 'abc' }), 400, 'MM_ERR_BAD_REQUEST'],
+    ['bad room name', await call('GET', '/api/rooms/no%20spaces/messages'), 400, 'MM_ERR_VALIDATION'],
+    ['empty text', await call('POST', '/api/rooms/lobby/messages', { text: '' }), 400, 'MM_ERR_VALIDATION'],
+    ['extra field', await call('POST', '/api/login', { username: 'a', password: 'b', admin: true }), 400, 'MM_ERR_VALIDATION'],
+    ['short key', await call('PUT', '/api/network', { relay: 'https://127.0.0.1:7101', directoryKey: 'abc' }), 400, 'MM_ERR_VALIDATION'],
     ['not https', await call('PUT', '/api/network', { relay: 'http://127.0.0.1:7101', directoryKey: 'a'.repeat(64) }), 400, 'MM_ERR_CONFIG'],
     ['unreachable network', await call('PUT', '/api/network', { relay: 'https://127.0.0.1:9', directoryKey: 'a'.repeat(64) }), 503, 'MM_ERR_NO_CONSENSUS'],
     ['no route', await call('GET', '/api/nope'), 404, 'MM_ERR_NOT_FOUND'],

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
+import { ROOM_HTML_PATTERN, USERNAME_HTML_PATTERN } from '../../../../src/names.js'
 import { ROOT, run, tmp, type Proc } from '../../../helpers/net.js'
 import { startSmallNet, type SmallNet } from './net.js'
 
@@ -112,6 +113,14 @@ t.test('web UI', async (t) => {
     const pb = await open(bob)
     t.equal(await pa.evaluate(() => location.hash), '', 'the token left the address bar')
 
+    // the name inputs follow the shared name rules (src/names.ts)
+    const valid = (page: Page, sel: string) => page.$eval(sel, (e) => (e as HTMLInputElement).checkValidity())
+    t.equal(await pa.getAttribute('#auth-user', 'pattern'), USERNAME_HTML_PATTERN, 'the username input takes the username rule')
+    await pa.fill('#auth-user', 'ab')
+    t.equal(await valid(pa, '#auth-user'), false, 'a 2-character username is refused in the page, as the server would')
+    await pa.fill('#auth-user', 'Alice_01')
+    t.equal(await valid(pa, '#auth-user'), true, 'a mixed-case one is taken')
+
     const signUp = async (page: Page, user: string) => {
       await page.click('#tab-signup')
       await page.fill('#auth-user', user)
@@ -178,6 +187,15 @@ t.test('web UI', async (t) => {
     if (process.env.MM_UPDATE_SCREENSHOT) mkdirSync(join(ROOT, 'docs', 'screenshots'), { recursive: true })
     const shot = await pa.screenshot({ path: process.env.MM_UPDATE_SCREENSHOT ? join(ROOT, 'docs', 'screenshots', 'web-ui.png') : undefined })
     t.ok(shot.length > 10_000, 'the chat screen renders')
+
+    // joining a room: the room rule in the page, the lowercase name on the server
+    t.equal(await pa.getAttribute('#join-name', 'pattern'), ROOM_HTML_PATTERN, 'the join input takes the room rule')
+    await pa.fill('#join-name', 'bad room!')
+    t.equal(await valid(pa, '#join-name'), false, 'a room name with a space is refused in the page')
+    await pa.fill('#join-name', 'Second-Room')
+    await pa.press('#join-name', 'Enter')
+    await pa.locator('#room-list button.active[data-name="second-room"]').waitFor({ timeout: 20_000 })
+    t.equal(await pa.textContent('#conv-title'), '#second-room', 'the joined room opens under its stored, lowercase name')
   })
 
   t.test('SIGTERM logs out and exits 0', async (t) => {

@@ -1,0 +1,77 @@
+// The page's client for the local API (app.ts): every call carries the per-run token
+// in a header, never a cookie; answers and errors are typed by wire.ts. A 403 for a
+// token, Host or Origin problem means the page can no longer talk to its UI, which
+// `onTokenRefused` hears once per refusal. Leaves out retries (live.ts polls again).
+import type { EventPage } from '../events.js'
+import type { ErrorBody, HopView, MessageView, NetworkChange, NetworkView, SessionView, WhoisView } from '../wire.js'
+
+export const TOKEN_HEADER = 'X-Marshmello-Token'
+
+/** Thrown for every answer that is not 2xx, and when the page has no token. */
+export class ApiError extends Error {
+  constructor (readonly status: number, readonly code: string, message: string, readonly data: Partial<ErrorBody> = {}) {
+    super(message)
+  }
+}
+
+type Method = 'GET' | 'POST' | 'PUT'
+
+export class Api {
+  constructor (private readonly token: string | null, private readonly onTokenRefused: () => void) {}
+
+  get hasToken (): boolean { return this.token !== null }
+
+  async call<T> (method: Method, path: string, body?: unknown): Promise<T> {
+    if (this.token === null) throw new ApiError(403, 'MM_ERR_WEB_TOKEN', 'no token')
+    const headers: Record<string, string> = { [TOKEN_HEADER]: this.token }
+    const init: RequestInit = { method, headers, cache: 'no-store', credentials: 'omit' }
+    if (method !== 'GET') {
+      headers['Content-Type'] = 'application/json'
+      init.body = JSON.stringify(body ?? {})
+    }
+    const res = await fetch(path, init)
+    let data: unknown = null
+    try { data = await res.json() } catch { data = null }
+    if (!res.ok) {
+      const e: Partial<ErrorBody> = (data as { error?: Partial<ErrorBody> } | null)?.error ?? {}
+      if (res.status === 403 && e.code?.startsWith('MM_ERR_WEB_')) this.onTokenRefused()
+      throw new ApiError(res.status, e.code ?? 'MM_ERR_HTTP', e.message ?? `HTTP ${res.status}`, e)
+    }
+    return data as T
+  }
+
+  session (): Promise<SessionView> { return this.call('GET', '/api/session') }
+  signup (username: string, password: string): Promise<SessionView> { return this.call('POST', '/api/signup', { username, password }) }
+  login (username: string, password: string): Promise<SessionView> { return this.call('POST', '/api/login', { username, password }) }
+  logout (): Promise<SessionView> { return this.call('POST', '/api/logout') }
+
+  network (): Promise<NetworkView> { return this.call('GET', '/api/network') }
+  changeNetwork (change: NetworkChange): Promise<SessionView> { return this.call('PUT', '/api/network', change) }
+
+  roomMessages (room: string): Promise<{ room: string, messages: MessageView[] }> {
+    return this.call('GET', `/api/rooms/${encodeURIComponent(room)}/messages`)
+  }
+
+  sendRoom (room: string, text: string): Promise<{ message: MessageView }> {
+    return this.call('POST', `/api/rooms/${encodeURIComponent(room)}/messages`, { text })
+  }
+
+  join (room: string): Promise<{ rooms: string[] }> { return this.call('POST', `/api/rooms/${encodeURIComponent(room)}/join`) }
+
+  conversation (user: string): Promise<{ user: string, messages: MessageView[] }> {
+    return this.call('GET', `/api/dms/${encodeURIComponent(user)}`)
+  }
+
+  sendDm (user: string, text: string): Promise<{ message: MessageView }> {
+    return this.call('POST', `/api/dms/${encodeURIComponent(user)}`, { text })
+  }
+
+  whois (user: string): Promise<WhoisView> { return this.call('GET', `/api/users/${encodeURIComponent(user)}/whois`) }
+  trust (user: string): Promise<WhoisView> { return this.call('POST', `/api/users/${encodeURIComponent(user)}/trust`) }
+
+  circuit (fresh: boolean): Promise<{ hops: HopView[] }> {
+    return fresh ? this.call('POST', '/api/circuit/new') : this.call('GET', '/api/circuit')
+  }
+
+  events (after: number): Promise<EventPage> { return this.call('GET', `/api/events?after=${after}`) }
+}

@@ -1,0 +1,35 @@
+// Small typed DOM helpers for the web UI's browser code: finding the page's fixed
+// elements by id (checked against their expected class), making elements whose text
+// is set only through textContent, and showing or hiding them. Nothing here ever
+// parses markup: there is no innerHTML anywhere in the UI.
+
+/** the page's element `#id`, which must be a `type` (an HTMLInputElement, …) */
+export function byId<T extends HTMLElement> (id: string, type: { new (): T, prototype: T }): T {
+  const e = document.getElementById(id)
+  if (!(e instanceof type)) throw new Error(`the page has no ${type.name} #${id}`)
+  return e
+}
+
+/** a new `<tag class=cls>` holding `text` as a text node (never as markup) */
+export function el<K extends keyof HTMLElementTagNameMap> (tag: K, cls?: string, text?: string | number | null): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag)
+  if (cls) e.className = cls
+  if (text !== undefined && text !== null) e.textContent = String(text)
+  return e
+}
+
+export function clear (node: Node): void {
+  while (node.firstChild) node.removeChild(node.firstChild)
+}
+
+export function show (node: HTMLElement, on: boolean): void {
+  node.hidden = !on
+}
+
+/** a hex fingerprint in groups of four, as people compare them aloud */
+export const groups = (hex: string | null | undefined): string => (hex ?? '').replace(/(.{4})/g, '$1 ').trim()
+
+/** local hours and minutes of a ms timestamp */
+export const time = (t: number): string => new Date(t).toTimeString().slice(0, 5)
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,0 +1,71 @@
+// The chat screen's sidebar: the joined rooms and the DM conversations as buttons
+// (with unread counts, or a loud mark when a contact's key changed), and the two
+// small forms that join a room or open a DM, each name checked against the name
+// rules (src/names.ts). Opening a conversation is the caller's `select`.
+import { ROOM_HTML_PATTERN, ROOM_MAX, USERNAME_HTML_PATTERN, USERNAME_MAX, toRoomName, toUsername } from '../../../../names.js'
+import type { Api } from './api.js'
+import { byId, clear, el } from './dom.js'
+import type { Shell } from './shell.js'
+import { convKey, type UiState, type View } from './state.js'
+
+export interface SidebarDeps { api: Api, state: UiState, shell: Shell, select: (v: View) => Promise<void> }
+
+export class Sidebar {
+  private readonly rooms = byId('room-list', HTMLElement)
+  private readonly dms = byId('dm-list', HTMLElement)
+  private readonly joinName = byId('join-name', HTMLInputElement)
+  private readonly dmName = byId('dm-name', HTMLInputElement)
+
+  constructor (private readonly d: SidebarDeps) {
+    this.joinName.pattern = ROOM_HTML_PATTERN
+    this.joinName.maxLength = ROOM_MAX
+    this.dmName.pattern = USERNAME_HTML_PATTERN
+    this.dmName.maxLength = USERNAME_MAX
+    byId('join-form', HTMLFormElement).addEventListener('submit', (ev) => { ev.preventDefault(); void this.join() })
+    byId('dm-form', HTMLFormElement).addEventListener('submit', (ev) => { ev.preventDefault(); void this.openDm() })
+  }
+
+  render (): void {
+    const { state } = this.d
+    clear(this.rooms)
+    for (const r of state.rooms) this.rooms.appendChild(this.item('#' + r, { kind: 'room', name: r }))
+    clear(this.dms)
+    for (const p of state.dmPeers) this.dms.appendChild(this.item(p, { kind: 'dm', name: p }))
+    if (!state.dmPeers.length) this.dms.appendChild(el('li', 'hint', 'no conversations yet'))
+  }
+
+  private item (label: string, v: View): HTMLLIElement {
+    const { state } = this.d
+    const li = el('li')
+    const b = el('button', state.isOpen(v) ? 'active' : '')
+    b.type = 'button'
+    b.dataset.kind = v.kind
+    b.dataset.name = v.name
+    b.appendChild(el('span', '', label))
+    const unread = state.unread.get(convKey(v))
+    if (v.kind === 'dm' && state.contacts.get(v.name)?.status === 'changed') b.appendChild(el('span', 'badge alert', 'key!'))
+    else if (unread) b.appendChild(el('span', 'badge', unread))
+    b.addEventListener('click', () => { void this.d.select(v) })
+    li.appendChild(b)
+    return li
+  }
+
+  private async join (): Promise<void> {
+    const name = toRoomName(this.joinName.value.trim())
+    if (name === null) return
+    try {
+      const r = await this.d.api.join(name)
+      this.d.state.rooms = r.rooms
+      this.joinName.value = ''
+      await this.d.select({ kind: 'room', name })
+    } catch (e) { this.d.shell.notice((e as Error).message, true) }
+  }
+
+  private async openDm (): Promise<void> {
+    const name = toUsername(this.dmName.value.trim())
+    if (name === null) return
+    this.dmName.value = ''
+    this.d.state.addDmPeer(name)
+    await this.d.select({ kind: 'dm', name })
+  }
+}

@@ -1,0 +1,57 @@
+// The JSON the web UI's local API and its page exchange (app.ts ↔ ui/api.ts): types
+// only, so the browser bundle and the server share one definition. Leaves out the
+// onion API the ChatClient speaks (docs/PROTOCOL.md §6), of which this is a view.
+
+/** a message as the page sees it: a DM that failed verification carries no text */
+export interface MessageView {
+  id: string
+  from: string
+  sentAt: number
+  /** room messages only */
+  room?: string
+  /** DMs only */
+  to?: string
+  /** DMs only: signature and decryption checked against the sender's pinned key */
+  verified?: boolean
+  /** null for a DM that failed verification */
+  text: string | null
+  warning?: string
+}
+
+/** one hop of the current circuit, relays first, then the server (the final hop) */
+export interface HopView { nickname: string, role: string, fingerprint: string, host: string, port: number }
+
+export interface NetworkView {
+  configured: boolean
+  error: string | null
+  devnetDir: string | null
+  relays: string[]
+  directoryKey: string | null
+}
+
+export interface SessionView {
+  loggedIn: boolean
+  username: string | null
+  rooms: string[]
+  dmPeers: string[]
+  network: NetworkView
+  /** the newest event's number, where the page starts its long-poll */
+  lastEvent: number
+}
+
+/** a contact's key as pinned on first use (TOFU) */
+export type KeyStatus = 'new' | 'same' | 'changed'
+
+export interface WhoisView { username: string, fingerprint: string, status: KeyStatus }
+
+/** the body of every error answer; a 409 MM_ERR_KEY_CHANGED also names both keys */
+export interface ErrorBody {
+  code: string
+  message: string
+  username?: string
+  oldFingerprint?: string
+  newFingerprint?: string
+}
+
+/** PUT /api/network: a devnet directory, or a bootstrap relay and the directory key */
+export type NetworkChange = { devnet: string } | { relay: string, directoryKey: string }
