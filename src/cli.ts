@@ -12,7 +12,7 @@ function loadConfig (path: string): Record<string, unknown> {
   try {
     return JSON.parse(readFileSync(path, 'utf8'))
   } catch (err) {
-    throw new Error(`cannot read config file ${path}: ${(err as Error).message}`)
+    throw new Error(`cannot read config file ${path}: ${(err as Error).message}`, { cause: err })
   }
 }
 
@@ -39,7 +39,7 @@ export async function main (argv: string[]): Promise<void> {
     .demandCommand(1, 'name a command: marshmello --help lists them')
     .strict()
     .recommendCommands()
-    .fail((msg, err, y) => {
+    .fail((msg, err) => {
       if (err) throw err
       process.stderr.write(`marshmello: ${msg}\n(run the command with --help to see its options)\n`)
       process.exit(2)

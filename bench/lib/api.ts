@@ -20,7 +20,7 @@ const headersFor = (body: unknown, token?: string): Record<string, string> => {
 }
 
 const parse = (status: number, text: string): ApiResult => {
-  let json: any = null
+  let json: any
   try { json = text ? JSON.parse(text) : null } catch { json = text }
   return { status, json }
 }

@@ -4,7 +4,6 @@
 // for `--devnet DIR`) with each relay on its own loopback address (127.0.0.11, .12, …
 // unless told) and every child's output kept for assertions. Also the pieces for
 // networks the devnet does not build (a lone server; split mode's relays).
-import { join } from 'node:path'
 import { verifyConsensus, type Consensus } from '../../src/onion/directory/consensus.js'
 import { fetchDocument } from '../../src/roles/common/signed-fetch.js'
 import { spawnRole, type RoleProcess } from '../../src/roles/devnet/children.js'

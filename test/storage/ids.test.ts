@@ -24,7 +24,7 @@ t.test('idFloor is below every later id and above every earlier one', async t =>
 
 t.test('no Math.random in src/storage', async t => {
   const files: string[] = []
-  const walk = (d: string) => { for (const f of readdirSync(d)) { const p = join(d, f); statSync(p).isDirectory() ? walk(p) : files.push(p) } }
+  const walk = (d: string) => { for (const f of readdirSync(d)) { const p = join(d, f); if (statSync(p).isDirectory()) walk(p); else files.push(p) } }
   walk(join(import.meta.dirname, '../../src/storage'))
   t.ok(files.length >= 10)
   for (const f of files) t.notMatch(readFileSync(f, 'utf8'), /Math\.random/, f)

@@ -201,7 +201,6 @@ export class ChatClient {
   private async openOne (m: WireMessage, me: string, identity: Identity): Promise<ChatMessage> {
     const base: ChatMessage = { id: m.id, from: m.from, to: m.to, text: null, sentAt: m.sentAt, verified: false }
     let senderSign: string
-    let warning: string | undefined
     if (m.from === me) {
       senderSign = publicKeys(identity).sign
     } else {
@@ -217,7 +216,7 @@ export class ChatClient {
       sentAt = decodeEnvelope(Buffer.from(m.body, 'base64url')).envelope.header.sentAt
     } catch { /* openDm reports it as malformed */ }
     const opened = openDm(m.body, { me, myEnc: identity.enc, from: m.from, to: m.to!, clientId: m.clientId, sentAt, senderSignPub: senderSign })
-    if (opened.verified) return { ...base, text: opened.text, sentAt, verified: true, warning }
+    if (opened.verified) return { ...base, text: opened.text, sentAt, verified: true }
     return { ...base, warning: `message failed verification (${opened.reason}); it is not shown` }
   }
 

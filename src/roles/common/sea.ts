@@ -101,7 +101,7 @@ export function seaNativeBinding (): object | undefined {
       }
     }
   } catch (err) {
-    throw new Error(`cannot unpack the embedded SQLite addon into ${dir}: ${(err as Error).message} (set XDG_CACHE_HOME to a writable directory)`)
+    throw new Error(`cannot unpack the embedded SQLite addon into ${dir}: ${(err as Error).message} (set XDG_CACHE_HOME to a writable directory)`, { cause: err })
   }
   const mod = { exports: {} as object }
   process.dlopen(mod, file)

@@ -83,7 +83,7 @@ export const devnetCommand: CommandModule<any, any> = {
       const msg = (e as Error).message
       if (json) event({ event: 'error', message: msg })
       if (signalled) { if (json) event({ event: 'stopped', reason: signalled, code: 0 }); process.exit(0) }
-      throw new Error(`devnet did not start: ${msg}`)
+      throw new Error(`devnet did not start: ${msg}`, { cause: e })
     }
     if (signalled) return finish(0, signalled)
 

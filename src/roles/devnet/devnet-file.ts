@@ -33,4 +33,3 @@ export function writeDevnetFile (dir: string, info: DevnetInfo): string {
   renameSync(tmp, file)
   return file
 }
-

@@ -9,7 +9,6 @@ import { lruSessionStore, slabStats } from '../../../src/storage/sessions/lru.js
 import type { SessionStore, SessionStoreInit } from '../../../src/storage/types.js'
 import { sleep } from '../../helpers/wait.js'
 
-
 /** `n` bytes, none zero, starting at `seed` (so a leftover byte shows) */
 const filled = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => 1 + ((seed + i) % 255))
 

@@ -50,7 +50,7 @@ export class Streams {
   /** a DATA body from the final hop: a fragment of some response */
   onData (body: Buffer): void {
     let whole: Buffer | undefined
-    let streamId = 0
+    let streamId: number
     try {
       const m = decodeData(body)
       streamId = m.streamId

@@ -95,9 +95,7 @@ export function bytesApp (logger: Logger): FastifyInstance {
 /** a request header's value when it was sent once */
 export const headerOf = (v: string | string[] | undefined): string | undefined => typeof v === 'string' ? v : undefined
 
-
 /* ------------------------------------------------------------ internal token -- */
-
 
 /**
  * onRequest hook for a service's routes: the request must carry the configured

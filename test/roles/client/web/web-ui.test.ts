@@ -30,7 +30,7 @@ function raw (port: number, o: { method?: string, path: string, headers?: Record
       let text = ''
       res.on('data', (d) => { text += d })
       res.on('end', () => {
-        let json: any = null
+        let json: any
         try { json = JSON.parse(text) } catch { json = null }
         resolve({ status: res.statusCode ?? 0, headers: res.headers, json })
       })

@@ -115,5 +115,3 @@ t.test('fuzz every endpoint through the gateway and on the services', async t =>
   t.equal((await call(gateway, 'GET', '/v1/stats', { token: alice })).status, 401, 'the first well-formed logout revoked this token')
   t.equal((await call(gateway, 'GET', '/v1/stats', { token: spare })).status, 200, 'and only this one')
 })
-
-

@@ -30,7 +30,7 @@ export class Api {
       init.body = JSON.stringify(body ?? {})
     }
     const res = await fetch(path, init)
-    let data: unknown = null
+    let data: unknown
     try { data = await res.json() } catch { data = null }
     if (!res.ok) {
       const e: Partial<ErrorBody> = (data as { error?: Partial<ErrorBody> } | null)?.error ?? {}
