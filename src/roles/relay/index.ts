@@ -10,7 +10,7 @@ import { CELL_SIZE } from '../../onion/cells/constants.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 import type { Logger } from '../../log.js'
 import type { SessionStore } from '../../storage/types.js'
-import { acceptChannel, CLOSE } from '../common/channel.js'
+import { acceptChannel, connectChannel, CLOSE } from '../common/channel.js'
 import { hopDescriptor, loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
 import { ConsensusSource } from '../common/consensus-source.js'
 import { installErrorHandler } from '../common/http.js'
@@ -77,15 +77,18 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
   })
 
   const self = `${init.host}:${init.port}`
+  // channels to other hops leave from this relay's own address when it is an IPv4 one
+  const localAddress = /^\d+\.\d+\.\d+\.\d+$/.test(init.host) ? init.host : undefined
   const core = new RelayCore({
     identity,
-    host: init.host,
-    sessions,
-    consensus: () => consensus.current,
     createRate: init.createRate,
     createBurst: init.createBurst,
     sweepMs: init.sweepMs,
     reattachGraceMs: init.reattachGraceMs,
+  }, {
+    sessions,
+    consensus: () => consensus.current,
+    openChannel: (d, auth) => connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, localAddress, auth }),
     log,
     trace: trace ? ({ cell, ...e }) => trace!.write(JSON.stringify({ t: Date.now(), relay: self, ...e, ...(init.traceCells && cell ? { cell: cell.toString('base64') } : {}) }) + '\n') : undefined,
   })
@@ -116,7 +119,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
       }
     })
     scope.get('/channel', { websocket: true }, (socket, req) => {
-      const ch = acceptChannel(socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`, { auth: core.linkAuth })
+      const ch = acceptChannel(socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`, { auth: core.channelAuth })
       core.accept(ch)
       ch.on('close', (code, reason) => { if (code === CLOSE.PROTOCOL) log.debug('channel closed', { code, reason }) })
     })
