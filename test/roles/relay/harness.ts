@@ -42,7 +42,9 @@ export class FakeClock implements Clock {
     return { cancel: () => { timer.live = false } }
   }
 
+  /** lets pending work run, then moves time by `ms`, firing each timer that falls due */
   async advance (ms: number): Promise<void> {
+    await settle()
     const end = this.t + ms
     for (;;) {
       this.timers = this.timers.filter((x) => x.live)
