@@ -24,7 +24,7 @@ import type { ChannelAuthSigner, ChannelAuthVerifier } from '../../../src/roles/
 import type { Clock, Timer } from '../../../src/roles/common/clock.js'
 import { finalHopEndpoint, type FinalHopEndpoint } from '../../../src/roles/common/final-hop-endpoint.js'
 import { hopDescriptor, loadOrCreateIdentity, type HopIdentity } from '../../../src/roles/common/identity.js'
-import { RelayCore, type RelayCoreInit } from '../../../src/roles/relay/relay-core.js'
+import { RelayCore, type RelayCoreInit, type TraceEvent } from '../../../src/roles/relay/relay-core.js'
 import { lruSessionStore } from '../../../src/storage/sessions/lru.js'
 import type { SessionStore } from '../../../src/storage/types.js'
 import { memoryChannelPair, type MemoryChannel, type MemoryPairInit } from '../../helpers/memory-channel.js'
@@ -91,6 +91,25 @@ export interface InProcessRelay {
   sessions: SessionStore
   /** every hop this relay tried to open a channel to */
   opened: Descriptor[]
+  /** every trace event the relay wrote (as --trace would) */
+  traces: TraceEvent[]
+  /** the store keys written and not deleted (the embedded store cannot list them) */
+  storeKeys: () => string[]
+}
+
+/** the store, with the keys it was given remembered */
+function keyedStore (inner: SessionStore): { store: SessionStore, keys: Set<string> } {
+  const keys = new Set<string>()
+  const store: SessionStore = {
+    kind: inner.kind,
+    get: (id) => inner.get(id),
+    set: async (id, v) => { await inner.set(id, v); keys.add(id) },
+    create: async (id, v) => { const ok = await inner.create(id, v); if (ok) keys.add(id); return ok },
+    delete: async (id) => { await inner.delete(id); keys.delete(id) },
+    size: () => inner.size(),
+    close: () => inner.close(),
+  }
+  return { store, keys }
 }
 
 export interface FinalHopInProcess {
@@ -122,19 +141,21 @@ export class InProcessNet {
   addRelay (host: string, o: { name?: string, init?: Partial<RelayCoreInit>, maxCircuits?: number, listedAs?: Descriptor } = {}): InProcessRelay {
     const identity = identityFor(o.name ?? host, host)
     const d = o.listedAs ?? hopDescriptor(identity, { role: 'relay', nickname: o.name ?? host, host, port: 443, lifetimeMs: 3600_000 })
-    const sessions = lruSessionStore({ maxEntries: o.maxCircuits ?? 10_000, ttlMs: 600_000 })
+    const { store: sessions, keys } = keyedStore(lruSessionStore({ maxEntries: o.maxCircuits ?? 10_000, ttlMs: 600_000 }))
     const opened: Descriptor[] = []
+    const traces: TraceEvent[] = []
     const core = new RelayCore({ identity, createRate: 3, createBurst: 90, ...o.init }, {
       sessions,
       consensus: () => this.consensus,
       log: silentLogger,
       clock: this.clock,
+      trace: (e) => traces.push(e),
       openChannel: async (target, auth) => {
         opened.push(target)
         return this.open(target, { from: host, signer: auth })
       },
     })
-    const relay = { core, identity, d, sessions, opened }
+    const relay = { core, identity, d, sessions, opened, traces, storeKeys: () => [...keys] }
     this.listeners.set(`${d.host}:${d.port}`, { accept: (ch) => core.accept(ch), auth: core.channelAuth })
     this.relays.push(relay)
     return relay
@@ -213,7 +234,14 @@ export class RawCircuit {
   readonly onion = new ClientOnion()
   readonly backward: Unwrapped[] = []
   private seen = 0
-  private constructor (readonly ch: MemoryChannel, readonly cells: ChannelCell[], readonly circId: number) {}
+  private constructor (public ch: MemoryChannel, public cells: ChannelCell[], readonly circId: number) {}
+
+  /** the same circuit (id and keys) goes on over another channel to the entry (a client reattaching) */
+  moveTo (channel: { ch: MemoryChannel, cells: ChannelCell[] }): void {
+    this.ch = channel.ch
+    this.cells = channel.cells
+    this.seen = 0
+  }
 
   /** builds through `path`; rejects with BuildError (the hop and what it answered) */
   static async build (net: InProcessNet, path: Descriptor[], o: { from?: string, circId?: number, channel?: { ch: MemoryChannel, cells: ChannelCell[] } } = {}): Promise<RawCircuit> {
