@@ -1,8 +1,8 @@
 // Two connected in-process Channels (the `a` end opened the channel, `b` accepted it),
 // for relay, final-hop and client tests without sockets. Frames travel through a
-// `transport` hook (by default: delivered in order on the next microtask), which a
-// test may replace to delay, hold, drop, duplicate or reorder them, as a hostile
-// network would. keyingMaterial is one random 32-byte value shared by both ends (a
+// `transport` hook (by default: delivered in order one event-loop turn later, as I/O
+// would be), which a test may replace to delay, hold, drop, duplicate or reorder them,
+// as a hostile network would. keyingMaterial is one random 32-byte value shared by both ends (a
 // stand-in for the TLS exporter), so AUTH (docs/PROTOCOL.md §2.3) works in-process.
 import { randomBytes } from 'node:crypto'
 import { ChannelBase } from '../../src/roles/common/channel-base.js'
@@ -16,7 +16,7 @@ export type MemoryFrame =
 /** decides when (and whether) `frame` arrives: call deliver() once to hand it over */
 export type MemoryTransport = (frame: MemoryFrame, deliver: () => void) => void
 
-export const inOrder: MemoryTransport = (_frame, deliver) => queueMicrotask(deliver)
+export const inOrder: MemoryTransport = (_frame, deliver) => { setImmediate(deliver) }
 
 export class MemoryChannel extends ChannelBase {
   peer?: MemoryChannel

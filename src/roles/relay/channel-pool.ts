@@ -48,6 +48,8 @@ export class RelayChannelPool {
     if (existing) return existing
     if (!target) return Promise.reject(new Error('not listed'))
     const p = this.init.open(target).then((ch) => {
+      // closed before it was handed over (the peer refused it at once): never pooled
+      if (ch.closed) throw new Error('closed on opening')
       ch.peerFingerprint = fingerprintHex
       ch.on('close', () => { if (this.outgoing.get(fingerprintHex) === p) this.outgoing.delete(fingerprintHex) })
       this.add(ch)

@@ -27,7 +27,7 @@ import { hopDescriptor, loadOrCreateIdentity, type HopIdentity } from '../../../
 import { RelayCore, type RelayCoreInit, type TraceEvent } from '../../../src/roles/relay/relay-core.js'
 import { lruSessionStore } from '../../../src/storage/sessions/lru.js'
 import type { SessionStore } from '../../../src/storage/types.js'
-import { memoryChannelPair, type MemoryChannel, type MemoryPairInit } from '../../helpers/memory-channel.js'
+import { inOrder, memoryChannelPair, type MemoryChannel, type MemoryFrame, type MemoryPairInit, type MemoryTransport } from '../../helpers/memory-channel.js'
 
 /** a clock that moves only when told; due timers fire in time order, with promises settled between them */
 export class FakeClock implements Clock {
@@ -82,7 +82,12 @@ export function identityFor (name: string, host = '127.0.0.1'): HopIdentity {
 }
 
 /** something a channel can be opened to */
-interface Listener { accept: (ch: MemoryChannel) => void, auth?: ChannelAuthVerifier }
+export interface Listener {
+  accept: (ch: MemoryChannel) => void
+  auth?: ChannelAuthVerifier
+  /** sees each frame sent to this listener before it arrives; false drops it (a hop that ignores it) */
+  intercept?: (frame: Extract<MemoryFrame, { kind: 'frame' }>) => boolean
+}
 
 export interface InProcessRelay {
   core: RelayCore
@@ -190,7 +195,12 @@ export class InProcessNet {
   open (target: { host: string, port: number }, o: { from?: string, signer?: ChannelAuthSigner, transport?: MemoryPairInit['transport'] } = {}): MemoryChannel {
     const l = this.listeners.get(`${target.host}:${target.port}`)
     if (!l) throw new MarshmelloError('MM_ERR_UNREACHABLE', 'unavailable', `nothing listens at ${target.host}:${target.port}`)
-    const { a, b } = memoryChannelPair({ aAddress: `${o.from ?? '127.0.0.77'}:${this.port++}`, bAddress: `${target.host}:${target.port}`, auth: l.auth, signer: o.signer, transport: o.transport })
+    const carry = o.transport ?? inOrder
+    const transport: MemoryTransport = (f, deliver) => {
+      if (f.kind === 'frame' && f.from === 'a' && l.intercept && !l.intercept(f)) return
+      carry(f, deliver)
+    }
+    const { a, b } = memoryChannelPair({ aAddress: `${o.from ?? '127.0.0.77'}:${this.port++}`, bAddress: `${target.host}:${target.port}`, auth: l.auth, signer: o.signer, transport })
     l.accept(b)
     return a
   }
@@ -252,16 +262,19 @@ export class RawCircuit {
     const answer = await c.nextCell()
     if (answer.cmd !== ChannelCommand.CREATED) throw new BuildError(1, `answered ${ChannelCommand[answer.cmd]}(${answer.data[0]})`, answer)
     c.finish(path[0], first.state, answer.data, 1)
-    for (let i = 2; i <= path.length; i++) {
-      const d = path[i - 1]
-      const s = clientStart({ identityKey: Buffer.from(d.identityKey, 'base64') })
-      c.send(i - 1, RelayCommand.EXTEND, encodeExtend({ fingerprint: Buffer.from(d.fingerprint, 'hex'), host: d.host, port: d.port, create: s.create }))
-      const u = await c.nextBackward()
-      if (u.cmd === RelayCommand.ERROR) throw new BuildError(i, `ERROR from hop ${u.hop}`, undefined, { hop: u.hop, ...decodeError(u.body) })
-      if (u.cmd !== RelayCommand.EXTENDED || u.hop !== i - 1) throw new BuildError(i, `unexpected ${RelayCommand[u.cmd]} from hop ${u.hop}`)
-      c.finish(d, s.state, u.body, i)
-    }
+    for (const d of path.slice(1)) await c.extend(d)
     return c
+  }
+
+  /** EXTEND by one hop to `d`; an ERROR (or a failed handshake) is thrown as a BuildError */
+  async extend (d: Descriptor): Promise<void> {
+    const i = this.onion.length + 1
+    const s = clientStart({ identityKey: Buffer.from(d.identityKey, 'base64') })
+    this.send(i - 1, RelayCommand.EXTEND, encodeExtend({ fingerprint: Buffer.from(d.fingerprint, 'hex'), host: d.host, port: d.port, create: s.create }))
+    const u = await this.nextBackward()
+    if (u.cmd === RelayCommand.ERROR) throw new BuildError(i, `ERROR from hop ${u.hop}`, undefined, { hop: u.hop, ...decodeError(u.body) })
+    if (u.cmd !== RelayCommand.EXTENDED || u.hop !== i - 1) throw new BuildError(i, `unexpected ${RelayCommand[u.cmd]} from hop ${u.hop}`)
+    this.finish(d, s.state, u.body, i)
   }
 
   private finish (d: Descriptor, state: Parameters<typeof clientFinish>[0], data: Buffer, hop: number): void {
