@@ -7,10 +7,14 @@
 // it, in the middle (hop 2, reached through a real relay's EXTEND). In the middle, a
 // relay process with another identity already refuses R1's AUTH (it names R2 as the
 // responder, §2.3), so one more impostor ignores AUTH and tries the handshake itself.
+// Last, P7 as the client sees it over real sockets: an EXTEND to an unlisted address is
+// MM_ERR_NOT_LISTED for that hop, and no TCP connection reaches the decoy listening
+// there (every other P7 case: extend-policy.test.ts, in-process).
 import t, { type Test } from 'tap'
 import { copyFileSync, readFileSync } from 'node:fs'
 import { createPrivateKey, randomBytes } from 'node:crypto'
 import { createServer } from 'node:https'
+import { createServer as createTcpServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { WebSocketServer } from 'ws'
 import { Circuit, CircuitError, ChannelPool } from '../../../src/roles/client/circuit.js'
@@ -20,7 +24,7 @@ import { HopError } from '../../../src/onion/cells/relay-msg.js'
 import { relayRespond } from '../../../src/onion/handshake/oaep-x25519.js'
 import { loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
 import { startRelayProc, tmp } from '../../helpers/net.js'
-import { metrics, startNet } from './fixture.js'
+import { metrics, sleep, startNet } from './fixture.js'
 
 const CLIENT_IP = '127.0.0.77'
 
@@ -155,6 +159,30 @@ t.test('impostors at listed addresses cannot complete a handshake', async (t) =>
     t.equal(err.hop, 2, 'the failing hop is the middle one')
     t.equal(err.code, 'MM_ERR_HOP_AUTH')
     t.match(err.message, d2.fingerprint.slice(0, 8), 'the error names the hop')
+  })
+
+  t.test('P7 through the client: EXTEND to an unlisted address is refused without connecting', async (t) => {
+    const decoy = async (host: string): Promise<{ port: number, connections: () => number }> => {
+      let n = 0
+      const s: Server = createTcpServer((sock) => { n++; sock.destroy() })
+      await new Promise<void>((resolve) => s.listen(0, host, resolve))
+      t.teardown(() => new Promise<void>((resolve) => s.close(() => resolve())))
+      return { port: (s.address() as { port: number }).port, connections: () => n }
+    }
+    const anyLoopback = await decoy('127.0.0.1')
+    const otherPort = await decoy(d2.host)
+    await net.publish([d1, d2, d3])
+    for (const target of [{ ...d2, fingerprint: randomBytes(32).toString('hex'), host: '127.0.0.1', port: anyLoopback.port }, { ...d2, port: otherPort.port }]) {
+      const before = (await metrics(r1)).extendsRefused
+      const err = await buildFails(t, [d1, target])
+      t.equal(err.code, 'MM_ERR_NOT_LISTED')
+      t.equal(err.hop, 2, 'the refused hop is the one being added')
+      t.match(err.message, target.fingerprint.slice(0, 8), 'the error names the hop')
+      t.equal((await metrics(r1)).extendsRefused, before + 1, 'the extending relay counted the refusal')
+    }
+    await sleep(300)
+    t.equal(anyLoopback.connections(), 0, 'no connection reached 127.0.0.1')
+    t.equal(otherPort.connections(), 0, 'no connection reached the unlisted port')
   })
 
   t.test('the honest relays still serve circuits afterwards', async (t) => {
