@@ -34,7 +34,7 @@ export type MiddleHopAction =
 /** what a cell from one side asks of the hop, or why it closes the channel */
 export type CellVerb = 'create' | 'created' | 'relay' | 'destroy' | { close: string }
 
-/** link commands a relay takes from the previous hop (it is the responder there) */
+/** channel commands a relay takes from the previous hop (it is the responder there) */
 export function fromPrevVerb (cmd: ChannelCommand): CellVerb {
   switch (cmd) {
     case ChannelCommand.CREATE: return 'create'
@@ -44,7 +44,7 @@ export function fromPrevVerb (cmd: ChannelCommand): CellVerb {
   }
 }
 
-/** link commands a relay takes from the next hop (it is the initiator there) */
+/** channel commands a relay takes from the next hop (it is the initiator there) */
 export function fromNextVerb (cmd: ChannelCommand): CellVerb {
   switch (cmd) {
     case ChannelCommand.CREATED: return 'created'

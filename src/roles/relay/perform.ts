@@ -1,5 +1,5 @@
 // Carries out the middle hop's actions (src/onion/circuits/middle-hop.ts) on a relay's
-// channels: encodes each as a link cell with the circuit id of the side it goes to,
+// channels: encodes each as a channel cell with the circuit id of the side it goes to,
 // counts it, and writes a trace line when tracing. Decides nothing.
 import { ChannelCommand, encodeChannelCell } from '../../onion/cells/channel-cell.js'
 import { CELL_SIZE } from '../../onion/cells/constants.js'

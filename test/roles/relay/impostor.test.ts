@@ -35,7 +35,7 @@ function relocated (d: Descriptor, dataDir: string, host: string, port: number):
   return signDescriptor({ ...body, host, port }, priv)
 }
 
-/** builds through a fresh link pool (a pool keys links by fingerprint and would reuse the honest relay's link) */
+/** builds through a fresh channel pool (a pool keys channels by fingerprint and would reuse the honest relay's channel) */
 async function buildFails (t: Test, path: Descriptor[]): Promise<CircuitError> {
   const links = new ChannelPool(CLIENT_IP)
   t.teardown(() => links.close())
