@@ -9,18 +9,7 @@ import { CELL_SIZE } from '../../onion/cells/constants.js'
 import { ChannelCommand, decodeChannelCell, encodeChannelCell, type ChannelCell } from '../../onion/cells/channel-cell.js'
 import { encodeAuth, verifyAuth } from '../../onion/handshake/channel-auth.js'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
-import type { Channel, ChannelAuthSigner, ChannelAuthVerifier, ChannelEvents } from './channel.js'
-
-/** bytes a channel may have queued for sending before it is closed as stuck */
-export const MAX_QUEUED_BYTES = 4 * 1024 * 1024
-
-/** close codes (the WebSocket ones, RFC 6455 §7.4.1) */
-export const CLOSE = {
-  PROTOCOL: 1008,
-  TOO_BIG: 1009,
-  OVERLOAD: 1013,
-  NORMAL: 1000,
-} as const
+import { CLOSE, MAX_QUEUED_BYTES, type Channel, type ChannelAuthSigner, type ChannelAuthVerifier, type ChannelEvents } from './channel-types.js'
 
 export abstract class ChannelBase extends EventEmitter<ChannelEvents> implements Channel {
   readonly id = randomBytes(8).toString('hex')

@@ -1,56 +1,7 @@
-// One persistent channel between two hops (docs/PROTOCOL.md §2): whole cells in and
-// out, many circuits multiplexed by circuit id, closed with a code and a reason. This
-// file is the interface the relay, the final hop and the client depend on; the frame
-// checks and AUTH (§2.3) live once in channel-base.ts, the WebSocket-over-TLS transport
-// in ws-channel.ts, and an in-memory pair for tests in test/helpers/memory-channel.ts.
-import type { EventEmitter } from 'node:events'
-import type { ChannelCell } from '../../onion/cells/channel-cell.js'
-
-export { CLOSE, MAX_QUEUED_BYTES } from './channel-base.js'
+// One persistent channel between two hops (docs/PROTOCOL.md §2), as the relay, the final
+// hop and the client use it: the Channel interface and its types (channel-types.ts), and
+// the WebSocket-over-TLS implementation's constructors (ws-channel.ts). The frame checks
+// and AUTH (§2.3) live once in channel-base.ts; an in-memory pair for tests is in
+// test/helpers/memory-channel.ts.
+export { CLOSE, MAX_QUEUED_BYTES, type Channel, type ChannelAuthSigner, type ChannelAuthVerifier, type ChannelEvents } from './channel-types.js'
 export { acceptChannel, connectChannel, type ConnectInit } from './ws-channel.js'
-
-export interface ChannelEvents {
-  cell: [ChannelCell]
-  /** an AUTH was checked: the proven fingerprint, or the code it was refused with (the channel then closes) */
-  auth: [result: { peer: string } | { refused: string }]
-  close: [code: number, reason: string]
-}
-
-export interface Channel extends EventEmitter<ChannelEvents> {
-  /** random, local to this process */
-  readonly id: string
-  /** the peer's address as `host:port` */
-  readonly remote: string
-  /** true on channels this process opened */
-  readonly initiator: boolean
-  /** on channels this process opened: the fingerprint of the listed hop at the other end */
-  peerFingerprint?: string
-  /** on channels this process accepted: the listed relay the peer proved to be with AUTH (hex fingerprint) */
-  readonly authenticatedPeer?: string
-  readonly closed: boolean
-  /** cells received (AUTH included) and sent */
-  readonly cellsIn: number
-  readonly cellsOut: number
-  /** sends one whole cell (CELL_SIZE bytes); closes the channel when the peer does not keep up */
-  send (cell: Buffer): void
-  close (code?: number, reason?: string): void
-  /** the value both ends of this one connection derive for AUTH (the TLS exporter, §2.3) */
-  keyingMaterial (): Buffer
-}
-
-/** what a hop accepting channels needs to check AUTH (§2.3) */
-export interface ChannelAuthVerifier {
-  /** this hop's own fingerprint (the responder in the transcript) */
-  fingerprint: Buffer
-  /** SPKI DER of the identity key of the relay listed with this (hex) fingerprint, if any */
-  identityKey: (fingerprintHex: string) => Uint8Array | undefined
-}
-
-/** what a relay opening a channel needs to send AUTH (§2.3) */
-export interface ChannelAuthSigner {
-  /** the relay's RSA identity key, PKCS#8 DER */
-  identityPrivate: Buffer
-  fingerprint: Buffer
-  /** the listed fingerprint of the hop being connected to */
-  responderFingerprint: Buffer
-}

@@ -8,8 +8,8 @@ import type { ConnectionOptions, TLSSocket } from 'node:tls'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
 import { AUTH_EXPORTER_LABEL, AUTH_EXPORTER_LENGTH } from '../../onion/handshake/channel-auth.js'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
-import { CLOSE, ChannelBase } from './channel-base.js'
-import type { Channel, ChannelAuthSigner, ChannelAuthVerifier } from './channel.js'
+import { ChannelBase } from './channel-base.js'
+import { CLOSE, type Channel, type ChannelAuthSigner, type ChannelAuthVerifier } from './channel-types.js'
 
 /** the exporter's context argument: empty (RFC 8446 §7.5: the same as none) */
 const EMPTY_CONTEXT = Buffer.alloc(0)

@@ -2,7 +2,7 @@
 // listed hop, opened on first use through the injected `open` (a WebSocket over TLS
 // in production, a memory channel in tests). What travels on them is relay-core's.
 import type { Descriptor } from '../../onion/directory/descriptor.js'
-import type { Channel } from '../common/channel.js'
+import type { Channel } from '../common/channel-types.js'
 
 export interface RelayChannelPoolInit {
   /** opens a channel to a listed hop (the pinned certificate and AUTH are the opener's business) */

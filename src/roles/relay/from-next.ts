@@ -5,7 +5,7 @@
 // decisions are the middle hop's (src/onion/circuits/middle-hop.ts, docs/PROTOCOL.md §5).
 import type { ChannelCell } from '../../onion/cells/channel-cell.js'
 import * as middle from '../../onion/circuits/middle-hop.js'
-import { CLOSE, type Channel } from '../common/channel.js'
+import { CLOSE, type Channel } from '../common/channel-types.js'
 import type { RelayContext } from './relay-context.js'
 import { circuitKey, nextFingerprintOf } from './store-key.js'
 

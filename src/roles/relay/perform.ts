@@ -5,7 +5,7 @@ import { ChannelCommand, encodeChannelCell } from '../../onion/cells/channel-cel
 import { CELL_SIZE } from '../../onion/cells/constants.js'
 import { HopError } from '../../onion/cells/relay-msg.js'
 import type { MiddleHopAction } from '../../onion/circuits/middle-hop.js'
-import type { Channel } from '../common/channel.js'
+import type { Channel } from '../common/channel-types.js'
 
 export interface TraceEvent {
   dir: 'forward' | 'backward' | 'create'

@@ -5,7 +5,7 @@
 // (options) and components (store, consensus, clock, how channels open) are apart,
 // libp2p style, so tests drive it over memory channels with a fake clock.
 import { isMarshmelloError } from '../../errors.js'
-import { CLOSE, type Channel, type ChannelAuthVerifier } from '../common/channel.js'
+import { CLOSE, type Channel, type ChannelAuthVerifier } from '../common/channel-types.js'
 import type { Timer } from '../common/clock.js'
 import { RelayChannelPool } from './channel-pool.js'
 import { destroyFromPrev, fromPrev } from './from-prev.js'

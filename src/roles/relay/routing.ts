@@ -3,7 +3,7 @@
 // tear them down when it closes), and the extends waiting for CREATED. Names are the
 // store keys of store-key.ts. A circuit follows whichever channel its last authentic
 // cell arrived on, so it survives its previous hop reconnecting (docs/PROTOCOL.md §5.3).
-import type { Channel } from '../common/channel.js'
+import type { Channel } from '../common/channel-types.js'
 import type { Timer } from '../common/clock.js'
 import { circIdOf } from './store-key.js'
 
