@@ -1,6 +1,6 @@
 // Time for roles, injected so tests can pass a fake one and advance it instead of
 // sleeping: now() in milliseconds and one-shot / repeating timers that never keep the
-// process alive. systemClock is the real one; test/roles/relay/harness.ts has a fake.
+// process alive. systemClock is the real one; test/roles/relay/fake-clock.ts has a fake.
 
 export interface Timer { cancel (): void }
 

@@ -13,7 +13,9 @@ import { encodeAuth } from '../../../src/onion/handshake/channel-auth.js'
 import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
 import { hopDescriptor } from '../../../src/roles/common/identity.js'
 import type { MemoryChannel } from '../../helpers/memory-channel.js'
-import { RawCircuit, createCell, identityFor, inProcessNet, rawChannel, until } from './harness.js'
+import { until } from './fake-clock.js'
+import { RawCircuit, createCell } from './raw-circuit.js'
+import { identityFor, inProcessNet, rawChannel } from './harness.js'
 
 const closeOf = (ch: MemoryChannel): Promise<[number, string]> => new Promise((resolve) => ch.once('close', (code, reason) => resolve([code, reason])))
 

@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto'
 import { HopError } from '../../../src/onion/cells/relay-msg.js'
 import { HOP_ERRORS } from '../../../src/onion/circuits/hop-error.js'
 import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
-import { BuildError, RawCircuit, inProcessNet, type InProcessRelay } from './harness.js'
+import { BuildError, RawCircuit } from './raw-circuit.js'
+import { inProcessNet, type InProcessRelay } from './harness.js'
 
 t.test('EXTEND to anything not listed is refused without connecting', async (t) => {
   const net = inProcessNet(t, ['127.0.0.11', '127.0.0.12', '127.0.0.13'])

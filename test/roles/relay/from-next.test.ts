@@ -13,7 +13,9 @@ import { HOP_ERRORS } from '../../../src/onion/circuits/hop-error.js'
 import { relayRespond } from '../../../src/onion/handshake/oaep-x25519.js'
 import { hopDescriptor } from '../../../src/roles/common/identity.js'
 import type { MemoryChannel } from '../../helpers/memory-channel.js'
-import { BuildError, RawCircuit, identityFor, inProcessNet, settle, until } from './harness.js'
+import { settle, until } from './fake-clock.js'
+import { BuildError, RawCircuit } from './raw-circuit.js'
+import { identityFor, inProcessNet } from './harness.js'
 
 /** a hop at host:443 that answers cells with `serve`, records what arrives and how its channels close */
 function fakeHop (net: ReturnType<typeof inProcessNet>, host: string, serve: (ch: MemoryChannel, cell: ChannelCell) => void) {

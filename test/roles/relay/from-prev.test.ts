@@ -10,7 +10,9 @@ import { CELL_SIZE } from '../../../src/onion/cells/constants.js'
 import { ChannelCommand, encodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { HopError } from '../../../src/onion/cells/relay-msg.js'
 import type { MemoryChannel } from '../../helpers/memory-channel.js'
-import { RawCircuit, createCell, inProcessNet, rawChannel, settle, until } from './harness.js'
+import { settle, until } from './fake-clock.js'
+import { RawCircuit, createCell } from './raw-circuit.js'
+import { inProcessNet, rawChannel } from './harness.js'
 
 /** a frame with this header and random bytes after `data` */
 const frame = (circId: number, cmd: number, data = Buffer.alloc(0)): Buffer => {

@@ -10,7 +10,9 @@ import { CELL_SIZE } from '../../../src/onion/cells/constants.js'
 import { ChannelCommand, encodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { HopError } from '../../../src/onion/cells/relay-msg.js'
 import type { MemoryFrame } from '../../helpers/memory-channel.js'
-import { RawCircuit, createCell, inProcessNet, rawChannel, settle, until } from './harness.js'
+import { settle, until } from './fake-clock.js'
+import { RawCircuit, createCell } from './raw-circuit.js'
+import { inProcessNet, rawChannel } from './harness.js'
 
 t.test('a request through three relays and back', async (t) => {
   const net = inProcessNet(t, ['127.0.0.11', '127.0.0.12', '127.0.0.13'])

@@ -10,7 +10,9 @@ import { RelayCommand } from '../../../src/onion/cells/layer.js'
 import { ChannelCommand, encodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { DataFlag, encodeData } from '../../../src/onion/cells/relay-msg.js'
 import { encodeRequest } from '../../../src/onion/streams/envelope.js'
-import { RawCircuit, inProcessNet, settle, until } from './harness.js'
+import { settle, until } from './fake-clock.js'
+import { RawCircuit } from './raw-circuit.js'
+import { inProcessNet } from './harness.js'
 
 t.test('replayed and tampered cells are rejected at the hop that owns the layer', async (t) => {
   const net = inProcessNet(t, ['127.0.0.11', '127.0.0.12', '127.0.0.13'])
