@@ -1,4 +1,4 @@
-# marshmello as one executable in a small image (DESIGN §8). The build stage
+# marshmello as one executable in a small image (docs/ARCHITECTURE.md §11). The build stage
 # compiles better-sqlite3 and builds dist/marshmello (Node SEA: node + the bundled
 # CLI + the SQLite addon); the runtime stage holds only that file and runs it as
 # the unprivileged user `marshmello`. The subcommand picks the role:

@@ -42,7 +42,6 @@ export default tseslint.config(
       '@stylistic/no-multiple-empty-lines': ['error', { max: 1, maxEOF: 0 }],
       '@stylistic/comma-spacing': 'error',
       '@stylistic/key-spacing': 'error',
-      '@stylistic/object-curly-spacing': ['error', 'always'],
       '@stylistic/brace-style': ['error', '1tbs', { allowSingleLine: true }],
       // correctness
       eqeqeq: ['error', 'always', { null: 'ignore' }],

@@ -1,4 +1,4 @@
-// Builds dist/marshmello, one executable with no Node install needed (DESIGN §8):
+// Builds dist/marshmello, one executable with no Node install needed (docs/ARCHITECTURE.md §11):
 // esbuild bundles the CLI into one CommonJS file, Node's single executable
 // application support (SEA) turns it into a blob with a V8 code cache and the
 // better-sqlite3 addon as an asset, and postject injects the blob into a copy of

@@ -1,4 +1,4 @@
-// Opens stores by URL-style option (DESIGN §6): users `sqlite:PATH` | `postgres://…`,
+// Opens stores by URL-style option (docs/ARCHITECTURE.md §9): users `sqlite:PATH` | `postgres://…`,
 // messages `nedb:PATH` | `mongodb://…` | `postgres://…`, sessions `memory` | `redis://…`.
 // A postgres URL may name its schema with `?schema=NAME` (default `public`). A store that
 // cannot be reached fails here, at open, with MM_ERR_STORE_UNAVAILABLE; roles receive

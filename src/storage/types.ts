@@ -1,4 +1,4 @@
-// The storage interfaces (DESIGN §6). Roles receive stores; they never build one by
+// The storage interfaces (docs/ARCHITECTURE.md §9). Roles receive stores; they never build one by
 // name. Every method is async so embedded and external implementations are
 // interchangeable; one contract suite per interface (test/storage/contract/) runs
 // against every implementation.

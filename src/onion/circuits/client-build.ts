@@ -10,7 +10,7 @@ import { decodeError, encodeExtend } from '../cells/relay-msg.js'
 import { clientFinish, clientStart, type ClientHandshakeState } from '../handshake/oaep-x25519.js'
 import type { Descriptor } from '../directory/descriptor.js'
 import { ClientOnion } from './client-onion.js'
-import { hopErrorMeaning, hopErrorName } from './hop-errors.js'
+import { hopErrorMeaning, hopErrorName } from './hop-error.js'
 
 /** what the build needs of a hop's descriptor */
 export type BuildHop = Pick<Descriptor, 'nickname' | 'role' | 'fingerprint' | 'identityKey' | 'host' | 'port'>

@@ -1,13 +1,13 @@
 // The circuit's last hop (docs/PROTOCOL.md §6): answers CREATE, peels the last
 // layer, reassembles stream messages into API requests, hands each to a handler
 // and sends the response back as DATA cells under this hop's backward layer.
-// Pure logic: the caller supplies `send` (the link) and the circuit table (a
+// Pure logic: the caller supplies `send` (the channel) and the circuit table (a
 // bounded map); the gateway and the tests' echo hop both use this class.
 import { isMarshmelloError } from '../../errors.js'
 import { BACKWARD_BODY } from '../cells/constants.js'
 import { RelayCommand } from '../cells/layer.js'
 import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../cells/channel-cell.js'
-import { DATA_HEADER, DataFlag, decodeData, encodeData } from '../cells/relay-msg.js'
+import { DATA_HEADER, DataFlag, HopError, decodeData, encodeData } from '../cells/relay-msg.js'
 import { relayRespond } from '../handshake/oaep-x25519.js'
 import { decodeRequest, encodeResponse, type ApiRequest, type ApiResponse } from '../streams/envelope.js'
 import { Reassembler, fragment } from '../streams/reassembly.js'
@@ -15,7 +15,8 @@ import { HopState } from './hop-state.js'
 import { EphemeralPool } from '../handshake/ephemeral-pool.js'
 
 export interface FinalCircuit {
-  link: string
+  /** the id of the channel the circuit came on */
+  channel: string
   circId: number
   hop: HopState
   streams: Reassembler
@@ -33,8 +34,8 @@ export interface CircuitTable<V> {
 }
 
 export type FinalHopEvent =
-  | { type: 'created', link: string }
-  | { type: 'rejected', link: string, code: string }
+  | { type: 'created', channel: string }
+  | { type: 'rejected', channel: string, code: string }
   | { type: 'request' }
   | { type: 'destroyed' }
 
@@ -42,8 +43,8 @@ export interface FinalHopInit {
   identityPrivate: Buffer
   fingerprint: Buffer
   handler: (req: ApiRequest) => Promise<ApiResponse>
-  /** sends one whole link cell on the link the circuit came from */
-  send: (link: string, cell: Buffer) => void
+  /** sends one whole cell on the channel the circuit came on */
+  send: (channel: string, cell: Buffer) => void
   circuits: CircuitTable<FinalCircuit>
   maxCircuits: number
   onEvent?: (e: FinalHopEvent) => void
@@ -57,47 +58,47 @@ export class FinalHop {
 
   constructor (private readonly init: FinalHopInit) {}
 
-  private key (link: string, circId: number): string { return `${link}/${circId}` }
+  private key (channel: string, circId: number): string { return `${channel}/${circId}` }
 
-  /** handles one cell from a link; never throws (a bad cell is dropped and counted) */
-  onCell (link: string, cell: ChannelCell): void {
+  /** handles one cell from a channel; never throws (a bad cell is dropped and counted) */
+  onCell (channel: string, cell: ChannelCell): void {
     try {
       switch (cell.cmd) {
-        case ChannelCommand.CREATE: return this.onCreate(link, cell)
-        case ChannelCommand.RELAY: return this.onRelay(link, cell)
-        case ChannelCommand.DESTROY: return this.destroy(link, cell.circId)
-        default: this.reject(link, 'MM_ERR_LINK_CMD')
+        case ChannelCommand.CREATE: return this.onCreate(channel, cell)
+        case ChannelCommand.RELAY: return this.onRelay(channel, cell)
+        case ChannelCommand.DESTROY: return this.destroy(channel, cell.circId)
+        default: this.reject(channel, 'MM_ERR_LINK_CMD')
       }
     } catch (err) {
-      this.reject(link, isMarshmelloError(err) ? err.code : 'MM_ERR_INTERNAL')
+      this.reject(channel, isMarshmelloError(err) ? err.code : 'MM_ERR_INTERNAL')
     }
   }
 
-  private reject (link: string, code: string): void {
-    this.init.onEvent?.({ type: 'rejected', link, code })
+  private reject (channel: string, code: string): void {
+    this.init.onEvent?.({ type: 'rejected', channel, code })
   }
 
-  private onCreate (link: string, cell: ChannelCell): void {
-    const k = this.key(link, cell.circId)
-    if (this.init.circuits.get(k)) return this.reject(link, 'MM_ERR_CIRC_ID')
+  private onCreate (channel: string, cell: ChannelCell): void {
+    const k = this.key(channel, cell.circId)
+    if (this.init.circuits.get(k)) return this.reject(channel, 'MM_ERR_CIRC_ID')
     // the table is bounded by its owner (ExpiringTable evicts the least recently used); a plain
     // Map gets the same bound here, refusing new circuits when full
     if (this.init.circuits.size >= this.init.maxCircuits && this.init.circuits instanceof Map) {
-      this.init.send(link, encodeChannelCell(cell.circId, ChannelCommand.DESTROY, Buffer.from([HOP_BUSY])))
-      return this.reject(link, 'MM_ERR_BUSY')
+      this.init.send(channel, encodeChannelCell(cell.circId, ChannelCommand.DESTROY, Buffer.from([HopError.BUSY])))
+      return this.reject(channel, 'MM_ERR_BUSY')
     }
     const { keys, created } = relayRespond({ identityPrivate: this.init.identityPrivate, fingerprint: this.init.fingerprint, create: cell.data, ephemeral: this.ephemerals.take() })
-    this.init.circuits.set(k, { link, circId: cell.circId, hop: new HopState(keys), streams: new Reassembler(), pending: 0 })
-    this.init.send(link, encodeChannelCell(cell.circId, ChannelCommand.CREATED, created))
-    this.init.onEvent?.({ type: 'created', link })
+    this.init.circuits.set(k, { channel, circId: cell.circId, hop: new HopState(keys), streams: new Reassembler(), pending: 0 })
+    this.init.send(channel, encodeChannelCell(cell.circId, ChannelCommand.CREATED, created))
+    this.init.onEvent?.({ type: 'created', channel })
   }
 
-  private onRelay (link: string, cell: ChannelCell): void {
-    const c = this.init.circuits.get(this.key(link, cell.circId))
-    if (!c) return this.reject(link, 'MM_ERR_NO_CIRCUIT')
+  private onRelay (channel: string, cell: ChannelCell): void {
+    const c = this.init.circuits.get(this.key(channel, cell.circId))
+    if (!c) return this.reject(channel, 'MM_ERR_NO_CIRCUIT')
     const layer = c.hop.peel(cell.data)
     if (layer.cmd === RelayCommand.DROP) return
-    if (layer.cmd !== RelayCommand.DATA) return this.reject(link, 'MM_ERR_RELAY_CMD')
+    if (layer.cmd !== RelayCommand.DATA) return this.reject(channel, 'MM_ERR_RELAY_CMD')
     const msg = decodeData(layer.body)
     let whole: Buffer | undefined
     try {
@@ -128,7 +129,7 @@ export class FinalHop {
 
   private sendMessage (c: FinalCircuit, streamId: number, res: ApiResponse): void {
     // the circuit may have been destroyed while the handler ran
-    if (this.init.circuits.get(this.key(c.link, c.circId)) !== c) return
+    if (this.init.circuits.get(this.key(c.channel, c.circId)) !== c) return
     let bytes: Buffer
     try {
       bytes = encodeResponse(res)
@@ -142,13 +143,13 @@ export class FinalHop {
       parts = fragment(streamId, encodeResponse(errorResponse(502, 'MM_ERR_TOO_LARGE', 'response too large')), BACKWARD_BODY)
     }
     for (const body of parts) {
-      this.init.send(c.link, encodeChannelCell(c.circId, ChannelCommand.RELAY, c.hop.originate(RelayCommand.DATA, body)))
+      this.init.send(c.channel, encodeChannelCell(c.circId, ChannelCommand.RELAY, c.hop.originate(RelayCommand.DATA, body)))
     }
   }
 
-  /** DESTROY from the link, or the link closed: forget and wipe the circuit */
-  destroy (link: string, circId: number): void {
-    const k = this.key(link, circId)
+  /** DESTROY from the channel, or the channel closed: forget and wipe the circuit */
+  destroy (channel: string, circId: number): void {
+    const k = this.key(channel, circId)
     const c = this.init.circuits.get(k)
     if (!c) return
     this.init.circuits.delete(k)
@@ -157,15 +158,13 @@ export class FinalHop {
     this.init.onEvent?.({ type: 'destroyed' })
   }
 
-  /** the link closed: every circuit that came over it is gone */
-  closeLink (link: string): void {
-    const prefix = `${link}/`
+  /** the channel closed: every circuit that came over it is gone */
+  closeChannel (channel: string): void {
+    const prefix = `${channel}/`
     const ids = [...this.init.circuits.keys()].filter((k) => k.startsWith(prefix)).map((k) => Number(k.slice(prefix.length)))
-    for (const id of ids) this.destroy(link, id)
+    for (const id of ids) this.destroy(channel, id)
   }
 }
-
-export const HOP_BUSY = 4
 
 export function errorResponse (status: number, code: string, message: string): ApiResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ error: { code, message } })) }

@@ -234,7 +234,7 @@ export function rsaGenerate (bits = 2048): RsaIdentity {
   return { publicDer: publicKey, privateDer: privateKey }
 }
 
-/** fingerprint = SHA-256 of the SPKI DER (DESIGN §2) */
+/** fingerprint = SHA-256 of the SPKI DER (docs/ARCHITECTURE.md §5) */
 export const rsaFingerprint = (publicDer: Uint8Array): Buffer => sha256(publicDer)
 
 const keyCache = new WeakMap<Uint8Array, KeyObject>()
@@ -296,7 +296,7 @@ export function rsaVerify (publicDer: Uint8Array, msg: Uint8Array, sig: Uint8Arr
   }
 }
 
-/* ---- pooled randomness for padding (one system call per 64 KiB, DESIGN §3) ---- */
+/* ---- pooled randomness for padding (one system call per 64 KiB, docs/ARCHITECTURE.md §6) ---- */
 
 const POOL_SIZE = 64 * 1024
 let pool = Buffer.alloc(0)

@@ -1,7 +1,8 @@
-// The I/O shell around src/onion's FinalHop: a /channel WebSocket route on a
-// fastify HTTPS app whose circuits end here. The gateway mounts it with the API
-// as handler; tests mount it with an echo handler. Circuits live in a bounded,
-// expiring table; a link that closes takes its circuits with it.
+// The I/O shell around src/onion's FinalHop (docs/PROTOCOL.md §6): it takes Channels
+// whose circuits end here (finalHopEndpoint().accept), keeps their circuits in a
+// bounded, expiring table, and mounts a /channel WebSocket route on a fastify HTTPS app
+// (registerFinalHop). The gateway mounts it with the API as handler; tests mount it
+// with an echo handler, or hand it memory channels. A channel that closes takes its circuits with it.
 import type { FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
@@ -9,6 +10,7 @@ import { FinalHop, type FinalCircuit, type FinalHopEvent } from '../../onion/cir
 import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
 import type { Logger } from '../../log.js'
 import { acceptChannel, type Channel } from './channel.js'
+import { systemClock, type Clock } from './clock.js'
 import { ExpiringTable } from './expiring-table.js'
 import type { HopIdentity } from './identity.js'
 
@@ -22,10 +24,14 @@ export interface FinalHopEndpointInit {
   /** every peer address a channel came from (P1 tests and --trace) */
   onPeer?: (remote: string) => void
   onEvent?: (e: FinalHopEvent) => void
+  /** time for the circuit table and its sweep (tests); default the system clock */
+  clock?: Clock
 }
 
 export interface FinalHopEndpoint {
   hop: FinalHop
+  /** serves the circuits of one channel a previous hop opened to this hop */
+  accept: (ch: Channel) => void
   circuits: () => number
   channels: () => number
   circuitsServed: () => number
@@ -33,16 +39,17 @@ export interface FinalHopEndpoint {
   closeAll: () => void
 }
 
-export async function registerFinalHop (app: FastifyInstance, init: FinalHopEndpointInit): Promise<FinalHopEndpoint> {
+export function finalHopEndpoint (init: FinalHopEndpointInit): FinalHopEndpoint {
+  const clock = init.clock ?? systemClock
   const channels = new Map<string, Channel>()
   const circuits = new ExpiringTable<FinalCircuit>({
     max: init.maxCircuits,
     ttlMs: init.circuitTtlMs,
     dispose: (c) => c.hop.wipe(),
+    now: init.clock ? () => clock.now() : undefined,
   })
   // idle circuits leave on their own, not only when looked up again
-  const sweep = setInterval(() => circuits.purge(), Math.min(init.circuitTtlMs, 30_000))
-  sweep.unref()
+  const sweep = clock.setInterval(() => circuits.purge(), Math.min(init.circuitTtlMs, 30_000))
   let served = 0
   let requests = 0
   const hop = new FinalHop({
@@ -51,7 +58,7 @@ export async function registerFinalHop (app: FastifyInstance, init: FinalHopEndp
     handler: init.handler,
     circuits,
     maxCircuits: init.maxCircuits,
-    send: (link, cell) => channels.get(link)?.send(cell),
+    send: (channel, cell) => channels.get(channel)?.send(cell),
     onEvent: (e) => {
       if (e.type === 'created') served++
       if (e.type === 'request') requests++
@@ -59,32 +66,39 @@ export async function registerFinalHop (app: FastifyInstance, init: FinalHopEndp
       init.onEvent?.(e)
     },
   })
-  await app.register(websocket, { options: { maxPayload: CELL_SIZE, perMessageDeflate: false } })
-  app.register(async (scope) => {
-    scope.addHook('preValidation', async (_req, reply) => {
-      if (channels.size >= (init.maxChannels ?? 10_000)) return reply.code(503).send({ error: { code: 'MM_ERR_BUSY', message: 'too many channels' } })
-    })
-    scope.get('/channel', { websocket: true }, (socket, req) => {
-      const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`
-      init.onPeer?.(remote)
-      const ch = acceptChannel(socket, remote)
+  return {
+    hop,
+    accept: (ch) => {
+      init.onPeer?.(ch.remote)
       channels.set(ch.id, ch)
       ch.on('cell', (cell) => hop.onCell(ch.id, cell))
       ch.on('close', () => {
         channels.delete(ch.id)
-        hop.closeLink(ch.id)
+        hop.closeChannel(ch.id)
       })
-    })
-  })
-  return {
-    hop,
+    },
     circuits: () => circuits.size,
     channels: () => channels.size,
     circuitsServed: () => served,
     requestsServed: () => requests,
     closeAll: () => {
-      clearInterval(sweep)
+      sweep.cancel()
       for (const ch of channels.values()) ch.close(1000, 'shutting down')
     },
   }
+}
+
+/** the endpoint behind a /channel WebSocket route on `app` (HTTPS: the TLS is the app's) */
+export async function registerFinalHop (app: FastifyInstance, init: FinalHopEndpointInit): Promise<FinalHopEndpoint> {
+  const endpoint = finalHopEndpoint(init)
+  await app.register(websocket, { options: { maxPayload: CELL_SIZE, perMessageDeflate: false } })
+  app.register(async (scope) => {
+    scope.addHook('preValidation', async (_req, reply) => {
+      if (endpoint.channels() >= (init.maxChannels ?? 10_000)) return reply.code(503).send({ error: { code: 'MM_ERR_BUSY', message: 'too many channels' } })
+    })
+    scope.get('/channel', { websocket: true }, (socket, req) => {
+      endpoint.accept(acceptChannel(socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`))
+    })
+  })
+  return endpoint
 }

@@ -32,12 +32,13 @@ export class TokenBuckets {
 export class KeyedQueue {
   private readonly tails = new Map<string, Promise<void>>()
 
-  /** runs fn after every earlier fn of the same key; errors go to onError */
-  run (key: string, fn: () => Promise<void> | void, onError: (err: unknown) => void): void {
+  /** runs fn after every earlier fn of the same key; errors go to onError. The promise settles (never rejects) when fn is done */
+  run (key: string, fn: () => Promise<void> | void, onError: (err: unknown) => void): Promise<void> {
     const prev = this.tails.get(key) ?? Promise.resolve()
     const next = prev.then(fn).catch(onError)
     this.tails.set(key, next)
     next.then(() => { if (this.tails.get(key) === next) this.tails.delete(key) })
+    return next
   }
 
   get size (): number { return this.tails.size }

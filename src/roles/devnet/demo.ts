@@ -1,4 +1,4 @@
-// `marshmello devnet --demo` (DESIGN §8): two scripted users exchange a room message
+// `marshmello devnet --demo` (docs/ARCHITECTURE.md §11): two scripted users exchange a room message
 // and a DM through circuits, then, for one message, each hop's view is printed from
 // the relays' own traces: the hop before, the hop after, the cell sizes, and a
 // search of every cell the relay received for the plaintext (never found): the

@@ -1,4 +1,4 @@
-// `marshmello relay`: one onion relay (DESIGN §3). Fastify over HTTPS with the
+// `marshmello relay`: one onion relay (docs/ARCHITECTURE.md §6). Fastify over HTTPS with the
 // hop's self-signed certificate; /channel upgrades to the cell channel, and a few
 // plain endpoints serve health, metrics, this relay's descriptor and a cached copy
 // of the consensus (so clients bootstrap without contacting the server, P1).
@@ -10,10 +10,10 @@ import { CELL_SIZE } from '../../onion/cells/constants.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 import type { Logger } from '../../log.js'
 import type { SessionStore } from '../../storage/types.js'
-import { acceptChannel, CLOSE } from '../common/channel.js'
+import { acceptChannel, connectChannel, CLOSE } from '../common/channel.js'
 import { hopDescriptor, loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
 import { ConsensusSource } from '../common/consensus-source.js'
-import { installErrorHandler } from '../common/http.js'
+import { installErrorHandler } from '../common/http-errors.js'
 import { RelayCore } from './relay-core.js'
 
 export interface RelayInit {
@@ -77,15 +77,18 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
   })
 
   const self = `${init.host}:${init.port}`
+  // channels to other hops leave from this relay's own address when it is an IPv4 one
+  const localAddress = /^\d+\.\d+\.\d+\.\d+$/.test(init.host) ? init.host : undefined
   const core = new RelayCore({
     identity,
-    host: init.host,
-    sessions,
-    consensus: () => consensus.current,
     createRate: init.createRate,
     createBurst: init.createBurst,
     sweepMs: init.sweepMs,
     reattachGraceMs: init.reattachGraceMs,
+  }, {
+    sessions,
+    consensus: () => consensus.current,
+    openChannel: (d, auth) => connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, localAddress, auth }),
     log,
     trace: trace ? ({ cell, ...e }) => trace!.write(JSON.stringify({ t: Date.now(), relay: self, ...e, ...(init.traceCells && cell ? { cell: cell.toString('base64') } : {}) }) + '\n') : undefined,
   })
@@ -116,7 +119,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
       }
     })
     scope.get('/channel', { websocket: true }, (socket, req) => {
-      const ch = acceptChannel(socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`, { auth: core.linkAuth })
+      const ch = acceptChannel(socket, `${req.socket.remoteAddress}:${req.socket.remotePort}`, { auth: core.channelAuth })
       core.accept(ch)
       ch.on('close', (code, reason) => { if (code === CLOSE.PROTOCOL) log.debug('channel closed', { code, reason }) })
     })

@@ -1,4 +1,4 @@
-// The directory service (DESIGN §4): relays post descriptors signed with their
+// The directory service (docs/ARCHITECTURE.md §7): relays post descriptors signed with their
 // identity keys (and re-post them as heartbeats); stale ones drop out; the
 // consensus of live descriptors is signed with the server's Ed25519 directory key
 // and carries a validity period. The final hop's own descriptor is either given

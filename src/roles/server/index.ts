@@ -1,4 +1,4 @@
-// `marshmello server` (DESIGN §5): auth, messaging, the gateway (the circuit's
+// `marshmello server` (docs/ARCHITECTURE.md §8): auth, messaging, the gateway (the circuit's
 // final hop) and the directory, in one process by default or one service per
 // process (`service`). The public face is one HTTPS port with the cell channel
 // and the directory; the API is reachable only through circuits, plus

@@ -7,9 +7,9 @@ import t from 'tap'
 import { CELL_SIZE, forwardBodyMax } from '../../../src/onion/cells/constants.js'
 import { RelayCommand } from '../../../src/onion/cells/layer.js'
 import { ChannelCommand, decodeChannelCell, encodeChannelCell, type ChannelCell } from '../../../src/onion/cells/channel-cell.js'
-import { DataFlag, decodeData, encodeData } from '../../../src/onion/cells/relay-msg.js'
+import { DataFlag, HopError, decodeData, encodeData } from '../../../src/onion/cells/relay-msg.js'
 import { ClientOnion } from '../../../src/onion/circuits/client-onion.js'
-import { FinalHop, HOP_BUSY, type FinalCircuit, type FinalHopEvent } from '../../../src/onion/circuits/final-hop.js'
+import { FinalHop, type FinalCircuit, type FinalHopEvent } from '../../../src/onion/circuits/final-hop.js'
 import { clientFinish, clientStart } from '../../../src/onion/handshake/oaep-x25519.js'
 import { decodeResponse, encodeRequest, type ApiRequest, type ApiResponse } from '../../../src/onion/streams/envelope.js'
 import { MAX_STREAMS, Reassembler, fragment } from '../../../src/onion/streams/reassembly.js'
@@ -18,7 +18,7 @@ import { fixedIdentity, flipBit } from '../helpers.js'
 const tick = () => new Promise((resolve) => setImmediate(resolve))
 
 function setup (opts: { maxCircuits?: number, handler?: (r: ApiRequest) => Promise<ApiResponse> } = {}) {
-  const sent: Array<{ link: string, cell: ChannelCell, raw: Buffer }> = []
+  const sent: Array<{ channel: string, cell: ChannelCell, raw: Buffer }> = []
   const events: FinalHopEvent[] = []
   const calls: ApiRequest[] = []
   const circuits = new Map<string, FinalCircuit>()
@@ -26,18 +26,18 @@ function setup (opts: { maxCircuits?: number, handler?: (r: ApiRequest) => Promi
     identityPrivate: fixedIdentity.privateDer,
     fingerprint: fixedIdentity.fingerprint,
     handler: opts.handler ?? (async (req) => { calls.push(req); return { status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.concat([Buffer.from(`${req.method} ${req.path} `), req.body]) } }),
-    send: (link, raw) => sent.push({ link, cell: decodeChannelCell(raw), raw }),
+    send: (channel, raw) => sent.push({ channel, cell: decodeChannelCell(raw), raw }),
     circuits,
     maxCircuits: opts.maxCircuits ?? 10,
     onEvent: (e) => events.push(e),
   })
-  /** delivers a raw cell as the link would */
-  const deliver = (link: string, raw: Buffer) => hop.onCell(link, decodeChannelCell(raw))
+  /** delivers a raw cell as the channel would */
+  const deliver = (channel: string, raw: Buffer) => hop.onCell(channel, decodeChannelCell(raw))
   /** a client circuit through CREATE; returns the onion and helpers */
-  const connect = (link = 'L1', circId = 7) => {
+  const connect = (channel = 'L1', circId = 7) => {
     const { state, create } = clientStart({ identityKey: fixedIdentity.publicDer })
     const n = sent.length
-    deliver(link, encodeChannelCell(circId, ChannelCommand.CREATE, create))
+    deliver(channel, encodeChannelCell(circId, ChannelCommand.CREATE, create))
     const reply = sent[n]
     if (!reply || reply.cell.cmd !== ChannelCommand.CREATED) throw new Error('no CREATED')
     const onion = new ClientOnion()
@@ -48,7 +48,7 @@ function setup (opts: { maxCircuits?: number, handler?: (r: ApiRequest) => Promi
     const responses = (from: number) => {
       const r = new Reassembler()
       const out = new Map<number, ApiResponse>()
-      for (const s of sent.slice(from).filter((s) => s.link === link && s.cell.circId === circId && s.cell.cmd === ChannelCommand.RELAY)) {
+      for (const s of sent.slice(from).filter((s) => s.channel === channel && s.cell.circId === circId && s.cell.cmd === ChannelCommand.RELAY)) {
         const u = onion.unwrapBackward(s.cell.data)
         if (u.hop !== 1 || u.cmd !== RelayCommand.DATA) throw new Error('unexpected backward cell')
         const m = decodeData(u.body)
@@ -68,7 +68,7 @@ t.test('CREATE → CREATED, and a request over several cells reaches the handler
   const f = setup()
   const c = f.connect()
   t.equal(f.circuits.size, 1)
-  t.same(f.events[0], { type: 'created', link: 'L1' })
+  t.same(f.events[0], { type: 'created', channel: 'L1' })
   const body = Buffer.alloc(9000, 'q')
   const cells = c.request(5, encodeRequest({ method: 'POST', path: '/v1/echo', headers: { 'x-a': 'b' }, body }))
   t.ok(cells.length >= 5, `split over ${cells.length} cells`)
@@ -154,7 +154,7 @@ t.test('bad cells are dropped and change nothing', async t => {
   f.deliver('L1', c.relay(RelayCommand.DROP, Buffer.alloc(0)))
   t.equal(f.sent.length, n, 'DROP is silent')
   f.deliver('L2', good)
-  t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_NO_CIRCUIT', 'same circuit id on another link is another circuit')
+  t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_NO_CIRCUIT', 'same circuit id on another channel is another circuit')
   f.deliver('L1', encodeChannelCell(7, ChannelCommand.CREATED, Buffer.alloc(64)))
   t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_LINK_CMD')
 })
@@ -173,11 +173,11 @@ t.test('CREATE: reused circuit id, wrong identity, full table', async t => {
   const n = f.sent.length
   f.deliver('L1', encodeChannelCell(4, ChannelCommand.CREATE, create))
   t.equal(f.sent[n]?.cell.cmd, ChannelCommand.DESTROY, 'full: DESTROY')
-  t.equal(f.sent[n]?.cell.data[0], HOP_BUSY, 'reason BUSY (4)')
+  t.equal(f.sent[n]?.cell.data[0], HopError.BUSY, 'reason BUSY (4)')
   t.equal(f.circuits.size, 2)
 })
 
-t.test('DESTROY and closeLink wipe circuits; a response after DESTROY is not sent', async t => {
+t.test('DESTROY and closeChannel wipe circuits; a response after DESTROY is not sent', async t => {
   let release!: () => void
   const gate = new Promise<void>((resolve) => { release = resolve })
   const f = setup({ handler: async () => { await gate; return { status: 200, headers: {}, body: Buffer.from('late') } } })
@@ -195,8 +195,8 @@ t.test('DESTROY and closeLink wipe circuits; a response after DESTROY is not sen
   f.deliver('L1', c.relay(RelayCommand.DROP, Buffer.alloc(0)))
   t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_NO_CIRCUIT')
   f.connect('L1', 8); f.connect('L1', 9); f.connect('L2', 8)
-  f.hop.closeLink('L1')
-  t.same([...f.circuits.keys()], ['L2/8'], 'closeLink drops only that link\'s circuits')
+  f.hop.closeChannel('L1')
+  t.same([...f.circuits.keys()], ['L2/8'], 'closeChannel drops only that channel\'s circuits')
 })
 
 t.test('a handler that throws yields a 500, not a crash', async t => {

@@ -1,5 +1,5 @@
 // connectChannel against a bare TLS WebSocket endpoint written here byte by byte, so
-// the wire is what the test reads: the pinned certificate decides whether the link
+// the wire is what the test reads: the pinned certificate decides whether the channel
 // opens, frames are one 2048-byte binary message each, the connecting side's masking
 // key is all zeros (docs/PROTOCOL.md §2.1), and cells from the peer arrive decoded.
 // AUTH (§2.3): a relay's channel sends it as its first frame, bound to the TLS exporter

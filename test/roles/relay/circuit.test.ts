@@ -1,13 +1,14 @@
 // Three real relay processes started from the CLI, a final hop with an echo
 // handler, and a client circuit through them: responses come back (several at
 // once, multi-cell), each relay's trace shows only its two neighbours (P2),
-// every cell on every link has the same size (P3), and the circuit tears down.
+// every cell on every channel has the same size (P3), relay-to-relay channels are
+// authenticated over real TLS (AUTH, docs/PROTOCOL.md §2.3), and the circuit tears down.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Circuit, ChannelPool } from '../../../src/roles/client/circuit.js'
 import { CELL_SIZE } from '../../../src/onion/cells/constants.js'
-import { directoryKey, startEchoHop, startRelayProc, tmp, writeConsensus, type RelayProc } from '../../helpers/net.js'
+import { directoryKey, httpsGetJson, startEchoHop, startRelayProc, tmp, writeConsensus, type RelayProc } from '../../helpers/net.js'
 
 const CLIENT_IP = '127.0.0.77'
 
@@ -40,6 +41,10 @@ t.test('a request through three relays and back', async (t) => {
   t.same(many.map((r) => r.headers['x-path']), ['/p1', '/p2', '/p3', '/p4', '/p5'], 'concurrent requests each get their own response')
   t.ok(many[2].body.equals(big), 'a 20 kB body crosses as many cells and comes back whole')
 
+  // AUTH over TLS: the middle and exit relays each accepted one channel from a listed relay
+  const counts = await Promise.all(relays.map(async (r) => await httpsGetJson(`https://${r.host}:${r.port}/metrics`) as Record<string, number>))
+  t.same(counts.map((m) => [m.channelsAuthenticated, m.authRefused]), [[0, 0], [1, 0], [1, 0]], 'relay-to-relay channels proved their identity; the client\'s did not')
+
   circuit.destroy()
   await new Promise((r) => setTimeout(r, 500))
 
@@ -55,5 +60,5 @@ t.test('a request through three relays and back', async (t) => {
   t.same([...ips(seen[2])].sort(), ['127.0.0.12', '127.0.0.20'].sort(), 'exit relay sees the middle relay and the server only')
   t.notOk(seen.slice(1).some((rows) => rows.some((r) => String(r.from).startsWith(CLIENT_IP) || String(r.to).startsWith(CLIENT_IP))), 'no relay but the entry ever sees the client address')
   const sizes = new Set(seen.flat().filter((r) => r.dir !== 'create').map((r) => r.size))
-  t.same([...sizes], [CELL_SIZE], 'every relayed cell on every link is the same size')
+  t.same([...sizes], [CELL_SIZE], 'every relayed cell on every channel is the same size')
 })

@@ -1,7 +1,7 @@
 // Shared set-up for the relay tests: one loopback network per test file (relay
 // processes from the CLI, a signed consensus file, an in-process final hop that
 // records what it rejects), plus small probes (/metrics, /healthz, polling) and
-// raw cell helpers for tests that speak the link protocol themselves.
+// raw cell helpers for tests that speak the channel protocol themselves.
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { connectChannel, type Channel } from '../../../src/roles/common/channel.js'

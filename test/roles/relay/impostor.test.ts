@@ -7,10 +7,14 @@
 // it, in the middle (hop 2, reached through a real relay's EXTEND). In the middle, a
 // relay process with another identity already refuses R1's AUTH (it names R2 as the
 // responder, §2.3), so one more impostor ignores AUTH and tries the handshake itself.
+// Last, P7 as the client sees it over real sockets: an EXTEND to an unlisted address is
+// MM_ERR_NOT_LISTED for that hop, and no TCP connection reaches the decoy listening
+// there (every other P7 case: extend-policy.test.ts, in-process).
 import t, { type Test } from 'tap'
 import { copyFileSync, readFileSync } from 'node:fs'
 import { createPrivateKey, randomBytes } from 'node:crypto'
 import { createServer } from 'node:https'
+import { createServer as createTcpServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { WebSocketServer } from 'ws'
 import { Circuit, CircuitError, ChannelPool } from '../../../src/roles/client/circuit.js'
@@ -20,7 +24,7 @@ import { HopError } from '../../../src/onion/cells/relay-msg.js'
 import { relayRespond } from '../../../src/onion/handshake/oaep-x25519.js'
 import { loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
 import { startRelayProc, tmp } from '../../helpers/net.js'
-import { metrics, startNet } from './fixture.js'
+import { metrics, sleep, startNet } from './fixture.js'
 
 const CLIENT_IP = '127.0.0.77'
 
@@ -31,7 +35,7 @@ function relocated (d: Descriptor, dataDir: string, host: string, port: number):
   return signDescriptor({ ...body, host, port }, priv)
 }
 
-/** builds through a fresh link pool (a pool keys links by fingerprint and would reuse the honest relay's link) */
+/** builds through a fresh channel pool (a pool keys channels by fingerprint and would reuse the honest relay's channel) */
 async function buildFails (t: Test, path: Descriptor[]): Promise<CircuitError> {
   const links = new ChannelPool(CLIENT_IP)
   t.teardown(() => links.close())
@@ -82,6 +86,30 @@ t.test('impostors at listed addresses cannot complete a handshake', async (t) =>
   const ok = await Circuit.build({ path: [d1, net.final.descriptor], links })
   t.equal((await ok.request({ method: 'GET', path: '/ok', headers: {}, body: Buffer.alloc(0) })).status, 200, 'control circuit works')
   ok.destroy()
+
+  // (first, while the consensus lists R2 at the deep impostor's address, so no publish is needed)
+  t.test('P7 through the client: EXTEND to an unlisted address is refused without connecting', async (t) => {
+    const decoy = async (host: string): Promise<{ port: number, connections: () => number }> => {
+      let n = 0
+      const s: Server = createTcpServer((sock) => { n++; sock.destroy() })
+      await new Promise<void>((resolve) => s.listen(0, host, resolve))
+      t.teardown(() => new Promise<void>((resolve) => s.close(() => resolve())))
+      return { port: (s.address() as { port: number }).port, connections: () => n }
+    }
+    const anyLoopback = await decoy('127.0.0.1')
+    const otherPort = await decoy(r2AtDeep.host)
+    for (const target of [{ ...d2, fingerprint: randomBytes(32).toString('hex'), host: '127.0.0.1', port: anyLoopback.port }, { ...r2AtDeep, port: otherPort.port }]) {
+      const before = (await metrics(r1)).extendsRefused
+      const err = await buildFails(t, [d1, target])
+      t.equal(err.code, 'MM_ERR_NOT_LISTED')
+      t.equal(err.hop, 2, 'the refused hop is the one being added')
+      t.match(err.message, target.fingerprint.slice(0, 8), 'the error names the hop')
+      t.equal((await metrics(r1)).extendsRefused, before + 1, 'the extending relay counted the refusal')
+    }
+    await sleep(300)
+    t.equal(anyLoopback.connections(), 0, 'no connection reached 127.0.0.1')
+    t.equal(otherPort.connections(), 0, 'no connection reached the unlisted port')
+  })
 
   t.test('entry: impostor with its own certificate fails the TLS pin', async (t) => {
     const err = await buildFails(t, [r3AtTls, net.final.descriptor])

@@ -2,7 +2,7 @@
 // prefix, deleted at the end) through a cuttable TCP proxy; B and C keep sessions in
 // memory. A circuit A→B→C→final survives A's process being replaced (A2: same data
 // dir, so the same identity, same port, same Redis): the client reattaches its entry
-// link and keeps the circuit id and keys; a cell captured before the switch is
+// channel and keeps the circuit id and keys; a cell captured before the switch is
 // rejected by A2 (the replay window lives in Redis). Then Redis "goes down" for A2
 // alone: builds fail at once (DESTROY BUSY), /healthz answers 503
 // MM_ERR_STORE_UNAVAILABLE, and service resumes when the proxy is restored.

@@ -1,4 +1,4 @@
-// The Directory class (DESIGN §4) on a fake clock: heartbeats keep a relay
+// The Directory class (docs/ARCHITECTURE.md §7) on a fake clock: heartbeats keep a relay
 // listed, silence past staleMs drops it, the consensus is signed with the
 // directory key and carries its validity period, a listed address cannot be
 // taken by another identity, and a server descriptor is accepted only from the

@@ -1,4 +1,4 @@
-// Split mode (DESIGN §5): directory, auth, messages and the gateway each in its
+// Split mode (docs/ARCHITECTURE.md §8): directory, auth, messages and the gateway each in its
 // own process, three relays registered with the directory, and a client that
 // registers, sends and reads through circuits ending at the gateway. The internal
 // token and the JWT secret travel in files, never in any process's argv; the

@@ -9,7 +9,7 @@ import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../../../on
 import { RelayCommand } from '../../../onion/cells/layer.js'
 import { decodeError } from '../../../onion/cells/relay-msg.js'
 import { ClientBuild, describeHop, type BuildAction } from '../../../onion/circuits/client-build.js'
-import { hopErrorName } from '../../../onion/circuits/hop-errors.js'
+import { hopErrorName } from '../../../onion/circuits/hop-error.js'
 import type { Descriptor } from '../../../onion/directory/descriptor.js'
 import type { ApiRequest, ApiResponse } from '../../../onion/streams/envelope.js'
 import { systemClock, type Clock, type Timer } from '../../common/clock.js'
@@ -96,7 +96,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
     b.timer = null
     if (a.kind === 'send') {
       this.channel.ch.send(encodeChannelCell(this.circId, a.cmd, a.data))
-      b.timer = this.clock.timeout(this.timeoutMs, () => this.act(this.machine.onTimeout()))
+      b.timer = this.clock.setTimeout(() => this.act(this.machine.onTimeout()), this.timeoutMs)
       // the next hop's handshake, once the cell just sent has left (the channel flushes at the end of the tick)
       setImmediate(() => { if (!this.closed) this.machine.prepareNext() })
       return

@@ -31,11 +31,11 @@ export class Streams {
     if (this.nextStream > 0xfffffff0) this.nextStream = 1
     const n = this.hops
     return new Promise((resolve, reject) => {
-      const timer = this.clock.timeout(timeoutMs, () => {
+      const timer = this.clock.setTimeout(() => {
         this.pending.delete(streamId)
         try { this.send(encodeData({ streamId, flags: DataFlag.RESET, data: Buffer.alloc(0) })) } catch {}
         reject(new CircuitError(n, 'MM_ERR_TIMEOUT', `no response through the circuit within ${timeoutMs} ms`))
-      })
+      }, timeoutMs)
       this.pending.set(streamId, { resolve, reject, timer })
       try {
         for (const part of fragment(streamId, encodeRequest(req), forwardBodyMax(n))) this.send(part)

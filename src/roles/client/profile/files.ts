@@ -1,4 +1,4 @@
-// Where the client keeps its files (DESIGN §7): `home` (default ~/.marshmello) holds
+// Where the client keeps its files (docs/ARCHITECTURE.md §10): `home` (default ~/.marshmello) holds
 // settings.json and profiles/<username>/. Private dirs (0700), private files (0600),
 // atomic writes (temp file, fsync, rename) and JSON reads with clear errors. Leaves out
 // what goes in the files (identity.ts, settings.ts, contacts.ts) and cross-process locks.

@@ -1,4 +1,4 @@
-// The local web UI's front door (DESIGN §7): a random per-run token, compared in
+// The local web UI's front door (docs/ARCHITECTURE.md §10): a random per-run token, compared in
 // constant time; Host must be 127.0.0.1:PORT (DNS rebinding) and Origin, when sent,
 // http://127.0.0.1:PORT (cross-site requests); writes must be JSON (no CSRF through
 // form posts); and the security headers every answer carries. Routes live in app.ts.

@@ -1,4 +1,4 @@
-// The auth & users service (DESIGN §5) as a route table (router.ts): register, login
+// The auth & users service (docs/ARCHITECTURE.md §8) as a route table (router.ts): register, login
 // (issues a JWT), logout (revokes its jti), users' public E2E keys, and the internal
 // routes a gateway running apart needs (token revocation status, user existence). It
 // never parses a JWT itself: the caller is the user the gateway vouches for (over HTTP,

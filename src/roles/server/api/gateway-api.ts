@@ -1,4 +1,4 @@
-// The public API the onion's final hop serves (DESIGN §5 "gateway"): checks the
+// The public API the onion's final hop serves (docs/ARCHITECTURE.md §8 "gateway"): checks the
 // bearer JWT on every /v1 route but register and login, then forwards the request
 // untouched to the auth or messages service with the internal token and the caller's
 // name. Only content-type travels upstream: client-sent x-marshmello-* headers, and

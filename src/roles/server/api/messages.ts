@@ -1,4 +1,4 @@
-// The messaging service (DESIGN §5) as a route table (router.ts): rooms (`lobby` and
+// The messaging service (docs/ARCHITECTURE.md §8) as a route table (router.ts): rooms (`lobby` and
 // any room named by its first message), end-to-end encrypted DMs stored as opaque
 // ciphertext (P8), cursor pagination, long-poll wake-ups from MessageStore.onMessage,
 // idempotent sends by client id, and an optional TTL. The caller is the user the gateway

@@ -9,7 +9,7 @@ import { equalBytes, randomBytes } from '../../../onion/crypto/primitives.js'
 
 export type { ScryptParams }
 
-/** DESIGN §5: scrypt, never a fast hash. N=2^15 r=8 p=1 needs 32 MiB per hash. */
+/** docs/ARCHITECTURE.md §8: scrypt, never a fast hash. N=2^15 r=8 p=1 needs 32 MiB per hash. */
 export const DEFAULT_SCRYPT: ScryptParams = { N: 2 ** 15, r: 8, p: 1 }
 const KEY_LEN = 32
 const SALT_LEN = 16

@@ -1,0 +1,211 @@
+// The middle hop's protocol (docs/PROTOCOL.md §5) as pure functions: given one
+// circuit's HopState and what arrived (a cell from the previous or the next hop, a
+// refusal, a timeout), they update the state and return the actions the relay role
+// carries out in order. No sockets, timers or storage here: the role finds the state,
+// calls one function, saves the state when told, and sends what it is given.
+// What each HopError means is in hop-error.ts.
+import { ChannelCommand } from '../cells/channel-cell.js'
+import { RelayCommand } from '../cells/layer.js'
+import { HopError, decodeExtend, encodeError } from '../cells/relay-msg.js'
+import { CREATED_LENGTH, relayRespond } from '../handshake/oaep-x25519.js'
+import type { X25519Ephemeral } from '../crypto/primitives.js'
+import type { Descriptor } from '../directory/descriptor.js'
+import { HopState } from './hop-state.js'
+import { hopErrorName, relayedRefusal } from './hop-error.js'
+
+export type MiddleHopAction =
+  /** a RELAY cell on to the next hop: the layer under this hop's (FORWARD) */
+  | { type: 'forward', data: Buffer }
+  /** a RELAY cell back to the previous hop: a later hop's layer wrapped in this hop's */
+  | { type: 'backward', data: Buffer }
+  /** a RELAY cell this hop originates to the client: EXTENDED, or ERROR `error` */
+  | { type: 'answer', data: Buffer, error?: HopError }
+  /** CREATED to the previous hop: the circuit exists here now */
+  | { type: 'created', data: Buffer }
+  /** CREATE on the next channel, with the circuit id the role chose (see extendTo) */
+  | { type: 'create-next', data: Buffer }
+  /** open (or reuse) the channel to this listed hop, pick a circuit id on it, then call extendTo() */
+  | { type: 'extend', fingerprint: Buffer, target: Descriptor, create: Buffer }
+  /** DESTROY towards one side, with a reason (§5.4; 0 = none) */
+  | { type: 'destroy', toward: 'prev' | 'next', reason: number }
+  /** nothing to send: the cell is dropped and counted, no state changed (P6) */
+  | { type: 'drop', what: string, err?: unknown }
+
+/** what a cell from one side asks of the hop, or why it closes the channel */
+export type CellVerb = 'create' | 'created' | 'relay' | 'destroy' | { close: string }
+
+/** channel commands a relay takes from the previous hop (it is the responder there) */
+export function fromPrevVerb (cmd: ChannelCommand): CellVerb {
+  switch (cmd) {
+    case ChannelCommand.CREATE: return 'create'
+    case ChannelCommand.RELAY: return 'relay'
+    case ChannelCommand.DESTROY: return 'destroy'
+    default: return { close: `channel command ${cmd} is not valid towards the responder` }
+  }
+}
+
+/** channel commands a relay takes from the next hop (it is the initiator there) */
+export function fromNextVerb (cmd: ChannelCommand): CellVerb {
+  switch (cmd) {
+    case ChannelCommand.CREATED: return 'created'
+    case ChannelCommand.RELAY: return 'relay'
+    case ChannelCommand.DESTROY: return 'destroy'
+    default: return { close: `channel command ${cmd} is not valid towards the initiator` }
+  }
+}
+
+/* ------------------------------------------------------------------ CREATE -- */
+
+export interface CreateAdmission {
+  /** the id names a circuit that still arrives on this very channel */
+  reusesLiveId: boolean
+  /** the channel's peer proved with AUTH (§2.3) to be a relay listed in the current consensus */
+  fromListedRelay: boolean
+  /** takes one token from the sender address's CREATE budget; false when it is spent */
+  takeToken: () => boolean
+}
+
+/**
+ * Whether a CREATE may go on to the handshake: a live id reused on its own channel
+ * closes the channel; an address over its rate is refused BUSY; only a proven listed
+ * relay is exempt from the rate (many clients' circuits arrive through it), never an address.
+ */
+export function admitCreate (a: CreateAdmission): 'admit' | { close: string } | MiddleHopAction[] {
+  if (a.reusesLiveId) return { close: 'CREATE reuses a live circuit id' }
+  if (!a.fromListedRelay && !a.takeToken()) return [{ type: 'destroy', toward: 'prev', reason: HopError.BUSY }]
+  return 'admit'
+}
+
+/** the id is taken (a NAT neighbour, or another process of this relay): refused, never merged */
+export const createInUse = (): MiddleHopAction[] =>
+  [{ type: 'destroy', toward: 'prev', reason: HopError.IN_USE }, { type: 'drop', what: 'create on a circuit id in use' }]
+
+export interface HopKeyring {
+  identityPrivate: Buffer
+  fingerprint: Buffer
+}
+
+/** answers a CREATE (§5.1): a new hop and CREATED, or DESTROY HANDSHAKE when it cannot be opened */
+export function answerCreate (k: HopKeyring, data: Buffer, ephemeral?: X25519Ephemeral): { hop?: HopState, actions: MiddleHopAction[] } {
+  try {
+    const r = relayRespond({ identityPrivate: k.identityPrivate, fingerprint: k.fingerprint, create: data, ephemeral })
+    return { hop: new HopState(r.keys), actions: [{ type: 'created', data: r.created }] }
+  } catch (err) {
+    return { actions: [{ type: 'drop', what: 'create', err }, { type: 'destroy', toward: 'prev', reason: HopError.HANDSHAKE }] }
+  }
+}
+
+/* ------------------------------------------------------------------ RELAY --- */
+
+const answerError = (hop: HopState, code: HopError, reason: string): MiddleHopAction =>
+  ({ type: 'answer', data: hop.originate(RelayCommand.ERROR, encodeError({ code, reason })), error: code })
+
+/** RELAY before CREATE, or after the circuit expired: after this DESTROY the id is free again */
+export const unknownCircuit = (): MiddleHopAction[] =>
+  [{ type: 'destroy', toward: 'prev', reason: HopError.PROTOCOL }, { type: 'drop', what: 'relay on unknown circuit' }]
+
+/** the hop listed with this (hex) fingerprint in the current consensus, relay or server */
+export type ListedHops = (fingerprintHex: string) => Descriptor | undefined
+
+/**
+ * A RELAY cell from the previous hop (§5.3): peels this hop's layer and acts on it.
+ * `save` is false when the cell was dropped (the state is unchanged and need not be written).
+ */
+export function onRelayFromPrev (hop: HopState, data: Buffer, listed: ListedHops): { actions: MiddleHopAction[], save: boolean } {
+  let layer
+  try {
+    layer = hop.peel(data)
+  } catch (err) {
+    return { actions: [{ type: 'drop', what: 'peel', err }], save: false } // replayed, stale or tampered (P6)
+  }
+  switch (layer.cmd) {
+    case RelayCommand.FORWARD:
+      if (!hop.nextCircId) return { actions: [nextUnreachable(hop)], save: true }
+      return { actions: [{ type: 'forward', data: layer.body }], save: true }
+    case RelayCommand.EXTEND:
+      return { actions: [onExtend(hop, layer.body, listed)], save: true }
+    case RelayCommand.DROP:
+      return { actions: [], save: true }
+    default:
+      return { actions: [answerError(hop, HopError.PROTOCOL, `relay command ${layer.cmd} is not for a middle hop`)], save: true }
+  }
+}
+
+/** FORWARD with no next hop, or its channel gone (§5.3) */
+export const nextUnreachable = (hop: HopState): MiddleHopAction => answerError(hop, HopError.UNREACHABLE, 'no next hop on this circuit')
+
+/** EXTEND (§5.2): only to a hop listed in the consensus at exactly its listed address (P7) */
+function onExtend (hop: HopState, body: Buffer, listed: ListedHops): MiddleHopAction {
+  if (hop.nextCircId) return answerError(hop, HopError.PROTOCOL, 'circuit is already extended')
+  let ext
+  try {
+    ext = decodeExtend(body)
+  } catch {
+    return answerError(hop, HopError.PROTOCOL, 'malformed EXTEND')
+  }
+  const target = listed(ext.fingerprint.toString('hex'))
+  if (!target || target.host !== ext.host || target.port !== ext.port) {
+    return answerError(hop, HopError.NOT_LISTED, `${ext.host}:${ext.port} is not a hop listed in the consensus`)
+  }
+  return { type: 'extend', fingerprint: ext.fingerprint, target, create: ext.create }
+}
+
+/** the channel to the EXTEND's target could not be opened */
+export const extendUnreachable = (hop: HopState, target: Descriptor): MiddleHopAction[] =>
+  [answerError(hop, HopError.UNREACHABLE, `cannot reach ${target.nickname || target.host + ':' + target.port}`)]
+
+/** the channel is open and `nextCircId` claimed on it: the circuit continues there */
+export function extendTo (hop: HopState, nextCircId: number, fingerprint: Buffer, create: Buffer): MiddleHopAction[] {
+  hop.nextCircId = nextCircId
+  hop.nextFingerprint = fingerprint
+  return [{ type: 'create-next', data: create }]
+}
+
+/** the next hop answered the extended CREATE: EXTENDED, originated by this hop */
+export const onCreated = (hop: HopState, data: Buffer): MiddleHopAction[] =>
+  [{ type: 'answer', data: hop.originate(RelayCommand.EXTENDED, data.subarray(0, CREATED_LENGTH)) }]
+
+/** no CREATED in time (§5.2) */
+export const onExtendTimeout = (hop: HopState): MiddleHopAction[] =>
+  [answerError(hop, HopError.UNREACHABLE, 'next hop did not answer CREATE')]
+
+/**
+ * The next hop answered the extended CREATE with DESTROY `reason` (or closed the channel
+ * first: `why` says so). The client learns it as an ERROR from this hop, so it can tell
+ * which hop failed; the circuit up to here survives, no longer extended.
+ */
+export function onCreateRefused (hop: HopState, reason: number, why = 'refused CREATE'): MiddleHopAction[] {
+  hop.nextCircId = 0
+  hop.nextFingerprint = null
+  const code = relayedRefusal(reason)
+  return [answerError(hop, code, `next hop ${why} (${hopErrorName(code)})`)]
+}
+
+/** a RELAY cell from the next hop: wrapped in this hop's backward layer */
+export function onRelayFromNext (hop: HopState, data: Buffer): { actions: MiddleHopAction[], save: boolean } {
+  try {
+    return { actions: [{ type: 'backward', data: hop.wrapBackward(data) }], save: true }
+  } catch (err) {
+    return { actions: [{ type: 'drop', what: 'wrap', err }], save: false }
+  }
+}
+
+/* ---------------------------------------------------------------- DESTROY -- */
+
+/** DESTROY from the previous hop (or its channel gone): wiped; the next hop hears reason 0 (§5.4) */
+export function onDestroyFromPrev (hop: HopState): MiddleHopAction[] {
+  hop.wipe()
+  return hop.nextCircId ? [{ type: 'destroy', toward: 'next', reason: 0 }] : []
+}
+
+/** DESTROY from the next hop (or its channel gone: UNREACHABLE): wiped; the reason is passed back */
+export function onDestroyFromNext (hop: HopState | undefined, reason: number): MiddleHopAction[] {
+  hop?.wipe()
+  return [{ type: 'destroy', toward: 'prev', reason }]
+}
+
+/** a store the circuit lives in is unreachable: the previous hop learns it at once (BUSY) */
+export const storeUnavailable = (): MiddleHopAction[] => [{ type: 'destroy', toward: 'prev', reason: HopError.BUSY }]
+
+/** the reason DESTROY carries when the next channel closed under a circuit */
+export const NEXT_CHANNEL_CLOSED = HopError.UNREACHABLE

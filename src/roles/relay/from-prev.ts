@@ -1,0 +1,144 @@
+// Cells from the previous hop (or a client) at a relay: CREATE, RELAY, DESTROY, handed
+// to the middle hop (src/onion/circuits/middle-hop.ts, docs/PROTOCOL.md §5) under the
+// circuit's store key `<ip>:<circId>`; the extend that a RELAY EXTEND asks for (open the
+// channel, claim an id on it, time the CREATE out). No protocol rule is decided here.
+import { randomInt } from '../../onion/crypto/random.js'
+import { isMarshmelloError } from '../../errors.js'
+import type { ChannelCell } from '../../onion/cells/channel-cell.js'
+import type { HopState } from '../../onion/circuits/hop-state.js'
+import * as middle from '../../onion/circuits/middle-hop.js'
+import { CLOSE, type Channel } from '../common/channel-types.js'
+import { extendTimedOut } from './from-next.js'
+import type { CircuitEnd } from './perform.js'
+import type { RelayContext } from './relay-context.js'
+import { circuitKey, peerIp } from './store-key.js'
+
+export function fromPrev (x: RelayContext, ch: Channel, cell: ChannelCell): void {
+  const key = circuitKey('prev', ch.remote, cell.circId)
+  const verb = middle.fromPrevVerb(cell.cmd)
+  if (verb === 'create') return onCreate(x, ch, cell, key)
+  if (verb === 'relay') void x.queue.run(key, () => onRelay(x, ch, cell, key), (err) => storeFailed(x, { ch, circId: cell.circId }, key, 'forward', err))
+  else if (verb === 'destroy') void x.queue.run(key, () => destroyFromPrev(x, key), (err) => x.reject('destroy', err))
+  else if (typeof verb === 'object') ch.close(CLOSE.PROTOCOL, verb.close)
+}
+
+function onCreate (x: RelayContext, ch: Channel, cell: ChannelCell, key: string): void {
+  const prev = { ch, circId: cell.circId }
+  const end = { prev, from: ch.remote }
+  const admission = middle.admitCreate({
+    reusesLiveId: x.routes.arrivesOn(key) === ch,
+    // a listed relay's CREATEs extend many clients' circuits: only a proof of its identity
+    // on this channel spares them the per-address limit (still listed in this consensus)
+    fromListedRelay: ch.authenticatedPeer !== undefined && x.listed(ch.authenticatedPeer)?.role === 'relay',
+    takeToken: () => x.buckets.take(peerIp(ch.remote)),
+  })
+  if (admission === 'admit') {
+    x.queue.run(key, () => handshake(x, ch, cell, key), (err) => storeFailed(x, prev, key, 'create-store', err))
+  } else if (Array.isArray(admission)) {
+    x.counters.handshakesRefused++
+    x.perform(admission, end)
+  } else {
+    ch.close(CLOSE.PROTOCOL, admission.close)
+  }
+}
+
+async function handshake (x: RelayContext, ch: Channel, cell: ChannelCell, key: string): Promise<void> {
+  const end = { prev: { ch, circId: cell.circId }, from: ch.remote }
+  // the id's circuit came on a channel that has closed since: the peer reuses the
+  // id, so that circuit is over (as after a DESTROY) and the id is free again
+  if (x.routes.arrivesOn(key)?.closed === true) await destroyFromPrev(x, key)
+  // taken by another live channel from this address (a NAT neighbour), or by a
+  // circuit another process of this relay serves
+  if (x.routes.arrivesOn(key) || await x.sessions.get(key) !== undefined) return x.perform(middle.createInUse(), end)
+  const { hop, actions } = middle.answerCreate({ identityPrivate: x.init.identity.privateDer, fingerprint: x.init.identity.fingerprint }, cell.data, x.ephemerals.take())
+  if (!hop) return x.perform(actions, end)
+  // create, not set: another process sharing the store may have taken the id since
+  if (!await x.sessions.create(key, x.record(hop))) {
+    hop.wipe()
+    return x.perform(middle.createInUse(), end)
+  }
+  x.routes.follow(key, ch)
+  x.perform(actions, { ...end, size: cell.data.length + 5 })
+}
+
+/**
+ * A store operation failed. When the store is unreachable (MM_ERR_STORE_UNAVAILABLE)
+ * the previous hop learns it at once instead of waiting for a timeout; the shared
+ * record, if any, expires by its TTL.
+ */
+function storeFailed (x: RelayContext, prev: CircuitEnd, key: string, what: string, err: unknown): void {
+  x.reject(what, err)
+  if (isMarshmelloError(err) && err.code === 'MM_ERR_STORE_UNAVAILABLE') {
+    x.routes.forget(key)
+    x.perform(middle.storeUnavailable(), { prev, from: prev.ch.remote })
+  }
+}
+
+async function onRelay (x: RelayContext, ch: Channel, cell: ChannelCell, key: string): Promise<void> {
+  const prev = { ch, circId: cell.circId }
+  const hop = await x.load(key)
+  if (!hop) {
+    if (x.routes.arrivesOn(key) === ch) x.routes.forget(key)
+    return x.perform(middle.unknownCircuit(), { prev, from: ch.remote })
+  }
+  const { actions, save } = middle.onRelayFromPrev(hop, cell.data, x.listed)
+  if (!save) return x.perform(actions, { prev, from: ch.remote })
+  x.routes.follow(key, ch)
+  for (const a of actions) {
+    if (a.type === 'forward') {
+      const fp = hop.nextFingerprint!.toString('hex')
+      const next = await x.channels.to(fp, x.listed(fp)).catch(() => null)
+      if (!next || next.closed) {
+        x.perform([middle.nextUnreachable(hop)], { prev, from: ch.remote })
+        continue
+      }
+      // a channel opened by this process for a circuit another process extended
+      x.routes.claim(next, circuitKey('next', fp, hop.nextCircId))
+      x.perform([a], { prev, next: { ch: next, circId: hop.nextCircId }, from: ch.remote, cell: cell.data })
+    } else if (a.type === 'extend') {
+      await extend(x, prev, key, hop, a)
+    } else {
+      x.perform([a], { prev, from: ch.remote })
+    }
+  }
+  await x.save(key, hop)
+}
+
+async function extend (x: RelayContext, prev: CircuitEnd, key: string, hop: HopState, a: Extract<middle.MiddleHopAction, { type: 'extend' }>): Promise<void> {
+  const fp = a.fingerprint.toString('hex')
+  let next: Channel
+  try {
+    next = await x.channels.to(fp, a.target)
+  } catch {
+    return x.perform(middle.extendUnreachable(hop, a.target), { prev, from: prev.ch.remote })
+  }
+  let nextCircId: number
+  let nextKey: string
+  // ids on a channel another process of this relay opened are only in the store, and
+  // create() is atomic there: two processes never claim one id for two circuits
+  do {
+    nextCircId = randomInt(1, 0xffffffff)
+    nextKey = circuitKey('next', fp, nextCircId)
+  } while (x.routes.claimed(next, nextKey) || x.routes.pending.has(nextKey) || !await x.sessions.create(nextKey, Buffer.from(key)))
+  x.routes.claim(next, nextKey)
+  const timer = x.clock.setTimeout(() => extendTimedOut(x, nextKey), x.init.extendTimeoutMs ?? 10_000)
+  x.routes.pending.set(nextKey, { prevKey: key, timer })
+  x.perform(middle.extendTo(hop, nextCircId, a.fingerprint, a.create), { prev, next: { ch: next, circId: nextCircId }, from: prev.ch.remote })
+}
+
+/** DESTROY from the previous hop, or its channel gone for good: the circuit ends here and beyond */
+export async function destroyFromPrev (x: RelayContext, key: string): Promise<void> {
+  const hop = await x.load(key)
+  x.routes.forget(key)
+  await x.sessions.delete(key)
+  if (!hop) return
+  const actions = middle.onDestroyFromPrev(hop)
+  if (!hop.nextCircId) return
+  const fp = hop.nextFingerprint!.toString('hex')
+  const nextKey = circuitKey('next', fp, hop.nextCircId)
+  await x.sessions.delete(nextKey)
+  const next = x.channels.current(fp)
+  if (!next) return
+  x.perform(actions, { next: { ch: next, circId: hop.nextCircId }, from: '-' })
+  x.routes.release(next, nextKey)
+}
