@@ -2,7 +2,7 @@
 // then three EXTENDs), over a warm channel to the entry relay; each circuit is
 // destroyed right after, so the relays' circuit counts stay flat. The path is the
 // main network's (fullPath) or the echo case's.
-import { ChannelPool } from '../../src/roles/client/circuit.js'
+import { ChannelPool } from '../../src/roles/client/circuits/channel-pool.js'
 import { buildCircuit } from '../lib/api.js'
 import type { Descriptor } from '../../src/onion/directory/descriptor.js'
 import { nowMs, percentiles, type Percentiles } from '../lib/stats.js'

@@ -11,7 +11,7 @@
 // on this kind of VM any request after ~15 ms of idleness is 2–3 × slower than back to
 // back, onion or not; A's own send in each series is recorded beside it so that effect is
 // visible apart from the push path. The two series alternate, so they see the same noise.
-import { ChannelPool } from '../../src/roles/client/circuit.js'
+import { ChannelPool } from '../../src/roles/client/circuits/channel-pool.js'
 import { buildCircuit, circuitClient, loginAs, sendBody } from '../lib/api.js'
 import { fullPath, type BenchNetwork } from '../lib/network.js'
 import { setTimeout as sleep } from 'node:timers/promises'

@@ -3,8 +3,8 @@
 // auth, no store), so the figures compare with Tor measured against an echo server
 // on the same work: circuit build, one ~200-byte request awaited on a warm circuit,
 // and closed-loop requests per second with 1 and 16 clients, each on its own circuit.
-import { ChannelPool } from '../../src/roles/client/circuit.js'
-import type { Circuit } from '../../src/roles/client/circuit.js'
+import { ChannelPool } from '../../src/roles/client/circuits/channel-pool.js'
+import type { Circuit } from '../../src/roles/client/circuits/circuit.js'
 import { buildCircuit } from '../lib/api.js'
 import type { EchoNetwork } from '../lib/echo-network.js'
 import { nowMs, percentiles, round, type Percentiles } from '../lib/stats.js'

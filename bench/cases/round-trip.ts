@@ -2,7 +2,7 @@
 // against the same request straight to --direct-api (undici Pool, keep-alive). "Warm"
 // means after a few seconds of sends, so that JIT warm-up is not part of the figure.
 // Onion and direct samples alternate in blocks so drift affects both alike.
-import { ChannelPool } from '../../src/roles/client/circuit.js'
+import { ChannelPool } from '../../src/roles/client/circuits/channel-pool.js'
 import { buildCircuit, circuitClient, directClient, loginAs, send } from '../lib/api.js'
 import { fullPath, type BenchNetwork } from '../lib/network.js'
 import { nowMs, percentiles, round, type Percentiles } from '../lib/stats.js'

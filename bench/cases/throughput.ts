@@ -2,7 +2,7 @@
 // channel to the entry relay), send ~200-byte room messages back to back for a
 // fixed time. Per level: sends/s, send latency percentiles, and for every relay the
 // cells it moved per second and per CPU-second (/proc/PID/stat utime+stime).
-import { ChannelPool } from '../../src/roles/client/circuit.js'
+import { ChannelPool } from '../../src/roles/client/circuits/channel-pool.js'
 import { buildCircuit, circuitClient, directClient, loginAs, send, type ApiClient } from '../lib/api.js'
 import { fullPath, relayMetrics, type BenchNetwork } from '../lib/network.js'
 import { cpuSeconds } from '../lib/procs.js'

@@ -2,7 +2,8 @@
 // envelopes over the onion) and directly to --direct-api with an undici Pool
 // (keep-alive). Both expose the same `call(method, path, body?, token?)`.
 import { Pool } from 'undici'
-import { Circuit, ChannelPool } from '../../src/roles/client/circuit.js'
+import { ChannelPool } from '../../src/roles/client/circuits/channel-pool.js'
+import { Circuit } from '../../src/roles/client/circuits/circuit.js'
 import type { Descriptor } from '../../src/onion/directory/descriptor.js'
 
 export interface ApiResult { status: number, json: any }

@@ -5,7 +5,8 @@
 // (3/s, burst 90) is tested exactly in-process (from-prev.test.ts), eviction and the
 // sweep's logic too (relay-core.test.ts).
 import t from 'tap'
-import { Circuit, ChannelPool } from '../../../src/roles/client/circuit.js'
+import { ChannelPool } from '../../../src/roles/client/circuits/channel-pool.js'
+import { Circuit } from '../../../src/roles/client/circuits/circuit.js'
 import { ChannelCommand, encodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { HopError } from '../../../src/onion/cells/relay-msg.js'
 import { createCell, healthz, metrics, rawChannel, sleep, startNet, waitUntil } from './fixture.js'

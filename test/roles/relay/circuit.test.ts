@@ -6,7 +6,8 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Circuit, ChannelPool } from '../../../src/roles/client/circuit.js'
+import { ChannelPool } from '../../../src/roles/client/circuits/channel-pool.js'
+import { Circuit } from '../../../src/roles/client/circuits/circuit.js'
 import { CELL_SIZE } from '../../../src/onion/cells/constants.js'
 import { directoryKey, httpsGetJson, startEchoHop, startRelayProc, tmp, writeConsensus, type RelayProc } from '../../helpers/net.js'
 
