@@ -11,7 +11,7 @@ export class FakeClock implements Clock {
   private seq = 0
   private timers: Entry[] = []
 
-  constructor (start = 1_000_000) { this.t = start }
+  constructor (start = Date.now()) { this.t = start }
 
   now (): number { return this.t }
   setTimeout (fn: () => void, ms: number): Timer { return this.add(fn, ms) }

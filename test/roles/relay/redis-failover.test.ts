@@ -75,7 +75,7 @@ if (!redisUp) {
     const links = new ChannelPool(CLIENT_IP)
     t.teardown(() => links.close())
     const circuit = await Circuit.build({ path: [...descs, echo.descriptor], links, reattachable: true })
-    const link = (circuit as any).link
+    const link = (circuit as any).channel
     const sent: Buffer[] = []
     const origSend = link.ch.send.bind(link.ch)
     link.ch.send = (cell: Buffer) => { sent.push(Buffer.from(cell)); origSend(cell) }
@@ -106,7 +106,7 @@ if (!redisUp) {
 
     const served = echo.requests.length
     const m0 = await metrics({ host: A_HOST, port: aPort })
-    ;(circuit as any).link.ch.send(captured)
+    ;(circuit as any).channel.ch.send(captured)
     t.ok(await waitUntil(async () => (await metrics({ host: A_HOST, port: aPort })).cellsRejected > m0.cellsRejected), 'A2 rejects the cell replayed from before the switch')
     const m1 = await metrics({ host: A_HOST, port: aPort })
     t.equal(m1.cellsForwarded, m0.cellsForwarded, 'the replayed cell was not forwarded')
