@@ -20,7 +20,7 @@ export const ERRORS = {
   MM_ERR_LENGTH: spec('protocol', 400, 'bytes have the wrong length: cell, layer, CREATE/CREATED, EXTEND, ERROR, DATA, envelope, key, session record, replay window, or a body too long for its hop'),
   MM_ERR_TYPE: spec('bad-input', 400, 'a key or buffer argument is not bytes'),
   MM_ERR_CIRC_ID: spec('protocol', 400, 'a circuit id is 0 or out of range, or a CREATE reuses a live circuit id'),
-  MM_ERR_LINK_CMD: spec('protocol', 400, 'a channel command is unknown or not valid in that direction (AUTH towards the initiator or at the server)'),
+  MM_ERR_CHANNEL_CMD: spec('protocol', 400, 'a channel command is unknown or not valid in that direction (AUTH towards the initiator or at the server)'),
   MM_ERR_AUTH_UNLISTED: spec('auth', 401, 'AUTH names a fingerprint that is not a relay in the responder\'s consensus (§2.3)'),
   MM_ERR_AUTH_SIGNATURE: spec('auth', 401, 'an AUTH signature does not verify for this connection, this responder and the listed key'),
   MM_ERR_AUTH_ORDER: spec('protocol', 400, 'AUTH is not the first cell of the channel, or comes twice'),

@@ -23,10 +23,10 @@ async function echo (c: Circuit): Promise<void> {
 
 export async function benchEcho (net: EchoNetwork, plan: { builds: number, roundTrips: number, levels: number[], seconds: number }): Promise<EchoResult> {
   const circuitBuild = await benchCircuitBuild(net.path, plan.builds)
-  const links = new ChannelPool('127.0.0.77')
+  const channels = new ChannelPool('127.0.0.77')
   let roundTrip: Percentiles
   try {
-    const c = await buildCircuit(net.path, links)
+    const c = await buildCircuit(net.path, channels)
     const warmUntil = nowMs() + (plan.roundTrips >= 1000 ? 3000 : 200)
     for (let i = 0; i < Math.min(100, plan.roundTrips) || nowMs() < warmUntil; i++) await echo(c)
     const samples: number[] = []
@@ -34,7 +34,7 @@ export async function benchEcho (net: EchoNetwork, plan: { builds: number, round
     c.destroy()
     roundTrip = percentiles(samples)
   } finally {
-    await links.close()
+    await channels.close()
   }
   const throughput: EchoLevel[] = []
   for (const clients of plan.levels) throughput.push(await level(net, clients, plan.seconds))
@@ -44,7 +44,7 @@ export async function benchEcho (net: EchoNetwork, plan: { builds: number, round
 async function level (net: EchoNetwork, clients: number, seconds: number): Promise<EchoLevel> {
   const pools = Array.from({ length: clients }, () => new ChannelPool('127.0.0.77'))
   try {
-    const circuits = await Promise.all(pools.map((links) => buildCircuit(net.path, links)))
+    const circuits = await Promise.all(pools.map((channels) => buildCircuit(net.path, channels)))
     await Promise.all(circuits.map(echo))
     const lat: number[] = []
     let errors = 0

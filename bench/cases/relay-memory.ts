@@ -16,8 +16,7 @@ import { nowMs, round } from '../lib/stats.js'
 export interface MemoryPoint { circuits: number, rssBytes: number, bytesPerCircuit: number }
 export interface MemoryResult { points: MemoryPoint[], bytesPerCircuit: number, slopeBytesPerCircuit: number, createsPerSec: number, note?: string }
 
-// CREATEs in flight (the stalls once seen here were a Node 20 key-export deadlock in the
-// relay, fixed in src/onion/crypto/primitives.ts)
+// CREATEs in flight
 const WINDOW = 64
 
 export async function benchRelayMemory (net: BenchNetwork, total: number, nodeArgs: string[] = []): Promise<MemoryResult> {

@@ -10,10 +10,10 @@ import { nowMs, percentiles, round, type Percentiles } from '../lib/stats.js'
 export interface RoundTripResult { onion: Percentiles, direct: Percentiles, ratioP50: number }
 
 export async function benchRoundTrip (net: BenchNetwork, samples: number): Promise<RoundTripResult> {
-  const links = new ChannelPool('127.0.0.77')
+  const channels = new ChannelPool('127.0.0.77')
   const direct = directClient(net.directUrl, 1)
   try {
-    const onion = circuitClient(await buildCircuit(fullPath(net), links))
+    const onion = circuitClient(await buildCircuit(fullPath(net), channels))
     const tOnion = await loginAs(onion, 'rt-onion')
     const tDirect = await loginAs(direct, 'rt-direct')
     // warm until V8 has optimised every process's hot path: after 100 sends a round trip
@@ -34,6 +34,6 @@ export async function benchRoundTrip (net: BenchNetwork, samples: number): Promi
     return { onion: onionP, direct: directP, ratioP50: round(onionP.p50 / directP.p50, 2) }
   } finally {
     await direct.close()
-    await links.close()
+    await channels.close()
   }
 }

@@ -40,9 +40,9 @@ async function level (net: BenchNetwork, clients: number, seconds: number, token
     const path = fullPath(net)
     for (let i = 0; i < clients; i += 16) {
       const batch = Array.from({ length: Math.min(16, clients - i) }, async () => {
-        const links = new ChannelPool('127.0.0.77')
-        pools.push(links)
-        return circuitClient(await buildCircuit(path, links))
+        const channels = new ChannelPool('127.0.0.77')
+        pools.push(channels)
+        return circuitClient(await buildCircuit(path, channels))
       })
       apis.push(...await Promise.all(batch))
     }

@@ -37,8 +37,8 @@ export function circuitClient (circuit: Circuit): ApiClient & { circuit: Circuit
   }
 }
 
-export async function buildCircuit (path: Descriptor[], links: ChannelPool): Promise<Circuit> {
-  return Circuit.build({ path, links, timeoutMs: 30_000 })
+export async function buildCircuit (path: Descriptor[], channels: ChannelPool): Promise<Circuit> {
+  return Circuit.build({ path, channels, timeoutMs: 30_000 })
 }
 
 export function directClient (baseUrl: string, connections = 8): ApiClient {

@@ -32,7 +32,7 @@ export function onStop (stop: () => Promise<void>): void {
 
 export const tmp = (prefix: string): string => mkdtempSync(join(tmpdir(), prefix))
 
-/** runs `node NODEARGS build/cli.js ARGS` (node args such as --cpu-prof: Node 20 refuses it in NODE_OPTIONS) */
+/** runs `node NODEARGS build/cli.js ARGS` (node args such as --cpu-prof, which node refuses in NODE_OPTIONS) */
 /** every role runs as the devnet runs it (DEVNET_NODE_FLAGS: single-threaded GC), plus `nodeArgs` */
 export function start (name: string, args: string[], nodeArgs: string[] = []): Child {
   const child = spawn(process.execPath, [...DEVNET_NODE_FLAGS, ...nodeArgs, CLI, ...args], { env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] })

@@ -6,7 +6,7 @@
 /* ---------------------------------------------------------------- sessions -- */
 
 /**
- * Relay circuit sessions: opaque serialized circuit state (keys, counters, links)
+ * Relay circuit sessions: opaque serialized circuit state (keys, counters, neighbours)
  * keyed by a string id. Bounded (`maxEntries`) and expiring (`ttlMs`); the oldest
  * entries are evicted when full. Values are bytes so that an external store can
  * encrypt them (the Redis adapter never stores key material in the clear).

@@ -1,4 +1,4 @@
-// The link cell: the only frame that travels between two hops (one WebSocket
+// The channel cell: the only frame that travels between two hops (one WebSocket
 // binary message each). docs/PROTOCOL.md §2.
 //
 //   0       4      5                                   2048
@@ -41,13 +41,13 @@ export function encodeChannelCell (circId: number, cmd: ChannelCommand, data: Ui
   return out
 }
 
-/** Parses one cell. Throws MM_ERR_LENGTH, MM_ERR_CIRC_ID or MM_ERR_LINK_CMD. */
+/** Parses one cell. Throws MM_ERR_LENGTH, MM_ERR_CIRC_ID or MM_ERR_CHANNEL_CMD. */
 export function decodeChannelCell (bytes: Uint8Array): ChannelCell {
-  if (bytes.length !== CELL_SIZE) throw lengthError('link cell', String(CELL_SIZE), bytes.length)
+  if (bytes.length !== CELL_SIZE) throw lengthError('channel cell', String(CELL_SIZE), bytes.length)
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
   const circId = buf.readUInt32BE(0)
   if (circId === 0) throw new MarshmelloError('MM_ERR_CIRC_ID', 'circuit id 0 is reserved')
   const cmd = buf[4]
-  if (!(cmd in ChannelCommand) || cmd === 0) throw new MarshmelloError('MM_ERR_LINK_CMD', `unknown link command ${cmd}`)
+  if (!(cmd in ChannelCommand) || cmd === 0) throw new MarshmelloError('MM_ERR_CHANNEL_CMD', `unknown channel command ${cmd}`)
   return { circId, cmd, data: buf.subarray(LINK_HEADER) }
 }

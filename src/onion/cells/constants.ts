@@ -2,11 +2,11 @@
 // link is CELL_SIZE bytes (P3); the layer overheads below fix how much of a cell
 // each hop's layer and the innermost payload may use.
 
-/** every link cell, every link, every direction */
+/** every channel cell, every link, every direction */
 export const CELL_SIZE = 2048
-/** link cell header: circuit id (u32) + link command (u8) */
+/** channel cell header: circuit id (u32) + channel command (u8) */
 export const LINK_HEADER = 5
-/** bytes of a link cell after its header: the outermost layer, padded */
+/** bytes of a channel cell after its header: the outermost layer, padded */
 export const CELL_DATA = CELL_SIZE - LINK_HEADER
 /** a layer's clear prefix: counter (u64) + sealed length (u16) */
 export const LAYER_PREFIX = 10

@@ -67,7 +67,7 @@ export class FinalHop {
         case ChannelCommand.CREATE: return this.onCreate(channel, cell)
         case ChannelCommand.RELAY: return this.onRelay(channel, cell)
         case ChannelCommand.DESTROY: return this.destroy(channel, cell.circId)
-        default: this.reject(channel, 'MM_ERR_LINK_CMD')
+        default: this.reject(channel, 'MM_ERR_CHANNEL_CMD')
       }
     } catch (err) {
       this.reject(channel, isMarshmelloError(err) ? err.code : 'MM_ERR_INTERNAL')

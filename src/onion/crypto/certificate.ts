@@ -20,7 +20,7 @@ export interface CertificateInit {
 const IP_RE = /^(\d{1,3}\.){3}\d{1,3}$|:/
 
 export function selfSignedCertificate (init: CertificateInit): TlsMaterial {
-  // encoded by the generator itself (exporting a freshly generated KeyObject can deadlock on Node 20)
+  // encoded by the generator itself: PEM out in one step, no separate export of the key
   const { publicKey: pubPem, privateKey: keyPem } = generateKeyPairSync('rsa', {
     modulusLength: 2048,
     publicKeyEncoding: { type: 'spki', format: 'pem' },

@@ -1,4 +1,4 @@
-// The AUTH link cell (docs/PROTOCOL.md §2.3): a relay that opened a channel proves to
+// The AUTH channel cell (docs/PROTOCOL.md §2.3): a relay that opened a channel proves to
 // the hop that accepted it which listed relay it is, by signing with its RSA identity
 // key a transcript bound to THIS TLS connection (an RFC 5705/8446 exporter value that
 // both ends compute) and THIS responder (its fingerprint). Pure: the caller supplies

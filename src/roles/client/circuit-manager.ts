@@ -34,7 +34,7 @@ export class CircuitManager {
   private currentCircuit: Circuit | null = null
   private building: Promise<Circuit> | null = null
   private readonly retiring = new Set<Circuit>()
-  private readonly links: ChannelPool
+  private readonly channels: ChannelPool
   private closed = false
   private readonly clock: Clock
   /** circuits built so far (for /circuit and tests) */
@@ -42,7 +42,7 @@ export class CircuitManager {
 
   constructor (private readonly init: CircuitManagerInit) {
     this.clock = init.clock ?? systemClock
-    this.links = new ChannelPool(init.localAddress, init.dial)
+    this.channels = new ChannelPool(init.localAddress, init.dial)
   }
 
   async refreshConsensus (): Promise<Consensus> {
@@ -77,7 +77,7 @@ export class CircuitManager {
       const { pick, choice } = chosen
       await this.init.guards.adopt(pick)
       try {
-        const c = await Circuit.build({ path: choice.path, links: this.links, timeoutMs: this.init.timeoutMs, clock: this.clock })
+        const c = await Circuit.build({ path: choice.path, channels: this.channels, timeoutMs: this.init.timeoutMs, clock: this.clock })
         this.built++
         await this.init.guards.succeeded(pick)
         return c
@@ -170,6 +170,6 @@ export class CircuitManager {
     this.currentCircuit?.destroy()
     for (const c of this.retiring) c.destroy()
     this.retiring.clear()
-    await this.links.close()
+    await this.channels.close()
   }
 }

@@ -53,8 +53,8 @@ export abstract class ChannelBase extends EventEmitter<ChannelEvents> implements
    * Only the first cell on an accepted channel may be AUTH, once.
    */
   private onAuth (cell: ChannelCell): void {
-    if (this.initiator) return this.close(CLOSE.PROTOCOL, 'MM_ERR_LINK_CMD: AUTH is not valid towards the initiator')
-    if (!this.authVerifier) return this.close(CLOSE.PROTOCOL, 'MM_ERR_LINK_CMD: this hop takes no AUTH')
+    if (this.initiator) return this.close(CLOSE.PROTOCOL, 'MM_ERR_CHANNEL_CMD: AUTH is not valid towards the initiator')
+    if (!this.authVerifier) return this.close(CLOSE.PROTOCOL, 'MM_ERR_CHANNEL_CMD: this hop takes no AUTH')
     if (this.cellsIn > 0) return this.close(CLOSE.PROTOCOL, 'MM_ERR_AUTH_ORDER: AUTH must be the first cell of a channel, once')
     this.cellsIn++
     let peer: string

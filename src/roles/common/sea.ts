@@ -18,7 +18,7 @@ let seaApi: SeaApi | null | undefined
 function sea (): SeaApi | null {
   if (seaApi === undefined) {
     try {
-      // node:sea exists from Node 20.12; an older node is simply never a SEA
+      // node:sea is always there on the project's Node 24; isSea() is false outside a SEA
       seaApi = createRequire(import.meta.url)('node:sea') as SeaApi
     } catch {
       seaApi = null

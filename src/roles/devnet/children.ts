@@ -11,7 +11,7 @@ import { isSea, selfCommand } from '../common/sea.js'
  * V8 flags for every role the devnet starts: they all share one machine, and with more
  * processes than cores V8's concurrent and parallel GC helper threads cost more CPU than
  * they save (npm run bench on 2 cores: relays ~125 → ~75 µs of CPU per send). The
- * single executable cannot take V8 flags (Node 20), so its children keep the default.
+ * single executable takes no V8 flags on its command line, so its children keep the default.
  */
 export const DEVNET_NODE_FLAGS = ['--single-threaded-gc']
 

@@ -1,6 +1,6 @@
-// Link cells (docs/PROTOCOL.md §2): the stored cell encodes byte for byte and decodes
+// Channel cells (docs/PROTOCOL.md §2): the stored cell encodes byte for byte and decodes
 // back; short data is padded (not with zeros) to CELL_SIZE; every other length, circuit
-// id 0 and unknown link commands are refused with a typed code (P3, P9).
+// id 0 and unknown channel commands are refused with a typed code (P3, P9).
 import t from 'tap'
 import { ChannelCommand, decodeChannelCell, encodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { CELL_DATA, CELL_SIZE, LINK_HEADER } from '../../../src/onion/cells/constants.js'
@@ -61,9 +61,9 @@ t.test('decode: circuit id 0 and unknown commands', async t => {
     const c = Buffer.from(good); c[4] = cmd
     const code = codeOf(() => decodeChannelCell(c))
     const valid = cmd >= 1 && cmd <= 5
-    if ((code === 'NO_THROW') !== valid || (!valid && code !== 'MM_ERR_LINK_CMD')) bad.push(`${cmd}:${code}`)
+    if ((code === 'NO_THROW') !== valid || (!valid && code !== 'MM_ERR_CHANNEL_CMD')) bad.push(`${cmd}:${code}`)
   }
-  t.same(bad, [], 'commands 1..5 accepted, every other byte MM_ERR_LINK_CMD')
+  t.same(bad, [], 'commands 1..5 accepted, every other byte MM_ERR_CHANNEL_CMD')
 })
 
 t.test('decode: every bit flip of the header is either a valid other header or a typed error', async t => {
@@ -71,6 +71,6 @@ t.test('decode: every bit flip of the header is either a valid other header or a
   const out: string[] = []
   for (let bit = 0; bit < LINK_HEADER * 8; bit++) out.push(codeOf(() => decodeChannelCell(flipBit(good, bit))))
   // circ id 0x01020304 never becomes 0 with one flip; cmd 3 flips to 2, 1 (valid) or 7, 11, 19, 35, 67, 131 (unknown)
-  t.same(tally(out), { NO_THROW: 32 + 2, MM_ERR_LINK_CMD: 6 })
+  t.same(tally(out), { NO_THROW: 32 + 2, MM_ERR_CHANNEL_CMD: 6 })
   t.equal(decodeChannelCell(good.subarray(0)).data.byteOffset, good.byteOffset + LINK_HEADER, 'data is a view, not a copy')
 })

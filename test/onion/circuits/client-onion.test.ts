@@ -18,7 +18,7 @@ t.test('a 4-hop circuit builds with real handshakes; the build itself uses whole
   const c = buildChain(ids)
   t.equal(c.onion.length, 4)
   t.ok(c.sizes.length > 10)
-  t.same(tally(c.sizes.map(String)), { [CELL_DATA]: c.sizes.length }, 'every link cell carried CELL_DATA bytes')
+  t.same(tally(c.sizes.map(String)), { [CELL_DATA]: c.sizes.length }, 'every channel cell carried CELL_DATA bytes')
 })
 
 t.test('forward: each hop peels exactly its layer; bodies re-padded to CELL_DATA', async t => {

@@ -156,7 +156,7 @@ t.test('bad cells are dropped and change nothing', async t => {
   f.deliver('L2', good)
   t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_NO_CIRCUIT', 'same circuit id on another channel is another circuit')
   f.deliver('L1', encodeChannelCell(7, ChannelCommand.CREATED, Buffer.alloc(64)))
-  t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_LINK_CMD')
+  t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_CHANNEL_CMD')
 })
 
 t.test('CREATE: reused circuit id, wrong identity, full table', async t => {

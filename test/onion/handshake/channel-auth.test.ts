@@ -1,4 +1,4 @@
-// The AUTH link cell (docs/PROTOCOL.md §2.3): the recorded AUTH verifies, and its
+// The AUTH channel cell (docs/PROTOCOL.md §2.3): the recorded AUTH verifies, and its
 // signature checks with raw node:crypto over the documented transcript; a fresh AUTH
 // padded into a whole cell verifies; the same AUTH checked against another connection's
 // exporter, another responder, another key, an unlisted fingerprint, a flipped bit or a
@@ -38,13 +38,13 @@ t.test('vector: the recorded AUTH', async t => {
   t.equal(check(data), fpHex, 'verifyAuth returns the proven fingerprint')
 })
 
-t.test('a fresh AUTH, padded into a whole link cell, verifies; padding is ignored', async t => {
+t.test('a fresh AUTH, padded into a whole channel cell, verifies; padding is ignored', async t => {
   const exporter = randomBytes(32)
   const responder = randomBytes(32)
   const data = encodeAuth({ identityPrivate: id.privateDer, fingerprint: id.fingerprint, responderFingerprint: responder, exporter })
   const cell = decodeChannelCell(encodeChannelCell(1, ChannelCommand.AUTH, data))
   t.equal(cell.cmd, ChannelCommand.AUTH)
-  t.equal(cell.cmd, 5, 'AUTH is link command 5')
+  t.equal(cell.cmd, 5, 'AUTH is channel command 5')
   t.equal(check(cell.data, { responder, exporter }), fpHex)
   t.not(encodeAuth({ identityPrivate: id.privateDer, fingerprint: id.fingerprint, responderFingerprint: responder, exporter }).toString('hex'), data.toString('hex'), 'PSS: two signatures differ')
 })

@@ -104,9 +104,9 @@ t.test('AUTH: checked before the next cell, first and once, only towards the res
   p = memoryChannelPair({ auth: verifier })
   closed = closeOf(p.b)
   p.b.sendAuth({ ...signer, responderFingerprint: relay.fingerprint })
-  t.match((await closed)[1], /^MM_ERR_LINK_CMD: AUTH is not valid towards the initiator/)
+  t.match((await closed)[1], /^MM_ERR_CHANNEL_CMD: AUTH is not valid towards the initiator/)
   p = memoryChannelPair({ signer })
-  t.match((await closeOf(p.a))[1], /^MM_ERR_LINK_CMD: this hop takes no AUTH/)
+  t.match((await closeOf(p.a))[1], /^MM_ERR_CHANNEL_CMD: this hop takes no AUTH/)
 })
 
 t.test('the transport hook can hold and reorder frames (a hostile network)', async (t) => {

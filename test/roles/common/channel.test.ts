@@ -121,7 +121,7 @@ t.test('with a relay identity, AUTH is the first frame, bound to the exporter th
   s.write(Buffer.concat([Buffer.from([0x82, 126, CELL_SIZE >> 8, CELL_SIZE & 0xff]), encodeChannelCell(1, ChannelCommand.AUTH, cell.data)]))
   const [code, reason] = await closed
   t.equal(code, 1008)
-  t.match(reason, /^MM_ERR_LINK_CMD/, 'AUTH is not valid towards the initiator')
+  t.match(reason, /^MM_ERR_CHANNEL_CMD/, 'AUTH is not valid towards the initiator')
 })
 
 t.test('without one (a client), no AUTH is sent', async (t) => {
@@ -208,5 +208,5 @@ t.test('a hop that takes no AUTH (the final hop) closes a channel that sends one
   const ch = await connectChannel({ host: '127.0.0.1', port: ep.port, tlsCert: id.tlsCertPem, tlsFingerprint: id.tlsFingerprint, auth: relayAuth })
   t.teardown(() => ch.close())
   const [code, reason] = await (await accepted).closed
-  t.same([code, reason.split(':')[0]], [1008, 'MM_ERR_LINK_CMD'])
+  t.same([code, reason.split(':')[0]], [1008, 'MM_ERR_CHANNEL_CMD'])
 })

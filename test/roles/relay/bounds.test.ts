@@ -32,7 +32,7 @@ t.test('relay bounds', async (t) => {
     const started = Date.now()
     for (let sent = 0; sent < N;) {
       for (let i = 0; i < 200; i++) ch.send(createCell(big, ++sent))
-      t.ok(await waitUntil(() => cells.length >= sent, 20_000), `answers to ${sent} CREATEs`)
+      t.ok(await waitUntil(() => cells.length >= sent, { timeoutMs: 20_000 }), `answers to ${sent} CREATEs`)
     }
     sampling = false
     await sampler
@@ -50,9 +50,9 @@ t.test('relay bounds', async (t) => {
     t.same([cells[before].circId, cells[before].cmd, cells[before].data[0]], [1, ChannelCommand.DESTROY, HopError.PROTOCOL], 'an evicted circuit is reported destroyed')
     t.notOk(ch.closed, 'the flooding channel itself was not dropped')
 
-    const links = new ChannelPool('127.0.0.77')
-    t.teardown(() => links.close())
-    const c = await Circuit.build({ path: [big, net.final.descriptor], links })
+    const channels = new ChannelPool('127.0.0.77')
+    t.teardown(() => channels.close())
+    const c = await Circuit.build({ path: [big, net.final.descriptor], channels })
     const r = await c.request({ method: 'POST', path: '/after-flood', headers: {}, body: Buffer.from('served') })
     t.equal(r.body.toString(), 'served', 'a fresh circuit through the flooded relay works end to end')
     c.destroy()
@@ -63,15 +63,15 @@ t.test('relay bounds', async (t) => {
     for (let i = 1; i <= 20; i++) ch.send(createCell(short, i))
     t.ok(await waitUntil(() => cells.length >= 20))
     t.equal(cells.filter((c) => c.cmd === ChannelCommand.CREATED).length, 20)
-    const links = new ChannelPool('127.0.0.78')
-    t.teardown(() => links.close())
-    const c = await Circuit.build({ path: [short, net.final.descriptor], links })
+    const channels = new ChannelPool('127.0.0.78')
+    t.teardown(() => channels.close())
+    const c = await Circuit.build({ path: [short, net.final.descriptor], channels })
     t.equal((await c.request({ method: 'GET', path: '/x', headers: {}, body: Buffer.alloc(0) })).status, 200)
     t.ok((await healthz(shortProc)).circuits >= 21, 'the circuits are live')
 
     await sleep(2000)
-    t.ok(await waitUntil(async () => (await healthz(shortProc)).circuits === 0, 2500), 'all circuits are gone ~3 s after they went idle')
-    t.ok(await waitUntil(async () => (await metrics(shortProc)).tracked === 0, 2500), 'and the 1 s sweep forgot their routing entries')
+    t.ok(await waitUntil(async () => (await healthz(shortProc)).circuits === 0, { timeoutMs: 2500 }), 'all circuits are gone ~3 s after they went idle')
+    t.ok(await waitUntil(async () => (await metrics(shortProc)).tracked === 0, { timeoutMs: 2500 }), 'and the 1 s sweep forgot their routing entries')
     t.ok((await metrics(shortProc)).channels >= 2, 'while the channels themselves stay open')
     const err = await c.request({ method: 'GET', path: '/late', headers: {}, body: Buffer.alloc(0) }, { timeoutMs: 3000 }).then(() => null, (e) => e)
     t.equal(err?.code, 'MM_ERR_CIRCUIT_CLOSED', 'the client learns that its expired circuit is gone')
@@ -86,7 +86,7 @@ t.test('relay bounds', async (t) => {
     t.notOk(ch.closed, 'reusing the id of a destroyed circuit does not close the channel')
     t.equal(cells[n + 1]?.cmd, ChannelCommand.CREATED, 'the id is used for a new circuit')
 
-    const again = await Circuit.build({ path: [short, net.final.descriptor], links })
+    const again = await Circuit.build({ path: [short, net.final.descriptor], channels })
     t.equal((await again.request({ method: 'GET', path: '/again', headers: {}, body: Buffer.alloc(0) })).status, 200, 'a rebuilt circuit works')
     again.destroy()
   })

@@ -27,9 +27,9 @@ t.test('a request through three relays and back', async (t) => {
   writeConsensus(consensus, key, descs, echo.descriptor)
   await new Promise((r) => setTimeout(r, 1500)) // relays re-read the file every second
 
-  const links = new ChannelPool(CLIENT_IP)
-  t.teardown(() => links.close())
-  const circuit = await Circuit.build({ path: [...descs, echo.descriptor], links })
+  const channels = new ChannelPool(CLIENT_IP)
+  t.teardown(() => channels.close())
+  const circuit = await Circuit.build({ path: [...descs, echo.descriptor], channels })
   t.equal(circuit.onion.length, 4, 'four hops: three relays and the final hop')
 
   const small = await circuit.request({ method: 'POST', path: '/echo', headers: {}, body: Buffer.from('hello onion') })

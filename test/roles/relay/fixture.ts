@@ -2,25 +2,17 @@
 // processes from the CLI, a signed consensus file, an in-process final hop that
 // records what it rejects), plus small probes (/metrics, /healthz, polling) and
 // raw cell helpers for tests that speak the channel protocol themselves.
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { connectChannel, type Channel } from '../../../src/roles/common/channel.js'
 import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
 import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { clientStart } from '../../../src/onion/handshake/oaep-x25519.js'
+import { waitUntil } from '../../helpers/wait.js'
 import { directoryKey, httpsGetJson, startEchoHop, startRelayProc, tmp, writeConsensus, type DirectoryKey, type EchoHop, type RelayProc } from '../../helpers/net.js'
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** polls `fn` until it returns true; false after `ms` */
-export async function waitUntil (fn: () => boolean | Promise<boolean>, ms = 5000, every = 25): Promise<boolean> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await fn()) return true
-    await sleep(every)
-  }
-  return await fn()
-}
+export { sleep, waitUntil } from '../../helpers/wait.js'
 
 export interface Net {
   dir: string
@@ -48,7 +40,10 @@ export async function startNet (t: Test, hosts: string[], o: { extra?: (i: numbe
   const descs = await Promise.all(relays.map((r) => r.descriptor()))
   const publish = async (list: Descriptor[], server: Descriptor | null = final.descriptor): Promise<void> => {
     writeConsensus(consensus, key, list, server)
-    await sleep(1500) // relays re-read the file every second
+    // relays re-read the file every second: wait until each serves this very document
+    const signature = (JSON.parse(readFileSync(consensus, 'utf8')) as { signature: string }).signature
+    const serving = async (r: RelayProc) => ((await httpsGetJson(`https://${r.host}:${r.port}/consensus`).catch(() => null)) as { signature?: string } | null)?.signature === signature
+    if (!await waitUntil(async () => (await Promise.all(relays.map(serving))).every(Boolean), { timeoutMs: 10_000, everyMs: 50 })) throw new Error('the relays did not take up the new consensus within 10 s')
   }
   await publish(descs)
   return { dir, key, consensus, relays, descs, final, publish }

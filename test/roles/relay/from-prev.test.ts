@@ -40,8 +40,8 @@ t.test('malformed input on a channel to a relay', async (t) => {
     { name: 'a 2049-byte frame', send: (ch) => ch.sendFrame(randomBytes(CELL_SIZE + 1)), reason: /^frame of 2049 bytes; cells are 2048$/ },
     { name: 'an empty frame', send: (ch) => ch.sendFrame(Buffer.alloc(0)), reason: /^frame of 0 bytes/ },
     { name: 'circuit id 0', send: (ch) => ch.sendFrame(frame(0, ChannelCommand.CREATE)), reason: /^MM_ERR_CIRC_ID$/ },
-    { name: 'channel command 0', send: (ch) => ch.sendFrame(frame(7, 0)), reason: /^MM_ERR_LINK_CMD$/ },
-    { name: 'channel command 9', send: (ch) => ch.sendFrame(frame(7, 9)), reason: /^MM_ERR_LINK_CMD$/ },
+    { name: 'channel command 0', send: (ch) => ch.sendFrame(frame(7, 0)), reason: /^MM_ERR_CHANNEL_CMD$/ },
+    { name: 'channel command 9', send: (ch) => ch.sendFrame(frame(7, 9)), reason: /^MM_ERR_CHANNEL_CMD$/ },
     { name: 'CREATED sent towards the relay', send: (ch) => ch.sendFrame(frame(7, ChannelCommand.CREATED)), reason: /^channel command 2 is not valid towards the responder$/ },
     { name: 'AUTH from a client to a relay that proves nothing', send: (ch) => ch.sendFrame(frame(1, ChannelCommand.AUTH)), reason: /^AUTH refused: MM_ERR_/ },
     {

@@ -39,9 +39,9 @@ function relocated (d: Descriptor, dataDir: string, host: string, port: number):
 
 /** builds through a fresh channel pool (a pool keys channels by fingerprint and would reuse the honest relay's channel) */
 async function buildFails (t: Test, path: Descriptor[]): Promise<CircuitError> {
-  const links = new ChannelPool(CLIENT_IP)
-  t.teardown(() => links.close())
-  const err = await Circuit.build({ path, links, timeoutMs: 5000 }).then((c) => { c.destroy(); return null }, (e) => e)
+  const channels = new ChannelPool(CLIENT_IP)
+  t.teardown(() => channels.close())
+  const err = await Circuit.build({ path, channels, timeoutMs: 5000 }).then((c) => { c.destroy(); return null }, (e) => e)
   t.type(err, CircuitError, 'the build fails with a CircuitError')
   return err as CircuitError
 }
@@ -81,11 +81,11 @@ t.test('impostors at listed addresses cannot complete a handshake', async (t) =>
   // the directory (wrongly, or tricked) lists R2 and R3 where the impostors listen
   await net.publish([d1, r2AtDeep, r3AtTls])
 
-  const links = new ChannelPool(CLIENT_IP)
-  t.teardown(() => links.close())
+  const channels = new ChannelPool(CLIENT_IP)
+  t.teardown(() => channels.close())
 
   // positive control: the same network builds and serves a circuit with honest entries
-  const ok = await Circuit.build({ path: [d1, net.final.descriptor], links })
+  const ok = await Circuit.build({ path: [d1, net.final.descriptor], channels })
   t.equal((await ok.request({ method: 'GET', path: '/ok', headers: {}, body: Buffer.alloc(0) })).status, 200, 'control circuit works')
   ok.destroy()
 
@@ -188,7 +188,7 @@ t.test('impostors at listed addresses cannot complete a handshake', async (t) =>
   })
 
   t.test('the honest relays still serve circuits afterwards', async (t) => {
-    const c = await Circuit.build({ path: [d1, net.final.descriptor], links })
+    const c = await Circuit.build({ path: [d1, net.final.descriptor], channels })
     const r = await c.request({ method: 'POST', path: '/after', headers: {}, body: Buffer.from('still here') })
     t.equal(r.body.toString(), 'still here')
     c.destroy()

@@ -85,9 +85,9 @@ t.test('malformed input at a relay', async (t) => {
   const net = await startNet(t, ['127.0.0.11', '127.0.0.12'])
   const [d1, d2] = net.descs
   const r1 = net.relays[0]
-  const links = new ChannelPool('127.0.0.78')
-  t.teardown(() => links.close())
-  const circuit = await Circuit.build({ path: [d1, d2, net.final.descriptor], links })
+  const channels = new ChannelPool('127.0.0.78')
+  t.teardown(() => channels.close())
+  const circuit = await Circuit.build({ path: [d1, d2, net.final.descriptor], channels })
   t.teardown(() => circuit.destroy())
   let n = 0
   const stillWorks = async (t: Test, what: string): Promise<void> => {
@@ -117,7 +117,7 @@ t.test('malformed input at a relay', async (t) => {
     const h = await healthz(r1)
     t.equal(h.ok, true, '/healthz still answers')
     await stillWorks(t, 'the HTTP fuzz')
-    const fresh = await Circuit.build({ path: [d1, d2, net.final.descriptor], links: new ChannelPool('127.0.0.79') })
+    const fresh = await Circuit.build({ path: [d1, d2, net.final.descriptor], channels: new ChannelPool('127.0.0.79') })
     t.equal((await fresh.request({ method: 'GET', path: '/fresh', headers: {}, body: Buffer.alloc(0) })).status, 200, 'a new circuit through the fuzzed relay works')
     fresh.destroy()
   })

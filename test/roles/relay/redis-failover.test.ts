@@ -72,9 +72,9 @@ if (!redisUp) {
     writeConsensus(consensus, key, descs, echo.descriptor)
     await sleep(1500) // relays re-read the file every second
 
-    const links = new ChannelPool(CLIENT_IP)
-    t.teardown(() => links.close())
-    const circuit = await Circuit.build({ path: [...descs, echo.descriptor], links, reattachable: true })
+    const channels = new ChannelPool(CLIENT_IP)
+    t.teardown(() => channels.close())
+    const circuit = await Circuit.build({ path: [...descs, echo.descriptor], channels, reattachable: true })
     const link = (circuit as any).channel
     const sent: Buffer[] = []
     const origSend = link.ch.send.bind(link.ch)
@@ -98,7 +98,7 @@ if (!redisUp) {
     await t.rejects(circuit.request({ method: 'GET', path: '/x', headers: {}, body: Buffer.alloc(0) }), { code: 'MM_ERR_CIRCUIT_DETACHED' })
 
     await startA() // A2: same data dir (identity), port and Redis
-    await circuit.reattach(links)
+    await circuit.reattach(channels)
     t.equal(circuit.detached, false)
     const after = await circuit.request({ method: 'POST', path: '/after', headers: {}, body: Buffer.from('two') })
     t.equal(after.body.toString(), 'two', 'the same circuit (id and keys) carries a request through A2')
@@ -127,7 +127,7 @@ if (!redisUp) {
     // Redis unreachable for A2 alone
     proxy.cut()
     const started = Date.now()
-    const err = await Circuit.build({ path: [...descs, echo.descriptor], links, timeoutMs: 8_000 }).then(() => null, e => e)
+    const err = await Circuit.build({ path: [...descs, echo.descriptor], channels, timeoutMs: 8_000 }).then(() => null, e => e)
     t.equal(err?.code, 'MM_ERR_CIRCUIT_BUILD', 'a build through A2 fails')
     t.match(err?.message, /BUSY/, 'refused as BUSY')
     t.ok(Date.now() - started < 6_000, `quickly (${Date.now() - started} ms), not at the build timeout`)
@@ -136,8 +136,8 @@ if (!redisUp) {
     t.equal(health.json.error?.code, 'MM_ERR_STORE_UNAVAILABLE')
     t.equal((await httpsStatus(`https://${A_HOST}:${aPort}/livez`)).status, 200, '/livez: alive, only waiting for its store')
     proxy.restore()
-    t.ok(await waitUntil(async () => (await httpsStatus(`https://${A_HOST}:${aPort}/healthz`)).status === 200, 10_000, 200), 'healthy again once Redis is back')
-    const again = await Circuit.build({ path: [...descs, echo.descriptor], links })
+    t.ok(await waitUntil(async () => (await httpsStatus(`https://${A_HOST}:${aPort}/healthz`)).status === 200, { timeoutMs: 10_000, everyMs: 200 }), 'healthy again once Redis is back')
+    const again = await Circuit.build({ path: [...descs, echo.descriptor], channels })
     t.equal((await again.request({ method: 'POST', path: '/back', headers: {}, body: Buffer.from('five') })).body.toString(), 'five', 'a new circuit works after the outage')
     again.destroy()
     circuit.destroy()

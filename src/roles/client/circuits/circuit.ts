@@ -20,7 +20,7 @@ import { Streams } from './streams.js'
 export interface CircuitInit {
   /** relays in order, then the final hop (the server) */
   path: Descriptor[]
-  links: ChannelPool
+  channels: ChannelPool
   /** per build step and default per request */
   timeoutMs?: number
   /**
@@ -36,7 +36,7 @@ export interface CircuitInit {
 export interface CircuitEvents { closed: [Error], detached: [Error] }
 
 const closedError = () => new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit is closed')
-const detachedError = () => new CircuitError(1, 'MM_ERR_CIRCUIT_DETACHED', 'circuit is detached from its entry link; reattach it')
+const detachedError = () => new CircuitError(1, 'MM_ERR_CIRCUIT_DETACHED', 'circuit is detached from its entry channel; reattach it')
 
 export class Circuit extends EventEmitter<CircuitEvents> {
   readonly createdAt: number
@@ -67,9 +67,9 @@ export class Circuit extends EventEmitter<CircuitEvents> {
     }
   }
 
-  private static async entryChannel (links: ChannelPool, d: Descriptor, timeoutMs: number): Promise<ClientChannel> {
+  private static async entryChannel (channels: ChannelPool, d: Descriptor, timeoutMs: number): Promise<ClientChannel> {
     try {
-      return await links.get(d, timeoutMs)
+      return await channels.get(d, timeoutMs)
     } catch (err) {
       throw new CircuitError(1, 'MM_ERR_CIRCUIT_BUILD', `${describeHop(d, 1)} is unreachable: ${(err as Error).message}`)
     }
@@ -78,7 +78,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
   private static async buildOnce (init: CircuitInit): Promise<Circuit> {
     const timeoutMs = init.timeoutMs ?? 10_000
     if (init.path.length < 1) throw new MarshmelloError('MM_ERR_CIRCUIT', 'a circuit needs at least one hop')
-    const channel = await Circuit.entryChannel(init.links, init.path[0], timeoutMs)
+    const channel = await Circuit.entryChannel(init.channels, init.path[0], timeoutMs)
     const c = new Circuit(init.path, channel, channel.newCircId(), timeoutMs, init.reattachable ?? false, init.clock ?? systemClock, new ClientBuild(init.path))
     c.attach(channel)
     await new Promise<void>((resolve, reject) => {
@@ -135,12 +135,12 @@ export class Circuit extends EventEmitter<CircuitEvents> {
    * keys. Throws MM_ERR_CIRCUIT_BUILD when the relay cannot be reached (the circuit
    * stays detached: try again), MM_ERR_CIRCUIT_CLOSED when it was closed.
    */
-  async reattach (links: ChannelPool): Promise<void> {
+  async reattach (channels: ChannelPool): Promise<void> {
     if (this.closed) throw closedError()
     if (!this.detached && !this.channel.ch.closed) return
-    const channel = await Circuit.entryChannel(links, this.path[0], this.timeoutMs)
+    const channel = await Circuit.entryChannel(channels, this.path[0], this.timeoutMs)
     if (this.closed) throw closedError()
-    if (channel.circuits.has(this.circId)) throw new CircuitError(1, 'MM_ERR_CIRCUIT_ID_IN_USE', 'another circuit on the new link has this id')
+    if (channel.circuits.has(this.circId)) throw new CircuitError(1, 'MM_ERR_CIRCUIT_ID_IN_USE', 'another circuit on the new channel has this id')
     this.attach(channel)
     this.detached = false
   }

@@ -72,8 +72,7 @@ export function keyPairFromPrivate (curve: KeyCurve, privateKey: Uint8Array): Ra
 
 /**
  * Private keys are 32 random bytes (any is valid for X25519 and Ed25519) with the public
- * keys derived from them: exporting a key that generateKeyPairSync made can deadlock
- * Node 20 (garbage collection of the generating job takes the key's lock mid-export).
+ * keys derived from them, so the profile stores exactly the bytes it was made from.
  */
 export function generateIdentity (): Identity {
   return identityFromPrivate(randomBytes(32), randomBytes(32))

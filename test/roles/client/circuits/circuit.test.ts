@@ -41,8 +41,8 @@ const hop: Descriptor = {
 function setup () {
   const ch = new RecordingChannel()
   const clock = new FakeClock()
-  const links = new ChannelPool(undefined, async () => ch as unknown as Channel)
-  return { ch, clock, links }
+  const channels = new ChannelPool(undefined, async () => ch as unknown as Channel)
+  return { ch, clock, channels }
 }
 
 /** answers the CREATE the channel carried; returns the relay's state for the circuit */
@@ -58,8 +58,8 @@ const settled = () => new Promise((resolve) => setImmediate(resolve))
 const observed = <T>(p: Promise<T>): Promise<T> => { p.catch(() => {}); return p }
 
 t.test('an unanswered CREATE fails at the build timeout, hop 1 blamed, and the circuit is destroyed', async (t) => {
-  const { ch, clock, links } = setup()
-  const building = observed(Circuit.build({ path: [hop], links, timeoutMs: 10_000, clock }))
+  const { ch, clock, channels } = setup()
+  const building = observed(Circuit.build({ path: [hop], channels, timeoutMs: 10_000, clock }))
   await settled()
   t.same(ch.sent.map((c) => c.cmd), [ChannelCommand.CREATE])
   await clock.advance(9_999)
@@ -74,8 +74,8 @@ t.test('an unanswered CREATE fails at the build timeout, hop 1 blamed, and the c
 })
 
 t.test('a built circuit: a request without answer times out on the clock and its stream is reset', async (t) => {
-  const { ch, clock, links } = setup()
-  const building = Circuit.build({ path: [hop], links, timeoutMs: 10_000, clock })
+  const { ch, clock, channels } = setup()
+  const building = Circuit.build({ path: [hop], channels, timeoutMs: 10_000, clock })
   await settled()
   const relay = answerCreate(ch)
   const c = await building
@@ -97,8 +97,8 @@ t.test('a built circuit: a request without answer times out on the clock and its
 })
 
 t.test('the channel closing under a build fails it at once, hop 1 blamed', async (t) => {
-  const { ch, clock, links } = setup()
-  const building = Circuit.build({ path: [hop, { ...hop, nickname: 'two' }], links, timeoutMs: 10_000, clock })
+  const { ch, clock, channels } = setup()
+  const building = Circuit.build({ path: [hop, { ...hop, nickname: 'two' }], channels, timeoutMs: 10_000, clock })
   await settled()
   ch.close(1006, 'gone')
   await t.rejects(building, { code: 'MM_ERR_CIRCUIT_CLOSED', hop: 1 })
