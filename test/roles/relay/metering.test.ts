@@ -110,6 +110,23 @@ t.test('a CREATE flood at a relay while an honest client builds circuits', async
   t.same([later.created, later.busy], [30, 70], 'after 10 s: 30 more handshakes, the rest refused')
 })
 
+t.test('a CREATE flood from 10 addresses at once: the budgets alone keep honest builds working', async (t) => {
+  // each address gets its burst (10 × 90 = 900 RSA decryptions, ~0.25 s of CPU), then BUSY:
+  // this is the measurement behind not requiring a client puzzle (PROTOCOL §10)
+  const net = inProcessNet(t, ['127.0.0.11', '127.0.0.12'])
+  const [r1, r2] = net.relays
+  const started = performance.now()
+  const floods = Array.from({ length: 10 }, (_, i) => {
+    const { ch, cells } = rawChannel(net, r1.d, `127.0.1.${i + 1}`)
+    return flood(ch, cells, r1.d, 150)
+  })
+  const [honest, ...attacks] = await Promise.all([honestBuilds(net, [r1.d, r2.d, net.final.d], 20), ...floods])
+  t.comment(`10 addresses × 150 CREATEs and 20 honest builds in ${Math.round(performance.now() - started)} ms`)
+  t.ok(attacks.every((a) => a.answered && a.created === 90 && a.busy === 60), 'each flooding address got exactly its burst, the rest BUSY')
+  t.equal(r1.core.counters.refusals.MM_ERR_CREATE_RATE, 10 * 60)
+  t.equal(honest, 20, 'every honest build during the flood succeeded and echoed')
+})
+
 t.test('a CREATE flood on a relay-to-relay channel: a larger budget, not none', async (t) => {
   const net = inProcessNet(t, ['127.0.0.11', '127.0.0.12'], { init: () => ({ relayCreateBurst: 50, relayCreateRate: 5 }) })
   const [r1, r2] = net.relays
