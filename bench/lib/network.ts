@@ -37,7 +37,7 @@ export function freePort (host = '127.0.0.1'): Promise<number> {
 export const RELAY_HOSTS = ['127.0.0.11', '127.0.0.12', '127.0.0.13']
 
 /** relays that accept as many circuits as the bench builds */
-export const BENCH_RELAY_ARGS = ['--create-rate', '100000', '--create-burst', '100000', '--max-circuits', '200000']
+export const BENCH_RELAY_ARGS = ['--create-rate', '100000', '--create-burst', '100000', '--relay-create-rate', '100000', '--relay-create-burst', '100000', '--max-circuits', '200000']
 
 export interface NetworkOptions {
   /** extra node arguments for every relay (profiling: --cpu-prof --cpu-prof-dir=DIR) */

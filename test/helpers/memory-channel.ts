@@ -4,7 +4,11 @@
 // would be), which a test may replace to delay, hold, drop, duplicate or reorder them,
 // as a hostile network would. keyingMaterial is one random 32-byte value shared by both ends (a
 // stand-in for the TLS exporter), so AUTH (docs/PROTOCOL.md §2.3) works in-process.
+// Frames not yet delivered count as the sender's transport queue (so a transport that
+// holds them is a peer that does not read), and a receiver that pauses reading holds
+// what arrives until it resumes, still counted at the sender (TCP backpressure, §5.5).
 import { randomBytes } from 'node:crypto'
+import { CELL_SIZE } from '../../src/onion/cells/constants.js'
 import { ChannelBase } from '../../src/roles/common/channel-base.js'
 import type { ChannelAuthSigner, ChannelAuthVerifier } from '../../src/roles/common/channel.js'
 
@@ -29,15 +33,32 @@ export class MemoryChannel extends ChannelBase {
 
   keyingMaterial (): Buffer { return Buffer.from(this.secret) }
 
-  protected queuedBytes (): number { return 0 }
+  protected queuedBytes (): number { return this.queued * CELL_SIZE }
 
   protected write (cell: Buffer): void { this.sendFrame(Buffer.from(cell), true) }
+
+  /** frames that arrived while this end was not reading, in order */
+  private held: (() => void)[] = []
+
+  protected setReading (on: boolean): void {
+    if (!on) return
+    while (!this.readingPaused && this.held.length > 0) this.held.shift()!()
+  }
 
   /** any frame at all, unchecked (a malformed or text frame, as a hostile peer sends) */
   sendFrame (data: Buffer, isBinary = true): void {
     const peer = this.peer!
     this.queued++
-    this.transport({ kind: 'frame', from: this.side, data, isBinary }, () => { this.queued--; peer.onFrame(data, isBinary) })
+    this.transport({ kind: 'frame', from: this.side, data, isBinary }, () => peer.arrive(() => {
+      this.queued--
+      peer.onFrame(data, isBinary)
+      if (this.pendingBytes > 0) this.drained()
+    }))
+  }
+
+  private arrive (take: () => void): void {
+    if (this.readingPaused || this.held.length > 0) this.held.push(take)
+    else take()
   }
 
   protected shutdown (code: number, reason: string): void {

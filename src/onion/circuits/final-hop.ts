@@ -31,6 +31,8 @@ export interface CircuitTable<V> {
   delete (k: string): unknown
   keys (): Iterable<string>
   readonly size: number
+  /** drops expired entries, when the table expires them (ExpiringTable) */
+  purge?: () => number
 }
 
 export type FinalHopEvent =
@@ -47,6 +49,11 @@ export interface FinalHopInit {
   send: (channel: string, cell: Buffer) => void
   circuits: CircuitTable<FinalCircuit>
   maxCircuits: number
+  /**
+   * takes one token from the CREATE budget of the previous hop this channel comes from
+   * (§5.5); false refuses the CREATE BUSY before any RSA work. Default: no budget
+   */
+  takeCreateToken?: (channel: string) => boolean
   onEvent?: (e: FinalHopEvent) => void
 }
 
@@ -81,16 +88,31 @@ export class FinalHop {
   private onCreate (channel: string, cell: ChannelCell): void {
     const k = this.key(channel, cell.circId)
     if (this.init.circuits.get(k)) return this.reject(channel, 'MM_ERR_CIRC_ID')
-    // the table is bounded by its owner (ExpiringTable evicts the least recently used); a plain
-    // Map gets the same bound here, refusing new circuits when full
-    if (this.init.circuits.size >= this.init.maxCircuits && this.init.circuits instanceof Map) {
-      this.init.send(channel, encodeChannelCell(cell.circId, ChannelCommand.DESTROY, Buffer.from([HopError.BUSY])))
-      return this.reject(channel, 'MM_ERR_BUSY')
-    }
+    // CREATE admission (§5.5), before the RSA decryption: a full table refuses, never
+    // evicting a live circuit (expired ones go first); then the previous hop's budget
+    if (this.init.circuits.size >= this.init.maxCircuits) this.init.circuits.purge?.()
+    if (this.init.circuits.size >= this.init.maxCircuits) return this.refuseCreate(channel, cell.circId, 'MM_ERR_BUSY')
+    if (this.init.takeCreateToken && !this.init.takeCreateToken(channel)) return this.refuseCreate(channel, cell.circId, 'MM_ERR_CREATE_RATE')
     const { keys, created } = relayRespond({ identityPrivate: this.init.identityPrivate, fingerprint: this.init.fingerprint, create: cell.data, ephemeral: this.ephemerals.take() })
     this.init.circuits.set(k, { channel, circId: cell.circId, hop: new HopState(keys), streams: new Reassembler(), pending: 0 })
     this.init.send(channel, encodeChannelCell(cell.circId, ChannelCommand.CREATED, created))
     this.init.onEvent?.({ type: 'created', channel })
+  }
+
+  private refuseCreate (channel: string, circId: number, code: 'MM_ERR_BUSY' | 'MM_ERR_CREATE_RATE'): void {
+    this.init.send(channel, encodeChannelCell(circId, ChannelCommand.DESTROY, Buffer.from([HopError.BUSY])))
+    this.reject(channel, code)
+  }
+
+  /**
+   * The circuit's cells waiting on its channel passed their cap (§5.5): it ends here,
+   * DESTROY BUSY towards the previous hop; the channel and its other circuits go on.
+   */
+  overflow (channel: string, circId: number): void {
+    if (!this.init.circuits.get(this.key(channel, circId))) return
+    this.destroy(channel, circId)
+    this.init.send(channel, encodeChannelCell(circId, ChannelCommand.DESTROY, Buffer.from([HopError.BUSY])))
+    this.reject(channel, 'MM_ERR_CIRCUIT_QUEUE')
   }
 
   private onRelay (channel: string, cell: ChannelCell): void {

@@ -3,13 +3,15 @@
 // refusal, a timeout), they update the state and return the actions the relay role
 // carries out in order. No sockets, timers or storage here: the role finds the state,
 // calls one function, saves the state when told, and sends what it is given.
-// What each HopError means is in hop-error.ts.
+// What each HopError means is in hop-error.ts. Metering (§5.5): one EXTEND per circuit
+// (a failed one ends the circuit), a CREATE budget per previous hop, relays included.
 import { ChannelCommand } from '../cells/channel-cell.js'
 import { RelayCommand } from '../cells/layer.js'
 import { HopError, decodeExtend, encodeError } from '../cells/relay-msg.js'
 import { CREATED_LENGTH, relayRespond } from '../handshake/oaep-x25519.js'
 import type { X25519Ephemeral } from '../crypto/primitives.js'
 import type { Descriptor } from '../directory/descriptor.js'
+import type { ErrorCode } from '../../errors.js'
 import { HopState } from './hop-state.js'
 import { hopErrorName, relayedRefusal } from './hop-error.js'
 
@@ -30,6 +32,12 @@ export type MiddleHopAction =
   | { type: 'destroy', toward: 'prev' | 'next', reason: number }
   /** nothing to send: the cell is dropped and counted, no state changed (P6) */
   | { type: 'drop', what: string, err?: unknown }
+  /**
+   * the circuit ends at this hop (§5.5): DESTROY `reason` towards the previous hop, DESTROY 0
+   * towards the next when extended; the role deletes its state and drops its queued cells.
+   * `code` says why (src/error-codes.ts), for counters and logs
+   */
+  | { type: 'end', reason: number, code: ErrorCode }
 
 /** what a cell from one side asks of the hop, or why it closes the channel */
 export type CellVerb = 'create' | 'created' | 'relay' | 'destroy' | { close: string }
@@ -61,20 +69,35 @@ export interface CreateAdmission {
   reusesLiveId: boolean
   /** the channel's peer proved with AUTH (§2.3) to be a relay listed in the current consensus */
   fromListedRelay: boolean
-  /** takes one token from the sender address's CREATE budget; false when it is spent */
-  takeToken: () => boolean
+  /**
+   * takes one token from the previous hop's CREATE budget (§5.5): a proven listed relay's
+   * (per fingerprint, the larger one) or else the sender address's; false when it is spent
+   */
+  takeToken: (budget: 'relay' | 'address') => boolean
+  /** the hop's circuit table is full */
+  tableFull: boolean
 }
+
+/** a CREATE refused before any handshake work: DESTROY BUSY, and why */
+export type CreateRefusal = { refuse: MiddleHopAction[], code: ErrorCode }
 
 /**
  * Whether a CREATE may go on to the handshake: a live id reused on its own channel
- * closes the channel; an address over its rate is refused BUSY; only a proven listed
- * relay is exempt from the rate (many clients' circuits arrive through it), never an address.
+ * closes the channel; a previous hop over its CREATE budget is refused BUSY (a listed
+ * relay has a larger budget, since many clients' circuits arrive through it, but never
+ * none); a full circuit table refuses BUSY too, and never evicts a live circuit.
  */
-export function admitCreate (a: CreateAdmission): 'admit' | { close: string } | MiddleHopAction[] {
+export function admitCreate (a: CreateAdmission): 'admit' | { close: string } | CreateRefusal {
   if (a.reusesLiveId) return { close: 'CREATE reuses a live circuit id' }
-  if (!a.fromListedRelay && !a.takeToken()) return [{ type: 'destroy', toward: 'prev', reason: HopError.BUSY }]
+  if (a.tableFull) return { refuse: busy(), code: 'MM_ERR_BUSY' }
+  if (!a.takeToken(a.fromListedRelay ? 'relay' : 'address')) return { refuse: busy(), code: 'MM_ERR_CREATE_RATE' }
   return 'admit'
 }
+
+const busy = (): MiddleHopAction[] => [{ type: 'destroy', toward: 'prev', reason: HopError.BUSY }]
+
+/** the circuit table is full (§5.5): BUSY, and no live circuit is evicted to make room */
+export const circuitTableFull = busy
 
 /** the id is taken (a NAT neighbour, or another process of this relay): refused, never merged */
 export const createInUse = (): MiddleHopAction[] =>
@@ -123,7 +146,7 @@ export function onRelayFromPrev (hop: HopState, data: Buffer, listed: ListedHops
       if (!hop.nextCircId) return { actions: [nextUnreachable(hop)], save: true }
       return { actions: [{ type: 'forward', data: layer.body }], save: true }
     case RelayCommand.EXTEND:
-      return { actions: [onExtend(hop, layer.body, listed)], save: true }
+      return { actions: onExtend(hop, layer.body, listed), save: true }
     case RelayCommand.DROP:
       return { actions: [], save: true }
     default:
@@ -134,25 +157,33 @@ export function onRelayFromPrev (hop: HopState, data: Buffer, listed: ListedHops
 /** FORWARD with no next hop, or its channel gone (§5.3) */
 export const nextUnreachable = (hop: HopState): MiddleHopAction => answerError(hop, HopError.UNREACHABLE, 'no next hop on this circuit')
 
-/** EXTEND (§5.2): only to a hop listed in the consensus at exactly its listed address (P7) */
-function onExtend (hop: HopState, body: Buffer, listed: ListedHops): MiddleHopAction {
-  if (hop.nextCircId) return answerError(hop, HopError.PROTOCOL, 'circuit is already extended')
+/**
+ * A failed EXTEND (§5.5): the client learns why from this hop (ERROR `code`), then the
+ * circuit ends (DESTROY `code`). One EXTEND per circuit: a circuit cannot be used to
+ * make the next hop do handshake after handshake.
+ */
+const extendFailed = (hop: HopState, code: HopError, reason: string): MiddleHopAction[] =>
+  [answerError(hop, code, reason), { type: 'end', reason: code, code: 'MM_ERR_EXTEND_FAILED' }]
+
+/** EXTEND (§5.2): once per circuit, only to a hop listed in the consensus at exactly its listed address (P7) */
+function onExtend (hop: HopState, body: Buffer, listed: ListedHops): MiddleHopAction[] {
+  if (hop.nextCircId) return extendFailed(hop, HopError.PROTOCOL, 'circuit is already extended')
   let ext
   try {
     ext = decodeExtend(body)
   } catch {
-    return answerError(hop, HopError.PROTOCOL, 'malformed EXTEND')
+    return extendFailed(hop, HopError.PROTOCOL, 'malformed EXTEND')
   }
   const target = listed(ext.fingerprint.toString('hex'))
   if (!target || target.host !== ext.host || target.port !== ext.port) {
-    return answerError(hop, HopError.NOT_LISTED, `${ext.host}:${ext.port} is not a hop listed in the consensus`)
+    return extendFailed(hop, HopError.NOT_LISTED, `${ext.host}:${ext.port} is not a hop listed in the consensus`)
   }
-  return { type: 'extend', fingerprint: ext.fingerprint, target, create: ext.create }
+  return [{ type: 'extend', fingerprint: ext.fingerprint, target, create: ext.create }]
 }
 
-/** the channel to the EXTEND's target could not be opened */
+/** the channel to the EXTEND's target could not be opened (or not within the extend timeout) */
 export const extendUnreachable = (hop: HopState, target: Descriptor): MiddleHopAction[] =>
-  [answerError(hop, HopError.UNREACHABLE, `cannot reach ${target.nickname || target.host + ':' + target.port}`)]
+  extendFailed(hop, HopError.UNREACHABLE, `cannot reach ${target.nickname || target.host + ':' + target.port}`)
 
 /** the channel is open and `nextCircId` claimed on it: the circuit continues there */
 export function extendTo (hop: HopState, nextCircId: number, fingerprint: Buffer, create: Buffer): MiddleHopAction[] {
@@ -165,21 +196,25 @@ export function extendTo (hop: HopState, nextCircId: number, fingerprint: Buffer
 export const onCreated = (hop: HopState, data: Buffer): MiddleHopAction[] =>
   [{ type: 'answer', data: hop.originate(RelayCommand.EXTENDED, data.subarray(0, CREATED_LENGTH)) }]
 
-/** no CREATED in time (§5.2) */
+/** no CREATED in time (§5.2): the EXTEND failed */
 export const onExtendTimeout = (hop: HopState): MiddleHopAction[] =>
-  [answerError(hop, HopError.UNREACHABLE, 'next hop did not answer CREATE')]
+  extendFailed(hop, HopError.UNREACHABLE, 'next hop did not answer CREATE')
 
 /**
  * The next hop answered the extended CREATE with DESTROY `reason` (or closed the channel
  * first: `why` says so). The client learns it as an ERROR from this hop, so it can tell
- * which hop failed; the circuit up to here survives, no longer extended.
+ * which hop failed; then the circuit ends (§5.5: one EXTEND per circuit).
  */
 export function onCreateRefused (hop: HopState, reason: number, why = 'refused CREATE'): MiddleHopAction[] {
   hop.nextCircId = 0
   hop.nextFingerprint = null
   const code = relayedRefusal(reason)
-  return [answerError(hop, code, `next hop ${why} (${hopErrorName(code)})`)]
+  return extendFailed(hop, code, `next hop ${why} (${hopErrorName(code)})`)
 }
+
+/** the circuit's queue at this hop passed its cap, or the relay's memory budget chose it (§5.5) */
+export const overQueue = (code: 'MM_ERR_CIRCUIT_QUEUE' | 'MM_ERR_QUEUE_MEMORY' | 'MM_ERR_PEER_STALLED'): Extract<MiddleHopAction, { type: 'end' }> =>
+  ({ type: 'end', reason: HopError.BUSY, code })
 
 /** a RELAY cell from the next hop: wrapped in this hop's backward layer */
 export function onRelayFromNext (hop: HopState, data: Buffer): { actions: MiddleHopAction[], save: boolean } {

@@ -1,15 +1,18 @@
 // What every Channel does whatever carries its frames (docs/PROTOCOL.md §2): each
 // incoming frame is checked (binary, exactly one 2048-byte cell, a valid header), AUTH
 // (§2.3) is sent first by an authenticating initiator and checked by the accepting
-// side before the next frame, and every outgoing cell is checked. A transport
-// subclass only moves frames, reports its queue and closes; see ws-channel.ts.
+// side before the next frame, and every outgoing cell is checked. While the transport
+// is full, outgoing cells wait in per-circuit queues (send-queue.ts, §5.5), each capped,
+// so one circuit's backlog ends that circuit and not the channel. A transport subclass
+// only moves frames, reports its queue, calls drained(), pauses reading and closes.
 import { EventEmitter } from 'node:events'
 import { randomHex } from '../../onion/crypto/random.js'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
 import { ChannelCommand, decodeChannelCell, encodeChannelCell, type ChannelCell } from '../../onion/cells/channel-cell.js'
 import { encodeAuth, verifyAuth } from '../../onion/handshake/channel-auth.js'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
-import { CLOSE, MAX_QUEUED_BYTES, type Channel, type ChannelAuthSigner, type ChannelAuthVerifier, type ChannelEvents } from './channel-types.js'
+import { CLOSE, MAX_CIRCUIT_QUEUED_BYTES, MAX_QUEUED_BYTES, SEND_HIGH_WATER, type Channel, type ChannelAuthSigner, type ChannelAuthVerifier, type ChannelEvents, type QueueAccount } from './channel-types.js'
+import { SendQueue, type QueuedCircuit } from './send-queue.js'
 
 export abstract class ChannelBase extends EventEmitter<ChannelEvents> implements Channel {
   readonly id = randomHex(8)
@@ -18,6 +21,10 @@ export abstract class ChannelBase extends EventEmitter<ChannelEvents> implements
   closed = false
   cellsIn = 0
   cellsOut = 0
+  cellsWritten = 0
+  account?: QueueAccount
+  readingPaused = false
+  private readonly waiting = new SendQueue()
 
   constructor (readonly remote: string, readonly initiator: boolean, private readonly authVerifier?: ChannelAuthVerifier) {
     super()
@@ -30,6 +37,8 @@ export abstract class ChannelBase extends EventEmitter<ChannelEvents> implements
   protected abstract write (cell: Buffer): void
   /** asks the transport to close with this code and reason (called once) */
   protected abstract shutdown (code: number, reason: string): void
+  /** stops (or restarts) reading frames from the peer */
+  protected abstract setReading (on: boolean): void
 
   /** one frame from the transport */
   protected onFrame (data: Buffer, isBinary: boolean): void {
@@ -77,9 +86,52 @@ export abstract class ChannelBase extends EventEmitter<ChannelEvents> implements
   send (cell: Buffer): void {
     if (this.closed) return
     if (cell.length !== CELL_SIZE) throw new MarshmelloError('MM_ERR_LENGTH', `refusing to send a ${cell.length}-byte cell`)
-    if (this.queuedBytes() > MAX_QUEUED_BYTES) return this.close(CLOSE.OVERLOAD, 'send queue overflow')
     this.cellsOut++
-    this.write(cell)
+    if (this.waiting.bytes === 0 && this.queuedBytes() < SEND_HIGH_WATER) {
+      this.cellsWritten++
+      return this.write(cell)
+    }
+    const circId = cell.readUInt32BE(0)
+    const laneBytes = this.waiting.push(circId, cell)
+    this.account?.add(CELL_SIZE)
+    if (laneBytes > MAX_CIRCUIT_QUEUED_BYTES) {
+      this.dropQueued(circId)
+      this.emit('overflow', circId)
+      return
+    }
+    if (this.waiting.bytes > MAX_QUEUED_BYTES) return this.close(CLOSE.OVERLOAD, 'MM_ERR_CHANNEL_QUEUE: send queue overflow')
+  }
+
+  get pendingBytes (): number { return this.waiting.bytes }
+
+  queuedCircuits (): QueuedCircuit[] { return this.waiting.circuits() }
+
+  dropQueued (circId: number): number {
+    const bytes = this.waiting.drop(circId)
+    if (bytes) this.account?.add(-bytes)
+    return bytes
+  }
+
+  /** the transport has room again: waiting cells go out, one circuit after another */
+  protected drained (): void {
+    while (!this.closed && this.waiting.bytes > 0 && this.queuedBytes() < SEND_HIGH_WATER) {
+      const cell = this.waiting.shift()!
+      this.account?.add(-CELL_SIZE)
+      this.cellsWritten++
+      this.write(cell)
+    }
+  }
+
+  pauseReading (): void {
+    if (this.readingPaused || this.closed) return
+    this.readingPaused = true
+    this.setReading(false)
+  }
+
+  resumeReading (): void {
+    if (!this.readingPaused) return
+    this.readingPaused = false
+    if (!this.closed) this.setReading(true)
   }
 
   close (code: number = CLOSE.NORMAL, reason = 'closed'): void {
@@ -92,6 +144,8 @@ export abstract class ChannelBase extends EventEmitter<ChannelEvents> implements
   protected finish (code: number, reason: string): void {
     if (this.closed) return
     this.closed = true
+    const freed = this.waiting.clear()
+    if (freed) this.account?.add(-freed)
     this.emit('close', code, reason)
   }
 }

@@ -3,6 +3,8 @@
 // bounded, expiring table, and mounts a /channel WebSocket route on a fastify HTTPS app
 // (registerFinalHop). The gateway mounts it with the API as handler; tests mount it
 // with an echo handler, or hand it memory channels. A channel that closes takes its circuits with it.
+// CREATE budgets (§5.5): one token bucket per previous hop's address (every previous
+// hop of the server is an exit relay, or a client on a one-hop circuit).
 import type { FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
@@ -13,6 +15,14 @@ import { acceptChannel, type Channel } from './channel.js'
 import { systemClock, type Clock } from './clock.js'
 import { ExpiringTable } from './expiring-table.js'
 import type { HopIdentity } from './identity.js'
+import { TokenBuckets } from './limits.js'
+
+/** CREATEs per second (and burst) per previous hop's address at the final hop: an exit relay carries many clients' circuits */
+export const FINAL_CREATE_RATE = 200
+export const FINAL_CREATE_BURST = 2000
+
+/** `1.2.3.4:5678` → `1.2.3.4`, `[::1]:5678` → `::1` */
+const addressOf = (remote: string): string => remote.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
 
 export interface FinalHopEndpointInit {
   identity: HopIdentity
@@ -20,6 +30,9 @@ export interface FinalHopEndpointInit {
   maxCircuits: number
   circuitTtlMs: number
   maxChannels?: number
+  /** CREATE budget per previous hop's address (§5.5); defaults FINAL_CREATE_RATE, FINAL_CREATE_BURST */
+  createRate?: number
+  createBurst?: number
   log: Logger
   /** every peer address a channel came from (P1 tests and --trace) */
   onPeer?: (remote: string) => void
@@ -52,6 +65,7 @@ export function finalHopEndpoint (init: FinalHopEndpointInit): FinalHopEndpoint 
   const sweep = clock.setInterval(() => circuits.purge(), Math.min(init.circuitTtlMs, 30_000))
   let served = 0
   let requests = 0
+  const buckets = new TokenBuckets(init.createRate ?? FINAL_CREATE_RATE, init.createBurst ?? FINAL_CREATE_BURST, 10_000, () => clock.now())
   const hop = new FinalHop({
     identityPrivate: init.identity.privateDer,
     fingerprint: init.identity.fingerprint,
@@ -59,6 +73,10 @@ export function finalHopEndpoint (init: FinalHopEndpointInit): FinalHopEndpoint 
     circuits,
     maxCircuits: init.maxCircuits,
     send: (channel, cell) => channels.get(channel)?.send(cell),
+    takeCreateToken: (channel) => {
+      const ch = channels.get(channel)
+      return ch !== undefined && buckets.take(addressOf(ch.remote))
+    },
     onEvent: (e) => {
       if (e.type === 'created') served++
       if (e.type === 'request') requests++
@@ -72,6 +90,7 @@ export function finalHopEndpoint (init: FinalHopEndpointInit): FinalHopEndpoint 
       init.onPeer?.(ch.remote)
       channels.set(ch.id, ch)
       ch.on('cell', (cell) => hop.onCell(ch.id, cell))
+      ch.on('overflow', (circId) => hop.overflow(ch.id, circId))
       ch.on('close', () => {
         channels.delete(ch.id)
         hop.closeChannel(ch.id)

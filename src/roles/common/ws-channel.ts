@@ -1,7 +1,9 @@
 // The Channel over a WebSocket over HTTPS (docs/PROTOCOL.md §2): one binary message
 // per cell. Outgoing channels pin the peer's certificate from the signed directory
 // (the PEM is the only trust anchor and its SHA-256 must match); keyingMaterial is
-// the TLS 1.3 exporter (§2.3). Frame checks and AUTH are ChannelBase's, not here.
+// the TLS 1.3 exporter (§2.3). Frame checks, AUTH and the per-circuit send queues are
+// ChannelBase's; here the socket's 'drain' tells it when there is room again, and
+// pausing reading pauses the socket (TCP then pushes back on the peer, §5.5).
 import { certificateFingerprint } from '../../onion/crypto/certificate.js'
 import WebSocket from 'ws'
 import type { ConnectionOptions, TLSSocket } from 'node:tls'
@@ -21,6 +23,16 @@ class WsChannel extends ChannelBase {
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
     ws.on('close', (code, reason) => this.finish(code, reason.toString()))
     ws.on('error', (err) => this.finish(CLOSE.PROTOCOL, `socket error: ${(err as NodeJS.ErrnoException).code ?? 'error'}`))
+    this.socket()?.on('drain', () => this.drained())
+  }
+
+  private socket (): (TLSSocket & { destroyed: boolean }) | undefined {
+    return (this.ws as unknown as { _socket?: TLSSocket & { destroyed: boolean } })._socket
+  }
+
+  protected setReading (on: boolean): void {
+    if (on) this.ws.resume()
+    else this.ws.pause()
   }
 
   /**
@@ -52,13 +64,16 @@ class WsChannel extends ChannelBase {
    */
   private cork (): void {
     if (this.corked) return
-    const socket = (this.ws as unknown as { _socket?: { cork (): void, uncork (): void, destroyed: boolean } })._socket
+    const socket = this.socket()
     if (!socket || socket.destroyed) return
     this.corked = true
     socket.cork()
     process.nextTick(() => {
       this.corked = false
-      if (!socket.destroyed) socket.uncork()
+      if (socket.destroyed) return
+      socket.uncork()
+      // the cells written this tick may have left room below the high-water mark
+      if (this.pendingBytes > 0) this.drained()
     })
   }
 

@@ -24,6 +24,9 @@ export class RelayChannelPool {
 
   values (): IterableIterator<Channel> { return this.all.values() }
 
+  /** the open channel with this (local) id */
+  byId (id: string): Channel | undefined { return this.all.get(id) }
+
   /** the channels this relay opened */
   initiated (): Channel[] { return [...this.all.values()].filter((ch) => ch.initiator) }
 

@@ -18,13 +18,19 @@ export const relayCommand: CommandModule<any, any> = {
     .option('directory', { type: 'string', describe: 'URL of the directory to register with and fetch the consensus from' })
     .option('directory-key', { type: 'string', describe: 'pinned fingerprint (hex) of the directory key that signs the consensus' })
     .option('consensus', { type: 'string', describe: 'read the signed consensus from this file instead of a directory (re-read when it changes)' })
-    .option('max-circuits', { type: 'number', default: 100_000, describe: 'most circuits kept at once (oldest evicted)' })
+    .option('max-circuits', { type: 'number', default: 100_000, describe: 'most circuits at once; a CREATE beyond is refused BUSY (none evicted)' })
     .option('circuit-ttl', { type: 'number', default: 900, describe: 'seconds an idle circuit is kept' })
     .option('sessions', { type: 'string', default: 'memory', describe: 'circuit session store: memory | redis://host:port (shared: relay processes with the same identity serve the same circuits)' })
     .option('sessions-prefix', { type: 'string', describe: 'key prefix in a shared session store (default mm:relay:<first 16 hex of the fingerprint>:)' })
     .option('reattach-grace', { type: 'number', default: 3, describe: 'seconds the circuits of a closed inbound channel wait for the previous hop to come back' })
     .option('create-rate', { type: 'number', default: 3, describe: 'handshakes per second allowed per client address' })
     .option('create-burst', { type: 'number', default: 90, describe: 'handshake burst allowed per client address' })
+    .option('relay-create-rate', { type: 'number', default: 200, describe: 'handshakes per second allowed per listed relay that proved its identity on its channel' })
+    .option('relay-create-burst', { type: 'number', default: 2000, describe: 'handshake burst allowed per listed relay' })
+    .option('circuit-queue', { type: 'number', default: 1024, describe: 'cells one circuit may have waiting here before it is ended' })
+    .option('max-queued-mem', { type: 'number', default: 256, describe: 'MiB of cells waiting in all queues before the circuits holding the oldest are ended' })
+    .option('stall-timeout', { type: 'number', default: 10, describe: 'seconds a peer may read nothing while cells wait for it before its channel closes' })
+    .option('extend-timeout', { type: 'number', default: 10, describe: 'seconds an EXTEND may wait for its channel, and then for CREATED' })
     .option('max-channels', { type: 'number', default: 10_000, describe: 'most open channels' })
     .option('sweep-interval', { type: 'number', default: 30, describe: 'seconds between sweeps of local routing entries for circuits that expired or were evicted' })
     .option('trace', { type: 'string', describe: 'append one JSON line per cell (from, to, size) to this file (for demos and tests)' })
@@ -35,6 +41,9 @@ export const relayCommand: CommandModule<any, any> = {
       if (!a.directory && !a.consensus) throw new Error('give --directory URL (register with a server) or --consensus FILE')
       if (!/^[0-9a-fA-F]{64}$/.test(a['directory-key'])) throw new Error('--directory-key must be 64 hex characters')
       if (!(a.port >= 0 && a.port < 65536)) throw new Error('--port must be 0..65535')
+      for (const k of ['max-circuits', 'relay-create-burst', 'circuit-queue', 'max-queued-mem', 'stall-timeout', 'extend-timeout']) {
+        if (!(a[k] > 0)) throw new Error(`--${k} must be a positive number`)
+      }
       return true
     }),
   handler: async (a) => {
@@ -50,6 +59,13 @@ export const relayCommand: CommandModule<any, any> = {
       directoryKey: a['directory-key'].toLowerCase(),
       createRate: a['create-rate'],
       createBurst: a['create-burst'],
+      relayCreateRate: a['relay-create-rate'],
+      relayCreateBurst: a['relay-create-burst'],
+      maxCircuits: a['max-circuits'],
+      circuitQueueCells: a['circuit-queue'],
+      maxQueuedBytes: a['max-queued-mem'] * 1024 * 1024,
+      stallMs: a['stall-timeout'] * 1000,
+      extendTimeoutMs: a['extend-timeout'] * 1000,
       maxChannels: a['max-channels'],
       traceFile: a.trace,
       traceCells: a['trace-cells'],
@@ -57,7 +73,14 @@ export const relayCommand: CommandModule<any, any> = {
       reattachGraceMs: a['reattach-grace'] * 1000,
     }, {
       log,
-      sessions: (identity) => openSessionStore(a.sessions, { maxEntries: a['max-circuits'], ttlMs, encryptionKey: sessionKeyFor(identity), keyPrefix: a['sessions-prefix'] ?? `mm:relay:${identity.fingerprintHex.slice(0, 16)}:` }),
+      sessions: (identity) => openSessionStore(a.sessions, {
+        // a circuit holds two records (its hop record and, extended, a back pointer): the
+        // relay refuses CREATEs at --max-circuits, so the store never evicts a live one
+        maxEntries: 2 * a['max-circuits'] + 1024,
+        ttlMs,
+        encryptionKey: sessionKeyFor(identity),
+        keyPrefix: a['sessions-prefix'] ?? `mm:relay:${identity.fingerprintHex.slice(0, 16)}:`,
+      }),
     })
     process.stdout.write(`relay ${relay.identity.fingerprintHex} listening on ${relay.url} (data dir ${a['data-dir'] ?? join(homedir(), '.marshmello', `relay-${a.port}`)})\n`)
     onShutdown(() => relay.close())

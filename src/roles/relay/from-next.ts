@@ -2,10 +2,13 @@
 // extend, backward RELAY cells, DESTROY; plus what ends an extend without CREATED (its
 // timeout, the channel closing). Found by the back pointer `b:<fp>:<circId>`; the hop
 // record is the previous side's, so its work runs in that circuit's queue. The
-// decisions are the middle hop's (src/onion/circuits/middle-hop.ts, docs/PROTOCOL.md §5).
+// decisions are the middle hop's (src/onion/circuits/middle-hop.ts, docs/PROTOCOL.md §5);
+// a failed extend ends the circuit, and backward cells wait in a bounded queue (§5.5).
 import type { ChannelCell } from '../../onion/cells/channel-cell.js'
+import { CELL_SIZE } from '../../onion/cells/constants.js'
 import * as middle from '../../onion/circuits/middle-hop.js'
 import { CLOSE, type Channel } from '../common/channel-types.js'
+import { endByNextKey, hasEnded, performFor } from './end-circuit.js'
 import type { RelayContext } from './relay-context.js'
 import { circuitKey, nextFingerprintOf } from './store-key.js'
 
@@ -15,6 +18,10 @@ export function fromNext (x: RelayContext, next: Channel, cell: ChannelCell): vo
   if (typeof verb === 'object') return next.close(CLOSE.PROTOCOL, verb.close)
   if (verb === 'created') return onCreated(x, next, nextKey, cell)
   if (verb === 'destroy' && x.routes.pending.has(nextKey)) return createRefused(x, next, nextKey, cell.data[0] ?? 0)
+  if (verb === 'relay' && x.queue.full(nextKey)) {
+    const e = middle.overQueue('MM_ERR_CIRCUIT_QUEUE')
+    return void endByNextKey(x, nextKey, e.reason, e.code).catch((err) => x.reject('backward', err))
+  }
   x.queue.run(nextKey, async () => {
     const back = await x.sessions.get(nextKey)
     if (!back) return x.reject('backward on unknown circuit')
@@ -24,12 +31,12 @@ export function fromNext (x: RelayContext, next: Channel, cell: ChannelCell): vo
     await x.queue.run(prevKey, async () => {
       const hop = await x.load(prevKey)
       const prev = x.routes.prev(prevKey)
-      if (!hop || !prev) return
+      if (!hop || !prev || hasEnded(x, prevKey)) return
       const { actions, save } = middle.onRelayFromNext(hop, cell.data)
       x.perform(actions, { prev, from: next.remote, cell: cell.data })
       if (save) await x.save(prevKey, hop)
     }, (err) => x.reject('backward', err))
-  }, (err) => x.reject('backward', err))
+  }, (err) => x.reject('backward', err), verb === 'relay' ? { bytes: CELL_SIZE, source: next.id } : undefined)
 }
 
 function onCreated (x: RelayContext, next: Channel, nextKey: string, cell: ChannelCell): void {
@@ -40,7 +47,7 @@ function onCreated (x: RelayContext, next: Channel, nextKey: string, cell: Chann
   x.queue.run(p.prevKey, async () => {
     const hop = await x.load(p.prevKey)
     const prev = x.routes.prev(p.prevKey)
-    if (!hop || !prev) return
+    if (!hop || !prev || hasEnded(x, p.prevKey)) return
     x.perform(middle.onCreated(hop, cell.data), { prev, from: next.remote })
     await x.save(p.prevKey, hop)
   }, (err) => x.reject('created', err))
@@ -56,9 +63,8 @@ export function createRefused (x: RelayContext, next: Channel, nextKey: string, 
     await x.sessions.delete(nextKey)
     const hop = await x.load(p.prevKey)
     const prev = x.routes.prev(p.prevKey)
-    if (!hop || !prev) return
-    x.perform(middle.onCreateRefused(hop, reason, why), { prev, from: next.remote })
-    await x.save(p.prevKey, hop)
+    if (!hop || !prev || hasEnded(x, p.prevKey)) return
+    if (!performFor(x, p.prevKey, hop, middle.onCreateRefused(hop, reason, why), { prev, from: next.remote })) await x.save(p.prevKey, hop)
   }, (err) => x.reject('create-refused', err))
 }
 
@@ -70,9 +76,8 @@ export function extendTimedOut (x: RelayContext, nextKey: string): void {
   x.queue.run(p.prevKey, async () => {
     const hop = await x.load(p.prevKey)
     const prev = x.routes.prev(p.prevKey)
-    if (!hop || !prev) return
-    x.perform(middle.onExtendTimeout(hop), { prev, from: prev.ch.remote })
-    await x.save(p.prevKey, hop)
+    if (!hop || !prev || hasEnded(x, p.prevKey)) return
+    if (!performFor(x, p.prevKey, hop, middle.onExtendTimeout(hop), { prev, from: prev.ch.remote })) await x.save(p.prevKey, hop)
   }, (err) => x.reject('extend-timeout', err))
 }
 
@@ -80,6 +85,9 @@ async function destroyFromNext (x: RelayContext, nextKey: string, prevKey: strin
   x.routes.release(x.channels.current(nextFingerprintOf(nextKey)), nextKey)
   await x.sessions.delete(nextKey)
   const prev = x.routes.prev(prevKey)
+  // the cells the previous hop sent before it hears this DESTROY are dropped unanswered (§5.5)
+  x.ended.set(prevKey, true)
+  x.queue.clear(prevKey)
   const hop = await x.load(prevKey)
   await x.sessions.delete(prevKey)
   x.routes.forget(prevKey)

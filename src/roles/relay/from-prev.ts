@@ -1,13 +1,17 @@
 // Cells from the previous hop (or a client) at a relay: CREATE, RELAY, DESTROY, handed
 // to the middle hop (src/onion/circuits/middle-hop.ts, docs/PROTOCOL.md §5) under the
 // circuit's store key `<ip>:<circId>`; the extend that a RELAY EXTEND asks for (open the
-// channel, claim an id on it, time the CREATE out). No protocol rule is decided here.
+// channel, claim an id on it, time the CREATE out). Each circuit's cells wait in its
+// own bounded queue (§5.5: over the cap the circuit ends, not the channel). No
+// protocol rule is decided here.
 import { randomInt } from '../../onion/crypto/random.js'
 import { isMarshmelloError } from '../../errors.js'
 import type { ChannelCell } from '../../onion/cells/channel-cell.js'
+import { CELL_SIZE } from '../../onion/cells/constants.js'
 import type { HopState } from '../../onion/circuits/hop-state.js'
 import * as middle from '../../onion/circuits/middle-hop.js'
 import { CLOSE, type Channel } from '../common/channel-types.js'
+import { endCircuit, hasEnded, performFor } from './end-circuit.js'
 import { extendTimedOut } from './from-next.js'
 import type { CircuitEnd } from './perform.js'
 import type { RelayContext } from './relay-context.js'
@@ -17,26 +21,43 @@ export function fromPrev (x: RelayContext, ch: Channel, cell: ChannelCell): void
   const key = circuitKey('prev', ch.remote, cell.circId)
   const verb = middle.fromPrevVerb(cell.cmd)
   if (verb === 'create') return onCreate(x, ch, cell, key)
-  if (verb === 'relay') void x.queue.run(key, () => onRelay(x, ch, cell, key), (err) => storeFailed(x, { ch, circId: cell.circId }, key, 'forward', err))
-  else if (verb === 'destroy') void x.queue.run(key, () => destroyFromPrev(x, key), (err) => x.reject('destroy', err))
-  else if (typeof verb === 'object') ch.close(CLOSE.PROTOCOL, verb.close)
+  if (typeof verb === 'object') return ch.close(CLOSE.PROTOCOL, verb.close)
+  // a circuit ended here: what was already on its way is dropped, unanswered (a DESTROY ends it)
+  if (hasEnded(x, key)) {
+    if (verb === 'relay') x.reject('relay on an ended circuit')
+    return
+  }
+  if (verb === 'relay') {
+    if (x.queue.full(key)) {
+      const e = middle.overQueue('MM_ERR_CIRCUIT_QUEUE')
+      return endCircuit(x, key, e.reason, e.code)
+    }
+    void x.queue.run(key, () => onRelay(x, ch, cell, key), (err) => storeFailed(x, { ch, circId: cell.circId }, key, 'forward', err), { bytes: CELL_SIZE, source: ch.id })
+  } else if (verb === 'destroy') {
+    void x.queue.run(key, () => destroyFromPrev(x, key), (err) => x.reject('destroy', err))
+  }
 }
 
 function onCreate (x: RelayContext, ch: Channel, cell: ChannelCell, key: string): void {
   const prev = { ch, circId: cell.circId }
   const end = { prev, from: ch.remote }
+  const fromListedRelay = ch.authenticatedPeer !== undefined && x.listed(ch.authenticatedPeer)?.role === 'relay'
   const admission = middle.admitCreate({
     reusesLiveId: x.routes.arrivesOn(key) === ch,
     // a listed relay's CREATEs extend many clients' circuits: only a proof of its identity
-    // on this channel spares them the per-address limit (still listed in this consensus)
-    fromListedRelay: ch.authenticatedPeer !== undefined && x.listed(ch.authenticatedPeer)?.role === 'relay',
-    takeToken: () => x.buckets.take(peerIp(ch.remote)),
+    // on this channel gives them the relay budget (still listed in this consensus), per relay
+    fromListedRelay,
+    takeToken: (budget) => budget === 'relay' ? x.relayBuckets.take(ch.authenticatedPeer!) : x.buckets.take(peerIp(ch.remote)),
+    tableFull: x.routes.inboundCount >= x.opt.maxCircuits,
   })
   if (admission === 'admit') {
+    x.ended.delete(key) // a new circuit on the id of one ended here
     x.queue.run(key, () => handshake(x, ch, cell, key), (err) => storeFailed(x, prev, key, 'create-store', err))
-  } else if (Array.isArray(admission)) {
+  } else if ('refuse' in admission) {
     x.counters.handshakesRefused++
-    x.perform(admission, end)
+    x.refused(admission.code)
+    if (admission.code === 'MM_ERR_BUSY') x.tableFull()
+    x.perform(admission.refuse, end)
   } else {
     ch.close(CLOSE.PROTOCOL, admission.close)
   }
@@ -50,15 +71,27 @@ async function handshake (x: RelayContext, ch: Channel, cell: ChannelCell, key: 
   // taken by another live channel from this address (a NAT neighbour), or by a
   // circuit another process of this relay serves
   if (x.routes.arrivesOn(key) || await x.sessions.get(key) !== undefined) return x.perform(middle.createInUse(), end)
-  const { hop, actions } = middle.answerCreate({ identityPrivate: x.init.identity.privateDer, fingerprint: x.init.identity.fingerprint }, cell.data, x.ephemerals.take())
-  if (!hop) return x.perform(actions, end)
-  // create, not set: another process sharing the store may have taken the id since
-  if (!await x.sessions.create(key, x.record(hop))) {
-    hop.wipe()
-    return x.perform(middle.createInUse(), end)
+  // the table may have filled while this CREATE waited (§5.5): refused, nothing evicted
+  if (x.routes.inboundCount + x.handshaking >= x.opt.maxCircuits) {
+    x.counters.handshakesRefused++
+    x.refused('MM_ERR_BUSY')
+    x.tableFull()
+    return x.perform(middle.circuitTableFull(), end)
   }
-  x.routes.follow(key, ch)
-  x.perform(actions, { ...end, size: cell.data.length + 5 })
+  x.handshaking++
+  try {
+    const { hop, actions } = middle.answerCreate({ identityPrivate: x.init.identity.privateDer, fingerprint: x.init.identity.fingerprint }, cell.data, x.ephemerals.take())
+    if (!hop) return x.perform(actions, end)
+    // create, not set: another process sharing the store may have taken the id since
+    if (!await x.sessions.create(key, x.record(hop))) {
+      hop.wipe()
+      return x.perform(middle.createInUse(), end)
+    }
+    x.routes.follow(key, ch)
+    x.perform(actions, { ...end, size: cell.data.length + 5 })
+  } finally {
+    x.handshaking--
+  }
 }
 
 /**
@@ -84,6 +117,10 @@ async function onRelay (x: RelayContext, ch: Channel, cell: ChannelCell, key: st
   const { actions, save } = middle.onRelayFromPrev(hop, cell.data, x.listed)
   if (!save) return x.perform(actions, { prev, from: ch.remote })
   x.routes.follow(key, ch)
+  if (actions.some((a) => a.type === 'end')) {
+    performFor(x, key, hop, actions, { prev, from: ch.remote })
+    return
+  }
   for (const a of actions) {
     if (a.type === 'forward') {
       const fp = hop.nextFingerprint!.toString('hex')
@@ -96,7 +133,7 @@ async function onRelay (x: RelayContext, ch: Channel, cell: ChannelCell, key: st
       x.routes.claim(next, circuitKey('next', fp, hop.nextCircId))
       x.perform([a], { prev, next: { ch: next, circId: hop.nextCircId }, from: ch.remote, cell: cell.data })
     } else if (a.type === 'extend') {
-      await extend(x, prev, key, hop, a)
+      if (!await extend(x, prev, key, hop, a)) return
     } else {
       x.perform([a], { prev, from: ch.remote })
     }
@@ -104,13 +141,23 @@ async function onRelay (x: RelayContext, ch: Channel, cell: ChannelCell, key: st
   await x.save(key, hop)
 }
 
-async function extend (x: RelayContext, prev: CircuitEnd, key: string, hop: HopState, a: Extract<middle.MiddleHopAction, { type: 'extend' }>): Promise<void> {
+/** opens (or reuses) the channel and sends the CREATE; false when the circuit ended instead */
+async function extend (x: RelayContext, prev: CircuitEnd, key: string, hop: HopState, a: Extract<middle.MiddleHopAction, { type: 'extend' }>): Promise<boolean> {
   const fp = a.fingerprint.toString('hex')
-  let next: Channel
+  let next: Channel | null
+  // a next hop that never completes the channel is as unreachable as one that refuses it (§5.5)
+  let timer: { cancel (): void } | undefined
+  const timeout = new Promise<null>((resolve) => { timer = x.clock.setTimeout(() => resolve(null), x.opt.extendTimeoutMs) })
   try {
-    next = await x.channels.to(fp, a.target)
+    next = await Promise.race([x.channels.to(fp, a.target), timeout])
   } catch {
-    return x.perform(middle.extendUnreachable(hop, a.target), { prev, from: prev.ch.remote })
+    next = null
+  } finally {
+    timer?.cancel()
+  }
+  if (hasEnded(x, key)) return false // ended while the channel opened (the memory budget)
+  if (!next || next.closed) {
+    return !performFor(x, key, hop, middle.extendUnreachable(hop, a.target), { prev, from: prev.ch.remote })
   }
   let nextCircId: number
   let nextKey: string
@@ -121,9 +168,10 @@ async function extend (x: RelayContext, prev: CircuitEnd, key: string, hop: HopS
     nextKey = circuitKey('next', fp, nextCircId)
   } while (x.routes.claimed(next, nextKey) || x.routes.pending.has(nextKey) || !await x.sessions.create(nextKey, Buffer.from(key)))
   x.routes.claim(next, nextKey)
-  const timer = x.clock.setTimeout(() => extendTimedOut(x, nextKey), x.init.extendTimeoutMs ?? 10_000)
-  x.routes.pending.set(nextKey, { prevKey: key, timer })
+  const created = x.clock.setTimeout(() => extendTimedOut(x, nextKey), x.opt.extendTimeoutMs)
+  x.routes.pending.set(nextKey, { prevKey: key, timer: created })
   x.perform(middle.extendTo(hop, nextCircId, a.fingerprint, a.create), { prev, next: { ch: next, circId: nextCircId }, from: prev.ch.remote })
+  return true
 }
 
 /** DESTROY from the previous hop, or its channel gone for good: the circuit ends here and beyond */

@@ -26,6 +26,14 @@ export interface RelayInit {
   directoryKey: string
   createRate: number
   createBurst: number
+  /** the §5.5 bounds (RelayCoreInit has their defaults) */
+  relayCreateRate?: number
+  relayCreateBurst?: number
+  maxCircuits?: number
+  circuitQueueCells?: number
+  maxQueuedBytes?: number
+  stallMs?: number
+  extendTimeoutMs?: number
   maxChannels: number
   traceFile?: string
   /** also write the bytes of every cell received (demo: shows that no relay can read the content) */
@@ -83,6 +91,13 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
     identity,
     createRate: init.createRate,
     createBurst: init.createBurst,
+    relayCreateRate: init.relayCreateRate,
+    relayCreateBurst: init.relayCreateBurst,
+    maxCircuits: init.maxCircuits,
+    circuitQueueCells: init.circuitQueueCells,
+    maxQueuedBytes: init.maxQueuedBytes,
+    stallMs: init.stallMs,
+    extendTimeoutMs: init.extendTimeoutMs,
     sweepMs: init.sweepMs,
     reattachGraceMs: init.reattachGraceMs,
   }, {

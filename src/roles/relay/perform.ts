@@ -6,6 +6,7 @@ import { CELL_SIZE } from '../../onion/cells/constants.js'
 import { HopError } from '../../onion/cells/relay-msg.js'
 import type { MiddleHopAction } from '../../onion/circuits/middle-hop.js'
 import type { Channel } from '../common/channel-types.js'
+import type { ErrorCode } from '../../errors.js'
 
 export interface TraceEvent {
   dir: 'forward' | 'backward' | 'create'
@@ -27,6 +28,8 @@ export class RelayCounters {
   channelsAuthenticated = 0
   /** accepted channels closed because their AUTH did not verify */
   authRefused = 0
+  /** refusals and circuits ended here by code (src/error-codes.ts: MM_ERR_CREATE_RATE, MM_ERR_BUSY, MM_ERR_EXTEND_FAILED, MM_ERR_CIRCUIT_QUEUE, MM_ERR_QUEUE_MEMORY, MM_ERR_PEER_STALLED) */
+  refusals: Partial<Record<ErrorCode, number>> = {}
 }
 
 /** one side of a circuit at this relay: the channel and the circuit id on it */
@@ -90,6 +93,8 @@ export function apply (actions: MiddleHopAction[], end: RelayEnd, p: Performer):
         break
       case 'extend':
         break // the caller opens the channel first (relay-core)
+      case 'end':
+        break // the caller tears the circuit down (end-circuit.ts)
     }
   }
 }

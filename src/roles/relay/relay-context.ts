@@ -1,7 +1,9 @@
 // What the relay's two halves (from-prev.ts: cells from the previous hop; from-next.ts:
 // cells from the next hop) share: the options, the injected components, the channels,
 // the local routing table, the per-circuit queue, and the hop records in the session
-// store. Built once by RelayCore; holds no protocol rule.
+// store, the CREATE budgets, the queued-bytes accounting (the memory budget and the
+// backpressure of §5.5) and the circuits ended here. Built once by RelayCore; holds no
+// protocol rule.
 import { isMarshmelloError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import type { SessionStore } from '../../storage/types.js'
@@ -13,6 +15,8 @@ import { EphemeralPool } from '../../onion/handshake/ephemeral-pool.js'
 import type { Channel, ChannelAuthSigner } from '../common/channel-types.js'
 import { systemClock, type Clock } from '../common/clock.js'
 import { KeyedQueue, TokenBuckets } from '../common/limits.js'
+import { ExpiringTable } from '../common/expiring-table.js'
+import type { ErrorCode } from '../../errors.js'
 import type { HopIdentity } from '../common/identity.js'
 import type { RelayChannelPool } from './channel-pool.js'
 import { RoutingTable } from './routing.js'
@@ -23,7 +27,20 @@ export interface RelayCoreInit {
   /** CREATE cells per second per source address (and burst) */
   createRate: number
   createBurst: number
-  /** how long an extended CREATE may wait for CREATED (default 10 s) */
+  /** CREATE cells per second (and burst) per listed relay that proved its identity on its channel (§2.3); default 200, 2000 */
+  relayCreateRate?: number
+  relayCreateBurst?: number
+  /** most circuits arriving at this process; a CREATE beyond is refused BUSY, none evicted (default 100,000) */
+  maxCircuits?: number
+  /** cells one circuit may have waiting at this relay before it ends (default 1024, 2 MiB) */
+  circuitQueueCells?: number
+  /** bytes of cells waiting in all queues (work and send) before the circuits holding the oldest end (default 256 MiB) */
+  maxQueuedBytes?: number
+  /** an inbound channel stops being read while this many bytes of its cells wait (default 8 MiB; resumes below half) */
+  channelPauseBytes?: number
+  /** a channel whose peer reads nothing for this long while cells wait for it is closed (default 10 s) */
+  stallMs?: number
+  /** how long an EXTEND may wait for its channel and then for CREATED (default 10 s each) */
   extendTimeoutMs?: number
   /** how often local routing entries of circuits the store no longer holds (expired, evicted) are dropped (default 30 s) */
   sweepMs?: number
@@ -46,13 +63,40 @@ export interface RelayCoreComponents {
   trace?: (e: TraceEvent) => void
 }
 
+export const RELAY_DEFAULTS = {
+  relayCreateRate: 200,
+  relayCreateBurst: 2000,
+  maxCircuits: 100_000,
+  circuitQueueCells: 1024,
+  maxQueuedBytes: 256 * 1024 * 1024,
+  channelPauseBytes: 8 * 1024 * 1024,
+  stallMs: 10_000,
+  extendTimeoutMs: 10_000,
+} as const
+
 export class RelayContext {
   readonly counters = new RelayCounters()
   readonly clock: Clock
   readonly routes = new RoutingTable()
-  /** one circuit's work in order, circuits concurrently */
-  readonly queue = new KeyedQueue()
+  /** one circuit's work in order, circuits concurrently; bounded per circuit (§5.5) */
+  readonly queue: KeyedQueue
+  /** CREATE budgets (§5.5): per client address, and per listed relay (the larger) */
   readonly buckets: TokenBuckets
+  readonly relayBuckets: TokenBuckets
+  /** bytes of waiting cells per inbound channel id (backpressure) */
+  readonly waitingFrom = new Map<string, number>()
+  /** CREATEs between admission and their circuit's routing entry (counted against maxCircuits) */
+  handshaking = 0
+  /** bytes waiting in every queue of this relay (work queues and channels' send queues) */
+  queuedBytes = 0
+  /** called when queuedBytes passes the budget (relay-core: end the circuits with the oldest data) */
+  overBudget: () => void = () => {}
+  /** called when a CREATE found the circuit table full (relay-core: sweep entries the store has dropped) */
+  tableFull: () => void = () => {}
+  /** circuits ended here lately: their late cells are dropped without an answer */
+  readonly ended: ExpiringTable<true>
+  /** the §5.5 bounds, defaults filled in */
+  readonly opt: { readonly [K in keyof typeof RELAY_DEFAULTS]: number }
   /** X25519 keys made ahead, so answering a CREATE imports none */
   readonly ephemerals = new EphemeralPool()
   /** every hop record is serialised into this one buffer: SessionStore.set copies it before returning */
@@ -62,7 +106,45 @@ export class RelayContext {
 
   constructor (readonly init: RelayCoreInit, readonly c: RelayCoreComponents, readonly channels: RelayChannelPool) {
     this.clock = c.clock ?? systemClock
+    const d = RELAY_DEFAULTS
+    this.opt = {
+      relayCreateRate: init.relayCreateRate ?? d.relayCreateRate,
+      relayCreateBurst: init.relayCreateBurst ?? d.relayCreateBurst,
+      maxCircuits: init.maxCircuits ?? d.maxCircuits,
+      circuitQueueCells: init.circuitQueueCells ?? d.circuitQueueCells,
+      maxQueuedBytes: init.maxQueuedBytes ?? d.maxQueuedBytes,
+      channelPauseBytes: init.channelPauseBytes ?? d.channelPauseBytes,
+      stallMs: init.stallMs ?? d.stallMs,
+      extendTimeoutMs: init.extendTimeoutMs ?? d.extendTimeoutMs,
+    }
     this.buckets = new TokenBuckets(init.createRate, init.createBurst, 10_000, () => this.clock.now())
+    this.relayBuckets = new TokenBuckets(this.opt.relayCreateRate, this.opt.relayCreateBurst, 10_000, () => this.clock.now())
+    this.ended = new ExpiringTable({ max: 65_536, ttlMs: 60_000, now: () => this.clock.now() })
+    this.queue = new KeyedQueue({ maxPerKey: this.opt.circuitQueueCells, onBytes: (source, delta) => this.waited(source, delta) })
+  }
+
+  /** counts bytes into (or out of) the relay's queued total; checks the budget when it grows */
+  account (delta: number): void {
+    this.queuedBytes += delta
+    if (delta > 0 && this.queuedBytes > this.opt.maxQueuedBytes) this.overBudget()
+  }
+
+  /** a refusal (src/error-codes.ts code), counted */
+  refused (code: ErrorCode): void {
+    this.counters.refusals[code] = (this.counters.refusals[code] ?? 0) + 1
+  }
+
+  /** the channel's waiting bytes changed: pause its reading above the bound, resume below half */
+  private waited (source: string | undefined, delta: number): void {
+    this.account(delta)
+    if (source === undefined) return
+    const n = (this.waitingFrom.get(source) ?? 0) + delta
+    if (n <= 0) this.waitingFrom.delete(source)
+    else this.waitingFrom.set(source, n)
+    const ch = this.channels.byId(source)
+    if (!ch) return
+    if (n > this.opt.channelPauseBytes) ch.pauseReading()
+    else if (n <= this.opt.channelPauseBytes / 2 && ch.readingPaused) ch.resumeReading()
   }
 
   get sessions (): SessionStore { return this.c.sessions }
@@ -84,6 +166,7 @@ export class RelayContext {
   record (hop: HopState): Buffer { return hop.serialize(this.recordBuffer) }
 
   async save (key: string, hop: HopState): Promise<void> {
+    if (this.ended.get(key)) return // ended meanwhile (§5.5): its record stays deleted
     await this.c.sessions.set(key, this.record(hop))
   }
 

@@ -3,7 +3,9 @@
 // local routing table (routing.ts), the session store and the timers, and wires
 // cells to from-prev.ts and from-next.ts; it decides no protocol rule itself. Init
 // (options) and components (store, consensus, clock, how channels open) are apart,
-// libp2p style, so tests drive it over memory channels with a fake clock.
+// libp2p style, so tests drive it over memory channels with a fake clock. The bounds of
+// §5.5 are wired here: every channel's send queues count into the memory budget, a
+// circuit over its send-queue cap ends, and a channel whose peer stalls is closed.
 import { isMarshmelloError } from '../../errors.js'
 import { CLOSE, type Channel, type ChannelAuthVerifier } from '../common/channel-types.js'
 import type { Timer } from '../common/clock.js'
@@ -12,6 +14,7 @@ import { destroyFromPrev, fromPrev } from './from-prev.js'
 import { fromNext, nextChannelClosed } from './from-next.js'
 import type { RelayCounters } from './perform.js'
 import { RelayContext, type RelayCoreComponents, type RelayCoreInit } from './relay-context.js'
+import { endOnChannel, reclaim } from './memory-budget.js'
 
 export type { RelayCounters, TraceEvent } from './perform.js'
 export type { RelayCoreComponents, RelayCoreInit } from './relay-context.js'
@@ -19,6 +22,9 @@ export type { RelayCoreComponents, RelayCoreInit } from './relay-context.js'
 export class RelayCore {
   private readonly x: RelayContext
   private readonly sweepTimer: Timer
+  private readonly stallTimer: Timer
+  /** channels with cells waiting: how many cells they had written when first seen stuck, and when */
+  private readonly stuck = new Map<string, { written: number, since: number }>()
   private sweeping = false
 
   constructor (init: RelayCoreInit, components: RelayCoreComponents) {
@@ -28,12 +34,44 @@ export class RelayCore {
       open: (d) => components.openChannel(d, d.role === 'relay' ? { identityPrivate: identity.privateDer, fingerprint: identity.fingerprint, responderFingerprint: Buffer.from(d.fingerprint, 'hex') } : undefined),
       added: (ch) => {
         this.x.routes.open(ch)
+        ch.account = { add: (d) => this.x.account(d) }
+        ch.on('overflow', (circId) => endOnChannel(this.x, ch, circId, 'MM_ERR_CIRCUIT_QUEUE'))
         if (ch.initiator) ch.on('cell', (cell) => fromNext(this.x, ch, cell))
       },
       closed: (ch) => this.channelClosed(ch),
     })
     this.x = new RelayContext(init, components, channels)
+    this.x.overBudget = () => reclaim(this.x)
+    // a full table may hold circuits the store has expired: sweep early, at most every 5 s
+    let sweptAt = -Infinity
+    this.x.tableFull = () => {
+      if (this.x.clock.now() - sweptAt < 5000) return
+      sweptAt = this.x.clock.now()
+      void this.sweep()
+    }
     this.sweepTimer = this.x.clock.setInterval(() => { void this.sweep() }, init.sweepMs ?? 30_000)
+    this.stallTimer = this.x.clock.setInterval(() => this.closeStalled(), Math.max(100, Math.min(this.x.opt.stallMs / 2, 5000)))
+  }
+
+  /** bytes of cells waiting in this relay's queues (what the memory budget bounds) */
+  get queuedBytes (): number { return this.x.queuedBytes }
+
+  /**
+   * A peer that reads nothing while cells wait for it (§5.5): after stallMs its channel
+   * closes, and the circuits on it end as after any channel loss.
+   */
+  private closeStalled (): void {
+    const { x } = this
+    const now = x.clock.now()
+    for (const ch of x.channels.values()) {
+      if (ch.pendingBytes === 0) { this.stuck.delete(ch.id); continue }
+      const s = this.stuck.get(ch.id)
+      if (!s || s.written !== ch.cellsWritten) { this.stuck.set(ch.id, { written: ch.cellsWritten, since: now }); continue }
+      if (now - s.since < x.opt.stallMs) continue
+      this.stuck.delete(ch.id)
+      x.refused('MM_ERR_PEER_STALLED')
+      ch.close(CLOSE.OVERLOAD, `MM_ERR_PEER_STALLED: the peer read nothing for ${x.opt.stallMs} ms`)
+    }
   }
 
   get counters (): RelayCounters { return this.x.counters }
@@ -63,6 +101,8 @@ export class RelayCore {
 
   private channelClosed (ch: Channel): void {
     const { x } = this
+    this.stuck.delete(ch.id)
+    x.waitingFrom.delete(ch.id)
     const names = x.routes.close(ch)
     // shutting down: the records stay in the store for a replacement process (or expire)
     if (x.shuttingDown) return
@@ -110,6 +150,7 @@ export class RelayCore {
     const { x } = this
     x.shuttingDown = true
     this.sweepTimer.cancel()
+    this.stallTimer.cancel()
     x.ephemerals.clear()
     x.channels.closeAll(CLOSE.NORMAL, 'relay shutting down')
     for (const p of x.routes.pending.values()) p.timer.cancel()

@@ -55,6 +55,9 @@ export class RoutingTable {
   release (ch: Channel | undefined, nextKey: string): void { if (ch) this.on.get(ch.id)?.delete(nextKey) }
   claimed (ch: Channel, nextKey: string): boolean { return this.on.get(ch.id)?.has(nextKey) === true }
 
+  /** circuits routed inbound (the circuit table's size for CREATE admission, §5.5) */
+  get inboundCount (): number { return this.live.size }
+
   /** prev keys of every circuit routed inbound */
   inbound (): string[] { return [...this.live.keys()] }
 

@@ -54,14 +54,20 @@ t.test('verbs: what each side may send', async (t) => {
 })
 
 t.test('CREATE admission and answer', async (t) => {
-  let taken = 0
-  const take = (ok: boolean) => () => { taken++; return ok }
-  t.same(middle.admitCreate({ reusesLiveId: true, fromListedRelay: false, takeToken: take(true) }), { close: 'CREATE reuses a live circuit id' })
-  t.same(middle.admitCreate({ reusesLiveId: false, fromListedRelay: false, takeToken: take(false) }), [{ type: 'destroy', toward: 'prev', reason: HopError.BUSY }], 'over the rate: BUSY')
-  t.equal(middle.admitCreate({ reusesLiveId: false, fromListedRelay: false, takeToken: take(true) }), 'admit')
-  t.equal(taken, 2)
-  t.equal(middle.admitCreate({ reusesLiveId: false, fromListedRelay: true, takeToken: take(false) }), 'admit', 'a proven listed relay is exempt')
-  t.equal(taken, 2, 'and takes no token')
+  const taken: string[] = []
+  const take = (ok: boolean) => (budget: 'relay' | 'address') => { taken.push(budget); return ok }
+  const busy = [{ type: 'destroy', toward: 'prev', reason: HopError.BUSY }]
+  const base = { reusesLiveId: false, fromListedRelay: false, tableFull: false }
+  t.same(middle.admitCreate({ ...base, reusesLiveId: true, takeToken: take(true) }), { close: 'CREATE reuses a live circuit id' })
+  t.same(middle.admitCreate({ ...base, takeToken: take(false) }), { refuse: busy, code: 'MM_ERR_CREATE_RATE' }, 'over the address budget: BUSY')
+  t.equal(middle.admitCreate({ ...base, takeToken: take(true) }), 'admit')
+  t.same(taken, ['address', 'address'])
+  t.same(middle.admitCreate({ ...base, fromListedRelay: true, takeToken: take(false) }), { refuse: busy, code: 'MM_ERR_CREATE_RATE' }, 'a proven listed relay has a budget too, not none')
+  t.equal(middle.admitCreate({ ...base, fromListedRelay: true, takeToken: take(true) }), 'admit')
+  t.same(taken.slice(2), ['relay', 'relay'], 'its own (the relay) budget')
+  t.same(middle.admitCreate({ ...base, tableFull: true, takeToken: take(true) }), { refuse: busy, code: 'MM_ERR_BUSY' }, 'a full table refuses BUSY')
+  t.equal(taken.length, 4, 'and takes no token')
+  t.same(middle.circuitTableFull(), busy)
   t.same(middle.createInUse(), [{ type: 'destroy', toward: 'prev', reason: HopError.IN_USE }, { type: 'drop', what: 'create on a circuit id in use' }])
 
   const bad = middle.answerCreate(keyring, Buffer.from([...Buffer.alloc(32, 1), 0x01, 0x00, ...Buffer.alloc(256, 7)]))
@@ -95,9 +101,12 @@ t.test('RELAY from the previous hop', async (t) => {
     r = middle.onRelayFromPrev(hop, onion.wrapForward(1, RelayCommand.EXTEND, body), listed)
     const e = errorOf(onion, r.actions[0])
     t.same([e.hop, e.code], [1, HopError.NOT_LISTED], `${name}: NOT_LISTED`)
+    t.same(r.actions[1], { type: 'end', reason: HopError.NOT_LISTED, code: 'MM_ERR_EXTEND_FAILED' }, `${name}: the circuit ends`)
     t.match(e.reason, /is not a hop listed in the consensus$/)
   }
-  t.same(errorOf(onion, middle.onRelayFromPrev(hop, onion.wrapForward(1, RelayCommand.EXTEND, Buffer.alloc(20)), listed).actions[0]).reason, 'malformed EXTEND')
+  const malformed = middle.onRelayFromPrev(hop, onion.wrapForward(1, RelayCommand.EXTEND, Buffer.alloc(20)), listed).actions
+  t.same(errorOf(onion, malformed[0]).reason, 'malformed EXTEND')
+  t.same(malformed[1], { type: 'end', reason: HopError.PROTOCOL, code: 'MM_ERR_EXTEND_FAILED' }, 'a failed EXTEND ends the circuit (after the ERROR)')
   t.equal(hop.nextCircId, 0, 'no refusal extended the circuit')
 
   r = middle.onRelayFromPrev(hop, onion.wrapForward(1, RelayCommand.EXTEND, extendBody()), listed)
@@ -106,6 +115,8 @@ t.test('RELAY from the previous hop', async (t) => {
   t.same([hop.nextCircId, hop.nextFingerprint], [77, FP2])
   r = middle.onRelayFromPrev(hop, onion.wrapForward(1, RelayCommand.EXTEND, extendBody()), listed)
   t.equal(errorOf(onion, r.actions[0]).reason, 'circuit is already extended')
+  t.same(r.actions[1], { type: 'end', reason: HopError.PROTOCOL, code: 'MM_ERR_EXTEND_FAILED' }, 'one EXTEND per circuit: a second one ends it')
+  t.equal(r.actions.length, 2)
 
   // FORWARD once extended: the inner layer goes on
   const inner = Buffer.from('the next hop\'s layer')
@@ -138,6 +149,7 @@ t.test('answers from the next hop', async (t) => {
   t.same([u.hop, u.cmd, u.body.length], [1, RelayCommand.EXTENDED, 64], 'EXTENDED from this hop with the 64-byte CREATED')
   t.ok(u.body.equals(created.subarray(0, 64)))
   t.same(errorOf(onion, middle.onExtendTimeout(hop)[0]), { hop: 1, code: HopError.UNREACHABLE, reason: 'next hop did not answer CREATE' })
+  t.same(middle.onExtendTimeout(hop)[1], { type: 'end', reason: HopError.UNREACHABLE, code: 'MM_ERR_EXTEND_FAILED' }, 'a timed-out EXTEND ends the circuit')
 
   const refusals: [number, HopError, string][] = [
     [HopError.HANDSHAKE, HopError.HANDSHAKE, 'next hop refused CREATE (HANDSHAKE)'],
@@ -147,7 +159,9 @@ t.test('answers from the next hop', async (t) => {
   ]
   for (const [reason, code, text] of refusals) {
     middle.extendTo(hop, 5, FP2, Buffer.alloc(1))
-    t.same(errorOf(onion, middle.onCreateRefused(hop, reason)[0]), { hop: 1, code, reason: text }, `DESTROY(${reason}) is reported as ${HopError[code]}`)
+    const refused = middle.onCreateRefused(hop, reason)
+    t.same(errorOf(onion, refused[0]), { hop: 1, code, reason: text }, `DESTROY(${reason}) is reported as ${HopError[code]}`)
+    t.same(refused[1], { type: 'end', reason: code, code: 'MM_ERR_EXTEND_FAILED' }, 'and the circuit ends (no second EXTEND)')
     t.same([hop.nextCircId, hop.nextFingerprint], [0, null], 'the circuit is no longer extended')
   }
   const closed = middle.onCreateRefused(hop, middle.NEXT_CHANNEL_CLOSED, 'closed the channel before answering CREATE')

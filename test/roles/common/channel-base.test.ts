@@ -2,7 +2,9 @@
 // the AUTH rules every Channel shares, whatever its transport (the WebSocket one is
 // tested on real TLS in channel.test.ts), and the memory pair's own promises: cells
 // arrive in order, a close reaches the other end with its code and reason, and the
-// transport hook can hold, reorder or drop frames.
+// transport hook can hold, reorder or drop frames. While the transport is full, cells wait
+// in per-circuit send queues (PROTOCOL §5.5): round robin, one circuit over its cap is
+// dropped alone, the channel closes only past the channel-wide bound; pausing holds frames.
 import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,6 +13,8 @@ import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../../../sr
 import { CELL_SIZE } from '../../../src/onion/cells/constants.js'
 import { encodeAuth } from '../../../src/onion/handshake/channel-auth.js'
 import { CLOSE, MAX_QUEUED_BYTES, type ChannelAuthVerifier } from '../../../src/roles/common/channel.js'
+import { MAX_CIRCUIT_QUEUED_BYTES, SEND_HIGH_WATER } from '../../../src/roles/common/channel-types.js'
+import { until } from '../../helpers/fake-clock.js'
 import { loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
 import { memoryChannelPair, type MemoryChannel, type MemoryFrame } from '../../helpers/memory-channel.js'
 
@@ -50,7 +54,65 @@ t.test('cells in order both ways; counters; a close reaches the other end', asyn
   t.same(await closed, [1000, 'bye'], 'the other end hears the code and the reason')
   a.send(encodeChannelCell(1, ChannelCommand.RELAY, Buffer.alloc(1)))
   t.equal(a.cellsOut, 3, 'a closed channel sends nothing')
-  t.equal(MAX_QUEUED_BYTES, 4 * 1024 * 1024)
+  t.same([MAX_QUEUED_BYTES, MAX_CIRCUIT_QUEUED_BYTES, SEND_HIGH_WATER], [32 * 1024 * 1024, 2 * 1024 * 1024, 256 * 1024])
+})
+
+t.test('a full transport: per-circuit send queues, round robin, a cap per circuit (PROTOCOL §5.5)', async (t) => {
+  const held: (() => void)[] = []
+  let holding = true
+  const { a, b } = memoryChannelPair({ transport: (f, deliver) => { if (holding && f.kind === 'frame') held.push(deliver); else setImmediate(deliver) } })
+  const got = record(b)
+  const overflows: number[] = []
+  a.on('overflow', (id) => overflows.push(id))
+  let accounted = 0
+  a.account = { add: (d) => { accounted += d } }
+  const fill = SEND_HIGH_WATER / CELL_SIZE
+  const cell = (id: number, n: number): Buffer => encodeChannelCell(id, ChannelCommand.RELAY, Buffer.from([n]))
+  for (let i = 0; i < fill; i++) a.send(cell(9, i))
+  t.same([a.pendingBytes, a.cellsWritten], [0, fill], `${fill} cells fill the transport`)
+  for (let i = 0; i < 3; i++) { a.send(cell(1, i)); a.send(cell(2, i)) }
+  a.send(cell(1, 3))
+  t.equal(a.pendingBytes, 7 * CELL_SIZE, 'the next ones wait in their circuits\' queues')
+  t.equal(accounted, 7 * CELL_SIZE, 'and count into the account')
+  t.same(a.queuedCircuits().map((q) => [q.circId, q.bytes]), [[1, 4 * CELL_SIZE], [2, 3 * CELL_SIZE]])
+
+  // circuit 3 floods: past 2 MiB it alone is dropped; the others keep their cells
+  for (let i = 0; i <= MAX_CIRCUIT_QUEUED_BYTES / CELL_SIZE; i++) a.send(cell(3, i % 256))
+  t.same(overflows, [3], 'circuit 3 overflowed')
+  t.equal(a.pendingBytes, 7 * CELL_SIZE, 'its cells were dropped, the others\' kept')
+  t.equal(accounted, 7 * CELL_SIZE)
+  t.notOk(a.closed, 'the channel stays open')
+
+  // the peer reads again: waiting cells leave one circuit after another, each circuit in order
+  holding = false
+  for (const d of held.splice(0)) setImmediate(d)
+  t.ok(await until(() => got.length === fill + 7), 'every kept cell arrived')
+  t.same(got.slice(fill).map((c) => [c.cell.circId, c.cell.data[0]]), [[1, 0], [2, 0], [1, 1], [2, 1], [1, 2], [2, 2], [1, 3]], 'round robin between circuits, in order within each')
+  t.same([a.pendingBytes, accounted], [0, 0])
+})
+
+t.test('a channel whose send queues pass 32 MiB closes (1013); pausing holds what arrives', async (t) => {
+  const { a, b } = memoryChannelPair({ transport: (f, deliver) => { if (f.kind === 'close') setImmediate(deliver) } })
+  const closed = closeOf(a)
+  // many circuits, each under its own cap: only the channel-wide bound can act
+  let n = 0
+  for (let id = 1; !a.closed; id++) for (let i = 0; i < 500 && !a.closed; i++, n++) a.send(encodeChannelCell(id, ChannelCommand.RELAY, Buffer.alloc(1)))
+  t.same(await closed, [CLOSE.OVERLOAD, 'MM_ERR_CHANNEL_QUEUE: send queue overflow'])
+  t.equal(n, SEND_HIGH_WATER / CELL_SIZE + MAX_QUEUED_BYTES / CELL_SIZE + 1, 'it closed on the first cell over the bound')
+  t.equal(a.pendingBytes, 0, 'a closed channel holds nothing')
+  t.ok(b)
+
+  const p = memoryChannelPair()
+  const got = record(p.b)
+  p.b.pauseReading()
+  t.ok(p.b.readingPaused)
+  for (let i = 1; i <= 5; i++) p.a.send(encodeChannelCell(i, ChannelCommand.RELAY, Buffer.alloc(1)))
+  await tick()
+  await tick()
+  t.same([got.length, p.a.queued], [0, 5], 'a paused end reads nothing; its peer sees them still queued')
+  p.b.resumeReading()
+  t.same(got.map((c) => c.cell.circId), [1, 2, 3, 4, 5], 'resumed: they arrive, in order')
+  t.equal(p.a.queued, 0)
 })
 
 t.test('every frame is checked before it is a cell', async (t) => {

@@ -1,9 +1,10 @@
 // Resource bounds of a relay process, as its flags set them: --max-circuits caps the
-// circuit table under a flood of real handshakes (and the relay keeps serving),
+// circuit table under a flood of real handshakes, refusing BUSY beyond it and evicting no
+// live circuit (and the relay keeps serving),
 // --circuit-ttl expires idle circuits (their ids can be used again) and
 // --sweep-interval then drops their local routing entries. The per-address CREATE rate
-// (3/s, burst 90) is tested exactly in-process (from-prev.test.ts), eviction and the
-// sweep's logic too (relay-core.test.ts).
+// (3/s, burst 90) is tested exactly in-process (from-prev.test.ts, metering.test.ts), the
+// full table and the sweep's logic too (relay-core.test.ts).
 import t from 'tap'
 import { ChannelPool } from '../../../src/roles/client/circuits/channel-pool.js'
 import { Circuit } from '../../../src/roles/client/circuits/circuit.js'
@@ -37,18 +38,18 @@ t.test('relay bounds', async (t) => {
     sampling = false
     await sampler
     const created = cells.filter((c) => c.cmd === ChannelCommand.CREATED).length
-    t.equal(created, N, 'every handshake was answered with CREATED')
+    t.equal(created, 1000, 'the first 1000 handshakes were answered with CREATED')
+    t.equal(cells.filter((c) => c.cmd === ChannelCommand.DESTROY && c.data[0] === HopError.BUSY).length, N - 1000, 'the rest with DESTROY BUSY (PROTOCOL §5.5)')
     t.ok(max <= 1000, `circuits never exceeded 1000 (max seen ${max})`)
     t.ok(max >= 900, 'the table did fill up to its bound (the flood was real)')
     t.equal((await healthz(bigProc)).circuits, 1000, 'the table is full, not over')
     t.comment(`${N} handshakes in ${Date.now() - started} ms`)
 
-    // the oldest circuits were evicted: a cell on one is answered with DESTROY
-    const before = cells.length
-    ch.send(encodeChannelCell(1, ChannelCommand.RELAY, Buffer.alloc(100)))
-    t.ok(await waitUntil(() => cells.length > before))
-    t.same([cells[before].circId, cells[before].cmd, cells[before].data[0]], [1, ChannelCommand.DESTROY, HopError.PROTOCOL], 'an evicted circuit is reported destroyed')
+    // none was evicted: the oldest circuit is still there, and leaving makes room
+    t.same(cells.filter((c) => c.cmd === ChannelCommand.CREATED).map((c) => c.circId).slice(0, 3), [1, 2, 3], 'the circuits kept are the first ones')
     t.notOk(ch.closed, 'the flooding channel itself was not dropped')
+    ch.send(encodeChannelCell(1, ChannelCommand.DESTROY, Buffer.from([0])))
+    t.ok(await waitUntil(async () => (await healthz(bigProc)).circuits === 999), 'a DESTROY frees one place')
 
     const channels = new ChannelPool('127.0.0.77')
     t.teardown(() => channels.close())

@@ -1,8 +1,9 @@
 // Relay channels are mutually authenticated (docs/PROTOCOL.md §2.3), in-process over
 // memory channels whose shared exporter stands in for TLS's: a relay opening a channel
 // to another relay proves its listed identity with AUTH, and only such a channel is
-// spared the per-address CREATE rate limit. A real relay-to-relay channel is
-// authenticated and its CREATEs are not limited; a client on the SAME address as a
+// metered by the relay's (larger) CREATE budget instead of the per-address one. A real
+// relay-to-relay channel is authenticated and its CREATEs are not refused at the address
+// rate (its own budget, finite, is metering.test.ts's); a client on the SAME address as a
 // listed relay is limited (an address proves nothing); an AUTH captured on one channel
 // and replayed on another, and an AUTH by a key the consensus does not list, close the
 // channel with 1008. AUTH over real TLS: test/roles/common/channel.test.ts.
@@ -46,7 +47,7 @@ t.test('relay channel authentication', async (t) => {
     return built.reduce<number>((a, b) => a + b, 0)
   }
 
-  await t.test('a relay-to-relay channel is authenticated, and its CREATEs are not limited', async (t) => {
+  await t.test('a relay-to-relay channel is authenticated, and its CREATEs have the relay budget', async (t) => {
     const before = { ...limited.core.counters }
     t.equal(await buildMany(12), 12, '12 circuits extended from the entry relay through a relay allowing burst 3')
     const after = limited.core.counters

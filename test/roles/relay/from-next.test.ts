@@ -124,9 +124,12 @@ t.test('a next hop that does not answer, or answers out of turn', async (t) => {
       const records = await r1.sessions.size()
       const err = await buildError(c.extend(d))
       t.same([err.error?.hop, err.error?.code, err.error?.reason], [1, code, `next hop refused CREATE (${HopError[code]})`], `DESTROY(${HopError[reason]}) is reported as ${HopError[code]}`)
-      t.equal(await r1.sessions.size(), records, 'its back pointer is gone')
-      await c.extend(net.final.d)
-      t.equal(await c.echo('extended again'), 'extended again', 'the circuit up to hop 1 survived, no longer extended, and extends again')
+      const end = await c.nextCell()
+      t.same([end.cmd, end.data[0]], [ChannelCommand.DESTROY, code], 'then hop 1 ends the circuit with the same code (one EXTEND per circuit, PROTOCOL §5.5)')
+      await settle()
+      t.equal(await r1.sessions.size(), records - 1, 'its hop record and back pointer are gone')
+      const again = await RawCircuit.build(net, [r1.d, net.final.d])
+      t.equal(await again.echo('a new circuit'), 'a new circuit', 'a new circuit through hop 1 extends as before')
     }
   })
 

@@ -37,6 +37,23 @@ export interface Listener {
   auth?: ChannelAuthVerifier
   /** sees each frame sent to this listener before it arrives; false drops it (a hop that ignores it) */
   intercept?: (frame: Extract<MemoryFrame, { kind: 'frame' }>) => boolean
+  /** carries the frames sent to this listener (default: in order, one turn later); a hold() transport is a hop that stops reading */
+  transport?: MemoryTransport
+  /** a hop whose channel never finishes opening (a relay's openChannel never settles) */
+  stalled?: boolean
+}
+
+/** a transport that can stop delivering (a peer that reads nothing) and start again, in order */
+export function holdable (): { transport: MemoryTransport, hold: () => void, release: () => void, readonly held: number } {
+  let holding = false
+  const waiting: (() => void)[] = []
+  return {
+    // only the frames towards the listener: its own cells still flow back
+    transport: (f, deliver) => { if (holding && f.kind === 'frame' && f.from === 'a') waiting.push(deliver); else setImmediate(deliver) },
+    hold: () => { holding = true },
+    release: () => { holding = false; for (const d of waiting.splice(0)) setImmediate(d) },
+    get held () { return waiting.length },
+  }
 }
 
 export interface InProcessRelay {
@@ -96,10 +113,11 @@ export class InProcessNet {
   addRelay (host: string, o: { name?: string, init?: Partial<RelayCoreInit>, maxCircuits?: number, listedAs?: Descriptor } = {}): InProcessRelay {
     const identity = identityFor(o.name ?? host, host)
     const d = o.listedAs ?? hopDescriptor(identity, { role: 'relay', nickname: o.name ?? host, host, port: 443, lifetimeMs: 3600_000 })
-    const { store: sessions, keys } = keyedStore(lruSessionStore({ maxEntries: o.maxCircuits ?? 10_000, ttlMs: 600_000 }))
+    // as the relay command sizes it: a circuit has two records, and CREATEs beyond maxCircuits are refused
+    const { store: sessions, keys } = keyedStore(lruSessionStore({ maxEntries: o.maxCircuits ? 2 * o.maxCircuits + 1024 : 10_000, ttlMs: 600_000 }))
     const opened: Descriptor[] = []
     const traces: TraceEvent[] = []
-    const core = new RelayCore({ identity, createRate: 3, createBurst: 90, ...o.init }, {
+    const core = new RelayCore({ identity, createRate: 3, createBurst: 90, maxCircuits: o.maxCircuits, ...o.init }, {
       sessions,
       consensus: () => this.consensus,
       log: silentLogger,
@@ -107,6 +125,7 @@ export class InProcessNet {
       trace: (e) => traces.push(e),
       openChannel: async (target, auth) => {
         opened.push(target)
+        if (this.listeners.get(`${target.host}:${target.port}`)?.stalled) return await new Promise<never>(() => {})
         return this.open(target, { from: host, signer: auth })
       },
     })
@@ -117,7 +136,7 @@ export class InProcessNet {
   }
 
   /** the final hop at host:443, answering every request with its own body */
-  addFinal (host = '127.0.0.20'): FinalHopInProcess {
+  addFinal (host = '127.0.0.20', o: { maxCircuits?: number, createRate?: number, createBurst?: number } = {}): FinalHopInProcess {
     const identity = identityFor('final', host)
     const requests: ApiRequest[] = []
     const rejected: string[] = []
@@ -125,7 +144,9 @@ export class InProcessNet {
     const endpoint = finalHopEndpoint({
       identity,
       log: silentLogger,
-      maxCircuits: 1000,
+      maxCircuits: o.maxCircuits ?? 1000,
+      createRate: o.createRate,
+      createBurst: o.createBurst,
       circuitTtlMs: 600_000,
       clock: this.clock,
       onPeer: (r) => peers.push(r),
@@ -141,11 +162,18 @@ export class InProcessNet {
     return this.final
   }
 
+  /** a listed-looking relay at host:443 whose channels never finish opening (not published: the caller lists it) */
+  addStalled (host: string): Descriptor {
+    const identity = identityFor(`stalled-${host}`, host)
+    this.listeners.set(`${host}:443`, { accept: () => {}, stalled: true })
+    return hopDescriptor(identity, { role: 'relay', nickname: 'stalled', host, port: 443, lifetimeMs: 3600_000 })
+  }
+
   /** opens a memory channel from `from` to whatever listens at target's address; the `a` end is returned */
   open (target: { host: string, port: number }, o: { from?: string, signer?: ChannelAuthSigner, transport?: MemoryPairInit['transport'] } = {}): MemoryChannel {
     const l = this.listeners.get(`${target.host}:${target.port}`)
     if (!l) throw new MarshmelloError('MM_ERR_UNREACHABLE', `nothing listens at ${target.host}:${target.port}`)
-    const carry = o.transport ?? inOrder
+    const carry = o.transport ?? l.transport ?? inOrder
     const transport: MemoryTransport = (f, deliver) => {
       if (f.kind === 'frame' && f.from === 'a' && l.intercept && !l.intercept(f)) return
       carry(f, deliver)
@@ -162,10 +190,10 @@ export class InProcessNet {
 }
 
 /** a network of relays on `hosts` and a final hop, all listed */
-export function inProcessNet (t: Test, hosts: string[], o: { init?: (i: number) => Partial<RelayCoreInit>, maxCircuits?: (i: number) => number | undefined } = {}): InProcessNet {
+export function inProcessNet (t: Test, hosts: string[], o: { init?: (i: number) => Partial<RelayCoreInit>, maxCircuits?: (i: number) => number | undefined, final?: Parameters<InProcessNet['addFinal']>[1] } = {}): InProcessNet {
   const net = new InProcessNet()
   hosts.forEach((h, i) => net.addRelay(h, { init: o.init?.(i), maxCircuits: o.maxCircuits?.(i) }))
-  net.addFinal()
+  net.addFinal(undefined, o.final)
   net.publish(net.relays.map((r) => r.d))
   t.teardown(() => net.close())
   return net
