@@ -63,7 +63,7 @@ export async function benchRelayMemory (net: BenchNetwork, total: number, nodeAr
     }
     const createsPerSec = Math.round(answered / ((nowMs() - t0) / 1000))
     if (refused > 0) throw new Error(`relay-memory: ${refused} CREATE refused`)
-    const m = await relayMetrics(url)
+    const m = await relayMetrics(url, join(net.dir, 'rmem'))
     if (m.circuits < answered) throw new Error(`relay-memory: relay reports ${m.circuits} circuits, expected ${answered}`)
     const last = points[points.length - 1]
     const prev = points[points.length - 2]

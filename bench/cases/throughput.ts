@@ -48,7 +48,7 @@ async function level (net: BenchNetwork, clients: number, seconds: number, token
     }
     // warm every circuit once
     await Promise.all(apis.map((api, i) => send(api, tokens[i % tokens.length], 'tp-warm')))
-    const before = await Promise.all(net.relays.map(async (r) => ({ m: await relayMetrics(r.url), cpu: cpuSeconds(r.pid) })))
+    const before = await Promise.all(net.relays.map(async (r) => ({ m: await relayMetrics(r.url, r.dataDir), cpu: cpuSeconds(r.pid) })))
     const server0 = cpuSeconds(net.server.pid)
     const client0 = process.cpuUsage()
     const t0 = nowMs()
@@ -73,7 +73,7 @@ async function level (net: BenchNetwork, clients: number, seconds: number, token
     const clientCpuS = (c.user + c.system) / 1e6
     const serverCpu = round(serverCpuS / elapsed, 2)
     const clientCpu = round(clientCpuS / elapsed, 2)
-    const after = await Promise.all(net.relays.map(async (r) => ({ m: await relayMetrics(r.url), cpu: cpuSeconds(r.pid) })))
+    const after = await Promise.all(net.relays.map(async (r) => ({ m: await relayMetrics(r.url, r.dataDir), cpu: cpuSeconds(r.pid) })))
     const relays = net.relays.map((r, i): RelayLoad => {
       const cells = (after[i].m.cellsForwarded + after[i].m.cellsBackward) - (before[i].m.cellsForwarded + before[i].m.cellsBackward)
       const cpu = after[i].cpu - before[i].cpu

@@ -3,6 +3,7 @@
 // --direct-api) and three relay processes on their own loopback addresses, each
 // registered with the directory and ready once every cached consensus lists them
 // all; returns the verified consensus, the pids and the devnet to stop.
+import { fetchOperatorJson, readOperatorToken } from '../../src/roles/common/operator.js'
 import { createServer } from 'node:net'
 import { fetchDocument } from '../../src/roles/common/signed-fetch.js'
 import { verifyConsensus, type Consensus } from '../../src/onion/directory/consensus.js'
@@ -19,7 +20,7 @@ export interface BenchNetwork {
   serverUrl: string
   directUrl: string
   directoryKey: string
-  relays: (BenchRole & { descriptor: Descriptor })[]
+  relays: (BenchRole & { descriptor: Descriptor, dataDir: string })[]
   consensus: Consensus
 }
 
@@ -83,7 +84,7 @@ export async function startNetwork (opts: NetworkOptions = {}): Promise<BenchNet
     serverUrl: info.server.url,
     directUrl,
     directoryKey: info.directoryKey,
-    relays: info.relays.map((r) => ({ pid: r.pid, url: r.url, descriptor: byFingerprint.get(r.fingerprint)! })),
+    relays: info.relays.map((r) => ({ pid: r.pid, url: r.url, dataDir: r.dataDir, descriptor: byFingerprint.get(r.fingerprint)! })),
     consensus,
   }
 }
@@ -91,8 +92,9 @@ export async function startNetwork (opts: NetworkOptions = {}): Promise<BenchNet
 /** the three relays in order, then the server */
 export const fullPath = (net: BenchNetwork): Descriptor[] => [...net.relays.map((r) => r.descriptor), net.consensus.server!]
 
-/** GET /metrics of a relay */
-export async function relayMetrics (url: string): Promise<{ cellsForwarded: number, cellsBackward: number, circuits: number, memory: number }> {
-  const res = await fetchDocument(url + '/metrics')
-  return JSON.parse(res.text)
+/** GET /metrics of a relay, with the operator token from its data dir (PROTOCOL §8) */
+export async function relayMetrics (url: string, dataDir: string): Promise<{ cellsForwarded: number, cellsBackward: number, circuits: number, memory: number }> {
+  const m = await fetchOperatorJson(url + '/metrics', readOperatorToken(dataDir))
+  if (m === null) throw new Error(`no /metrics from ${url}`)
+  return m as { cellsForwarded: number, cellsBackward: number, circuits: number, memory: number }
 }

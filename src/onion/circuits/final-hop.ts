@@ -41,10 +41,16 @@ export type FinalHopEvent =
   | { type: 'request' }
   | { type: 'destroyed' }
 
+/** what the handler learns about a request besides its content (the gateway's per-circuit budgets) */
+export interface RequestContext {
+  /** an opaque id of the circuit the request came on, unique while it lives here; never an address */
+  circuit: string
+}
+
 export interface FinalHopInit {
   identityPrivate: Buffer
   fingerprint: Buffer
-  handler: (req: ApiRequest) => Promise<ApiResponse>
+  handler: (req: ApiRequest, ctx: RequestContext) => Promise<ApiResponse>
   /** sends one whole cell on the channel the circuit came on */
   send: (channel: string, cell: Buffer) => void
   circuits: CircuitTable<FinalCircuit>
@@ -143,7 +149,7 @@ export class FinalHop {
     }
     c.pending++
     this.init.onEvent?.({ type: 'request' })
-    this.init.handler(req).then(
+    this.init.handler(req, { circuit: this.key(c.channel, c.circId) }).then(
       (res) => this.sendMessage(c, msg.streamId, res),
       () => this.sendMessage(c, msg.streamId, errorResponse(500, 'MM_ERR_INTERNAL', 'internal error')),
     ).finally(() => { c.pending-- })

@@ -8,7 +8,7 @@
 import type { FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
-import { FinalHop, type FinalCircuit, type FinalHopEvent } from '../../onion/circuits/final-hop.js'
+import { FinalHop, type FinalCircuit, type FinalHopEvent, type RequestContext } from '../../onion/circuits/final-hop.js'
 import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
 import type { Logger } from '../../log.js'
 import { acceptChannel, type Channel } from './channel.js'
@@ -26,7 +26,8 @@ const addressOf = (remote: string): string => remote.replace(/:\d+$/, '').replac
 
 export interface FinalHopEndpointInit {
   identity: HopIdentity
-  handler: (req: ApiRequest) => Promise<ApiResponse>
+  /** `ctx.circuit` names the circuit a request came on (the gateway's per-circuit budgets) */
+  handler: (req: ApiRequest, ctx: RequestContext) => Promise<ApiResponse>
   maxCircuits: number
   circuitTtlMs: number
   maxChannels?: number

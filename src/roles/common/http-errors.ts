@@ -17,12 +17,14 @@ export interface PublicError {
 }
 
 const MESSAGE_MAX = 300
+/** 5xx codes whose message is one fixed sentence for the user (it names no host or store), so it is kept */
+const PLAIN_5XX: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MM_ERR_PASSWORD_BUSY'])
 
 /** What the client may see of `err`. */
 export function toPublicError (err: unknown): PublicError {
   if (isMarshmelloError(err)) {
     const status = err.statusCode
-    if (status >= 500) return { status, code: err.code, message: maskedMessage(status) }
+    if (status >= 500) return { status, code: err.code, message: PLAIN_5XX.has(err.code) ? err.message.slice(0, MESSAGE_MAX) : maskedMessage(status) }
     return { status, code: err.code, message: err.message.slice(0, MESSAGE_MAX), ...(err.details ? { details: err.details } : {}) }
   }
   const e = err as Partial<FastifyError> | undefined

@@ -1,7 +1,7 @@
 // `marshmello devnet`: the server and N relays as child processes on
 // loopback, ready once the signed consensus lists every relay (at the server and in
 // every relay's cached copy, which clients bootstrap from); then devnet.json
-// (what `marshmello chat --devnet DIR` reads) and periodic counts from /healthz.
+// (what `marshmello chat --devnet DIR` reads) and periodic counts from each role's /metrics (its operator token).
 // A child that dies is reported and ends the devnet: nothing is restarted (tests
 // that kill relays on purpose say keepGoing). Printing is the command's job
 // (command.ts); this module only emits events. Tests and the bench start their

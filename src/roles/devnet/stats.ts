@@ -1,8 +1,9 @@
-// The devnet's live counts: each role's /healthz summed into one line's worth of
-// numbers (users, messages, circuits at the server and across relays). A role that
-// does not answer is named, not fatal.
-import { fetchDocument } from '../common/signed-fetch.js'
-import type { DevnetInfo } from './devnet-file.js'
+// The devnet's live counts: each role's /metrics, read with that role's operator token
+// from its data dir (PROTOCOL §8: public endpoints show no counters), summed into one
+// line's worth of numbers (users, messages, circuits at the server and across relays).
+// A role that does not answer, or whose token cannot be read, is named, not fatal.
+import { fetchOperatorJson, readOperatorToken } from '../common/operator.js'
+import type { DevnetInfo, RoleInfo } from './devnet-file.js'
 
 export interface DevnetStats {
   at: number
@@ -15,23 +16,24 @@ export interface DevnetStats {
   relaysListed: number
   circuitsServed: number
   requestsServed: number
-  /** roles whose /healthz did not answer */
+  /** roles whose /metrics did not answer */
   unreachable: string[]
 }
 
-async function health (url: string): Promise<Record<string, unknown> | null> {
+async function metrics (role: RoleInfo): Promise<Record<string, unknown> | null> {
+  let token: string
   try {
-    const res = await fetchDocument(`${url}/healthz`)
-    return res.status === 200 ? JSON.parse(res.text) : null
+    token = readOperatorToken(role.dataDir)
   } catch {
     return null
   }
+  return fetchOperatorJson(`${role.url}/metrics`, token)
 }
 
 const num = (v: unknown): number => typeof v === 'number' && Number.isFinite(v) ? v : 0
 
 export async function collectStats (info: DevnetInfo): Promise<DevnetStats> {
-  const [server, ...relays] = await Promise.all([health(info.server.url), ...info.relays.map((r) => health(r.url))])
+  const [server, ...relays] = await Promise.all([metrics(info.server), ...info.relays.map((r) => metrics(r))])
   const unreachable: string[] = []
   if (!server) unreachable.push('server')
   relays.forEach((h, i) => { if (!h) unreachable.push(info.relays[i].nickname) })

@@ -1,7 +1,8 @@
 // `marshmello relay`: one onion relay (docs/ARCHITECTURE.md §6). Fastify over HTTPS with the
 // hop's self-signed certificate; /channel upgrades to the cell channel, and a few
-// plain endpoints serve health, metrics, this relay's descriptor and a cached copy
-// of the consensus (so clients bootstrap without contacting the server, P1).
+// plain endpoints serve health (up or down, nothing countable), metrics (only with the
+// operator token, PROTOCOL §8), this relay's descriptor and a cached copy of the
+// consensus (so clients bootstrap without contacting the server, P1).
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { createWriteStream, type WriteStream } from 'node:fs'
@@ -14,6 +15,7 @@ import { acceptChannel, connectChannel, CLOSE } from '../common/channel.js'
 import { hopDescriptor, loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
 import { ConsensusSource } from '../common/consensus-source.js'
 import { installErrorHandler } from '../common/http-errors.js'
+import { loadOrCreateOperatorToken, operatorOnly, operatorTokenPath } from '../common/operator.js'
 import { RelayCore } from './relay-core.js'
 
 export interface RelayInit {
@@ -42,6 +44,8 @@ export interface RelayInit {
   descriptorLifetimeMs?: number
   /** how long circuits of a closed inbound channel wait for their previous hop to reconnect; default 3000 ms */
   reattachGraceMs?: number
+  /** the file holding the token /metrics demands; default DATA/operator.token (made at first start) */
+  operatorTokenFile?: string
 }
 
 export interface RelayComponents {
@@ -118,10 +122,18 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
   installErrorHandler(app)
   await app.register(websocket, { options: { maxPayload: CELL_SIZE, perMessageDeflate: false } })
 
-  // liveness without touching the session store (/healthz counts circuits in it)
+  // Public health says up or down and nothing countable (PROTOCOL §8): exact live counts
+  // polled every few ms would show which relays carry a given circuit.
+  // liveness without touching the session store
   app.get('/livez', async () => ({ ok: true, role: 'relay', fingerprint: identity.fingerprintHex }))
-  app.get('/healthz', async () => ({ ok: true, role: 'relay', fingerprint: identity.fingerprintHex, circuits: await sessions.size(), channels: core.channelCount, consensus: consensus.current !== null }))
-  app.get('/metrics', async () => ({ ...core.counters, circuits: await sessions.size(), tracked: core.tracked, channels: core.channelCount, memory: process.memoryUsage().rss }))
+  // readiness: the session store answers (503 while it does not); its size is not shown
+  app.get('/healthz', async () => {
+    await sessions.size()
+    return { ok: true, role: 'relay', fingerprint: identity.fingerprintHex, consensus: consensus.current !== null }
+  })
+  // exact counters for the operator only
+  const operatorToken = loadOrCreateOperatorToken(init.operatorTokenFile ?? operatorTokenPath(init.dataDir))
+  app.get('/metrics', { onRequest: operatorOnly(operatorToken) }, async () => ({ ...core.counters, circuits: await sessions.size(), tracked: core.tracked, channels: core.channelCount, memory: process.memoryUsage().rss }))
   app.get('/descriptor', async () => descriptor())
   app.get('/consensus', async (_req, reply) => {
     if (!consensus.raw) return reply.code(503).send({ error: { code: 'MM_ERR_NO_CONSENSUS', message: 'this relay has no valid consensus yet; try again shortly' } })

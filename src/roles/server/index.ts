@@ -2,7 +2,8 @@
 // final hop) and the directory, in one process by default or one service per
 // process (`service`). The public face is one HTTPS port with the cell channel
 // and the directory; the API is reachable only through circuits, plus
-// `directApi` on loopback for debugging and benchmarks.
+// `directApi` on loopback for debugging and benchmarks. Public health says up or down;
+// exact counters need the operator token (`/metrics`, PROTOCOL §8).
 import Fastify, { type FastifyInstance } from 'fastify'
 import { join } from 'node:path'
 import type { Logger } from '../../log.js'
@@ -10,10 +11,12 @@ import { MarshmelloError } from '../../errors.js'
 import type { MessageStore, UserStore } from '../../storage/types.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
+import type { RequestContext } from '../../onion/circuits/final-hop.js'
 import { hopDescriptor, loadOrCreateDirectoryKey, loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
 import { installErrorHandler } from '../common/http-errors.js'
 import { registerFinalHop, type FinalHopEndpoint } from '../common/final-hop-endpoint.js'
 import { ConsensusSource } from '../common/consensus-source.js'
+import { loadOrCreateOperatorToken, operatorOnly, operatorTokenPath } from '../common/operator.js'
 import { Directory, directoryRoutes } from './directory.js'
 import {
   TokenService, buildServiceApp, createGateway, createServices, httpUpstream, inProcessUpstream, loadOrCreateSecret, serveGateway,
@@ -51,6 +54,8 @@ export interface ServerInit {
   verifyRelays?: boolean
   /** every peer address a cell channel came from, one per line (P1 tests) */
   onPeer?: (remote: string) => void
+  /** the file holding the token /metrics demands; default DATA/operator.token (made at first start) */
+  operatorTokenFile?: string
 }
 
 export interface ServerComponents {
@@ -137,6 +142,7 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
 
   let endpoint: FinalHopEndpoint | undefined
   let gateway: Gateway | undefined
+  let serviceStats: (() => Record<string, number>) | undefined
   if (mode === 'all' || mode === 'gateway') {
     let upstream: { auth: Upstream, messages: Upstream }
     let tokens: TokenService
@@ -146,6 +152,7 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
       tokens = new TokenService({ secret, ttlMs: init.tokenTtlMs }, { isRevoked: (jti) => users.isTokenRevoked(jti) })
       const services = await createServices({ service: 'all', users, tokens, messages: need(c.messages, 'the server needs a message store'), ttlMs: init.messageTtlMs, logger: log })
       closers.push(() => services.close())
+      serviceStats = () => services.stats()
       const up = inProcessUpstream(services.dispatch)
       upstream = { auth: up, messages: up }
     } else {
@@ -158,8 +165,8 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
     }
     const gw = createGateway({ tokens, upstream, logger: log })
     gateway = gw
-    const handler = async (req: ApiRequest): Promise<ApiResponse> => {
-      const res = await gw({ method: req.method, url: req.path, contentType: req.headers['content-type'] || undefined, authorization: req.headers.authorization || undefined, body: req.body })
+    const handler = async (req: ApiRequest, ctx: RequestContext): Promise<ApiResponse> => {
+      const res = await gw({ method: req.method, url: req.path, contentType: req.headers['content-type'] || undefined, authorization: req.headers.authorization || undefined, body: req.body, circuit: ctx.circuit })
       return { status: res.status, headers: res.contentType !== undefined ? { 'content-type': res.contentType } : {}, body: res.body }
     }
     endpoint = await registerFinalHop(app, { identity, handler, maxCircuits: init.maxCircuits, circuitTtlMs: init.circuitTtlMs, log, onPeer: init.onPeer })
@@ -168,10 +175,18 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
 
   // the final hop's own signed descriptor, as relays serve theirs (the directory's reachability probe reads it)
   if (mode === 'all' || mode === 'gateway') app.get('/descriptor', async () => descriptor())
-  app.get('/healthz', async () => ({ ok: true, role: 'server', service: mode, ...(await counts()) }))
+  // Public health says up or down and nothing countable (PROTOCOL §8): readiness asks the
+  // stores (503 while one is down) but shows none of their counts
+  app.get('/healthz', async () => {
+    await counts()
+    return { ok: true, role: 'server', service: mode }
+  })
   // liveness without touching a store: /healthz answers 503 while a store is down, and an
   // orchestrator should not restart a process that is only waiting for its database
   app.get('/livez', async () => ({ ok: true, role: 'server', service: mode }))
+  // exact counters for the operator only
+  const operatorToken = loadOrCreateOperatorToken(init.operatorTokenFile ?? operatorTokenPath(init.dataDir))
+  app.get('/metrics', { onRequest: operatorOnly(operatorToken) }, async () => ({ ...(await counts()), ...serviceStats?.() }))
 
   const counts = async (): Promise<Record<string, number>> => ({
     ...(c.users && mode === 'all' ? { users: await c.users.count() } : {}),

@@ -55,7 +55,7 @@ t.test('devnet: 5 relays, devnet.json, clean stop, same identities on restart, n
   }
   await first.waitFor(/"event":"stats"/, 5000)
   const stats = events(first.stdout()).find((e) => e.event === 'stats')!
-  t.match(stats, { users: Number, messages: Number, circuits: Number, relaysListed: 5, unreachable: [] }, 'live counts from /healthz')
+  t.match(stats, { users: Number, messages: Number, circuits: Number, relaysListed: 5, unreachable: [] }, 'live counts through the operator path (/metrics with each role\'s token)')
 
   t.equal(await first.kill('SIGTERM'), 0, 'SIGTERM: exit code 0')
   t.same(await survivors(pids, 10_000), [], 'every child is gone')

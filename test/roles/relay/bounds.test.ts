@@ -10,7 +10,7 @@ import { ChannelPool } from '../../../src/roles/client/circuits/channel-pool.js'
 import { Circuit } from '../../../src/roles/client/circuits/circuit.js'
 import { ChannelCommand, encodeChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { HopError } from '../../../src/onion/cells/relay-msg.js'
-import { createCell, healthz, metrics, rawChannel, sleep, startNet, waitUntil } from './fixture.js'
+import { createCell, metrics, rawChannel, sleep, startNet, waitUntil } from './fixture.js'
 
 t.test('relay bounds', async (t) => {
   const net = await startNet(t, ['127.0.0.11', '127.0.0.12'], {
@@ -25,7 +25,7 @@ t.test('relay bounds', async (t) => {
     let sampling = true
     const sampler = (async () => {
       while (sampling) {
-        max = Math.max(max, (await healthz(bigProc)).circuits)
+        max = Math.max(max, (await metrics(bigProc)).circuits)
         await sleep(20)
       }
     })()
@@ -42,14 +42,14 @@ t.test('relay bounds', async (t) => {
     t.equal(cells.filter((c) => c.cmd === ChannelCommand.DESTROY && c.data[0] === HopError.BUSY).length, N - 1000, 'the rest with DESTROY BUSY (PROTOCOL §5.5)')
     t.ok(max <= 1000, `circuits never exceeded 1000 (max seen ${max})`)
     t.ok(max >= 900, 'the table did fill up to its bound (the flood was real)')
-    t.equal((await healthz(bigProc)).circuits, 1000, 'the table is full, not over')
+    t.equal((await metrics(bigProc)).circuits, 1000, 'the table is full, not over')
     t.comment(`${N} handshakes in ${Date.now() - started} ms`)
 
     // none was evicted: the oldest circuit is still there, and leaving makes room
     t.same(cells.filter((c) => c.cmd === ChannelCommand.CREATED).map((c) => c.circId).slice(0, 3), [1, 2, 3], 'the circuits kept are the first ones')
     t.notOk(ch.closed, 'the flooding channel itself was not dropped')
     ch.send(encodeChannelCell(1, ChannelCommand.DESTROY, Buffer.from([0])))
-    t.ok(await waitUntil(async () => (await healthz(bigProc)).circuits === 999), 'a DESTROY frees one place')
+    t.ok(await waitUntil(async () => (await metrics(bigProc)).circuits === 999), 'a DESTROY frees one place')
 
     const channels = new ChannelPool('127.0.0.77')
     t.teardown(() => channels.close())
@@ -68,10 +68,10 @@ t.test('relay bounds', async (t) => {
     t.teardown(() => channels.close())
     const c = await Circuit.build({ path: [short, net.final.descriptor], channels })
     t.equal((await c.request({ method: 'GET', path: '/x', headers: {}, body: Buffer.alloc(0) })).status, 200)
-    t.ok((await healthz(shortProc)).circuits >= 21, 'the circuits are live')
+    t.ok((await metrics(shortProc)).circuits >= 21, 'the circuits are live')
 
     await sleep(2000)
-    t.ok(await waitUntil(async () => (await healthz(shortProc)).circuits === 0, { timeoutMs: 2500 }), 'all circuits are gone ~3 s after they went idle')
+    t.ok(await waitUntil(async () => (await metrics(shortProc)).circuits === 0, { timeoutMs: 2500 }), 'all circuits are gone ~3 s after they went idle')
     t.ok(await waitUntil(async () => (await metrics(shortProc)).tracked === 0, { timeoutMs: 2500 }), 'and the 1 s sweep forgot their routing entries')
     t.ok((await metrics(shortProc)).channels >= 2, 'while the channels themselves stay open')
     const err = await c.request({ method: 'GET', path: '/late', headers: {}, body: Buffer.alloc(0) }, { timeoutMs: 3000 }).then(() => null, (e) => e)

@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { ChannelPool } from '../../../src/roles/client/circuits/channel-pool.js'
 import { Circuit } from '../../../src/roles/client/circuits/circuit.js'
 import { CELL_SIZE } from '../../../src/onion/cells/constants.js'
-import { directoryKey, httpsGetJson, startEchoHop, startRelayProc, tmp, writeConsensus, type RelayProc } from '../../helpers/net.js'
+import { metrics } from './fixture.js'
+import { directoryKey, startEchoHop, startRelayProc, tmp, writeConsensus, type RelayProc } from '../../helpers/net.js'
 
 const CLIENT_IP = '127.0.0.77'
 
@@ -43,7 +44,7 @@ t.test('a request through three relays and back', async (t) => {
   t.ok(many[2].body.equals(big), 'a 20 kB body crosses as many cells and comes back whole')
 
   // AUTH over TLS: the middle and exit relays each accepted one channel from a listed relay
-  const counts = await Promise.all(relays.map(async (r) => await httpsGetJson(`https://${r.host}:${r.port}/metrics`) as Record<string, number>))
+  const counts = await Promise.all(relays.map((r) => metrics(r)))
   t.same(counts.map((m) => [m.channelsAuthenticated, m.authRefused]), [[0, 0], [1, 0], [1, 0]], 'relay-to-relay channels proved their identity; the client\'s did not')
 
   circuit.destroy()

@@ -1,6 +1,7 @@
 // Shared set-up for the relay tests: one loopback network per test file (relay
 // processes from the CLI, a signed consensus file, an in-process final hop that
-// records what it rejects), plus small probes (/metrics, /healthz, polling) and
+// records what it rejects), plus small probes (/metrics with the operator token,
+// /healthz, polling) and
 // raw cell helpers for tests that speak the channel protocol themselves.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,6 +11,7 @@ import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
 import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { clientStart } from '../../../src/onion/handshake/oaep-x25519.js'
 import { waitUntil } from '../../helpers/wait.js'
+import { fetchOperatorJson, readOperatorToken } from '../../../src/roles/common/operator.js'
 import { directoryKey, httpsGetJson, startEchoHop, startRelayProc, tmp, writeConsensus, type DirectoryKey, type EchoHop, type RelayProc } from '../../helpers/net.js'
 
 export { sleep, waitUntil } from '../../helpers/wait.js'
@@ -49,8 +51,12 @@ export async function startNet (t: Test, hosts: string[], o: { extra?: (i: numbe
   return { dir, key, consensus, relays, descs, final, publish }
 }
 
-export const metrics = async (r: { host: string, port: number }): Promise<Record<string, number>> =>
-  await httpsGetJson(`https://${r.host}:${r.port}/metrics`) as Record<string, number>
+/** a relay's exact counters, through the operator path (the token in its data dir, PROTOCOL §8) */
+export async function metrics (r: { host: string, port: number, dataDir: string }): Promise<Record<string, number>> {
+  const m = await fetchOperatorJson(`https://${r.host}:${r.port}/metrics`, readOperatorToken(r.dataDir))
+  if (m === null) throw new Error(`no /metrics from ${r.host}:${r.port}`)
+  return m as Record<string, number>
+}
 
 export const healthz = async (r: { host: string, port: number }): Promise<Record<string, any>> =>
   await httpsGetJson(`https://${r.host}:${r.port}/healthz`) as Record<string, any>

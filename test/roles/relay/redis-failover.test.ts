@@ -105,10 +105,10 @@ if (!redisUp) {
     t.equal(after.headers['x-path'], '/after')
 
     const served = echo.requests.length
-    const m0 = await metrics({ host: A_HOST, port: aPort })
+    const m0 = await metrics({ host: A_HOST, port: aPort, dataDir: aDir })
     ;(circuit as any).channel.ch.send(captured)
-    t.ok(await waitUntil(async () => (await metrics({ host: A_HOST, port: aPort })).cellsRejected > m0.cellsRejected), 'A2 rejects the cell replayed from before the switch')
-    const m1 = await metrics({ host: A_HOST, port: aPort })
+    t.ok(await waitUntil(async () => (await metrics({ host: A_HOST, port: aPort, dataDir: aDir })).cellsRejected > m0.cellsRejected), 'A2 rejects the cell replayed from before the switch')
+    const m1 = await metrics({ host: A_HOST, port: aPort, dataDir: aDir })
     t.equal(m1.cellsForwarded, m0.cellsForwarded, 'the replayed cell was not forwarded')
     await sleep(300)
     t.equal(echo.requests.length, served, 'the final hop saw no duplicate request')

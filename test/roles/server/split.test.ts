@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { directoryFingerprint } from '../../../src/onion/directory/consensus.js'
 import { loadOrCreateDirectoryKey, loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
 import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
+import { fetchOperatorJson, readOperatorToken } from '../../../src/roles/common/operator.js'
 import { run, tmp } from '../../helpers/net.js'
 import { relayHost, startDirectoryRelay, startServerProc, stopProc, waitForConsensus, writeDevnetFile, type RelayInfo, type ServerInfo } from '../../helpers/network.js'
 
@@ -105,10 +106,10 @@ t.test('four server processes and three relays: register, send and read through 
     const out = await cli(home, ['read', '--user', 'carol', '--room', 'split', '--json'])
     t.match(out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)), [{ from: 'carol', room: 'split', text }], 'reads back its message')
 
-    const gw = JSON.parse((await fetchDocument(`${gateway.url}/healthz`)).text)
-    t.ok(gw.requestsServed >= 3, 'the requests went through the gateway\'s final hop')
-    const d = JSON.parse((await fetchDocument(`${directory.url}/healthz`)).text)
-    t.equal(d.relays, 3)
+    const gw = await fetchOperatorJson(`${gateway.url}/metrics`, readOperatorToken(gateway.dataDir))
+    t.ok(Number(gw?.requestsServed) >= 3, 'the requests went through the gateway\'s final hop (operator counters)')
+    const d = await fetchOperatorJson(`${directory.url}/metrics`, readOperatorToken(directory.dataDir))
+    t.equal(d?.relays, 3)
     // each service holds its own state
     t.ok(readFileSync(join(dir, 'messages', 'messages.db')).includes(Buffer.from(text)), 'stored by the messages service')
     const authFiles = readdirSync(join(dir, 'auth')).map((f) => readFileSync(join(dir, 'auth', f)))

@@ -2,8 +2,10 @@
 // (issues a JWT), logout (revokes its jti), users' public E2E keys, and the internal
 // routes a gateway running apart needs (token revocation status, user existence). It
 // never parses a JWT itself: the caller is the user the gateway vouches for (over HTTP,
-// believed only with the internal token). Leaves out per-address rate limiting (the
-// server never learns addresses) and key history.
+// believed only with the internal token). Every scrypt runs through one bounded gate
+// (password-work.ts) and failed logins slow a name down without locking it
+// (login-throttle.ts), PROTOCOL §6.1. Leaves out per-address limits (the server never
+// learns addresses, P1; the gateway limits per circuit) and key history.
 
 import { MarshmelloError, lengthError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
@@ -13,9 +15,11 @@ import { requireCaller } from './http.js'
 import { ok, type Route, type ServiceCall } from './router.js'
 import type { ServiceRoutes } from './messages.js'
 import { dummyHash, hashPassword, verifyPassword } from './password.js'
+import { PasswordWork, type PasswordWorkInit } from './password-work.js'
+import { LoginThrottle, type LoginThrottleInit } from './login-throttle.js'
 import { USERNAME_INPUT, errorResponses, isWellFormedText, keysSchema } from './schemas.js'
 import type { TokenService } from './tokens.js'
-import { TokenBuckets } from '../../common/limits.js'
+import { systemClock, type Clock } from '../../common/clock.js'
 
 export interface AuthServiceOptions {
   users: UserStore
@@ -23,6 +27,12 @@ export interface AuthServiceOptions {
   logger?: Logger
   /** how often expired revocations are purged; default 1 h */
   purgeIntervalMs?: number
+  /** the scrypt gate (a shared instance, or its bounds); default 2 running, 32 queued */
+  passwordWork?: PasswordWork | PasswordWorkInit
+  /** failed-login throttling per name (login-throttle.ts defaults) */
+  loginThrottle?: LoginThrottleInit
+  /** time for the throttle and the purge timer; default the system clock */
+  clock?: Clock
 }
 
 /** Thrown at login for an unknown user AND for a wrong password: the two must look alike. */
@@ -95,22 +105,22 @@ function tokenOf (call: ServiceCall): { jti: string, expiresAt: number } {
   return { jti, expiresAt: Number(exp) }
 }
 
-/** Thrown when a name has had too many failed logins lately (password guessing). */
-const tooManyFailures = () => new MarshmelloError('MM_ERR_RATE', 'too many failed logins for this name; wait a minute and try again')
-
 export async function authRoutes (opts: AuthServiceOptions): Promise<ServiceRoutes> {
   const { users, tokens } = opts
-  // The server cannot limit guessers by address (it never learns one, P1), so failed
-  // logins are limited per name, known or not (no enumeration): a burst of 10, then
-  // one every 30 s. Successful logins cost nothing.
-  const failures = new TokenBuckets(1 / 30, 10)
+  const clock = opts.clock ?? systemClock
   const logger = opts.logger ?? silentLogger
-  await dummyHash() // made before the first login, so unknown-user logins cost one scrypt like the rest
+  // every scrypt in this service, bounded (PROTOCOL §6.1)
+  const work = opts.passwordWork instanceof PasswordWork ? opts.passwordWork : new PasswordWork(opts.passwordWork)
+  // The server cannot limit guessers by address (it never learns one, P1), so failed
+  // logins slow their name down, known or not (no enumeration): a delay before the
+  // check, never a refusal of the right password.
+  const throttle = new LoginThrottle(opts.loginThrottle, clock)
+  // made before the first login, so an unknown name costs one scrypt like a known one
+  const dummy = await dummyHash()
 
-  const purge = setInterval(() => {
-    users.purgeRevoked(Date.now()).catch(err => logger.warn('purging revoked tokens failed', { err }))
+  const purge = clock.setInterval(() => {
+    users.purgeRevoked(clock.now()).catch(err => logger.warn('purging revoked tokens failed', { err }))
   }, opts.purgeIntervalMs ?? 60 * 60 * 1000)
-  purge.unref()
 
   const routes: Route[] = [
     {
@@ -122,7 +132,8 @@ export async function authRoutes (opts: AuthServiceOptions): Promise<ServiceRout
         checkPassword(body.password)
         if (body.keys !== undefined) keyFingerprint(body.keys) // validates both keys
         const username = body.username.toLowerCase()
-        const passwordHash = await hashPassword(body.password)
+        // hashed before the name is checked: a taken name costs the same scrypt as a free one
+        const passwordHash = await work.run(() => hashPassword(body.password))
         const user = await users.create({ username, passwordHash, keys: body.keys ?? null })
         return { status: 201, body: { username: user.username } }
       },
@@ -145,11 +156,12 @@ export async function authRoutes (opts: AuthServiceOptions): Promise<ServiceRout
         const body = input as { username: string, password: string }
         checkPassword(body.password)
         const name = body.username.toLowerCase()
-        if (!failures.has(name)) throw tooManyFailures()
+        await throttle.wait(name)
         const user = await users.get(name)
-        const good = await verifyPassword(body.password, user?.passwordHash ?? await dummyHash())
+        // an unknown name is checked against the dummy hash: the same scrypt, the same gate
+        const good = await work.run(() => verifyPassword(body.password, user?.passwordHash ?? dummy))
         if (user === undefined || !good) {
-          failures.take(name)
+          throttle.failed(name)
           throw badCredentials()
         }
         const issued = await tokens.issue(user.username)
@@ -219,5 +231,8 @@ export async function authRoutes (opts: AuthServiceOptions): Promise<ServiceRout
       async handler ({ body }) { return ok({ exists: (await users.get((body as { username: string }).username.toLowerCase())) !== undefined }) },
     },
   ]
-  return { routes, close: () => clearInterval(purge) }
+  return { routes, close: () => purge.cancel(), stats: () => {
+    const w = work.stats
+    return { passwordChecksRunning: w.running, passwordChecksQueued: w.queued, passwordChecksRefused: w.refused, passwordChecksDone: w.done, loginsDelayed: throttle.waiting }
+  } }
 }

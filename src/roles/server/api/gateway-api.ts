@@ -2,7 +2,8 @@
 // bearer JWT on every /v1 route but register and login, then forwards the request
 // untouched to the auth or messages service with the internal token and the caller's
 // name. Only content-type travels upstream: client-sent x-marshmello-* headers, and
-// every other header, are dropped. Terminating the onion is the caller's job.
+// every other header, are dropped. Requests that come on a circuit are held to that
+// circuit's budgets (circuit-limits.ts, PROTOCOL §6.1). Terminating the onion is the caller's job.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { MarshmelloError } from '../../../errors.js'
@@ -10,6 +11,8 @@ import { silentLogger, type Logger } from '../../../log.js'
 import { BODY_LIMIT, HEADER_TOKEN_EXP, HEADER_TOKEN_ID, HEADER_USER, JSON_TYPE, bytesApp, errorReply, headerOf, serveBytes, type BytesCall, type BytesReply } from './http.js'
 import type { TokenService } from './tokens.js'
 import type { Upstream } from './upstream.js'
+import { CircuitLimits, type CircuitLimitsInit } from './circuit-limits.js'
+import { systemClock, type Clock } from '../../common/clock.js'
 
 export { buildServiceApp, createServices, type ServiceAppInit, type ServiceName, type Services } from './service-app.js'
 export { httpUpstream, inProcessUpstream, remoteRevocationCheck, remoteUserExists, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream.js'
@@ -20,21 +23,32 @@ export interface GatewayApiInit {
   logger?: Logger
   /** upstream timeout for long-polls (requests with wait>0); default 35 s */
   longPollTimeoutMs?: number
+  /** per-circuit budgets (circuit-limits.ts defaults) */
+  circuitLimits?: CircuitLimitsInit
+  /** time for the budgets; default the system clock */
+  clock?: Clock
 }
 
 const SERVICE_OF: Record<string, 'auth' | 'messages'> = {
-  auth: 'auth', users: 'auth', rooms: 'messages', dms: 'messages', stats: 'messages',
+  auth: 'auth', users: 'auth', rooms: 'messages', dms: 'messages',
 }
 /** every path segment of the API is [A-Za-z0-9_-]: no dots, no percent-encoding, nothing to normalise */
 const PATH = /^\/v1(\/[A-Za-z0-9_-]+)+$/
 const PUBLIC = new Set(['POST /v1/auth/register', 'POST /v1/auth/login'])
 const BEARER = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/i
+/** upstream timeout for register and login (login-throttle.ts: at most 8 s of delay, then the scrypt gate) */
+const PASSWORD_TIMEOUT_MS = 15_000
 
 /** Thrown when a protected route is called without a well-formed bearer token. */
 const noToken = () => new MarshmelloError('MM_ERR_TOKEN', 'send Authorization: Bearer <token>')
 
 export interface GatewayRequest extends BytesCall {
   authorization?: string
+  /**
+   * the circuit the request came on (an opaque id from the final hop), so the circuit's
+   * budgets apply; absent on the loopback direct API and in-process tools, which have none
+   */
+  circuit?: string
 }
 
 export type GatewayResponse = BytesReply
@@ -53,17 +67,24 @@ const HEALTH = JSON.stringify({ ok: true, service: 'gateway' })
  */
 export function createGateway (init: GatewayApiInit): Gateway {
   const logger = init.logger ?? silentLogger
+  const limits = new CircuitLimits(init.circuitLimits, init.clock ?? systemClock)
   return async function gateway (req) {
+    let release: (() => void) | undefined
     try {
-      return await dispatch(req)
+      const q = req.url.indexOf('?')
+      const path = q === -1 ? req.url : req.url.slice(0, q)
+      const isPublic = PUBLIC.has(`${req.method} ${path}`)
+      // every request on a circuit counts; a register or login also against its password budget (PROTOCOL §6.1)
+      if (req.circuit !== undefined) release = limits.admit(req.circuit, isPublic)
+      return await dispatch(req, q, path, isPublic)
     } catch (err) {
       return errorReply(err, logger, req.method)
+    } finally {
+      release?.()
     }
   }
 
-  async function dispatch (req: GatewayRequest): Promise<GatewayResponse> {
-    const q = req.url.indexOf('?')
-    const path = q === -1 ? req.url : req.url.slice(0, q)
+  async function dispatch (req: GatewayRequest, q: number, path: string, isPublic: boolean): Promise<GatewayResponse> {
     if (path === '/healthz' && req.method === 'GET') return { status: 200, contentType: JSON_TYPE, body: Buffer.from(HEALTH) }
     const service = METHODS.has(req.method) && PATH.test(path) ? SERVICE_OF[path.split('/')[2]] : undefined
     if (service === undefined) return json(404, NOT_FOUND)
@@ -71,7 +92,7 @@ export function createGateway (init: GatewayApiInit): Gateway {
 
     const headers: Record<string, string> = {}
     if (req.contentType !== undefined) headers['content-type'] = req.contentType
-    if (!PUBLIC.has(`${req.method} ${path}`)) {
+    if (!isPublic) {
       const m = BEARER.exec(req.authorization ?? '')
       if (m === null) throw noToken()
       const who = await init.tokens.verify(m[1])
@@ -85,7 +106,8 @@ export function createGateway (init: GatewayApiInit): Gateway {
       url: req.url,
       headers,
       body: req.body !== undefined && req.body.length > 0 ? req.body : undefined,
-      timeoutMs: longPoll ? init.longPollTimeoutMs ?? 35_000 : undefined,
+      // a login may wait out its name's throttle delay (≤ 8 s) and the scrypt queue first
+      timeoutMs: longPoll ? init.longPollTimeoutMs ?? 35_000 : isPublic ? PASSWORD_TIMEOUT_MS : undefined,
       signal: req.signal,
     })
     return { status: res.statusCode, contentType: res.headers['content-type'], body: res.statusCode === 204 ? Buffer.alloc(0) : res.body }

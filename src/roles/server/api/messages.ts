@@ -22,8 +22,6 @@ export interface MessagesServiceOptions {
   maxLongPolls?: number
   /** whether a DM recipient exists; without it any well-formed name is accepted */
   userExists?: (username: string) => Promise<boolean>
-  /** for /v1/stats; without it `users` is left out */
-  countUsers?: () => Promise<number>
   logger?: Logger
   now?: () => number
 }
@@ -72,6 +70,8 @@ export interface ServiceRoutes {
   routes: Route[]
   /** answers every waiting long-poll with what it has, stops timers and the store subscription */
   close (): void
+  /** exact counters for the operator (`/metrics`, PROTOCOL §8), never for a public endpoint */
+  stats?: () => Record<string, number>
 }
 
 export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
@@ -211,20 +211,6 @@ export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
       async handler ({ query, call, signal }) {
         const me = requireCaller(call)
         return page({ dmUser: me, after: query.after }, query as PageQuery, [`d:${me}`], signal)
-      },
-    },
-    {
-      method: 'GET',
-      url: '/v1/stats',
-      schema: {
-        response: {
-          200: { type: 'object', properties: { users: { type: 'number' }, messages: { type: 'number' } }, required: ['messages'] },
-          ...errorResponses,
-        },
-      },
-      async handler () {
-        const messages = await store.count()
-        return { status: 200, body: opts.countUsers === undefined ? { messages } : { users: await opts.countUsers(), messages } }
       },
     },
   ]

@@ -14,6 +14,9 @@ import { messagesRoutes, type ServiceRoutes } from './messages.js'
 import { compileRoutes, ok, type Dispatch, type Route } from './router.js'
 import { errorResponses, healthSchema } from './schemas.js'
 import type { TokenService } from './tokens.js'
+import type { PasswordWorkInit } from './password-work.js'
+import type { LoginThrottleInit } from './login-throttle.js'
+import type { Clock } from '../../common/clock.js'
 
 export type ServiceName = 'auth' | 'messages' | 'all'
 
@@ -31,15 +34,21 @@ export interface ServicesInit {
   maxLongPolls?: number
   /** messages alone: how to check a DM recipient (e.g. remoteUserExists); 'all' uses `users` */
   userExists?: (username: string) => Promise<boolean>
-  countUsers?: () => Promise<number>
   logger?: Logger
   now?: () => number
+  /** auth: the scrypt gate's bounds, and failed-login throttling (PROTOCOL §6.1) */
+  passwordWork?: PasswordWorkInit
+  loginThrottle?: LoginThrottleInit
+  /** auth: time for the throttle and timers; default the system clock */
+  clock?: Clock
 }
 
 export interface Services {
   dispatch: Dispatch
   /** answers waiting long-polls, stops the services' timers (the stores are the caller's) */
   close (): void
+  /** the services' exact counters, for the operator endpoint only (PROTOCOL §8) */
+  stats (): Record<string, number>
 }
 
 function need<T> (value: T | undefined, what: string, service: ServiceName): T {
@@ -51,7 +60,14 @@ export async function createServices (init: ServicesInit): Promise<Services> {
   const logger = init.logger ?? silentLogger
   const parts: ServiceRoutes[] = []
   if (init.service === 'auth' || init.service === 'all') {
-    parts.push(await authRoutes({ users: need(init.users, 'a UserStore', init.service), tokens: need(init.tokens, 'a TokenService', init.service), logger }))
+    parts.push(await authRoutes({
+      users: need(init.users, 'a UserStore', init.service),
+      tokens: need(init.tokens, 'a TokenService', init.service),
+      passwordWork: init.passwordWork,
+      loginThrottle: init.loginThrottle,
+      clock: init.clock,
+      logger,
+    }))
   }
   if (init.service === 'messages' || init.service === 'all') {
     const users = init.service === 'all' ? need(init.users, 'a UserStore', init.service) : undefined
@@ -61,7 +77,6 @@ export async function createServices (init: ServicesInit): Promise<Services> {
       longPollMaxMs: init.longPollMaxMs,
       maxLongPolls: init.maxLongPolls,
       userExists: init.userExists ?? (users && (async (name: string) => (await users.get(name)) !== undefined)),
-      countUsers: init.countUsers ?? (users && (() => users.count())),
       logger,
       now: init.now,
     }))
@@ -80,6 +95,7 @@ export async function createServices (init: ServicesInit): Promise<Services> {
       closed = true
       for (const p of parts) p.close()
     },
+    stats: () => Object.assign({}, ...parts.map(p => p.stats?.() ?? {})),
   }
 }
 

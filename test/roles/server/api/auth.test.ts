@@ -87,20 +87,20 @@ t.test('JWT expiry and tampering at the gateway', async t => {
   let clock = Date.now()
   const { gateway } = await stack(t, { now: () => clock })
   const token = await signUp(gateway, 'erin')
-  t.equal((await call(gateway, 'GET', '/v1/stats', { token })).status, 200)
+  t.equal((await call(gateway, 'GET', '/v1/dms', { token })).status, 200)
   const [h, p, s] = token.split('.')
   const flip = (x: string, i: number) => x.slice(0, i) + (x[i] === 'A' ? 'B' : 'A') + x.slice(i + 1)
   for (const bad of [`${h}.${p}.${flip(s, 5)}`, `${h}.${flip(p, 7)}.${s}`, `${h}.${p}`, token + 'x']) {
-    const res = await call(gateway, 'GET', '/v1/stats', { token: bad })
+    const res = await call(gateway, 'GET', '/v1/dms', { token: bad })
     t.equal(res.status, 401)
     t.equal(res.json.error.code, 'MM_ERR_TOKEN')
   }
   for (const header of [undefined, 'Basic abc', `Bearer`, `Token ${token}`]) {
-    const res = await call(gateway, 'GET', '/v1/stats', { headers: header === undefined ? {} : { authorization: header } })
+    const res = await call(gateway, 'GET', '/v1/dms', { headers: header === undefined ? {} : { authorization: header } })
     t.equal(res.status, 401, String(header).slice(0, 20))
   }
   clock += 12 * 3600_000 + 1000
-  const expired = await call(gateway, 'GET', '/v1/stats', { token })
+  const expired = await call(gateway, 'GET', '/v1/dms', { token })
   t.equal(expired.status, 401)
   t.equal(expired.json.error.code, 'MM_ERR_TOKEN_EXPIRED')
 })

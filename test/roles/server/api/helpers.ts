@@ -1,6 +1,7 @@
 // Test helpers for the server API: a whole in-process stack (real sqlite user store
 // and nedb message store in a temp dir, the services, the gateway) torn down with
-// the test, plus small request helpers. No fakes beyond an optional clock.
+// the test, plus small request helpers; clockedStack is the same with a fake clock and
+// the gateway as the function the final hop calls. No fakes beyond the clock.
 
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -10,8 +11,11 @@ import type { FastifyInstance } from 'fastify'
 import { nedbMessageStore } from '../../../../src/storage/messages/nedb.js'
 import { sqliteUserStore } from '../../../../src/storage/users/sqlite.js'
 import type { MessageStore, UserStore } from '../../../../src/storage/types.js'
-import { buildGatewayApi, buildServiceApp, createServices, inProcessUpstream, type Services } from '../../../../src/roles/server/api/gateway-api.js'
+import { buildGatewayApi, buildServiceApp, createGateway, createServices, inProcessUpstream, type Gateway, type Services } from '../../../../src/roles/server/api/gateway-api.js'
 import { TokenService, loadOrCreateSecret } from '../../../../src/roles/server/api/tokens.js'
+import type { PasswordWorkInit } from '../../../../src/roles/server/api/password-work.js'
+import type { CircuitLimitsInit } from '../../../../src/roles/server/api/circuit-limits.js'
+import { FakeClock } from '../../../helpers/fake-clock.js'
 
 type Teardown = { teardown (fn: () => unknown): void }
 
@@ -96,3 +100,66 @@ export async function signUp (app: FastifyInstance, name: string, password = PAS
 export const rawKey = () => randomBytes(32).toString('base64')
 
 export { sleep } from '../../../helpers/wait.js'
+
+/* ---------------------------------------------- the gateway as a function, on a fake clock -- */
+
+export interface ClockedStack {
+  /** the gateway function the final hop calls (requests may name their circuit) */
+  gateway: Gateway
+  services: Services
+  clock: FakeClock
+}
+
+/** the in-process services and gateway with an injected clock (throttle delays, per-circuit budgets) */
+export async function clockedStack (t: Teardown, o: { passwordWork?: PasswordWorkInit, circuitLimits?: CircuitLimitsInit } = {}): Promise<ClockedStack> {
+  const dir = await tempDir(t)
+  const clock = new FakeClock()
+  const users = sqliteUserStore({ path: join(dir, 'users.db') })
+  const messages = await nedbMessageStore({ path: join(dir, 'messages.db') })
+  const tokens = new TokenService({ secret: await loadOrCreateSecret(join(dir, 'token.secret')) }, { isRevoked: jti => users.isTokenRevoked(jti) })
+  const services = await createServices({ service: 'all', users, tokens, messages, clock, passwordWork: o.passwordWork })
+  const upstream = inProcessUpstream(services.dispatch)
+  const gateway = createGateway({ tokens, upstream: { auth: upstream, messages: upstream }, clock, circuitLimits: o.circuitLimits })
+  t.teardown(async () => {
+    services.close()
+    await users.close()
+    await messages.close()
+  })
+  return { gateway, services, clock }
+}
+
+/** one JSON request to the gateway function, from `circuit` when given */
+export async function gw (g: Gateway, method: string, url: string, o: { body?: unknown, token?: string, circuit?: string } = {}): Promise<Answer> {
+  const res = await g({
+    method,
+    url,
+    circuit: o.circuit,
+    authorization: o.token === undefined ? undefined : `Bearer ${o.token}`,
+    contentType: o.body === undefined ? undefined : 'application/json',
+    body: o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body)),
+  })
+  const raw = res.body.toString('utf8')
+  let json: any
+  try { json = raw === '' ? undefined : JSON.parse(raw) } catch { json = undefined }
+  return { status: res.status, json, raw }
+}
+
+/**
+ * Waits for `p`, moving the fake clock only while a login waits out its throttle delay
+ * (real scrypt work runs on the real event loop meanwhile); also returns how much fake
+ * time passed, i.e. how long the throttle held the request.
+ */
+export async function drive<T> (s: ClockedStack, p: Promise<T>, stepMs = 250): Promise<{ value: T, waitedMs: number }> {
+  let done = false
+  let value!: T
+  void p.then((v) => { done = true; value = v })
+  const start = s.clock.now()
+  const giveUp = Date.now() + 60_000 // a bound on real time for the real scrypt work, never a wait
+  while (!done && Date.now() < giveUp) {
+    if (s.services.stats().loginsDelayed > 0) await s.clock.advance(stepMs)
+    // real scrypt work runs in the thread pool: yield the CPU to it instead of spinning
+    else await Promise.race([p, new Promise((resolve) => setTimeout(resolve, 2))])
+  }
+  if (!done) throw new Error('the request never finished')
+  return { value, waitedMs: s.clock.now() - start }
+}
