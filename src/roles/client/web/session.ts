@@ -167,8 +167,10 @@ export class WebSession {
     this.rooms.set(room, { timeline, ready: this.follow(this.generation, timeline, (o) => this.me().client.readRoom(room, o), (m) => this.events.push({ type: 'room', room, message: view(m) })) })
   }
 
+  /** other pages of this UI hear of the joined rooms; the profile keeps them */
   private async saveRooms (): Promise<void> {
     const { client, name } = this.me()
+    this.events.push({ type: 'rooms', rooms: this.joinedRooms() })
     await saveJoinedRooms(client.home, name, this.joinedRooms()).catch(() => {}) // a read-only home still chats
   }
 

@@ -227,12 +227,9 @@ t.test('web UI', async (t) => {
     await pa.waitForSelector('#screen-chat:not([hidden])', { timeout: 30_000 })
     t.equal(await pa.textContent('#who'), 'signed in as alice')
     t.equal(await activeId(pa), 'send-text', 'after sign-up the focus is in the composer')
-    // bob signed up through the API above; his page logs in
-    await pb.fill('#auth-user', 'bob')
-    await pb.fill('#auth-pass', PASSWORD)
-    await pb.click('#auth-submit')
+    // bob signed up through the API above, so his page opened on the chat screen
     await pb.waitForSelector('#screen-chat:not([hidden])', { timeout: 30_000 })
-    t.equal(await activeId(pb), 'send-text', 'after login the focus is in the composer')
+    t.equal(await activeId(pb), 'send-text', 'a page opening on the chat has the focus in the composer')
     // the phone page of the same UI follows on a reload
     await phone.reload()
     await phone.waitForSelector('#screen-chat:not([hidden])', { timeout: 30_000 })
@@ -270,6 +267,7 @@ t.test('web UI', async (t) => {
     const viaApi = await api(alice, 'POST', '/api/rooms/lobby/messages', { text: long })
     t.equal(viaApi.json.error.code, 'MM_ERR_BAD_TEXT', 'the local API refuses it as well, before the network')
     await pa.fill('#send-text', '')
+    t.equal(await pa.isVisible('#notice'), false, 'the warning goes once the text fits')
 
     // markup is text, never HTML
     const xss1 = '<script>window.__pwned=1</script>'
@@ -293,6 +291,9 @@ t.test('web UI', async (t) => {
     await phone.locator('#circuit-path .hop.node').nth(3).waitFor({ timeout: 20_000 })
     const bar = await phone.locator('#circuit').boundingBox()
     t.ok(bar && bar.height <= 40, `the phone's circuit bar is one compact line (${bar?.height} px high)`)
+    const last = await phone.locator('#circuit-path .hop.server').boundingBox()
+    const rebuild = await phone.locator('#circuit-new').boundingBox()
+    t.ok(last && rebuild && last.x + last.width <= rebuild.x, `the whole path fits beside the button (${last?.x}+${last?.width} <= ${rebuild?.x})`)
 
     // the unread count in the title, for a room the reader is not looking at
     await pb.fill('#join-name', 'side')

@@ -36,6 +36,8 @@ export class ChatView {
   private readonly title = byId('conv-title', HTMLElement)
   private readonly input = byId('send-text', HTMLTextAreaElement)
   private readonly hint = byId('send-hint', HTMLElement)
+  /** the notice line shows the limit's warning, to take back once the text fits */
+  private limitNotice = false
 
   constructor (private readonly d: ChatDeps) {
     byId('send-form', HTMLFormElement).addEventListener('submit', (ev) => { ev.preventDefault(); void this.send() })
@@ -56,6 +58,7 @@ export class ChatView {
     const n = messageLength(text)
     this.hint.textContent = over ?? (n > MESSAGE_MAX_CHARS * 0.9 ? `${n} of ${MESSAGE_MAX_CHARS} characters` : HINT)
     this.hint.classList.toggle('over', over !== null)
+    if (!over && this.limitNotice) { this.limitNotice = false; this.d.shell.notice('') }
   }
 
   focus (): void { this.input.focus() }
@@ -117,7 +120,7 @@ export class ChatView {
     const text = input.value
     if (!text.trim()) return
     const over = messageTooLong(text)
-    if (over) { shell.notice(over, true); this.fit(); return }
+    if (over) { shell.notice(over, true); this.limitNotice = true; this.fit(); return }
     const v = state.view
     const clientId = newClientId()
     // shown at once as "sending…"; the UI's answer (or its outbox events) moves it on

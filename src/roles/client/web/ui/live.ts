@@ -78,6 +78,9 @@ export class Live {
       messages.render(false)
     } else if (e.type === 'outbox') {
       if (state.applyOutbox(e.item)) messages.render(false)
+    } else if (e.type === 'rooms') {
+      state.rooms = e.rooms
+      sidebar.render()
     }
   }
 
