@@ -387,6 +387,19 @@ t.test('web UI', async (t) => {
     t.same(await pa.locator('#room-list button').evaluateAll((bs) => bs.map((b) => (b as HTMLElement).dataset.name)), ['lobby', 'side', 'second-room'], 'the joined rooms came back')
     t.same(JSON.parse(readFileSync(join(alice.home, 'profiles', 'alice', 'rooms.json'), 'utf8')).rooms, ['lobby', 'side', 'second-room'], 'kept in the profile')
 
+    // older history on scroll: 60 messages, the newest 50 shown, the rest when scrolled to the top
+    for (let i = 1; i <= 60; i++) t.equal((await api(bob, 'POST', '/api/rooms/history/messages', { text: `history ${i}` })).status, 201)
+    await pa.fill('#join-name', 'history')
+    await pa.press('#join-name', 'Enter')
+    await seen(pa, 'history 60')
+    t.equal(await pa.locator('#messages .msg').count(), 50, 'the newest 50 are shown')
+    t.ok(await pa.isVisible('#messages .older button'), 'with a way to load older ones')
+    await pa.locator('#messages').evaluate((el) => { el.scrollTop = 0 })
+    await seen(pa, 'history 1')
+    t.equal(await pa.locator('#messages .msg').count(), 60, 'scrolling to the top loaded the older 10')
+    t.equal(await pa.locator('#messages .msg .text').first().textContent(), 'history 1', 'oldest first')
+    t.equal(await pa.locator('#messages .older').count(), 0, 'and nothing older is left')
+
     // bob's key changes on the server (a new device): alice's DM view raises the banner
     const other = await openClient({ home: tmp('mm-web-bob2-'), devnet: net.dir, rotate: 600, verbose: false })
     try {
