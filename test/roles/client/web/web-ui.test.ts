@@ -305,10 +305,24 @@ t.test('web UI', async (t) => {
     t.equal(await activeId(pa), 'send-text', 'opening a room puts the focus in the composer')
     await pa.locator('#room-list button[data-name="lobby"]').click()
     t.equal(await activeId(pa), 'send-text', 'so does switching back')
+    // notifications, once turned on: who and where, never the text
+    t.equal(await pa.textContent('#nav-notify'), 'Notifications off', 'notifications are off until asked for')
+    await pa.context().grantPermissions(['notifications'], { origin: `http://127.0.0.1:${alice.port}` })
+    await pa.evaluate(() => {
+      const shown: unknown[] = (window as any).__notified = []
+      const Real = window.Notification
+      ;(window as any).Notification = class extends Real {
+        constructor (title: string, o?: NotificationOptions) { shown.push([title, o?.body]); super(title, o) }
+      }
+    })
+    await pa.click('#nav-notify')
+    await pa.locator('#nav-notify[aria-pressed="true"]').waitFor()
+    t.equal(await pa.textContent('#nav-notify'), 'Notifications on')
     await send(pb, 'psst, in #side')
     await pa.locator('#room-list button[data-name="side"] .badge').waitFor({ timeout: 30_000 })
     t.equal(await pa.evaluate(() => document.visibilityState), 'visible', 'alice\'s tab is in view')
     t.equal(await pa.title(), '(1) Marshmello', 'the title counts the unread message')
+    t.same(await pa.evaluate(() => (window as any).__notified), [['bob in #side', 'New message in Marshmello']], 'one notification, naming who and where but not the text')
     await pa.locator('#room-list button[data-name="side"]').click()
     await seen(pa, 'psst, in #side')
     t.equal(await pa.title(), 'Marshmello', 'reading it clears the count')
