@@ -1,14 +1,18 @@
 // The local web UI as a fastify app (apart from its listener, so tests can use
 // inject): the page, its script and stylesheet, and the JSON API the page calls
-// (account, network settings, rooms, DMs, contacts' keys, the circuit, events).
+// (account, network settings, rooms, DMs and their older pages, the outbox of sends
+// that wait for the network, contacts' keys, the circuit, events).
 // Every request passes security.ts first; every error becomes {error:{code,message}}.
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { MarshmelloError } from '../../../errors.js'
 import { ROOM_INPUT, ROOM_RULE, USERNAME_INPUT, USERNAME_RULE, isRoomName, isUsername } from '../../../names.js'
 import { installErrorHandler } from '../../common/http-errors.js'
+import { newClientId } from '../chat-client.js'
 import { guardHook } from './security.js'
-import { view, type WebSession } from './session.js'
-import type { NetworkChange, SessionView } from './wire.js'
+import type { FirstTry } from './outbox.js'
+import type { WebSession } from './session.js'
+import { MESSAGE_MAX_CHARS } from './ui/limits.js'
+import type { NetworkChange, SessionView, Target } from './wire.js'
 
 export interface WebAssets { html: string, css: string, js: string }
 
@@ -19,6 +23,8 @@ export interface WebAppInit {
   eventWaitMs?: number
 }
 
+/** a client message id, as the server's messages API takes it (PROTOCOL §6) */
+const CLIENT_ID = '^[A-Za-z0-9_.:-]{1,64}$'
 const USERNAME = { type: 'string', pattern: USERNAME_INPUT }
 const roomParams = { type: 'object', properties: { room: { type: 'string', pattern: ROOM_INPUT } }, required: ['room'] }
 const userParams = { type: 'object', properties: { user: USERNAME }, required: ['user'] }
@@ -28,7 +34,15 @@ const credentials = {
   properties: { username: USERNAME, password: { type: 'string', minLength: 1, maxLength: 1024 } },
   required: ['username', 'password'],
 }
-const textBody = { type: 'object', additionalProperties: false, properties: { text: { type: 'string', minLength: 1, maxLength: 4000 } }, required: ['text'] }
+// the text's limit is checked by the session (MM_ERR_BAD_TEXT, in plain words); the schema only bounds it
+const textBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { text: { type: 'string', minLength: 1, maxLength: MESSAGE_MAX_CHARS * 4 }, clientId: { type: 'string', pattern: CLIENT_ID } },
+  required: ['text'],
+}
+const pageQuery = { type: 'object', properties: { before: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' } } }
+const clientIdParams = { type: 'object', properties: { clientId: { type: 'string', pattern: CLIENT_ID } }, required: ['clientId'] }
 const emptyBody = { type: 'object', additionalProperties: false, properties: {} }
 const networkBody = {
   oneOf: [
@@ -39,7 +53,15 @@ const networkBody = {
 
 const lower = (s: string) => s.toLowerCase()
 
+/** 201 with the stored message, or 202 with the queued item while the network is down */
+const sent = (reply: FastifyReply, r: FirstTry) =>
+  r.outcome === 'sent' && r.item.message ? reply.code(201).send({ message: r.item.message }) : reply.code(202).send({ pending: r.item })
+
 export async function buildWebApp (init: WebAppInit, session: WebSession, assets: WebAssets): Promise<FastifyInstance> {
+  const send = (target: Target, body: unknown) => {
+    const b = body as { text: string, clientId?: string }
+    return session.send(target, b.text, b.clientId ?? newClientId())
+  }
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024, ajv: { customOptions: { removeAdditional: false } } })
   app.addHook('onRequest', guardHook({ token: init.token, port: init.port }))
 
@@ -56,6 +78,8 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
     username: session.username,
     rooms: session.username ? session.joinedRooms() : [],
     dmPeers: session.username ? await session.dmPeers() : [],
+    outbox: session.username ? session.pending() : [],
+    online: session.online,
     network: session.describeNetwork(),
     lastEvent: session.events.last,
   })
@@ -83,38 +107,47 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
   })
 
   app.get('/api/rooms', async () => ({ rooms: session.joinedRooms() }))
-  app.get('/api/rooms/:room/messages', { schema: { params: roomParams } }, async (req) => {
+  app.get('/api/rooms/:room/messages', { schema: { params: roomParams, querystring: pageQuery } }, async (req) => {
     const room = lower((req.params as { room: string }).room)
-    return { room, messages: (await session.roomMessages(room)).map(view) }
+    return { room, ...(await session.roomMessages(room, (req.query as { before?: string }).before)) }
   })
   app.post('/api/rooms/:room/messages', { schema: { params: roomParams, body: textBody } }, async (req, reply) => {
     const room = lower((req.params as { room: string }).room)
-    const m = await session.sendRoom(room, (req.body as { text: string }).text)
-    return reply.code(201).send({ message: view(m) })
+    if (!isRoomName(room)) throw new MarshmelloError('MM_ERR_BAD_ROOM', ROOM_RULE)
+    return sent(reply, await send({ kind: 'room', name: room }, req.body))
   })
   app.post('/api/rooms/:room/join', { schema: { params: roomParams, body: emptyBody } }, async (req) => {
     const room = lower((req.params as { room: string }).room)
     if (!isRoomName(room)) throw new MarshmelloError('MM_ERR_BAD_ROOM', ROOM_RULE)
-    session.join(room)
+    await session.join(room)
     return { rooms: session.joinedRooms() }
   })
   app.post('/api/rooms/:room/leave', { schema: { params: roomParams, body: emptyBody } }, async (req) => {
     const room = lower((req.params as { room: string }).room)
     session.me()
     if (room === 'lobby') throw new MarshmelloError('MM_ERR_BAD_ROOM', 'the lobby cannot be left')
-    session.leave(room)
+    await session.leave(room)
     return { rooms: session.joinedRooms() }
   })
 
-  app.get('/api/dms/:user', { schema: { params: userParams } }, async (req) => {
+  app.get('/api/dms/:user', { schema: { params: userParams, querystring: pageQuery } }, async (req) => {
     const user = lower((req.params as { user: string }).user)
     if (!isUsername(user)) throw new MarshmelloError('MM_ERR_BAD_USER', USERNAME_RULE)
-    return { user, messages: (await session.conversation(user)).map(view) }
+    return { user, ...(await session.conversation(user, (req.query as { before?: string }).before)) }
   })
   app.post('/api/dms/:user', { schema: { params: userParams, body: textBody } }, async (req, reply) => {
     const user = lower((req.params as { user: string }).user)
-    const m = await session.sendDm(user, (req.body as { text: string }).text)
-    return reply.code(201).send({ message: view(m) })
+    if (!isUsername(user)) throw new MarshmelloError('MM_ERR_BAD_USER', USERNAME_RULE)
+    return sent(reply, await send({ kind: 'dm', name: user }, req.body))
+  })
+
+  app.get('/api/outbox', async () => ({ outbox: session.pending() }))
+  app.post('/api/outbox/:clientId/retry', { schema: { params: clientIdParams, body: emptyBody } }, async (req) => {
+    return { item: session.retry((req.params as { clientId: string }).clientId) }
+  })
+  app.post('/api/outbox/:clientId/discard', { schema: { params: clientIdParams, body: emptyBody } }, async (req) => {
+    session.discard((req.params as { clientId: string }).clientId)
+    return { outbox: session.pending() }
   })
   app.get('/api/users/:user/whois', { schema: { params: userParams } }, async (req) => {
     const user = lower((req.params as { user: string }).user)

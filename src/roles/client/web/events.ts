@@ -1,14 +1,16 @@
 // A bounded in-memory feed of what the page should hear about (new room messages,
-// DMs, circuit changes, network trouble), numbered so the page long-polls with
+// DMs, circuit changes, going offline and back, queued sends, the joined rooms), numbered so the page long-polls with
 // `after=N`. Oldest events fall off past `max`; a page that fell behind is told
 // to reload (`reset`). Nothing here is persisted. The page imports the types.
-import type { HopView, MessageView } from './wire.js'
+import type { HopView, MessageView, OutboxView } from './wire.js'
 
 export type WebEvent =
   | { type: 'room', room: string, message: MessageView }
   | { type: 'dm', peer: string, message: MessageView }
   | { type: 'circuit', hops: HopView[] }
   | { type: 'status', ok: boolean, message: string }
+  | { type: 'outbox', item: OutboxView }
+  | { type: 'rooms', rooms: string[] }
 
 export type Numbered = WebEvent & { seq: number }
 

@@ -1,72 +1,64 @@
 // The web UI's one session: the ChatClient, the network it talks to, and the
 // background long-polls through the onion (one per joined room, one for DMs) that
 // keep a bounded cache of recent messages and feed new ones to the page's event
-// stream. Changing the network logs out and starts a fresh client. Never logs
-// message text, passwords or the token.
+// stream; the outbox of sends that wait for the network (outbox.ts), one online /
+// offline state for all of them, and the joined rooms kept in the profile. Changing
+// the network logs out and starts a fresh client. Never logs message text,
+// passwords or the token.
+import { promises as fs } from 'node:fs'
 import { MarshmelloError } from '../../../errors.js'
 import { toRoomName } from '../../../names.js'
+import { systemClock, type Clock } from '../../common/clock.js'
 import type { ChatClient, ChatMessage } from '../chat-client.js'
 import { fetchConsensus, readDevnet, type NetworkSettings } from '../network.js'
+import { profileDir } from '../profile/files.js'
+import { profileExists } from '../profile/identity.js'
 import type { ClientArgs } from '../setup.js'
 import { EventFeed } from './events.js'
-import type { HopView, MessageView, NetworkChange, NetworkView } from './wire.js'
+import { loadJoinedRooms, saveJoinedRooms } from './joined-rooms.js'
+import { Outbox, type FirstTry } from './outbox.js'
+import { Timeline, dmPeer, view } from './timeline.js'
+import { MESSAGE_MAX_CHARS, PASSWORD_MIN, PASSWORD_RULE, messageTooLong } from './ui/limits.js'
+import type { HopView, MessagesPage, NetworkChange, NetworkView, OutboxView, Target } from './wire.js'
 
 export type { NetworkChange } from './wire.js'
-const KEEP = 200 // messages cached per room and for DMs
+export { view, dmPeer } from './timeline.js'
+export { MESSAGE_MAX_CHARS }
+/** the newest messages read when a conversation is joined (the server's largest page) */
+const CATCH_UP = 200
 
 export interface SessionComponents {
   openClient: (a: ClientArgs) => Promise<ChatClient>
   resolveNetwork: (a: ClientArgs) => Promise<NetworkSettings>
   /** checks that a network answers with a consensus signed by its key */
   probeNetwork?: (n: NetworkSettings) => Promise<void>
-  /** pause after a failed long-poll before the next one */
+  /** pause after a failed long-poll or send before the next try */
   retryMs?: number
+  clock?: Clock
 }
 
-class Timeline {
-  readonly byId = new Map<string, ChatMessage>()
-  add (m: ChatMessage): boolean {
-    if (this.byId.has(m.id)) return false
-    this.byId.set(m.id, m)
-    if (this.byId.size > KEEP * 2) {
-      const drop = [...this.byId.keys()].slice(0, this.byId.size - KEEP * 2)
-      for (const k of drop) this.byId.delete(k)
-    }
-    return true
-  }
-
-  list (filter?: (m: ChatMessage) => boolean): ChatMessage[] {
-    const all = [...this.byId.values()].filter(filter ?? (() => true))
-    return all.sort((a, b) => a.sentAt - b.sentAt).slice(-KEEP)
-  }
-}
-
-/** what the page sees of a message: DMs that failed verification carry no text */
-export function view (m: ChatMessage): MessageView {
-  const out: MessageView = { id: m.id, from: m.from, sentAt: m.sentAt, text: null }
-  if (m.room !== undefined) { out.room = m.room; out.text = m.text; return out }
-  out.to = m.to
-  out.verified = m.verified === true
-  out.text = m.verified === true ? m.text : null
-  if (m.warning) out.warning = m.warning
-  return out
-}
-
-export const dmPeer = (me: string, m: ChatMessage): string => (m.from === me ? m.to ?? m.from : m.from)
+/** an error that retrying may fix: the network, not the request (kind `unavailable`, or no code at all) */
+export const transient = (err: unknown): boolean => !(err instanceof MarshmelloError) || err.kind === 'unavailable'
 
 export class WebSession {
   readonly events = new EventFeed()
   client: ChatClient | null = null
   network: NetworkSettings | null = null
   networkError: string | null = null
+  /** false from the first failed request through the onion until one succeeds again */
+  online = true
   private rooms = new Map<string, { timeline: Timeline, ready: Promise<void> }>()
   private dms: { timeline: Timeline, ready: Promise<void> } | null = null
+  private outbox: Outbox | null = null
   private generation = 0
   private circuitKey = ''
-  private circuitTimer: NodeJS.Timeout | null = null
+  private circuitTimer: { cancel (): void } | null = null
   private closed = false
+  private readonly clock: Clock
 
-  constructor (private args: ClientArgs & { room?: string }, private readonly c: SessionComponents) {}
+  constructor (private args: ClientArgs & { room?: string }, private readonly c: SessionComponents) {
+    this.clock = c.clock ?? systemClock
+  }
 
   /** opens a client for the configured network; a missing network is reported, not thrown */
   async start (): Promise<void> {
@@ -78,8 +70,7 @@ export class WebSession {
       if (!(err instanceof MarshmelloError)) throw err
       this.networkError = err.message
     }
-    this.circuitTimer = setInterval(() => this.checkCircuit(), 1000)
-    this.circuitTimer.unref()
+    this.circuitTimer = this.clock.setInterval(() => this.checkCircuit(), 1000)
   }
 
   get username (): string | null { return this.client?.loggedIn ? this.client.username : null }
@@ -95,25 +86,52 @@ export class WebSession {
     return { client, name: client.username }
   }
 
+  /**
+   * Creates the account, then logs in. The password rule is checked here first, and a
+   * profile this attempt created is removed again when the server refuses, so a failed
+   * sign-up leaves nothing behind (the terminal branch moves this into ChatClient.register).
+   */
   async signup (username: string, password: string): Promise<void> {
     const client = this.need()
     if (client.loggedIn) await this.logout()
-    await client.register(username, password)
+    /** Thrown when a new password is shorter than the server accepts. */
+    if ([...password].length < PASSWORD_MIN) throw new MarshmelloError('MM_ERR_PASSWORD', PASSWORD_RULE)
+    const home = client.home
+    const existed = await profileExists(home, username)
+    try {
+      await client.register(username, password)
+    } catch (err) {
+      if (!existed && await profileExists(home, username)) await fs.rm(profileDir(home, username), { recursive: true, force: true })
+      throw err
+    }
     await client.login(username, password)
-    this.afterLogin()
+    await this.afterLogin()
   }
 
   async login (username: string, password: string): Promise<void> {
     const client = this.need()
     if (client.loggedIn) await this.logout()
     await client.login(username, password)
-    this.afterLogin()
+    await this.afterLogin()
   }
 
-  private afterLogin (): void {
+  private async afterLogin (): Promise<void> {
+    const { client, name } = this.me()
     this.generation++
     this.events.clear()
-    for (const r of new Set(['lobby', toRoomName(this.args.room ?? 'lobby')])) if (r !== null) this.join(r)
+    this.online = true
+    this.outbox?.close()
+    this.outbox = new Outbox({
+      send: (item) => this.deliver(item),
+      transient,
+      onChange: (item) => this.events.push({ type: 'outbox', item }),
+      onNetwork: (ok, err) => this.setOnline(ok, err),
+      clock: this.clock,
+      retryMs: this.c.retryMs,
+    })
+    const kept = await loadJoinedRooms(client.home, name)
+    for (const r of new Set(['lobby', ...kept, toRoomName(this.args.room ?? 'lobby') ?? 'lobby'])) this.follow1(r)
+    await this.saveRooms()
     const timeline = new Timeline()
     this.dms = { timeline, ready: this.follow(this.generation, timeline, (o) => this.me().client.readDms(o), (m) => this.events.push({ type: 'dm', peer: dmPeer(this.me().name, m), message: view(m) })) }
   }
@@ -122,44 +140,61 @@ export class WebSession {
     this.generation++
     this.rooms.clear()
     this.dms = null
+    this.outbox?.close()
+    this.outbox = null
     this.events.clear()
     await this.client?.logout()
   }
 
   joinedRooms (): string[] { return [...this.rooms.keys()] }
 
-  join (room: string): void {
+  /** follows `room` and remembers it in the profile */
+  async join (room: string): Promise<void> {
     this.me()
+    if (this.rooms.has(room)) return
+    this.follow1(room)
+    await this.saveRooms()
+  }
+
+  async leave (room: string): Promise<void> {
+    this.rooms.delete(room) // its loop notices at its next turn
+    await this.saveRooms()
+  }
+
+  private follow1 (room: string): void {
     if (this.rooms.has(room)) return
     const timeline = new Timeline()
     this.rooms.set(room, { timeline, ready: this.follow(this.generation, timeline, (o) => this.me().client.readRoom(room, o), (m) => this.events.push({ type: 'room', room, message: view(m) })) })
   }
 
-  leave (room: string): void {
-    this.rooms.delete(room) // its loop notices at its next turn
+  /** other pages of this UI hear of the joined rooms; the profile keeps them */
+  private async saveRooms (): Promise<void> {
+    const { client, name } = this.me()
+    this.events.push({ type: 'rooms', rooms: this.joinedRooms() })
+    await saveJoinedRooms(client.home, name, this.joinedRooms()).catch(() => {}) // a read-only home still chats
   }
 
-  /** recent messages of a room: the followed cache, or one read through the onion */
-  async roomMessages (room: string): Promise<ChatMessage[]> {
+  /** a room's newest cached messages (or those before `before`); a room not followed is read through the onion */
+  async roomMessages (room: string, before?: string): Promise<MessagesPage> {
     const { client } = this.me()
     const r = this.rooms.get(room)
-    if (r) { await r.ready; return r.timeline.list() }
+    if (r) {
+      await r.ready
+      const p = r.timeline.page({ before })
+      return { messages: p.messages.map(view), older: p.older }
+    }
+    if (before !== undefined) return { messages: [], older: false }
     const p = await client.readRoom(room, { latest: true, limit: 50 })
-    return p.messages
+    return { messages: p.messages.map(view), older: false }
   }
 
-  async sendRoom (room: string, text: string): Promise<ChatMessage> {
-    const m = await this.me().client.sendRoom(room, text)
-    // other pages of this UI hear of it now; the page that sent it has it already
-    if (this.rooms.get(room)?.timeline.add(m)) this.events.push({ type: 'room', room, message: view(m) })
-    return m
-  }
-
-  async conversation (peer: string): Promise<ChatMessage[]> {
+  /** the DMs with `peer`, newest cached page (or the one before `before`) */
+  async conversation (peer: string, before?: string): Promise<MessagesPage> {
     const { name } = this.me()
-    if (!this.dms) return []
+    if (!this.dms) return { messages: [], older: false }
     await this.dms.ready
-    return this.dms.timeline.list((m) => dmPeer(name, m) === peer)
+    const p = this.dms.timeline.page({ before, filter: (m) => dmPeer(name, m) === peer })
+    return { messages: p.messages.map(view), older: p.older }
   }
 
   /** every user this session has DMs with, most recent first */
@@ -172,14 +207,65 @@ export class WebSession {
     return [...seen]
   }
 
-  async sendDm (peer: string, text: string): Promise<ChatMessage> {
-    const m = await this.me().client.sendDm(peer, text)
-    if (this.dms?.timeline.add(m)) this.events.push({ type: 'dm', peer, message: view(m) })
-    return m
+  /** the sends not yet stored */
+  pending (): OutboxView[] { return this.outbox?.list() ?? [] }
+
+  /**
+   * Sends a message through the outbox: stored now, queued while the network is
+   * down (sent when it is back), or refused (thrown, nothing queued).
+   */
+  async send (target: Target, text: string, clientId: string): Promise<FirstTry> {
+    this.me()
+    /** Thrown when a text is longer than the one message limit (checked before anything is sent). */
+    const long = messageTooLong(text)
+    if (long) throw new MarshmelloError('MM_ERR_BAD_TEXT', long)
+    const r = await this.outbox!.submit(target, text, clientId)
+    if (r.outcome === 'refused') throw r.error
+    return r
+  }
+
+  retry (clientId: string): OutboxView {
+    this.me()
+    return this.outbox!.retry(clientId)
+  }
+
+  discard (clientId: string): void {
+    this.me()
+    this.outbox!.discard(clientId)
+  }
+
+  /** one try of one queued message; a DM retried after its first copy was stored counts as sent */
+  private async deliver (item: OutboxView): Promise<OutboxView['message']> {
+    const { client, name } = this.me()
+    const { target, text, clientId } = item
+    if (target.kind === 'room') {
+      const m = await client.sendRoom(target.name, text, clientId)
+      if (this.rooms.get(target.name)?.timeline.add(m)) this.events.push({ type: 'room', room: target.name, message: view(m) })
+      return view(m)
+    }
+    let m: ChatMessage
+    try {
+      m = await client.sendDm(target.name, text, clientId)
+    } catch (err) {
+      // a DM is sealed afresh on each try, so the server refuses a repeat of a stored one: it is stored
+      if (item.attempts > 1 && err instanceof MarshmelloError && err.code === 'MM_ERR_CLIENT_ID_REUSED') return undefined
+      throw err
+    }
+    if (this.dms?.timeline.add(m)) this.events.push({ type: 'dm', peer: dmPeer(name, m), message: view(m) })
+    return view(m)
+  }
+
+  /** one status for the whole session: "offline" once, "reconnected" once */
+  private setOnline (ok: boolean, err?: unknown): void {
+    if (ok === this.online) return
+    this.online = ok
+    this.events.push(ok
+      ? { type: 'status', ok: true, message: 'reconnected' }
+      : { type: 'status', ok: false, message: `offline — reconnecting (${(err as Error)?.message ?? 'the network cannot be reached'})` })
   }
 
   /**
-   * Catches up (the newest KEEP messages, in one read), then
+   * Catches up (the newest CATCH_UP messages, in one read), then
    * long-polls until the generation changes; new messages go to `emit`.
    * Resolves `ready` (the returned promise) once caught up or on first failure.
    */
@@ -191,31 +277,28 @@ export class WebSession {
       await Promise.resolve() // the caller stores the timeline first: alive() looks for it
       let cursor: string | undefined
       let caughtUp = false
-      let failing = false
       while (alive()) {
         try {
           if (!caughtUp) {
             // the newest page, then everything after it as it comes
-            const p = await read({ latest: true, limit: KEEP })
+            const p = await read({ latest: true, limit: CATCH_UP })
             p.messages.forEach((m) => timeline.add(m))
             cursor = p.cursor ?? cursor
             caughtUp = true
+            this.setOnline(true)
             readyResolve()
             continue
           }
           const p = await read({ after: cursor, wait: 25, limit: 200 })
           if (!alive()) break
+          this.setOnline(true)
           for (const m of p.messages) if (timeline.add(m)) emit(m)
           cursor = p.cursor ?? cursor
-          if (failing) { failing = false; this.events.push({ type: 'status', ok: true, message: 'connected again' }) }
         } catch (err) {
           readyResolve()
           if (!alive()) break
-          if (!failing) {
-            failing = true
-            this.events.push({ type: 'status', ok: false, message: `network trouble, retrying: ${(err as Error).message}` })
-          }
-          await new Promise((resolve) => setTimeout(resolve, this.c.retryMs ?? 2000))
+          if (transient(err)) this.setOnline(false, err)
+          await this.clock.sleep(this.c.retryMs ?? 2000)
         }
       }
       readyResolve()
@@ -282,6 +365,8 @@ export class WebSession {
     this.generation++
     this.rooms.clear()
     this.dms = null
+    this.outbox?.close()
+    this.outbox = null
     this.events.clear()
     const c = this.client
     this.client = null
@@ -292,7 +377,7 @@ export class WebSession {
 
   async close (): Promise<void> {
     this.closed = true
-    if (this.circuitTimer) clearInterval(this.circuitTimer)
+    this.circuitTimer?.cancel()
     await this.shutClient()
     this.events.wakeAll()
   }

@@ -29,11 +29,38 @@ export interface NetworkView {
   directoryKey: string | null
 }
 
+/** where a message goes: a room or a DM peer */
+export interface Target { kind: 'room' | 'dm', name: string }
+
+/**
+ * A message typed but not (yet) stored by the server: `sending` while it is tried (and
+ * retried while the network is down), `sent` once stored (`message` then, except a DM
+ * whose first try was stored without our hearing), `failed` with the reason (retry
+ * puts it back to `sending`).
+ */
+export interface OutboxView {
+  clientId: string
+  target: Target
+  text: string
+  state: 'sending' | 'sent' | 'failed'
+  queuedAt: number
+  attempts: number
+  error?: string
+  message?: MessageView
+}
+
+/** GET …/messages: the newest (or those before `before`), oldest first; `older`: more are cached */
+export interface MessagesPage { messages: MessageView[], older: boolean }
+
 export interface SessionView {
   loggedIn: boolean
   username: string | null
   rooms: string[]
   dmPeers: string[]
+  /** sends not yet stored, oldest first */
+  outbox: OutboxView[]
+  /** false while the network cannot be reached (the UI keeps retrying) */
+  online: boolean
   network: NetworkView
   /** the newest event's number, where the page starts its long-poll */
   lastEvent: number

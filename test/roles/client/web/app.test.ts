@@ -85,6 +85,10 @@ t.test('errors are JSON 4xx', async (t) => {
     ['unreachable network', await call('PUT', '/api/network', { relay: 'https://127.0.0.1:9', directoryKey: 'a'.repeat(64) }), 503, 'MM_ERR_NO_CONSENSUS'],
     ['no route', await call('GET', '/api/nope'), 404, 'MM_ERR_NOT_FOUND'],
     ['circuit without a network', await call('GET', '/api/circuit'), 400, 'MM_ERR_NO_NETWORK'],
+    ['send without a network', await call('POST', '/api/rooms/lobby/messages', { text: 'hi' }), 400, 'MM_ERR_NO_NETWORK'],
+    ['retry without a network', await call('POST', '/api/outbox/abc/retry', {}), 400, 'MM_ERR_NO_NETWORK'],
+    ['bad client id', await call('POST', '/api/rooms/lobby/messages', { text: 'hi', clientId: 'no spaces' }), 400, 'MM_ERR_VALIDATION'],
+    ['bad older-page cursor', await call('GET', '/api/rooms/lobby/messages?before=a%20b'), 400, 'MM_ERR_VALIDATION'],
   ]
   for (const [why, r, status, code] of cases) {
     t.equal(r.statusCode, status, why)

@@ -1,9 +1,13 @@
 // The page's client for the local API (app.ts): every call carries the per-run token
 // in a header, never a cookie; answers and errors are typed by wire.ts. A 403 for a
 // token, Host or Origin problem means the page can no longer talk to its UI, which
-// `onTokenRefused` hears once per refusal. Leaves out retries (live.ts polls again).
+// `onTokenRefused` hears once per refusal; a new link in the tab gives a new token
+// (setToken). Leaves out retries (live.ts polls again; the UI's outbox resends).
 import type { EventPage } from '../events.js'
-import type { ErrorBody, HopView, MessageView, NetworkChange, NetworkView, SessionView, WhoisView } from '../wire.js'
+import type { ErrorBody, HopView, MessagesPage, MessageView, NetworkChange, NetworkView, OutboxView, SessionView, WhoisView } from '../wire.js'
+
+/** a send's answer: stored, or queued until the network is back */
+export type SendResult = { message: MessageView, pending?: undefined } | { pending: OutboxView, message?: undefined }
 
 export const TOKEN_HEADER = 'X-Marshmello-Token'
 
@@ -17,7 +21,9 @@ export class ApiError extends Error {
 type Method = 'GET' | 'POST' | 'PUT'
 
 export class Api {
-  constructor (private readonly token: string | null, private readonly onTokenRefused: () => void) {}
+  constructor (private token: string | null, private readonly onTokenRefused: () => void) {}
+
+  setToken (token: string): void { this.token = token }
 
   get hasToken (): boolean { return this.token !== null }
 
@@ -48,23 +54,27 @@ export class Api {
   network (): Promise<NetworkView> { return this.call('GET', '/api/network') }
   changeNetwork (change: NetworkChange): Promise<SessionView> { return this.call('PUT', '/api/network', change) }
 
-  roomMessages (room: string): Promise<{ room: string, messages: MessageView[] }> {
-    return this.call('GET', `/api/rooms/${encodeURIComponent(room)}/messages`)
+  /** the newest page, or with `before` the one before that message */
+  roomMessages (room: string, before?: string): Promise<MessagesPage & { room: string }> {
+    return this.call('GET', `/api/rooms/${encodeURIComponent(room)}/messages${before ? '?before=' + encodeURIComponent(before) : ''}`)
   }
 
-  sendRoom (room: string, text: string): Promise<{ message: MessageView }> {
-    return this.call('POST', `/api/rooms/${encodeURIComponent(room)}/messages`, { text })
+  sendRoom (room: string, text: string, clientId: string): Promise<SendResult> {
+    return this.call('POST', `/api/rooms/${encodeURIComponent(room)}/messages`, { text, clientId })
   }
 
   join (room: string): Promise<{ rooms: string[] }> { return this.call('POST', `/api/rooms/${encodeURIComponent(room)}/join`) }
 
-  conversation (user: string): Promise<{ user: string, messages: MessageView[] }> {
-    return this.call('GET', `/api/dms/${encodeURIComponent(user)}`)
+  conversation (user: string, before?: string): Promise<MessagesPage & { user: string }> {
+    return this.call('GET', `/api/dms/${encodeURIComponent(user)}${before ? '?before=' + encodeURIComponent(before) : ''}`)
   }
 
-  sendDm (user: string, text: string): Promise<{ message: MessageView }> {
-    return this.call('POST', `/api/dms/${encodeURIComponent(user)}`, { text })
+  sendDm (user: string, text: string, clientId: string): Promise<SendResult> {
+    return this.call('POST', `/api/dms/${encodeURIComponent(user)}`, { text, clientId })
   }
+
+  retry (clientId: string): Promise<{ item: OutboxView }> { return this.call('POST', `/api/outbox/${encodeURIComponent(clientId)}/retry`) }
+  discard (clientId: string): Promise<{ outbox: OutboxView[] }> { return this.call('POST', `/api/outbox/${encodeURIComponent(clientId)}/discard`) }
 
   whois (user: string): Promise<WhoisView> { return this.call('GET', `/api/users/${encodeURIComponent(user)}/whois`) }
   trust (user: string): Promise<WhoisView> { return this.call('POST', `/api/users/${encodeURIComponent(user)}/trust`) }

@@ -10,6 +10,7 @@ import type { Shell } from './shell.js'
 export class CircuitBar {
   private readonly path = byId('circuit-path', HTMLElement)
   private readonly button = byId('circuit-new', HTMLButtonElement)
+  private readonly label = byId('circuit-new-label', HTMLElement)
 
   constructor (private readonly api: Api, private readonly shell: Shell) {
     this.button.addEventListener('click', () => { void this.rebuild() })
@@ -53,9 +54,9 @@ export class CircuitBar {
 
   private async rebuild (): Promise<void> {
     this.button.disabled = true
-    this.button.textContent = 'Building…'
+    this.label.textContent = 'Building…'
     await this.refresh(true)
     this.button.disabled = false
-    this.button.textContent = 'New circuit'
+    this.label.textContent = 'New circuit'
   }
 }

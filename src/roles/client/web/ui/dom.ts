@@ -29,7 +29,20 @@ export function show (node: HTMLElement, on: boolean): void {
 /** a hex fingerprint in groups of four, as people compare them aloud */
 export const groups = (hex: string | null | undefined): string => (hex ?? '').replace(/(.{4})/g, '$1 ').trim()
 
-/** local hours and minutes of a ms timestamp */
-export const time = (t: number): string => new Date(t).toTimeString().slice(0, 5)
+const pad = (n: number): string => String(n).padStart(2, '0')
+
+/**
+ * A ms timestamp in local time, as short as is unambiguous: HH:MM today, with the
+ * day (and year, when not this one) otherwise. `full` (for a title) names the zone.
+ */
+export function time (t: number, now = Date.now()): { short: string, full: string, iso: string } {
+  const d = new Date(t)
+  const n = new Date(now)
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`
+  const sameDay = d.toDateString() === n.toDateString()
+  const day = d.toLocaleDateString('en-GB', { day: 'numeric', month: 'short', ...(d.getFullYear() === n.getFullYear() ? {} : { year: 'numeric' }) })
+  const full = d.toLocaleString('en-GB', { dateStyle: 'full', timeStyle: 'long' })
+  return { short: sameDay ? hm : `${day} ${hm}`, full, iso: d.toISOString() }
+}
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,10 +1,11 @@
 // What the page remembers between renders: who is signed in, the open view (a room
-// or a DM), the joined rooms and DM peers, unread counts, contacts' keys, and a
-// bounded cache of each conversation's messages keyed by id. Views read and change
-// it and then re-render; nothing here touches the DOM or the network.
-import type { KeyStatus, MessageView, SessionView } from '../wire.js'
+// or a DM), the joined rooms and DM peers, unread counts, contacts' keys, a bounded
+// cache of each conversation's messages keyed by id (and whether older ones can be
+// loaded), and the sends the UI has not stored yet. Views read and change it and
+// then re-render; nothing here touches the DOM or the network.
+import type { KeyStatus, MessageView, OutboxView, SessionView, Target } from '../wire.js'
 
-export type View = { kind: 'room' | 'dm', name: string }
+export type View = Target
 
 /** what the page knows of a DM peer's key; `error` when it could not be fetched */
 export interface Contact {
@@ -16,7 +17,7 @@ export interface Contact {
 }
 
 /** messages kept per conversation; the oldest fall off */
-const KEEP = 400
+const KEEP = 1200
 
 export class UiState {
   user: string | null = null
@@ -28,6 +29,14 @@ export class UiState {
   readonly contacts = new Map<string, Contact>()
   /** convKey → (message id → message) */
   readonly convs = new Map<string, Map<string, MessageView>>()
+  /** convKey → the UI has older messages than the oldest shown */
+  readonly older = new Map<string, boolean>()
+  /** clientId → a send not yet stored (sending, or failed) */
+  readonly outbox = new Map<string, OutboxView>()
+  /** clientIds stored already: a late "sending" for one of them is stale */
+  private readonly sentIds = new Set<string>()
+  /** false while the UI cannot reach the network */
+  online = true
   /** the last event number the page has seen */
   after = 0
   /** bumped to stop the running long-poll loop */
@@ -40,6 +49,34 @@ export class UiState {
     this.rooms = s.rooms ?? []
     this.dmPeers = s.dmPeers ?? []
     this.after = s.lastEvent ?? 0
+    this.online = s.online ?? true
+    this.outbox.clear()
+    for (const o of s.outbox ?? []) this.outbox.set(o.clientId, o)
+  }
+
+  /** applies an outbox change; true when the open view shows it */
+  applyOutbox (o: OutboxView): boolean {
+    if (o.state === 'sent') {
+      this.outbox.delete(o.clientId)
+      this.sentIds.add(o.clientId)
+      if (this.sentIds.size > 1000) this.sentIds.delete(this.sentIds.values().next().value!)
+      if (o.message) this.addMessages(convKey(o.target), [o.message])
+    } else if (!this.sentIds.has(o.clientId)) {
+      this.outbox.set(o.clientId, o)
+    }
+    return this.isOpen(o.target)
+  }
+
+  /** the open conversation's sends not yet stored, oldest first */
+  pending (): OutboxView[] {
+    return [...this.outbox.values()].filter((o) => this.isOpen(o.target)).sort((a, b) => a.queuedAt - b.queuedAt)
+  }
+
+  /** unread messages over all conversations (the page title shows it) */
+  totalUnread (): number {
+    let n = 0
+    for (const v of this.unread.values()) n += v
+    return n
   }
 
   conv (key: string): Map<string, MessageView> {
@@ -48,18 +85,22 @@ export class UiState {
     return c
   }
 
-  /** true when at least one message was new */
+  /** true when at least one message was new; past KEEP the oldest fall off */
   addMessages (key: string, list: MessageView[]): boolean {
     const c = this.conv(key)
     let added = false
     for (const m of list) if (!c.has(m.id)) { c.set(m.id, m); added = true }
-    if (c.size > KEEP) for (const k of [...c.keys()].slice(0, c.size - KEEP)) c.delete(k)
+    if (c.size > KEEP) {
+      const sorted = [...c.values()].sort(byTime)
+      for (const m of sorted.slice(0, c.size - KEEP)) c.delete(m.id)
+      this.older.set(key, true)
+    }
     return added
   }
 
   /** the open conversation's messages, oldest first */
   messages (): MessageView[] {
-    return [...this.conv(convKey(this.view)).values()].sort((a, b) => a.sentAt - b.sentAt || (a.id < b.id ? -1 : 1))
+    return [...this.conv(convKey(this.view)).values()].sort(byTime)
   }
 
   isOpen (v: View): boolean { return this.view.kind === v.kind && this.view.name === v.name }
@@ -76,9 +117,13 @@ export class UiState {
   signedOut (): void {
     this.user = null
     this.convs.clear()
+    this.older.clear()
     this.unread.clear()
     this.contacts.clear()
+    this.outbox.clear()
   }
 }
 
 export const convKey = (v: View): string => (v.kind === 'room' ? 'r:' : 'd:') + v.name
+
+const byTime = (a: MessageView, b: MessageView): number => a.sentAt - b.sentAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
