@@ -41,7 +41,7 @@ export interface DevnetInit {
   restartRelayAfterMs?: number
   /** no death stops the devnet once ready, not even the server's (tests that kill roles); it is still reported */
   keepGoing?: boolean
-  /** how long start-up (and a relay's restart) may take, in ms (default 30 s) */
+  /** how long start-up (and a relay's restart) may take, in ms (default 30 s, plus 2 s per relay beyond 5) */
   readyTimeoutMs?: number
   /** how long a child gets between SIGTERM and SIGKILL (default 5 s) */
   stopGraceMs?: number
@@ -115,7 +115,8 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
   const file = join(dir, DEVNET_FILE)
   checkNotRunning(file)
 
-  const readyMs = init.readyTimeoutMs ?? 30_000
+  // more processes on the same cores take longer to come up (and past 16 relays they start paced)
+  const readyMs = init.readyTimeoutMs ?? 30_000 + 2000 * Math.max(0, n - 5)
   const deadline = Date.now() + readyMs
   const grace = init.stopGraceMs ?? 5000
   const children: RoleProcess[] = []
