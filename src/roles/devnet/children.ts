@@ -2,7 +2,8 @@
 // (selfCommand: the binary in a SEA, node + the CLI script otherwise). Its stdin is a
 // pipe it watches (MARSHMELLO_PARENT_WATCH), so it stops even if the devnet is
 // SIGKILLed; it runs in its own process group, so a terminal's Ctrl-C reaches only
-// the devnet, which then stops the children in order. No restarts, ever.
+// the devnet, which then stops the children in order. Nothing here restarts a child:
+// the devnet does, when asked (index.ts, relay-slots.ts).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { isSea, selfCommand } from '../common/sea.js'

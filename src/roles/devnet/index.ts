@@ -2,15 +2,19 @@
 // loopback, ready once the signed consensus lists every relay (at the server and in
 // every relay's cached copy, which clients bootstrap from); then devnet.json
 // (what `marshmello chat --devnet DIR` reads) and periodic counts from each role's /metrics (its operator token).
-// A child that dies is reported and ends the devnet: nothing is restarted (tests
-// that kill relays on purpose say keepGoing). Printing is the command's job
-// (command.ts); this module only emits events. Tests and the bench start their
-// networks with this same function (test/helpers/network.ts, bench/lib/network.ts).
+// Once ready, a relay that dies is reported; with keepRelays the others keep
+// running, and restartRelay() (or restartRelayAfterMs) starts it again with its
+// identity and address. The server's death always ends the devnet (unless keepGoing,
+// for tests). Printing is the command's job (command.ts); this module only emits
+// events. Tests and the bench start their networks with this same function
+// (test/helpers/network.ts, bench/lib/network.ts).
 import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { describeExit, spawnRole, type ChildExit, type RoleProcess, type SpawnRole } from './children.js'
 import { waitForConsensus } from './consensus-wait.js'
 import { DEVNET_FILE, writeDevnetFile, type DevnetInfo, type RelayInfo } from './devnet-file.js'
+import { isAlive } from './restart-request.js'
+import { relayArgs, relayListening, relaySlots, startRelays, waitListed, type RelaySlot } from './relay-slots.js'
 import { collectStats, type DevnetStats } from './stats.js'
 
 export { DEVNET_FILE, writeDevnetFile, collectStats, describeExit }
@@ -31,9 +35,13 @@ export interface DevnetInit {
   serverArgs?: string[]
   /** more `marshmello relay` flags for relay i (1-based) */
   relayArgs?: (i: number) => string[]
-  /** a child that dies is reported and the others keep running (tests that kill relays); default false: the devnet stops */
+  /** once ready, a relay that dies is reported and the others keep running (`marshmello devnet`); default false: the devnet stops */
+  keepRelays?: boolean
+  /** with keepRelays: a relay that dies after it was listed is started again after this many ms (default: only restartRelay() does) */
+  restartRelayAfterMs?: number
+  /** no death stops the devnet once ready, not even the server's (tests that kill roles); it is still reported */
   keepGoing?: boolean
-  /** how long start-up may take, in ms (default 30 s) */
+  /** how long start-up (and a relay's restart) may take, in ms (default 30 s, plus 2 s per relay beyond 5) */
   readyTimeoutMs?: number
   /** how long a child gets between SIGTERM and SIGKILL (default 5 s) */
   stopGraceMs?: number
@@ -41,37 +49,50 @@ export interface DevnetInit {
   trace?: boolean
 }
 
-export interface ChildExitEvent { role: string, pid: number, code: number | null, signal: string | null, expected: boolean }
+export interface ChildExitEvent {
+  role: string
+  pid: number
+  code: number | null
+  signal: string | null
+  /** false unless the devnet was stopping (or stopped the child itself) */
+  expected: boolean
+  /** a relay the devnet starts again after this many ms */
+  restartInMs?: number
+}
+
+/** a relay's restart: back and listed in the consensus again, or why not */
+export type RestartEvent = { role: string, ok: true, pid: number, url: string } | { role: string, ok: false, message: string }
 
 export interface DevnetComponents {
   /** a child's stderr line */
   onChildLine: (role: string, line: string) => void
-  /** a child exited; expected is false unless the devnet was stopping */
+  /** a child exited */
   onChildExit: (e: ChildExitEvent) => void
+  /** a relay's restart ended (restartRelay or restartRelayAfterMs) */
+  onRestart?: (e: RestartEvent) => void
   /** starts one role (default: this same program as a child, spawnRole) */
   spawn?: SpawnRole
 }
 
 export interface Devnet {
+  /** what devnet.json holds (a restarted relay's new pid included) */
   info: DevnetInfo
-  /** the children: the server, then relay 1 … N */
+  /** the children: the server, then relay 1 … N (a restarted relay's new process in its place) */
   processes: { server: RoleProcess, relays: RoleProcess[] }
   stats: () => Promise<DevnetStats>
+  /** the relays that are not running (died, or died again while restarting) */
+  downRelays: () => string[]
+  /** starts a relay that is down again, same identity and address; resolves once the consensus lists it */
+  restartRelay: (nickname: string) => Promise<RelayInfo>
   /** stops every child (SIGTERM, then SIGKILL after the grace period) and removes devnet.json */
   stop: () => Promise<void>
-  /** resolves when a child dies unexpectedly (unless keepGoing, the devnet is then already stopping) */
+  /** resolves when a death stops the devnet (the server's; any role's without keepRelays); with keepGoing, on any role's death */
   failed: Promise<ChildExitEvent>
 }
 
 const SERVER_LINE = /^server \(all\) listening on (https:\/\/\S+)$/
 const DIRKEY_LINE = /^directory key ([0-9a-f]{64})$/
 const FINAL_HOP_LINE = /^final hop identity ([0-9a-f]{64})$/
-const RELAY_LINE = /^relay ([0-9a-f]{64}) listening on (https:\/\/\S+)/
-
-function isAlive (pid: unknown): boolean {
-  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) return false
-  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
-}
 
 /** refuses to start over a devnet that still runs in the same dir */
 function checkNotRunning (file: string): void {
@@ -94,35 +115,55 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
   const file = join(dir, DEVNET_FILE)
   checkNotRunning(file)
 
-  const deadline = Date.now() + (init.readyTimeoutMs ?? 30_000)
+  // more processes on the same cores take longer to come up (and past 16 relays they start paced)
+  const readyMs = init.readyTimeoutMs ?? 30_000 + 2000 * Math.max(0, n - 5)
+  const deadline = Date.now() + readyMs
   const grace = init.stopGraceMs ?? 5000
   const children: RoleProcess[] = []
+  /** children the devnet stops itself (a restart that was not listed in time): their exit is expected */
+  const retiring = new Set<RoleProcess>()
   const spawn = c.spawn ?? spawnRole
   let stopping = false
   let ready = false
   let died: ChildExitEvent | undefined
   let resolveFailed!: (e: ChildExitEvent) => void
   const failed = new Promise<ChildExitEvent>((resolve) => { resolveFailed = resolve })
+  const slots: RelaySlot[] = relaySlots({ n, dir, host: init.host, portBase: init.portBase, relayHosts: init.relayHosts, extraArgs: (i) => [
+    ...(init.trace ? ['--trace', join(dir, 'trace', `relay${i}.jsonl`), '--trace-cells'] : []), ...(init.relayArgs?.(i) ?? [])] })
+  if (init.trace) mkdirSync(join(dir, 'trace'), { recursive: true, mode: 0o700 })
+  let restart: (s: RelaySlot) => Promise<RelayInfo> = async () => { throw new Error('the devnet is not ready') }
 
   const stopAll = async (): Promise<void> => {
     stopping = true
+    for (const s of slots) clearTimeout(s.timer)
     await Promise.all(children.map((ch) => ch.stop(grace)))
   }
-  const watch = (ch: RoleProcess) => {
+  const watch = (ch: RoleProcess, slot?: RelaySlot) => {
     void ch.exited.then((e: ChildExit) => {
-      const ev: ChildExitEvent = { role: ch.role, pid: ch.pid, code: e.code, signal: e.signal, expected: stopping }
-      c.onChildExit(ev)
-      if (stopping) return
-      died ??= ev
+      const expected = stopping || retiring.delete(ch)
+      const current = slot?.ch === ch ? slot : undefined
+      const wasUp = current?.status === 'up'
+      if (current) current.status = 'down'
+      const kept = ready && !expected && current !== undefined && (init.keepRelays === true || init.keepGoing === true)
+      const restartInMs = kept && wasUp && init.keepRelays && init.restartRelayAfterMs !== undefined ? init.restartRelayAfterMs : undefined
+      c.onChildExit({ role: ch.role, pid: ch.pid, code: e.code, signal: e.signal, expected, ...(restartInMs !== undefined ? { restartInMs } : {}) })
+      // an exit the devnet caused, or of a relay's earlier process (a restart replaced it)
+      if (expected || (slot !== undefined && current === undefined)) return
+      if (kept) {
+        if (restartInMs !== undefined) current!.timer = setTimeout(() => { restart(current!).catch(() => { /* reported through onRestart */ }) }, restartInMs)
+        return
+      }
+      died ??= { role: ch.role, pid: ch.pid, code: e.code, signal: e.signal, expected }
       // during start-up any death aborts; once ready, keepGoing leaves the others running
       if (!ready || !init.keepGoing) stopping = true
-      resolveFailed(ev)
+      resolveFailed(died)
     })
   }
-  const launch = (role: string, args: string[]): RoleProcess => {
+  const launch = (role: string, args: string[], slot?: RelaySlot): RoleProcess => {
     const ch = spawn(role, args, c.onChildLine)
     children.push(ch)
-    watch(ch)
+    if (slot) slot.ch = ch
+    watch(ch, slot)
     return ch
   }
 
@@ -135,24 +176,12 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
       server.waitForLine(DIRKEY_LINE, deadline).then((m) => m[1]),
       server.waitForLine(FINAL_HOP_LINE, deadline).then((m) => m[1]),
     ])
+    const directory = { url: serverUrl, key: directoryKey }
+    const launchRelay = (s: RelaySlot) => launch(s.nickname, relayArgs(s, directory), s)
 
-    const relayProcs = Array.from({ length: n }, (_, k) => {
-      const i = k + 1
-      const port = init.portBase === 0 ? 0 : init.portBase + i
-      const host = init.relayHosts?.[k] ?? init.host
-      const dataDir = join(dir, `relay-${i}`)
-      const trace = init.trace ? ['--trace', join(dir, 'trace', `relay${i}.jsonl`), '--trace-cells'] : []
-      if (init.trace) mkdirSync(join(dir, 'trace'), { recursive: true, mode: 0o700 })
-      const ch = launch(`relay${i}`, ['relay', '--port', String(port), '--host', host, '--data-dir', dataDir,
-        '--directory', serverUrl, '--directory-key', directoryKey, '--nickname', `relay${i}`, ...trace, ...(init.relayArgs?.(i) ?? [])])
-      return { ch, i, host, dataDir }
-    })
-    const relays: RelayInfo[] = await Promise.all(relayProcs.map(async ({ ch, i, host, dataDir }) => {
-      const m = await ch.waitForLine(RELAY_LINE, deadline)
-      return { nickname: `relay${i}`, url: m[2], host, port: portOf(m[2]), pid: ch.pid, fingerprint: m[1], dataDir }
-    }))
-
+    const relays: RelayInfo[] = await startRelays(slots, launchRelay, { deadline, aborted: () => died !== undefined })
     await waitForConsensus({ directory: serverUrl, relays, directoryKey, deadline, aborted: () => died !== undefined })
+    for (const s of slots) if (s.status === 'starting') s.status = 'up'
     ready = true
 
     const info: DevnetInfo = {
@@ -166,6 +195,38 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
       pid: process.pid,
     }
     writeDevnetFile(dir, info)
+    const relayProcs = slots.map((s) => s.ch!)
+
+    restart = async (s: RelaySlot): Promise<RelayInfo> => {
+      if (stopping) throw new Error('the devnet is stopping')
+      if (s.status !== 'down') throw new Error(`${s.nickname} is ${s.status === 'up' ? `running (pid ${s.ch?.pid})` : 'restarting already'}`)
+      clearTimeout(s.timer)
+      s.status = 'starting'
+      const old = s.ch
+      if (old?.gone()) children.splice(children.indexOf(old), 1) // bounded however often it restarts
+      const ch = launchRelay(s)
+      relayProcs[s.i - 1] = ch
+      const until = Date.now() + readyMs
+      try {
+        const r = await relayListening(s, until)
+        await waitListed(r, { directory: serverUrl, directoryKey, deadline: until, aborted: () => stopping || ch.gone() })
+        if (s.ch !== ch || ch.gone()) throw new Error(`${s.nickname} exited while restarting`)
+        s.status = 'up'
+        info.relays[s.i - 1] = r
+        writeDevnetFile(dir, info)
+        c.onRestart?.({ role: s.nickname, ok: true, pid: r.pid, url: r.url })
+        return r
+      } catch (err) {
+        const exitedFirst = ch.gone()
+        if (!exitedFirst) { retiring.add(ch); await ch.stop(grace) }
+        if (s.ch === ch) s.status = 'down'
+        let message = (err as Error).message
+        if (exitedFirst && !message.includes('exited during start-up')) message = `it exited before the consensus listed it (${describeExit(await ch.exited)})`
+        if (stopping) throw new Error(`${s.nickname} did not come back: the devnet is stopping`, { cause: err })
+        c.onRestart?.({ role: s.nickname, ok: false, message })
+        throw new Error(`${s.nickname} did not come back: ${message}`, { cause: err })
+      }
+    }
 
     let stopped: Promise<void> | undefined
     const stop = () => {
@@ -175,7 +236,18 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
       return stopped
     }
     void failed.then(() => { if (stopping) return stop() })
-    return { info, processes: { server, relays: relayProcs.map((r) => r.ch) }, stats: () => collectStats(info), stop, failed }
+    return {
+      info,
+      processes: { server, relays: relayProcs },
+      stats: () => collectStats(info),
+      downRelays: () => slots.filter((s) => s.status === 'down').map((s) => s.nickname),
+      restartRelay: (nickname) => {
+        const s = slots.find((x) => x.nickname === nickname)
+        return s ? restart(s) : Promise.reject(new Error(`no relay named ${nickname} (relay1 … relay${n})`))
+      },
+      stop,
+      failed,
+    }
   } catch (err) {
     // a child that died already said why; the others must not outlive a failed start
     await stopAll()

@@ -4,6 +4,7 @@
 // and carries a validity period. The final hop's own descriptor is either given
 // (one process) or accepted only from the pinned gateway fingerprint (split mode).
 import type { FastifyInstance } from 'fastify'
+import { LRUCache } from 'lru-cache'
 import { MarshmelloError } from '../../errors.js'
 import { signConsensus, directoryFingerprint, type Consensus } from '../../onion/directory/consensus.js'
 import { verifyDescriptor, type Descriptor } from '../../onion/directory/descriptor.js'
@@ -109,17 +110,33 @@ export class Directory {
   }
 }
 
+/** descriptor posts one source address may make (2/s, burst 20): every post not covered by POSTS_PER_HOP */
+export const POSTS_PER_ADDRESS = { perSecond: 2, burst: 20 }
+/**
+ * Posts one identity already accepted here may make before it spends its address's
+ * budget: 1 per 4 s, burst 3, above a heartbeat every 5 s (ConsensusSource) and a
+ * restart, so honest heartbeats are never refused however many hops share an
+ * address (a devnet's all do). A replayed public descriptor spends at most this per
+ * listed hop, then its address's budget.
+ */
+export const POSTS_PER_HOP = { perSecond: 0.25, burst: 3 }
+
 /** the directory's HTTP routes, mounted on the server's HTTPS app */
-export async function directoryRoutes (app: FastifyInstance, opts: { directory: Directory, probe?: Probe | null }): Promise<void> {
+export async function directoryRoutes (app: FastifyInstance, opts: { directory: Directory, probe?: Probe | null, now?: () => number }): Promise<void> {
   const dir = opts.directory
   // null: no reachability check (tests of the parsers only); default: probe every new address
   const probe = opts.probe === undefined ? cachedProbe() : opts.probe
-  const posts = new TokenBuckets(2, 20)
+  const perAddress = new TokenBuckets(POSTS_PER_ADDRESS.perSecond, POSTS_PER_ADDRESS.burst, 10_000, opts.now)
+  const perHop = new TokenBuckets(POSTS_PER_HOP.perSecond, POSTS_PER_HOP.burst, 10_000, opts.now)
+  const acceptedHops = new LRUCache<string, true>({ max: 10_000 })
   app.post('/v1/directory/descriptors', { bodyLimit: 32 * 1024 }, async (req, reply) => {
-    if (!posts.take(req.socket.remoteAddress ?? '?')) throw new MarshmelloError('MM_ERR_RATE', 'too many descriptor posts; heartbeat at most every few seconds')
+    const claimed = (req.body as { fingerprint?: unknown } | null)?.fingerprint
+    const heartbeat = typeof claimed === 'string' && acceptedHops.has(claimed) && perHop.take(claimed)
+    if (!heartbeat && !perAddress.take(req.socket.remoteAddress ?? '?')) throw new MarshmelloError('MM_ERR_RATE', 'too many descriptor posts; heartbeat at most every few seconds')
     if (!req.body || typeof req.body !== 'object') throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'send the signed descriptor as a JSON object')
     if (probe) await probe(verifyDescriptor(req.body, Date.now()))
     const d = dir.accept(req.body)
+    acceptedHops.set(d.fingerprint, true)
     return reply.code(202).send({ accepted: d.fingerprint })
   })
   app.get('/v1/directory/consensus', async (_req, reply) => reply.type('application/json').send(dir.consensus().text))

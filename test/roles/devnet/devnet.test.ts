@@ -1,13 +1,14 @@
 // `marshmello devnet` end to end: 5 relays come up and are listed in the signed
 // consensus, devnet.json matches the ready event, SIGTERM stops every child (exit 0),
 // a second run on the same dir keeps every identity, SIGKILL of the devnet leaves
-// no orphans, a relay that dies ends the devnet loudly (exit 1), and a start that
-// fails (port taken) leaves nothing behind.
+// no orphans; a relay that dies (kill -9) is reported while the network keeps
+// serving, `devnet restart` (or --restart-after) brings it back listed, the server's
+// death ends the devnet (exit 1); a start that fails (port taken) leaves nothing behind.
 import t from 'tap'
 import { statSync, readFileSync, existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { run, tmp } from '../../helpers/net.js'
+import { ROOT, run, tmp } from '../../helpers/net.js'
 import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
 import { verifyConsensus } from '../../../src/onion/directory/consensus.js'
 import type { DevnetInfo } from '../../../src/roles/devnet/index.js'
@@ -27,8 +28,9 @@ t.test('devnet: 5 relays, devnet.json, clean stop, same identities on restart, n
   const file = join(dir, 'devnet.json')
   const info = JSON.parse(readFileSync(file, 'utf8')) as DevnetInfo
   t.equal(statSync(file).mode & 0o777, 0o644, 'devnet.json is 0644')
-  const { event: _e, ...fromEvent } = ready
+  const { event: _e, connect, ...fromEvent } = ready as typeof ready & { connect: unknown }
   t.same(fromEvent, info, 'the ready event carries devnet.json')
+  t.same(connect, { cwd: ROOT, prefix: 'npx marshmello', devnet: dir }, 'and how to connect from where it was started: npx in the checkout')
   t.equal(info.version, 1)
   t.equal(info.dir, dir)
   t.equal(info.host, '127.0.0.1')
@@ -77,20 +79,91 @@ t.test('devnet: 5 relays, devnet.json, clean stop, same identities on restart, n
   t.same(await survivors(pids2, 10_000), [], 'SIGKILL of the devnet: no orphans within 10 s')
 })
 
-t.test('devnet: a relay that dies ends the devnet with a loud report and exit 1', async (t) => {
+t.test('devnet: a relay that dies is reported, sends still flow, `devnet restart` brings it back, the server dying ends it (exit 1)', async (t) => {
   const dir = tmp('mm-devnet-')
-  const base = await freePortBase(4, 20000 + ((process.pid + 7919) % 20000))
-  const p = run(['devnet', '--relays', '3', '--dir', dir, '--port-base', String(base), '--json'])
+  const base = await freePortBase(5, 20000 + ((process.pid + 7919) % 20000))
+  const p = run(['devnet', '--relays', '4', '--dir', dir, '--port-base', String(base), '--json', '--stats-interval', '0'])
   t.teardown(() => p.kill('SIGKILL'))
-  await p.waitFor(READY, 30_000)
+  await p.waitFor(READY, 60_000)
   const info = readyEvent(p.stdout())
-  process.kill(info.relays[1].pid, 'SIGKILL')
+  const [victim, ...others] = [info.relays[1], info.relays[0], ...info.relays.slice(2)]
+
+  process.kill(victim.pid, 'SIGKILL')
+  await p.waitFor(/"event":"child-exit"[^\n]*"role":"relay2"/, 10_000)
+  const exit = events(p.stdout()).find((e) => e.event === 'child-exit' && e.role === 'relay2')
+  t.match(exit, { pid: victim.pid, expected: false, signal: 'SIGKILL' }, 'a child-exit event names the relay')
+  t.notOk(exit && 'restartInMs' in exit, 'no restart is announced (none was asked for)')
+  await p.waitFor(/relay2 \(pid \d+\) exited unexpectedly/, 5000)
+  t.match(p.stderr(), new RegExp(`relay2 \\(pid ${victim.pid}\\) exited unexpectedly \\(killed by SIGKILL\\); the network keeps running without it; start it again with: npx marshmello devnet restart relay2 --dir ${dir}`), 'and a line says so, and how to restart it')
+  t.equal(p.child.exitCode, null, 'the devnet keeps running')
+  for (const r of [info.server, ...others]) t.notOk(isGone(r.pid), `pid ${r.pid} still runs`)
+
+  /* the network without relay2 still serves a register, a send and a read */
+  const home = tmp('mm-home-')
+  const cli = async (args: string[]) => {
+    const c = run(args, { env: { HOME: home, MARSHMELLO_PASSWORD: 'a long enough test password' } })
+    const code = await c.exited
+    return { code, out: c.stdout(), err: c.stderr() }
+  }
+  const reg = await cli(['register', '--devnet', dir, '--user', 'alice'])
+  t.equal(reg.code, 0, `register with relay2 down: ${reg.err}`)
+  const sent = await cli(['send', '--devnet', dir, '--user', 'alice', '--room', 'lobby', 'sent while relay2 was down'])
+  t.equal(sent.code, 0, `send with relay2 down: ${sent.err}`)
+  const read = await cli(['read', '--devnet', dir, '--user', 'alice', '--room', 'lobby', '--json'])
+  t.equal(read.code, 0, `read with relay2 down: ${read.err}`)
+  t.match(read.out, /"text":"sent while relay2 was down"/)
+
+  /* `marshmello devnet restart relay2` from another process: same identity and address, a fresh descriptor listed */
+  const asked = Date.now()
+  const back = await cli(['devnet', 'restart', 'relay2', '--dir', dir])
+  t.equal(back.code, 0, `devnet restart: ${back.err}`)
+  const m = /relay2 is back \(pid (\d+)\) at (\S+), listed in the consensus again/.exec(back.out)
+  t.ok(m, `it says relay2 is back: ${back.out}`)
+  const pid = Number(m?.[1])
+  t.not(pid, victim.pid, 'a new process')
+  t.equal(m?.[2], victim.url, 'at the same address')
+  t.notOk(isGone(pid), 'which runs')
+  t.equal(parentOf(pid), p.child.pid, "as the devnet's own child")
+  const ev = events(p.stdout()).find((e) => e.event === 'relay-restart')
+  t.match(ev, { role: 'relay2', ok: true, pid, url: victim.url }, 'a relay-restart event')
+  const file = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')) as DevnetInfo
+  t.match(file.relays[1], { nickname: 'relay2', pid, fingerprint: victim.fingerprint, port: victim.port }, 'devnet.json has its new pid, same identity')
+  const res = await fetchDocument(`${info.server.url}/v1/directory/consensus`)
+  const listed = verifyConsensus(JSON.parse(res.text), info.directoryKey, Date.now()).relays.find((r) => r.fingerprint === victim.fingerprint)
+  t.ok(listed && listed.published >= asked - 1000, 'the consensus lists relay2 again, with a descriptor the new process signed after the restart was asked')
+  const again = await cli(['devnet', 'restart', 'relay2', '--dir', dir])
+  t.equal(again.code, 0)
+  t.match(again.out, new RegExp(`relay2 is running \\(pid ${pid}\\)`), 'asking again for a running relay only says it runs')
+
+  /* the server's death ends the devnet loudly */
+  process.kill(info.server.pid, 'SIGKILL')
   t.equal(await p.exited, 1, 'exit code 1')
-  t.same(await survivors(pidsOf(info), 10_000), [], 'the others are stopped')
-  t.match(p.stderr(), /relay2 \(pid \d+\) exited unexpectedly \(killed by SIGKILL\)/)
+  t.same(await survivors([...pidsOf(info), pid], 10_000), [], 'every relay is stopped, the restarted one too')
+  t.match(p.stderr(), /server \(pid \d+\) exited unexpectedly \(killed by SIGKILL\); stopping the devnet/)
   const evs = events(p.stdout())
-  t.match(evs.find((e) => e.event === 'child-exit' && e.role === 'relay2'), { expected: false, signal: 'SIGKILL' })
+  t.match(evs.find((e) => e.event === 'child-exit' && e.role === 'server'), { expected: false, signal: 'SIGKILL' })
   t.match(evs.at(-1), { event: 'stopped', code: 1 })
+  t.notOk(existsSync(join(dir, 'devnet.json')), 'devnet.json is removed')
+})
+
+t.test('devnet --restart-after: a relay that dies is restarted after the delay, and it says so', async (t) => {
+  const dir = tmp('mm-devnet-')
+  const base = await freePortBase(3, 20000 + ((process.pid + 104729) % 20000))
+  const p = run(['devnet', '--relays', '2', '--dir', dir, '--port-base', String(base), '--json', '--stats-interval', '0', '--restart-after', '1'])
+  t.teardown(() => p.kill('SIGKILL'))
+  await p.waitFor(READY, 60_000)
+  const info = readyEvent(p.stdout())
+  process.kill(info.relays[0].pid, 'SIGKILL')
+  await p.waitFor(/"event":"relay-restart"/, 60_000)
+  const evs = events(p.stdout())
+  t.match(evs.find((e) => e.event === 'child-exit' && e.role === 'relay1'), { pid: info.relays[0].pid, expected: false, restartInMs: 1000 }, 'the exit event announces the restart')
+  t.match(p.stderr(), /relay1 \(pid \d+\) exited unexpectedly \(killed by SIGKILL\); the network keeps running without it; restarting it in 1 s/)
+  const back = evs.find((e) => e.event === 'relay-restart')!
+  t.match(back, { role: 'relay1', ok: true, url: info.relays[0].url })
+  t.not(back.pid, info.relays[0].pid)
+  t.ok(await p.waitFor(/relay1 restarted \(pid \d+\) at \S+, listed in the consensus again/, 5000), 'and a line says it is back')
+  t.equal(await p.kill('SIGTERM'), 0)
+  t.same(await survivors([...pidsOf(info), back.pid], 10_000), [], 'no child left')
 })
 
 t.test('devnet: a start that fails (server port taken) says why and leaves no child', async (t) => {
