@@ -155,7 +155,7 @@ t.test('for one cell, hops that are not neighbours receive nothing in common (no
   t.ok(links.every(Boolean), 'one link per hop: client→R1→R2→R3→S')
   for (const l of links) l.recording = { a: [], b: [] }
   await echo(t, c, 'one cell each way')
-  for (const l of links) { t.same([l.recording!.a.length, l.recording!.b.length], [1, 1], 'one cell forward and one back on every link'); }
+  for (const l of links) { t.same([l.recording!.a.length, l.recording!.b.length], [1, 1], 'one cell forward and one back on every link') }
   const windows = (b: Buffer): Set<string> => {
     const out = new Set<string>()
     for (let o = 0; o + 8 <= b.length; o++) out.add(b.toString('latin1', o, o + 8))
