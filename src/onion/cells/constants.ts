@@ -8,8 +8,8 @@ export const CELL_SIZE = 2048
 export const LINK_HEADER = 5
 /** bytes of a channel cell after its header: the outermost layer, padded */
 export const CELL_DATA = CELL_SIZE - LINK_HEADER
-/** a layer's clear prefix: counter (u64) + sealed length (u16) */
-export const LAYER_PREFIX = 10
+/** a layer's clear prefix: sealed length (u16). No counter travels: the nonce is the layer's position (§3) */
+export const LAYER_PREFIX = 2
 /** GCM tag */
 export const LAYER_TAG = 16
 /** inside a layer's plaintext: relay command (u8) + body length (u16) */

@@ -5,7 +5,8 @@
 //   EXTEND   = fp (32) | hostLen (u8) | host (ASCII) | port (u16 BE) | CREATE body
 //   EXTENDED = CREATED body (64)
 //   ERROR    = code (u16 BE) | reason (UTF-8, ≤ 200 bytes)
-//   DATA     = stream id (u32 BE, ≠ 0) | flags (u8: 1 = END, 2 = RESET) | data
+//   DATA     = stream id (u32 BE, ≠ 0) | flags (u8: 1 = END, 2 = RESET) | offset (u32 BE)
+//              | total (u32 BE) | data          (§6: offset of this piece, length of the whole message)
 import { MarshmelloError, lengthError } from '../../errors.js'
 
 export interface Extend { fingerprint: Buffer, host: string, port: number, create: Buffer }
@@ -52,6 +53,8 @@ export enum HopError {
   PROTOCOL = 5,
   /** CREATE: this circuit id is already in use from the sender's address; retry with another */
   IN_USE = 6,
+  /** DESTROY: a cell did not open at its position (dropped, repeated, reordered or altered before this hop, §3) */
+  INTEGRITY = 7,
 }
 
 export function encodeError (m: RelayErrorMsg): Buffer {
@@ -67,25 +70,47 @@ export function decodeError (b: Buffer): RelayErrorMsg {
   return { code: b.readUInt16BE(0), reason: b.subarray(2).toString('utf8') }
 }
 
-export const DATA_HEADER = 5
+export const DATA_HEADER = 13
 export const DataFlag = { END: 1, RESET: 2 } as const
 
-export interface DataMsg { streamId: number, flags: number, data: Buffer }
+/**
+ * One piece of a stream's message (§6): `offset` is where `data` starts in the message,
+ * `total` the whole message's length (the same in every piece); END marks the piece that
+ * reaches `total`. RESET (no data, offset and total 0) ends the stream without a message.
+ */
+export interface DataMsg { streamId: number, flags: number, offset: number, total: number, data: Buffer }
+
+const U32 = 0xffffffff
 
 export function encodeData (m: DataMsg): Buffer {
-  if (m.streamId <= 0 || m.streamId > 0xffffffff) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'stream id must be 1..2^32-1')
+  if (!Number.isInteger(m.streamId) || m.streamId <= 0 || m.streamId > U32) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'stream id must be 1..2^32-1')
+  for (const [name, v] of [['offset', m.offset], ['total', m.total]] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > U32) throw new MarshmelloError('MM_ERR_RELAY_MSG', `DATA ${name} must be 0..2^32-1`)
+  }
   const out = Buffer.alloc(DATA_HEADER + m.data.length)
   out.writeUInt32BE(m.streamId, 0)
   out[4] = m.flags
+  out.writeUInt32BE(m.offset, 5)
+  out.writeUInt32BE(m.total, 9)
   m.data.copy(out, DATA_HEADER)
   return out
 }
 
+/** Throws MM_ERR_LENGTH (shorter than the header) or MM_ERR_RELAY_MSG (stream id 0, unknown flags, END with RESET, a RESET with data) */
 export function decodeData (b: Buffer): DataMsg {
   if (b.length < DATA_HEADER) throw lengthError('DATA', `at least ${DATA_HEADER}`, b.length)
   const streamId = b.readUInt32BE(0)
   if (streamId === 0) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'stream id 0 is reserved')
   const flags = b[4]
   if (flags & ~3) throw new MarshmelloError('MM_ERR_RELAY_MSG', `unknown DATA flags ${flags}`)
-  return { streamId, flags, data: b.subarray(DATA_HEADER) }
+  const offset = b.readUInt32BE(5)
+  const total = b.readUInt32BE(9)
+  const data = b.subarray(DATA_HEADER)
+  if ((flags & DataFlag.RESET) && (flags !== DataFlag.RESET || offset !== 0 || total !== 0 || data.length !== 0)) {
+    throw new MarshmelloError('MM_ERR_RELAY_MSG', 'RESET carries no END, offset, total or data')
+  }
+  return { streamId, flags, offset, total, data }
 }
+
+/** the DATA body that resets a stream */
+export const resetData = (streamId: number): Buffer => encodeData({ streamId, flags: DataFlag.RESET, offset: 0, total: 0, data: Buffer.alloc(0) })

@@ -6,7 +6,7 @@
 import { type ErrorCode, MarshmelloError } from '../../errors.js'
 import { ChannelCommand } from '../cells/channel-cell.js'
 import { RelayCommand } from '../cells/layer.js'
-import { decodeError, encodeExtend } from '../cells/relay-msg.js'
+import { HopError, decodeError, encodeExtend } from '../cells/relay-msg.js'
 import { clientFinish, clientStart, type ClientHandshakeState } from '../handshake/oaep-x25519.js'
 import type { Descriptor } from '../directory/descriptor.js'
 import { ClientOnion } from './client-onion.js'
@@ -18,7 +18,7 @@ export type BuildHop = Pick<Descriptor, 'nickname' | 'role' | 'fingerprint' | 'i
 export type BuildAction =
   /** send this channel cell on the circuit, then wait for its answer (with a timeout) */
   | { kind: 'send', cmd: ChannelCommand.CREATE | ChannelCommand.RELAY, data: Buffer }
-  /** the event changed nothing (not for the build, or not authentic: P6) */
+  /** the event changed nothing (not for the build) */
   | { kind: 'wait' }
   /** every hop is built; the onion holds their keys */
   | { kind: 'done' }
@@ -83,7 +83,7 @@ export class ClientBuild {
     }
     if (this.st === 'extending') {
       // hop 1 tore the circuit down (backward DESTROY carries the reason it was given)
-      if (cmd === ChannelCommand.DESTROY) return this.fail(1, 'MM_ERR_CIRCUIT_CLOSED', `circuit torn down (${hopErrorName(data[0])})`, false, false)
+      if (cmd === ChannelCommand.DESTROY) return this.fail(1, data[0] === HopError.INTEGRITY ? 'MM_ERR_CIRCUIT_INTEGRITY' : 'MM_ERR_CIRCUIT_CLOSED', `circuit torn down (${hopErrorName(data[0])})`, false, false)
       if (cmd === ChannelCommand.RELAY) return this.onRelay(data)
       return { kind: 'wait' }
     }
@@ -108,7 +108,8 @@ export class ClientBuild {
     try {
       u = this.onion.unwrapBackward(data)
     } catch {
-      return { kind: 'wait' } // not authentic or replayed: dropped (P6)
+      // not the next backward cell of some hop (§3): one was dropped, repeated, reordered or altered
+      return this.fail(this.at, 'MM_ERR_CIRCUIT_INTEGRITY', 'was not extended to: a backward cell did not open at its position (PROTOCOL §4)')
     }
     if (u.cmd === RelayCommand.ERROR) {
       let reason = 'malformed ERROR'

@@ -1,7 +1,9 @@
 // The client's view of one circuit's crypto (docs/PROTOCOL.md §4): one forward
-// sealer and one backward opener per hop. wrapForward() builds the nested layers
-// that carry a command to hop k; unwrapBackward() peels the layers of a cell
-// coming back and says which hop originated it. No I/O.
+// sealer and one backward opener per hop, each counting its positions (the nonces of
+// §3). wrapForward() builds the nested layers that carry a command to hop k;
+// unwrapBackward() peels the layers of a cell coming back and says which hop
+// originated it. A backward cell that does not open ends the circuit (the caller's
+// job): the positions no longer agree with the hops'. No I/O.
 import { MarshmelloError } from '../../errors.js'
 import { CELL_DATA, LAYER_HEADER, MAX_HOPS, forwardBodyMax, forwardSealedLength } from '../cells/constants.js'
 import { LayerOpener, LayerSealer, RelayCommand } from '../cells/layer.js'
@@ -42,7 +44,11 @@ export class ClientOnion {
     return layer
   }
 
-  /** Peels backward layers. Throws MM_ERR_LAYER_AUTH / MM_ERR_REPLAY / MM_ERR_LENGTH on a bad cell. */
+  /**
+   * Peels backward layers, each at its hop's next position. Throws MM_ERR_LAYER_AUTH (altered,
+   * or a backward cell dropped, repeated or reordered on the way), MM_ERR_LENGTH or
+   * MM_ERR_LAYER_FORMAT; after a throw the circuit is unusable (outer layers moved on).
+   */
   unwrapBackward (data: Buffer): Unwrapped {
     let cur = data
     for (let i = 0; i < this.hops.length; i++) {

@@ -1,16 +1,18 @@
 // The circuit's last hop (docs/PROTOCOL.md §6): answers CREATE, peels the last
 // layer, reassembles stream messages into API requests, hands each to a handler
-// and sends the response back as DATA cells under this hop's backward layer.
-// Pure logic: the caller supplies `send` (the channel) and the circuit table (a
-// bounded map); the gateway and the tests' echo hop both use this class.
+// and sends the response back as DATA cells under this hop's backward layer. A cell
+// that does not open at its position ends the circuit (DESTROY INTEGRITY, §4); a
+// stream piece out of sequence ends its stream with an error response. Pure logic:
+// the caller supplies `send` (the channel), the time and the circuit table (a bounded
+// map); the gateway and the tests' echo hop both use this class.
 import { isMarshmelloError } from '../../errors.js'
 import { BACKWARD_BODY } from '../cells/constants.js'
 import { RelayCommand } from '../cells/layer.js'
 import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../cells/channel-cell.js'
-import { DATA_HEADER, DataFlag, HopError, decodeData, encodeData } from '../cells/relay-msg.js'
+import { DATA_HEADER, HopError, decodeData, resetData } from '../cells/relay-msg.js'
 import { relayRespond } from '../handshake/oaep-x25519.js'
 import { decodeRequest, encodeResponse, type ApiRequest, type ApiResponse } from '../streams/envelope.js'
-import { Reassembler, fragment } from '../streams/reassembly.js'
+import { ByteBudget, MAX_CIRCUIT_BYTES, Reassembler, fragment, type StreamRefusal } from '../streams/reassembly.js'
 import { HopState } from './hop-state.js'
 import { EphemeralPool } from '../handshake/ephemeral-pool.js'
 
@@ -60,16 +62,40 @@ export interface FinalHopInit {
    * (§5.5); false refuses the CREATE BUSY before any RSA work. Default: no budget
    */
   takeCreateToken?: (channel: string) => boolean
+  /** the time in ms (the role's Clock): half-received streams expire by it */
+  now: () => number
+  /** half-received request bytes one circuit may hold (default MAX_CIRCUIT_BYTES, 2 MiB) */
+  maxCircuitBytes?: number
+  /** half-received request bytes across every circuit of this hop (default 256 MiB) */
+  maxBufferedBytes?: number
+  /** a request must be complete this long after its first piece (default STREAM_TTL_MS, 30 s) */
+  streamTtlMs?: number
   onEvent?: (e: FinalHopEvent) => void
 }
 
 const MAX_PENDING = 64
+export const MAX_BUFFERED_BYTES = 256 * 1024 * 1024
+
+/** the status of the error response that ends a refused stream (§6) */
+const REFUSAL_STATUS: Record<StreamRefusal | 'MM_ERR_STREAM_EXPIRED', number> = {
+  MM_ERR_STREAM_SEQUENCE: 400,
+  MM_ERR_TOO_LARGE: 413,
+  MM_ERR_STREAMS: 413,
+  MM_ERR_STREAM_BUDGET: 503,
+  MM_ERR_STREAM_EXPIRED: 408,
+}
 
 export class FinalHop {
   /** X25519 keys made ahead, so answering a CREATE imports none */
   private readonly ephemerals = new EphemeralPool()
+  /** half-received bytes of every circuit here */
+  readonly buffered: ByteBudget
+  /** circuits holding half-received streams (what expireStreams looks at) */
+  private readonly holding = new Set<FinalCircuit>()
 
-  constructor (private readonly init: FinalHopInit) {}
+  constructor (private readonly init: FinalHopInit) {
+    this.buffered = new ByteBudget(init.maxBufferedBytes ?? MAX_BUFFERED_BYTES)
+  }
 
   private key (channel: string, circId: number): string { return `${channel}/${circId}` }
 
@@ -100,7 +126,8 @@ export class FinalHop {
     if (this.init.circuits.size >= this.init.maxCircuits) return this.refuseCreate(channel, cell.circId, 'MM_ERR_BUSY')
     if (this.init.takeCreateToken && !this.init.takeCreateToken(channel)) return this.refuseCreate(channel, cell.circId, 'MM_ERR_CREATE_RATE')
     const { keys, created } = relayRespond({ identityPrivate: this.init.identityPrivate, fingerprint: this.init.fingerprint, create: cell.data, ephemeral: this.ephemerals.take() })
-    this.init.circuits.set(k, { channel, circId: cell.circId, hop: new HopState(keys), streams: new Reassembler(), pending: 0 })
+    const streams = new Reassembler({ increasingIds: true, maxBytes: this.init.maxCircuitBytes ?? MAX_CIRCUIT_BYTES, shared: this.buffered, ttlMs: this.init.streamTtlMs })
+    this.init.circuits.set(k, { channel, circId: cell.circId, hop: new HopState(keys), streams, pending: 0 })
     this.init.send(channel, encodeChannelCell(cell.circId, ChannelCommand.CREATED, created))
     this.init.onEvent?.({ type: 'created', channel })
   }
@@ -124,25 +151,37 @@ export class FinalHop {
   private onRelay (channel: string, cell: ChannelCell): void {
     const c = this.init.circuits.get(this.key(channel, cell.circId))
     if (!c) return this.reject(channel, 'MM_ERR_NO_CIRCUIT')
-    const layer = c.hop.peel(cell.data)
+    let layer
+    try {
+      layer = c.hop.peel(cell.data)
+    } catch (err) {
+      // the nonce is the cell's position (§3): a cell was dropped, repeated, reordered or
+      // altered on the way, so nothing more of this circuit can be trusted (§4)
+      this.reject(channel, isMarshmelloError(err) ? err.code : 'MM_ERR_INTERNAL')
+      this.init.send(channel, encodeChannelCell(cell.circId, ChannelCommand.DESTROY, Buffer.from([HopError.INTEGRITY])))
+      return this.destroy(channel, cell.circId)
+    }
     if (layer.cmd === RelayCommand.DROP) return
     if (layer.cmd !== RelayCommand.DATA) return this.reject(channel, 'MM_ERR_RELAY_CMD')
     const msg = decodeData(layer.body)
-    let whole: Buffer | undefined
-    try {
-      whole = c.streams.push(msg)
-    } catch (err) {
-      this.sendMessage(c, msg.streamId, errorResponse(413, isMarshmelloError(err) ? err.code : 'MM_ERR_TOO_LARGE', 'request too large'))
-      return
+    const now = this.init.now()
+    this.expireOn(c, now)
+    const r = c.streams.push(msg, now)
+    if (c.streams.size > 0) this.holding.add(c)
+    else this.holding.delete(c)
+    if (r.kind === 'partial' || r.kind === 'reset') return
+    if (r.kind === 'ignored') return this.reject(channel, 'MM_ERR_STREAM_SEQUENCE')
+    if (r.kind === 'refused') {
+      this.reject(channel, r.code)
+      return this.sendMessage(c, r.streamId, errorResponse(REFUSAL_STATUS[r.code], r.code, r.message))
     }
-    if (!whole) return
     if (c.pending >= MAX_PENDING) {
       this.sendMessage(c, msg.streamId, errorResponse(429, 'MM_ERR_STREAMS', 'too many requests in flight on this circuit'))
       return
     }
     let req: ApiRequest
     try {
-      req = decodeRequest(whole)
+      req = decodeRequest(r.data)
     } catch (err) {
       this.sendMessage(c, msg.streamId, errorResponse(400, isMarshmelloError(err) ? err.code : 'MM_ERR_ENVELOPE', 'malformed request envelope'))
       return
@@ -153,6 +192,24 @@ export class FinalHop {
       (res) => this.sendMessage(c, msg.streamId, res),
       () => this.sendMessage(c, msg.streamId, errorResponse(500, 'MM_ERR_INTERNAL', 'internal error')),
     ).finally(() => { c.pending-- })
+  }
+
+  /** half-received requests not complete in time are answered 408 MM_ERR_STREAM_EXPIRED and dropped */
+  private expireOn (c: FinalCircuit, now: number): void {
+    for (const id of c.streams.expire(now)) {
+      this.reject(c.channel, 'MM_ERR_STREAM_EXPIRED')
+      this.sendMessage(c, id, errorResponse(REFUSAL_STATUS.MM_ERR_STREAM_EXPIRED, 'MM_ERR_STREAM_EXPIRED', 'the request was not complete in time'))
+    }
+    if (c.streams.size === 0) this.holding.delete(c)
+  }
+
+  /** expires the half-received streams of every circuit (the shell calls it on a timer) */
+  expireStreams (): void {
+    const now = this.init.now()
+    for (const c of [...this.holding]) {
+      if (this.init.circuits.get(this.key(c.channel, c.circId)) !== c) this.release(c)
+      else this.expireOn(c, now)
+    }
   }
 
   private sendMessage (c: FinalCircuit, streamId: number, res: ApiResponse): void {
@@ -175,14 +232,20 @@ export class FinalHop {
     }
   }
 
+  /** a circuit leaves (destroyed, or evicted by the table's owner): its keys and half-received bytes go */
+  release (c: FinalCircuit): void {
+    this.holding.delete(c)
+    c.streams.clear()
+    c.hop.wipe()
+  }
+
   /** DESTROY from the channel, or the channel closed: forget and wipe the circuit */
   destroy (channel: string, circId: number): void {
     const k = this.key(channel, circId)
     const c = this.init.circuits.get(k)
     if (!c) return
     this.init.circuits.delete(k)
-    c.hop.wipe()
-    c.streams.clear()
+    this.release(c)
     this.init.onEvent?.({ type: 'destroyed' })
   }
 
@@ -199,5 +262,5 @@ export function errorResponse (status: number, code: string, message: string): A
 }
 
 /** a DATA body carrying a RESET for a stream (the client gave up on it) */
-export const resetBody = (streamId: number): Buffer => encodeData({ streamId, flags: DataFlag.RESET, data: Buffer.alloc(0) })
+export const resetBody = resetData
 export { DATA_HEADER }

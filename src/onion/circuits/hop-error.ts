@@ -27,6 +27,8 @@ export const HOP_ERRORS: Readonly<Record<HopError, HopErrorMeaning>> = {
   [HopError.PROTOCOL]: { name: 'PROTOCOL', meaning: 'malformed or unexpected request, or a cell for a circuit the hop does not know', relayedAs: HopError.UNREACHABLE, onCreate: 'MM_ERR_CIRCUIT_BUILD', onExtend: 'MM_ERR_CIRCUIT_BUILD' },
   // another circuit from the same address (NAT) holds the id: the client retries with another
   [HopError.IN_USE]: { name: 'IN_USE', meaning: 'CREATE: the circuit id is in use from the sender\'s address (DESTROY only); retry with another id', relayedAs: HopError.UNREACHABLE, onCreate: 'MM_ERR_CIRCUIT_ID_IN_USE', onExtend: 'MM_ERR_CIRCUIT_BUILD' },
+  // DESTROY only, after the circuit carried RELAY cells: the client sees MM_ERR_CIRCUIT_INTEGRITY whenever it comes
+  [HopError.INTEGRITY]: { name: 'INTEGRITY', meaning: 'a cell did not open at its position: dropped, repeated, reordered or altered before this hop (DESTROY only)', relayedAs: HopError.UNREACHABLE, onCreate: 'MM_ERR_CIRCUIT_INTEGRITY', onExtend: 'MM_ERR_CIRCUIT_INTEGRITY' },
 }
 
 /** the table's entry for a reason byte or ERROR code from the wire; undefined for 0 and unknown values */

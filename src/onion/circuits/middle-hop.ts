@@ -132,14 +132,17 @@ export type ListedHops = (fingerprintHex: string) => Descriptor | undefined
 
 /**
  * A RELAY cell from the previous hop (§5.3): peels this hop's layer and acts on it.
- * `save` is false when the cell was dropped (the state is unchanged and need not be written).
+ * `save` is false when the cell was dropped (the state is unchanged and need not be written);
+ * `end` is true when the circuit must end here and beyond (destroy its state, DESTROY onward).
  */
-export function onRelayFromPrev (hop: HopState, data: Buffer, listed: ListedHops): { actions: MiddleHopAction[], save: boolean } {
+export function onRelayFromPrev (hop: HopState, data: Buffer, listed: ListedHops): { actions: MiddleHopAction[], save: boolean, end?: true } {
   let layer
   try {
     layer = hop.peel(data)
   } catch (err) {
-    return { actions: [{ type: 'drop', what: 'peel', err }], save: false } // replayed, stale or tampered (P6)
+    // the nonce is the cell's position (§3): a cell dropped, repeated, reordered or altered
+    // before this hop; the circuit can no longer be trusted (§4, P6)
+    return { actions: [{ type: 'drop', what: 'peel', err }, { type: 'destroy', toward: 'prev', reason: HopError.INTEGRITY }], save: false, end: true }
   }
   switch (layer.cmd) {
     case RelayCommand.FORWARD:

@@ -53,17 +53,23 @@ export interface FinalHopEndpoint {
   closeAll: () => void
 }
 
+/** how often half-received requests are checked for expiry (their TTL is 30 s) */
+const STREAM_SWEEP_MS = 5_000
+
 export function finalHopEndpoint (init: FinalHopEndpointInit): FinalHopEndpoint {
   const clock = init.clock ?? systemClock
   const channels = new Map<string, Channel>()
   const circuits = new ExpiringTable<FinalCircuit>({
     max: init.maxCircuits,
     ttlMs: init.circuitTtlMs,
-    dispose: (c) => c.hop.wipe(),
+    // an evicted or expired circuit takes its keys and its half-received bytes with it
+    dispose: (c) => hop.release(c),
     now: init.clock ? () => clock.now() : undefined,
   })
   // idle circuits leave on their own, not only when looked up again
   const sweep = clock.setInterval(() => circuits.purge(), Math.min(init.circuitTtlMs, 30_000))
+  // half-received requests expire even when their circuit sends nothing more (PROTOCOL §6)
+  const streamSweep = clock.setInterval(() => hop.expireStreams(), STREAM_SWEEP_MS)
   let served = 0
   let requests = 0
   const buckets = new TokenBuckets(init.createRate ?? FINAL_CREATE_RATE, init.createBurst ?? FINAL_CREATE_BURST, 10_000, () => clock.now())
@@ -73,6 +79,7 @@ export function finalHopEndpoint (init: FinalHopEndpointInit): FinalHopEndpoint 
     handler: init.handler,
     circuits,
     maxCircuits: init.maxCircuits,
+    now: () => clock.now(),
     send: (channel, cell) => channels.get(channel)?.send(cell),
     takeCreateToken: (channel) => {
       const ch = channels.get(channel)
@@ -103,6 +110,7 @@ export function finalHopEndpoint (init: FinalHopEndpointInit): FinalHopEndpoint 
     requestsServed: () => requests,
     closeAll: () => {
       sweep.cancel()
+      streamSweep.cancel()
       for (const ch of channels.values()) ch.close(1000, 'shutting down')
     },
   }

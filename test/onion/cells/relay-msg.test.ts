@@ -3,7 +3,7 @@
 // refused with a typed code (P9).
 import t from 'tap'
 import {
-  DataFlag, HopError, decodeData, decodeError, decodeExtend, encodeData, encodeError, encodeExtend,
+  DATA_HEADER, DataFlag, HopError, decodeData, resetData, decodeError, decodeExtend, encodeData, encodeError, encodeExtend,
 } from '../../../src/onion/cells/relay-msg.js'
 import { codeOf, flipBit, hex, tally, vectors } from '../helpers.js'
 
@@ -68,20 +68,31 @@ t.test('ERROR vector, round trip and bounds', async t => {
   t.equal(codeOf(() => decodeError(Buffer.alloc(1))), 'MM_ERR_LENGTH')
   t.equal(codeOf(() => decodeError(Buffer.alloc(203))), 'MM_ERR_LENGTH', 'oversized')
   t.equal(codeOf(() => decodeError(Buffer.alloc(2))), 'NO_THROW', 'empty reason is fine')
-  t.same([HopError.NOT_LISTED, HopError.UNREACHABLE, HopError.HANDSHAKE, HopError.BUSY, HopError.PROTOCOL], [1, 2, 3, 4, 5], 'codes are wire values')
+  t.same([HopError.NOT_LISTED, HopError.UNREACHABLE, HopError.HANDSHAKE, HopError.BUSY, HopError.PROTOCOL, HopError.IN_USE, HopError.INTEGRITY], [1, 2, 3, 4, 5, 6, 7], 'codes are wire values')
 })
 
 t.test('DATA vector, round trip and bounds', async t => {
-  const b = encodeData({ streamId: v.data.streamId, flags: v.data.flags, data: hex(v.data.data) })
+  const b = encodeData({ streamId: v.data.streamId, flags: v.data.flags, offset: v.data.offset, total: v.data.total, data: hex(v.data.data) })
   t.equal(b.toString('hex'), v.data.hex)
+  t.equal(DATA_HEADER, 13, 'stream id | flags | offset | total')
   const d = decodeData(b)
-  t.same({ streamId: d.streamId, flags: d.flags, data: d.data.toString('hex') }, { streamId: 7, flags: DataFlag.END, data: v.data.data })
+  t.same({ streamId: d.streamId, flags: d.flags, offset: d.offset, total: d.total, data: d.data.toString('hex') }, { streamId: 7, flags: DataFlag.END, offset: 100, total: 113, data: v.data.data })
   t.equal(encodeData(d).toString('hex'), v.data.hex, 'identical bytes')
   const out: string[] = []
-  for (let n = 0; n < 5; n++) out.push(codeOf(() => decodeData(b.subarray(0, n))))
-  t.same(tally(out), { MM_ERR_LENGTH: 5 })
-  t.equal(codeOf(() => decodeData(Buffer.from('0000000001', 'hex'))), 'MM_ERR_RELAY_MSG', 'stream id 0')
-  for (let f = 4; f < 256; f *= 2) t.equal(codeOf(() => decodeData(Buffer.from(`00000001${f.toString(16).padStart(2, '0')}`, 'hex'))), 'MM_ERR_RELAY_MSG', `flag ${f}`)
-  t.equal(codeOf(() => encodeData({ streamId: 0, flags: 0, data: Buffer.alloc(0) })), 'MM_ERR_RELAY_MSG')
-  t.equal(codeOf(() => encodeData({ streamId: 2 ** 32, flags: 0, data: Buffer.alloc(0) })), 'MM_ERR_RELAY_MSG')
+  for (let n = 0; n < DATA_HEADER; n++) out.push(codeOf(() => decodeData(b.subarray(0, n))))
+  t.same(tally(out), { MM_ERR_LENGTH: DATA_HEADER })
+  const header = (id: string, flags: string, offset = '00000000', total = '00000000') => Buffer.from(id + flags + offset + total, 'hex')
+  t.equal(codeOf(() => decodeData(header('00000000', '01'))), 'MM_ERR_RELAY_MSG', 'stream id 0')
+  for (let f = 4; f < 256; f *= 2) t.equal(codeOf(() => decodeData(header('00000001', f.toString(16).padStart(2, '0')))), 'MM_ERR_RELAY_MSG', `flag ${f}`)
+  t.equal(codeOf(() => decodeData(header('00000001', '02'))), 'NO_THROW', 'a bare RESET')
+  t.same(resetData(9), header('00000009', '02'), 'resetData is the bare RESET')
+  t.equal(codeOf(() => decodeData(header('00000001', '03'))), 'MM_ERR_RELAY_MSG', 'RESET with END')
+  t.equal(codeOf(() => decodeData(header('00000001', '02', '00000001'))), 'MM_ERR_RELAY_MSG', 'RESET with an offset')
+  t.equal(codeOf(() => decodeData(header('00000001', '02', '00000000', '00000001'))), 'MM_ERR_RELAY_MSG', 'RESET with a total')
+  t.equal(codeOf(() => decodeData(Buffer.concat([header('00000001', '02'), Buffer.from('x')]))), 'MM_ERR_RELAY_MSG', 'RESET with data')
+  const m = { streamId: 1, flags: 0, offset: 0, total: 0, data: Buffer.alloc(0) }
+  t.equal(codeOf(() => encodeData({ ...m, streamId: 0 })), 'MM_ERR_RELAY_MSG')
+  t.equal(codeOf(() => encodeData({ ...m, streamId: 2 ** 32 })), 'MM_ERR_RELAY_MSG')
+  t.equal(codeOf(() => encodeData({ ...m, offset: -1 })), 'MM_ERR_RELAY_MSG')
+  t.equal(codeOf(() => encodeData({ ...m, total: 2 ** 32 })), 'MM_ERR_RELAY_MSG')
 })

@@ -133,7 +133,9 @@ t.test('CREATE answered with DESTROY: every reason, from the one table', async (
     [HopError.PROTOCOL]: ['MM_ERR_CIRCUIT_BUILD', true],
     // someone else's circuit holds the id: never DESTROY it
     [HopError.IN_USE]: ['MM_ERR_CIRCUIT_ID_IN_USE', false],
-    7: ['MM_ERR_CIRCUIT_BUILD', true],
+    // a cell out of sequence (PROTOCOL §4): the one reason with its own client code
+    [HopError.INTEGRITY]: ['MM_ERR_CIRCUIT_INTEGRITY', true],
+    8: ['MM_ERR_CIRCUIT_BUILD', true],
     255: ['MM_ERR_CIRCUIT_BUILD', true],
   }
   for (const [reason, [code, destroy]] of Object.entries(expected)) {
@@ -182,9 +184,9 @@ t.test('answers out of order or from the wrong hop', async (t) => {
     const y = buildAt(2)
     t.match(y.b.onCell(ChannelCommand.RELAY, y.hops.backward(1, cmd, Buffer.from('x'))), failed(2, 'MM_ERR_CIRCUIT_BUILD'), `${RelayCommand[cmd]} instead of EXTENDED`)
   }
-  // a FORWARD from hop 1 is a layer still to peel: what is inside does not open, so it is dropped
+  // a FORWARD from hop 1 is a layer still to peel: what is inside does not open at hop 2's position (§3)
   const w = buildAt(2)
-  t.same(w.b.onCell(ChannelCommand.RELAY, w.hops.backward(1, RelayCommand.FORWARD, Buffer.from('x'))), { kind: 'wait' })
+  t.match(w.b.onCell(ChannelCommand.RELAY, w.hops.backward(1, RelayCommand.FORWARD, Buffer.from('x'))), failed(2, 'MM_ERR_CIRCUIT_INTEGRITY'))
   // a CREATED while extending, an AUTH at any time, a RELAY before CREATED: not for the build
   const z = buildAt(2)
   t.same(z.b.onCell(ChannelCommand.CREATED, repad(Buffer.alloc(64))), { kind: 'wait' }, 'a CREATED while extending is ignored')
@@ -194,14 +196,18 @@ t.test('answers out of order or from the wrong hop', async (t) => {
   t.same(c.b.onCell(ChannelCommand.RELAY, repad(Buffer.alloc(10))), { kind: 'wait' }, 'a RELAY before CREATED cannot open')
   t.same(c.b.onCell(ChannelCommand.AUTH, repad(Buffer.alloc(10))), { kind: 'wait' })
   t.equal(c.b.state, 'creating', 'and changes nothing')
-  // forged or corrupted backward cells are dropped, and the real answer still works (P6)
+  // a forged, corrupted or repeated backward cell ends the build: the positions no longer agree (§3, P6)
   const f = buildAt(3)
-  const good = f.hops.extended(f.sent)
-  const bad = Buffer.from(good)
+  const bad = Buffer.from(f.hops.extended(f.sent))
   bad[100] ^= 1
-  t.same(f.b.onCell(ChannelCommand.RELAY, bad), { kind: 'wait' }, 'a flipped bit is dropped')
-  t.match(f.b.onCell(ChannelCommand.RELAY, good), { kind: 'send' }, 'the authentic EXTENDED goes on')
-  t.same(f.b.onCell(ChannelCommand.RELAY, good), { kind: 'wait' }, 'its replay is dropped')
+  t.match(f.b.onCell(ChannelCommand.RELAY, bad), failed(3, 'MM_ERR_CIRCUIT_INTEGRITY'), 'a flipped bit fails the build')
+  const r = buildAt(3)
+  const good = r.hops.extended(r.sent)
+  t.match(r.b.onCell(ChannelCommand.RELAY, good), { kind: 'send' }, 'the authentic EXTENDED goes on')
+  t.match(r.b.onCell(ChannelCommand.RELAY, good), failed(4, 'MM_ERR_CIRCUIT_INTEGRITY'), 'its repeat fails the build')
+  // DESTROY INTEGRITY from the path while extending
+  const d = buildAt(2)
+  t.match(d.b.onCell(ChannelCommand.DESTROY, repad(Buffer.from([HopError.INTEGRITY]))), failed(1, 'MM_ERR_CIRCUIT_INTEGRITY', false), 'a hop destroyed the circuit for a cell out of sequence')
 })
 
 t.test('an answer that does not prove the listed key fails authentication (P4)', async (t) => {

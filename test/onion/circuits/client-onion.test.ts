@@ -1,18 +1,21 @@
 // ClientOnion ↔ HopState over a 4-hop circuit in memory (client, 3 relays, the final
 // hop) built with real CREATE/EXTEND handshakes (docs/PROTOCOL.md §3–§5): each hop peels
 // exactly its layer, every cell on every link is CELL_DATA long (P3), backward cells say
-// which hop made them, and a flipped bit or a replay is refused at the hop it reaches (P6).
+// which hop made them, a flipped bit, a repeat, a gap or a reorder is refused at the hop
+// (or client) it reaches (P6), the circuit vector reproduces byte for byte, and two hops
+// that are not neighbours see nothing in common for the same cell (no counter to match).
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { BACKWARD_BODY, CELL_DATA, LAYER_OVERHEAD, MAX_HOPS, forwardBodyMax, forwardSealedLength } from '../../../src/onion/cells/constants.js'
+import { BACKWARD_BODY, CELL_DATA, LAYER_OVERHEAD, LAYER_PREFIX, LAYER_TAG, MAX_HOPS, forwardBodyMax, forwardSealedLength } from '../../../src/onion/cells/constants.js'
 import { RelayCommand, layerLength } from '../../../src/onion/cells/layer.js'
 import { ClientOnion } from '../../../src/onion/circuits/client-onion.js'
 import { HopState } from '../../../src/onion/circuits/hop-state.js'
 import { buildChain, identities, repad } from './chain.js'
-import { codeOf, flipBit, tally } from '../helpers.js'
+import { codeOf, flipBit, hex, tally, vectors } from '../helpers.js'
 
 const ids = identities(4)
 const keysOf = () => ({ forward: randomBytes(32), backward: randomBytes(32) })
+const cells = (n: number, v: number): number[] => Array.from({ length: n }, () => v)
 
 t.test('a 4-hop circuit builds with real handshakes; the build itself uses whole cells only', async t => {
   const c = buildChain(ids)
@@ -34,7 +37,7 @@ t.test('forward: each hop peels exactly its layer; bodies re-padded to CELL_DATA
     t.same(got.body, body, 'exact body')
     t.same(seen.map((s) => s.hop), Array.from({ length: k }, (_, i) => i + 1), 'passes hops 1..k and no further')
     // the layer at hop h is forwardSealedLength(h) + prefix + tag: one LAYER_OVERHEAD less per hop
-    t.same(seen.map((s) => s.len), seen.map((s) => forwardSealedLength(s.hop) + 26), 'each layer is one overhead shorter')
+    t.same(seen.map((s) => s.len), seen.map((s) => forwardSealedLength(s.hop) + LAYER_PREFIX + LAYER_TAG), 'each layer is one overhead shorter')
   }
   t.same(tally(c.sizes.map(String)), { [CELL_DATA]: c.sizes.length }, 'P3: every cell on every link was CELL_DATA')
 })
@@ -81,24 +84,120 @@ t.test('a flipped bit is refused at the hop it reaches, which then still takes t
   }
 })
 
-t.test('a replayed cell is refused at the first hop; a reordered one within the window is not', async t => {
+t.test('only the next cell opens, at every hop and at the client: repeats, gaps and reorders are refused', async t => {
   const c = buildChain(ids)
   const a = c.onion.wrapForward(3, RelayCommand.DATA, Buffer.from('a'))
   const b = c.onion.wrapForward(3, RelayCommand.DATA, Buffer.from('b'))
-  t.same(c.forward(b).body.toString(), 'b', 'b before a')
-  t.same(c.forward(a).body.toString(), 'a', 'a late but within the window')
-  t.equal(codeOf(() => c.forward(a)), 'MM_ERR_REPLAY', 'replay at hop 1')
-  // a hop-1-peeled copy replayed straight at hop 2
-  const d = c.onion.wrapForward(3, RelayCommand.DATA, Buffer.from('d'))
-  const atHop2 = repad(c.hops[0].peel(d).body)
-  t.same(c.forward(atHop2, 2).body.toString(), 'd')
-  t.equal(codeOf(() => c.forward(atHop2, 2)), 'MM_ERR_REPLAY', 'replay at hop 2')
-  // backward replay at the client
-  const back = c.backward(4, RelayCommand.DATA, Buffer.from('r'))
-  c.onion.unwrapBackward(back)
-  t.equal(codeOf(() => c.onion.unwrapBackward(back)), 'MM_ERR_REPLAY', 'backward replay refused by the client')
+  t.equal(codeOf(() => c.forward(b)), 'MM_ERR_LAYER_AUTH', 'b before a (a reorder, or a gap) is refused at hop 1')
+  t.same(c.forward(a).body.toString(), 'a', 'a, the next cell, goes through')
+  t.equal(codeOf(() => c.forward(a)), 'MM_ERR_LAYER_AUTH', 'a again (a repeat) is refused at hop 1')
+  t.same(c.forward(b).body.toString(), 'b', 'b in its place')
+  // a relay that holds a cell back: hop 1 peeled d, then e; e reaches hop 2 first
+  const d = repad(c.hops[0].peel(c.onion.wrapForward(3, RelayCommand.DATA, Buffer.from('d'))).body)
+  const e = repad(c.hops[0].peel(c.onion.wrapForward(3, RelayCommand.DATA, Buffer.from('e'))).body)
+  t.equal(codeOf(() => c.forward(e, 2)), 'MM_ERR_LAYER_AUTH', 'reordered at hop 2')
+  t.same(c.forward(d, 2).body.toString(), 'd')
+  t.equal(codeOf(() => c.forward(d, 2)), 'MM_ERR_LAYER_AUTH', 'repeated at hop 2')
+  // a relay that drops a cell: hop 3 never sees f, so g does not open there
+  c.forward(repad(c.hops[1].peel(e).body), 3) // e reaches hop 3 in order
+  const f = repad(c.hops[1].peel(repad(c.hops[0].peel(c.onion.wrapForward(3, RelayCommand.DATA, Buffer.from('f'))).body)).body)
+  const g = repad(c.hops[1].peel(repad(c.hops[0].peel(c.onion.wrapForward(3, RelayCommand.DATA, Buffer.from('g'))).body)).body)
+  t.equal(codeOf(() => c.forward(g, 3)), 'MM_ERR_LAYER_AUTH', 'f dropped: g refused at hop 3')
+  t.same(c.forward(f, 3).body.toString(), 'f')
+  // backward at the client: a repeat, a gap, a reorder, a flipped bit
+  const r1 = c.backward(4, RelayCommand.DATA, Buffer.from('r1'))
+  const r2 = c.backward(4, RelayCommand.DATA, Buffer.from('r2'))
+  t.equal(codeOf(() => c.onion.unwrapBackward(r2)), 'MM_ERR_LAYER_AUTH', 'backward reorder (or gap) refused by the client')
+  t.same(c.onion.unwrapBackward(r1).body.toString(), 'r1')
+  t.equal(codeOf(() => c.onion.unwrapBackward(r1)), 'MM_ERR_LAYER_AUTH', 'backward repeat refused by the client')
+  t.same(c.onion.unwrapBackward(r2).body.toString(), 'r2')
   const flipped = flipBit(c.backward(4, RelayCommand.DATA, Buffer.from('s')), 8 * 40)
   t.equal(codeOf(() => c.onion.unwrapBackward(flipped)), 'MM_ERR_LAYER_AUTH', 'backward tamper refused by the client')
+})
+
+t.test('vector: a 3-hop circuit, cells in order, every layer at its hop\'s position (onion-circuit.json)', async t => {
+  interface F { target: number, cmd: number, body: string, received: string[] }
+  interface B { from: number, cmd: number, body: string, sent: string[] }
+  const v = vectors<{ hops: Array<{ forward: string, backward: string }>, forward: F[], backward: B[] }>('onion-circuit.json')
+  const onion = new ClientOnion()
+  v.hops.forEach((k, i) => onion.addHop(Buffer.alloc(32, i), { forward: hex(k.forward), backward: hex(k.backward) }))
+  const hops = v.hops.map((k) => new HopState({ forward: hex(k.forward), backward: hex(k.backward) }))
+  for (const [i, f] of v.forward.entries()) {
+    let cur = onion.wrapForward(f.target, f.cmd, hex(f.body))
+    const got: string[] = []
+    for (let h = 1; h <= f.target; h++) {
+      got.push(cur.subarray(0, layerLength(cur)).toString('hex'))
+      const o = hops[h - 1].peel(repad(cur))
+      if (h === f.target) t.same([o.cmd, o.body.toString('hex')], [f.cmd, f.body], `forward ${i}: kept by hop ${h}`)
+      cur = o.body
+    }
+    t.same(got, f.received, `forward ${i}: the layer each hop receives, byte for byte`)
+  }
+  for (const [i, b] of v.backward.entries()) {
+    const sent: string[] = []
+    let cur = hops[b.from - 1].originate(b.cmd, hex(b.body))
+    sent.unshift(cur.toString('hex'))
+    for (let h = b.from - 1; h >= 1; h--) { cur = hops[h - 1].wrapBackward(repad(cur)); sent.unshift(cur.toString('hex')) }
+    t.same(sent, b.sent, `backward ${i}: the layer each hop sends, byte for byte`)
+    const u = onion.unwrapBackward(repad(hex(b.sent[0])))
+    t.same([u.hop, u.cmd, u.body.toString('hex')], [b.from, b.cmd, b.body], `backward ${i}: the client opens it`)
+  }
+})
+
+t.test('two hops that are not neighbours share nothing that identifies a cell (no counter, no fixed offset)', async t => {
+  const c = buildChain(ids)
+  const N = 5
+  // each hop's view of each cell: forward, what it receives and what it peels; backward, what it receives and sends
+  const fwd: Buffer[][] = [[], [], [], []]
+  const back: Buffer[][] = [[], [], [], []]
+  const received: Buffer[][] = [[], [], [], []]
+  for (let i = 0; i < N; i++) {
+    let cur = c.onion.wrapForward(4, RelayCommand.DATA, Buffer.from(`request ${i}`))
+    for (let h = 1; h <= 4; h++) {
+      const o = c.hops[h - 1].peel(cur)
+      fwd[h - 1].push(Buffer.concat([cur, o.body]))
+      received[h - 1].push(cur)
+      cur = repad(o.body)
+    }
+  }
+  for (let i = 0; i < N; i++) {
+    let cur = repad(c.hops[3].originate(RelayCommand.DATA, Buffer.from(`response ${i}`)))
+    back[3].push(cur)
+    for (let h = 3; h >= 1; h--) {
+      const out = repad(c.hops[h - 1].wrapBackward(cur))
+      back[h - 1].push(Buffer.concat([cur, out]))
+      cur = out
+    }
+    c.onion.unwrapBackward(cur)
+  }
+  const windows = (b: Buffer, w: number): Set<string> => {
+    const s = new Set<string>()
+    for (let o = 0; o + w <= b.length; o++) s.add(b.toString('latin1', o, o + w))
+    return s
+  }
+  const shared = (a: Buffer, b: Buffer): number => {
+    const wa = windows(a, 8)
+    let n = 0
+    for (const x of windows(b, 8)) if (wa.has(x)) n++
+    return n
+  }
+  const pairs = [[1, 3], [1, 4], [2, 4]]
+  for (const [h, g] of pairs) {
+    for (const [dir, views] of [['forward', fwd], ['backward', back]] as const) {
+      const common = views[h - 1].map((v, i) => shared(v, views[g - 1][i]))
+      t.same(common, common.map(() => 0), `${dir}: hops ${h} and ${g} see no 8 bytes in common for the same cell`)
+    }
+    // the old header's flaw: hop k's counter was a fixed offset from hop k+2's for the same cell
+    let lockstep = 0
+    for (let o = 0; o < 16; o++) {
+      for (let p = 0; p < 16; p++) {
+        const diffs = new Set(received[h - 1].map((cell, i) => BigInt.asUintN(64, cell.readBigUInt64BE(o) - received[g - 1][i].readBigUInt64BE(p))))
+        if (diffs.size === 1) lockstep++
+      }
+    }
+    t.equal(lockstep, 0, `hops ${h} and ${g}: no 8-byte field in the first 16 bytes of their cells moves in step across ${N} cells`)
+  }
+  t.same(received.map((list) => list.map((x) => x.readUInt16BE(0))), [1, 2, 3, 4].map((h) => cells(N, forwardSealedLength(h))), 'the only clear field is the sealed length, the same for every cell at a hop')
 })
 
 t.test('MAX_HOPS: an 8-hop circuit fits both directions in one cell; a 9th hop is refused', async t => {

@@ -125,19 +125,22 @@ t.test('RELAY from the previous hop', async (t) => {
   t.equal(errorOf(onion, middle.nextUnreachable(hop)).reason, 'no next hop on this circuit')
 })
 
-t.test('replayed and tampered layers are dropped without a state change (P6)', async (t) => {
-  const { hop, onion } = circuit()
-  const cell = onion.wrapForward(1, RelayCommand.DROP, Buffer.alloc(0))
-  t.equal(middle.onRelayFromPrev(hop, cell, listed).save, true)
-  const before = hop.serialize()
-  for (const [name, data] of [['a replay', cell], ['a flipped counter bit', flipBit(onion.wrapForward(1, RelayCommand.DROP, Buffer.alloc(0)), 7)], ['a flipped tag bit', flipBit(onion.wrapForward(1, RelayCommand.DROP, Buffer.alloc(0)), 8 * 60)]] as const) {
-    const r = middle.onRelayFromPrev(hop, data, listed)
-    t.equal(r.save, false, `${name}: not saved`)
-    t.equal(r.actions.length, 1)
-    t.same([r.actions[0].type, (r.actions[0] as { what: string }).what], ['drop', 'peel'], `${name}: dropped`)
+t.test('a cell that does not open at its position ends the circuit: DESTROY INTEGRITY back, no state saved (P6)', async t => {
+  for (const [name, make] of [
+    ['a repeat', (onion: ReturnType<typeof circuit>['onion'], cell: Buffer) => cell],
+    ['a flipped ciphertext bit', (onion: ReturnType<typeof circuit>['onion']) => flipBit(onion.wrapForward(1, RelayCommand.DROP, Buffer.alloc(0)), 8 * 60)],
+    ['a gap (one cell never arrived)', (onion: ReturnType<typeof circuit>['onion']) => { onion.wrapForward(1, RelayCommand.DROP, Buffer.alloc(0)); return onion.wrapForward(1, RelayCommand.DROP, Buffer.alloc(0)) }],
+  ] as const) {
+    const { hop, onion } = circuit()
+    const cell = onion.wrapForward(1, RelayCommand.DROP, Buffer.alloc(0))
+    t.equal(middle.onRelayFromPrev(hop, cell, listed).save, true)
+    const before = hop.serialize()
+    const r = middle.onRelayFromPrev(hop, make(onion, cell), listed)
+    t.same([r.save, r.end], [false, true], `${name}: not saved, the circuit ends`)
+    t.same(r.actions.map((a) => a.type === 'destroy' ? ['destroy', a.toward, a.reason] : [a.type, (a as { what: string }).what]), [['drop', 'peel'], ['destroy', 'prev', HopError.INTEGRITY]], `${name}: dropped and DESTROY INTEGRITY back`)
+    t.equal(((r.actions[0] as { err: { code: string } }).err).code, 'MM_ERR_LAYER_AUTH')
     t.ok(hop.serialize().equals(before), `${name}: the record is unchanged`)
   }
-  t.match((middle.onRelayFromPrev(hop, cell, listed).actions[0] as { err: { code: string } }).err.code, 'MM_ERR_REPLAY')
 })
 
 t.test('answers from the next hop', async (t) => {
@@ -169,14 +172,14 @@ t.test('answers from the next hop', async (t) => {
 
   // a later hop's layer, wrapped: the client peels this hop's layer and finds FORWARD's body
   const later = Buffer.alloc(CELL_DATA)
-  later.writeUInt16BE(100, 8)
+  later.writeUInt16BE(100, 0)
   const w = middle.onRelayFromNext(hop, later)
   t.equal(w.save, true)
   t.equal(w.actions[0].type, 'backward')
   const opened = onion.hops[0].backward.open((w.actions[0] as { data: Buffer }).data)
-  t.same([opened.cmd, opened.body.length], [RelayCommand.FORWARD, 10 + 100 + 16])
+  t.same([opened.cmd, opened.body.length], [RelayCommand.FORWARD, 2 + 100 + 16])
   const tooLong = Buffer.alloc(CELL_DATA)
-  tooLong.writeUInt16BE(CELL_DATA, 8)
+  tooLong.writeUInt16BE(CELL_DATA, 0)
   const bad = middle.onRelayFromNext(hop, tooLong)
   t.same([bad.save, bad.actions[0].type, (bad.actions[0] as { what: string }).what], [false, 'drop', 'wrap'])
 })
@@ -196,9 +199,9 @@ t.test('DESTROY both ways', async (t) => {
 t.test('one table of HopError meanings', async (t) => {
   const codes = Object.values(HopError).filter((v): v is number => typeof v === 'number')
   t.same(Object.keys(HOP_ERRORS).map(Number), codes, 'every HopError has an entry, and only those')
-  t.same(codes.map(relayedRefusal), [HopError.UNREACHABLE, HopError.UNREACHABLE, HopError.HANDSHAKE, HopError.BUSY, HopError.UNREACHABLE, HopError.UNREACHABLE])
-  t.same(codes.map((c) => HOP_ERRORS[c as HopError].onExtend), ['MM_ERR_NOT_LISTED', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_HOP_AUTH', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_BUILD'], 'the client codes of docs/PROTOCOL.md §5.4 for an ERROR answering EXTEND')
-  t.same(codes.map((c) => HOP_ERRORS[c as HopError].onCreate), ['MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_HOP_AUTH', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_ID_IN_USE'], 'and for a DESTROY answering CREATE')
-  t.same([hopErrorMeaning(0), hopErrorMeaning(7), relayedRefusal(99)], [undefined, undefined, HopError.UNREACHABLE])
+  t.same(codes.map(relayedRefusal), [HopError.UNREACHABLE, HopError.UNREACHABLE, HopError.HANDSHAKE, HopError.BUSY, HopError.UNREACHABLE, HopError.UNREACHABLE, HopError.UNREACHABLE])
+  t.same(codes.map((c) => HOP_ERRORS[c as HopError].onExtend), ['MM_ERR_NOT_LISTED', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_HOP_AUTH', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_INTEGRITY'], 'the client codes of docs/PROTOCOL.md §5.4 for an ERROR answering EXTEND')
+  t.same(codes.map((c) => HOP_ERRORS[c as HopError].onCreate), ['MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_HOP_AUTH', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_ID_IN_USE', 'MM_ERR_CIRCUIT_INTEGRITY'], 'and for a DESTROY answering CREATE')
+  t.same([hopErrorMeaning(0), hopErrorMeaning(8), relayedRefusal(99)], [undefined, undefined, HopError.UNREACHABLE])
   t.same([hopErrorName(4), hopErrorName(0), hopErrorName(200)], ['BUSY', 'reason 0', 'reason 200'])
 })

@@ -108,8 +108,9 @@ export class RawCircuit {
     for (;;) {
       const u = await this.nextBackward()
       if (u.cmd !== RelayCommand.DATA || u.hop !== hops) throw new Error(`unexpected ${RelayCommand[u.cmd]} from hop ${u.hop}`)
-      const whole = r.push(decodeData(u.body))
-      if (whole) return decodeResponse(whole)
+      const got = r.push(decodeData(u.body), 0)
+      if (got.kind === 'message') return decodeResponse(got.data)
+      if (got.kind !== 'partial') throw new Error(`response stream ${got.streamId}: ${got.kind}`)
     }
   }
 

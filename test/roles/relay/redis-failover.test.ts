@@ -3,7 +3,8 @@
 // memory. A circuit A→B→C→final survives A's process being replaced (A2: same data
 // dir, so the same identity, same port, same Redis): the client reattaches its entry
 // channel and keeps the circuit id and keys; a cell captured before the switch is
-// rejected by A2 (the replay window lives in Redis). Then Redis "goes down" for A2
+// refused by A2 (the circuit's position lives in Redis, PROTOCOL §4), which ends that
+// circuit (DESTROY INTEGRITY), and a new one goes on. Then Redis "goes down" for A2
 // alone: builds fail at once (DESTROY BUSY), /healthz answers 503
 // MM_ERR_STORE_UNAVAILABLE, and service resumes when the proxy is restored.
 import t from 'tap'
@@ -106,23 +107,26 @@ if (!redisUp) {
 
     const served = echo.requests.length
     const m0 = await metrics({ host: A_HOST, port: aPort, dataDir: aDir })
+    const closed = new Promise<Error>(resolve => circuit.once('closed', resolve))
     ;(circuit as any).channel.ch.send(captured)
     t.ok(await waitUntil(async () => (await metrics({ host: A_HOST, port: aPort, dataDir: aDir })).cellsRejected > m0.cellsRejected), 'A2 rejects the cell replayed from before the switch')
     const m1 = await metrics({ host: A_HOST, port: aPort, dataDir: aDir })
     t.equal(m1.cellsForwarded, m0.cellsForwarded, 'the replayed cell was not forwarded')
+    t.match(await closed, { code: 'MM_ERR_CIRCUIT_INTEGRITY' }, 'and the circuit ends: DESTROY INTEGRITY reaches the client')
     await sleep(300)
     t.equal(echo.requests.length, served, 'the final hop saw no duplicate request')
-    t.equal((await circuit.request({ method: 'POST', path: '/still', headers: {}, body: Buffer.from('three') })).body.toString(), 'three', 'the circuit still works after the replay')
+    const circuit2 = await Circuit.build({ path: [...descs, echo.descriptor], channels })
+    t.equal((await circuit2.request({ method: 'POST', path: '/still', headers: {}, body: Buffer.from('three') })).body.toString(), 'three', 'a new circuit through A2 works after the replay')
 
     // a NAT neighbour: a CREATE with a circuit id in use from this address is refused, not merged
     const { rawChannel, createCell } = await import('./fixture.js')
     const { ChannelCommand } = await import('../../../src/onion/cells/channel-cell.js')
     const { HopError } = await import('../../../src/onion/cells/relay-msg.js')
     const raw = await rawChannel(t, aDesc, CLIENT_IP)
-    raw.ch.send(createCell(aDesc, circuit.circId))
+    raw.ch.send(createCell(aDesc, circuit2.circId))
     t.ok(await waitUntil(() => raw.cells.length > 0))
     t.same([raw.cells[0].cmd, raw.cells[0].data[0]], [ChannelCommand.DESTROY, HopError.IN_USE], 'DESTROY IN_USE')
-    t.equal((await circuit.request({ method: 'POST', path: '/mine', headers: {}, body: Buffer.from('four') })).body.toString(), 'four', 'the owner\'s circuit is untouched')
+    t.equal((await circuit2.request({ method: 'POST', path: '/mine', headers: {}, body: Buffer.from('four') })).body.toString(), 'four', 'the owner\'s circuit is untouched')
 
     // Redis unreachable for A2 alone
     proxy.cut()

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events'
 import { MarshmelloError } from '../../../errors.js'
 import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../../../onion/cells/channel-cell.js'
 import { RelayCommand } from '../../../onion/cells/layer.js'
-import { decodeError } from '../../../onion/cells/relay-msg.js'
+import { HopError, decodeError } from '../../../onion/cells/relay-msg.js'
 import { ClientBuild, describeHop, type BuildAction } from '../../../onion/circuits/client-build.js'
 import { hopErrorName } from '../../../onion/circuits/hop-error.js'
 import type { Descriptor } from '../../../onion/directory/descriptor.js'
@@ -154,14 +154,18 @@ export class Circuit extends EventEmitter<CircuitEvents> {
   private onCell (cell: ChannelCell): void {
     if (this.building) return this.act(this.machine.onCell(cell.cmd, cell.data))
     if (cell.cmd === ChannelCommand.DESTROY) {
-      return this.fail(new CircuitError(1, 'MM_ERR_CIRCUIT_CLOSED', `circuit torn down (${hopErrorName(cell.data[0])})`))
+      const code = cell.data[0] === HopError.INTEGRITY ? 'MM_ERR_CIRCUIT_INTEGRITY' : 'MM_ERR_CIRCUIT_CLOSED'
+      return this.fail(new CircuitError(1, code, `circuit torn down (${hopErrorName(cell.data[0])})`))
     }
     if (cell.cmd !== ChannelCommand.RELAY) return
     let u
     try {
       u = this.onion.unwrapBackward(cell.data)
     } catch {
-      return // not authentic or replayed: dropped (P6)
+      // not the next backward cell of some hop (PROTOCOL §3, §4): dropped, repeated, reordered
+      // or altered on the way; the circuit ends, nothing of the cell is used (P6)
+      this.destroy(new CircuitError(0, 'MM_ERR_CIRCUIT_INTEGRITY', 'a backward cell did not open at its position: the circuit was tampered with'))
+      return
     }
     if (u.cmd === RelayCommand.ERROR) {
       let reason = 'malformed ERROR'
@@ -195,10 +199,10 @@ export class Circuit extends EventEmitter<CircuitEvents> {
     this.emit('closed', err)
   }
 
-  /** tears the circuit down along its path and erases its keys */
-  destroy (): void {
+  /** tears the circuit down along its path and erases its keys; pending requests fail with `err` */
+  destroy (err = new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit destroyed by the client')): void {
     if (this.closed) return
     if (!this.channel.ch.closed) this.channel.ch.send(encodeChannelCell(this.circId, ChannelCommand.DESTROY, Buffer.from([0])))
-    this.fail(new CircuitError(0, 'MM_ERR_CIRCUIT_CLOSED', 'circuit destroyed by the client'))
+    this.fail(err)
   }
 }
