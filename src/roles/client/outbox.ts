@@ -68,6 +68,11 @@ export class Outbox<R = unknown> {
     return { ok: true, item }
   }
 
+  /** the network is down: keep what waits (add() queues without trying) until resume() */
+  pause (): void {
+    this.paused = true
+  }
+
   /** the network is back: send what waits */
   resume (): void {
     this.paused = false
