@@ -45,10 +45,11 @@ t.test('messages typed during an outage are sent once it ends', { skip: hasScrip
   await Promise.all(net.relays.map((r) => stopProc(r.proc)))
   await tui.waitFor(/! offline — reconnecting/, at, 60_000)
   await tui.waitFor(/\(offline\) >$/, at)
+  // message 1 was the one before the outage: these are 2, 3 and 4
   const typed = ['typed offline 1', 'typed offline 2', 'typed offline 3']
   for (const [i, text] of typed.entries()) {
     tui.type(text + '\r')
-    await tui.waitFor(new RegExp(`… queued ${i + 1}: "${text}" — offline; it is sent when the network is back`), at)
+    await tui.waitFor(new RegExp(`… queued ${i + 2}: "${text}" — offline; it is sent when the network is back`), at)
   }
   await tui.waitFor(/\(offline · 3 to send\) >$/, at)
   // a while offline: the chat keeps trying without printing a line per failure
@@ -60,7 +61,7 @@ t.test('messages typed during an outage are sent once it ends', { skip: hasScrip
   }
   await Promise.all(restarted.map((p) => p.waitFor(/listening on/)))
   await tui.waitFor(/✓ reconnected/, at, 90_000)
-  for (const [i, text] of typed.entries()) await tui.waitFor(new RegExp(`✓ sent ${i + 1}: "${text}"`), at, 60_000)
+  for (const [i, text] of typed.entries()) await tui.waitFor(new RegExp(`✓ sent ${i + 2}: "${text}"`), at, 60_000)
   for (const text of typed) await tui.waitFor(new RegExp(`#lobby alice: ${text}`), at, 30_000)
   await tui.waitFor(/\[#lobby\] >$/, at)
 

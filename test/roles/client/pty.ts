@@ -20,7 +20,7 @@ export interface Terminal {
 }
 
 export function terminal (args: string[], env: Record<string, string>): Terminal {
-  const cmd = `stty cols 160 rows 50; exec ${[process.execPath, BIN, ...args].map(quote).join(' ')}`
+  const cmd = `stty cols ${COLS} rows 50; exec ${[process.execPath, BIN, ...args].map(quote).join(' ')}`
   const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], {
     env: { ...process.env, NODE_OPTIONS: '', TERM: 'xterm', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -46,6 +46,9 @@ export function terminal (args: string[], env: Record<string, string>): Terminal
   }
 }
 
+/** the terminal's width (stty cols in terminal()); render wraps there as the terminal does */
+export const COLS = 160
+
 /** renders a terminal byte stream into the lines a user sees (enough of VT100 for readline) */
 export function render (raw: string): string {
   const lines: string[][] = [[]]
@@ -68,6 +71,7 @@ export function render (raw: string): string {
       while (lines.length <= row) lines.push([])
     } else if (s === '\r') col = 0
     else if (s === '\n') { row++; col = 0; while (lines.length <= row) lines.push([]) } else if (s.startsWith('\x1b') || s === '\x07') { /* other escapes: ignored */ } else {
+      if (col >= COLS) { row++; col = 0; while (lines.length <= row) lines.push([]) } // the pending wrap of a full line
       const line = lines[row]
       while (line.length < col) line.push(' ')
       line[col++] = s

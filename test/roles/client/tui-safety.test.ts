@@ -35,9 +35,11 @@ const ALL = [ESCAPES, FORGED_CR, FORGED_LF, C1_BIDI]
 /** a rendered line that seems to be alice's: the forgery's goal */
 const FORGED_LINE = /^\[[^\]]*\] #lobby alice: /m
 
-t.test('hostile text, missed DMs, rooms kept', { skip: hasScript ? false : 'util-linux script is not installed' }, async (t) => {
-  net = await startNetwork({ relays: 3 })
-  t.teardown(() => net.stop())
+const skip = hasScript ? false : 'util-linux script is not installed'
+t.before(async () => { net = await startNetwork({ relays: 3 }) })
+t.teardown(async () => { await net?.stop() })
+
+t.test('hostile text, missed DMs, rooms kept', { skip }, async (t) => {
   for (const u of ['alice', 'bob', 'mallory'] as const) t.equal((await as(u, ['register'])).code, 0, `register ${u}`)
   for (const text of ALL) t.equal((await as('mallory', ['send', '--room', 'lobby', text])).code, 0, 'mallory posts')
   t.equal((await as('bob', ['send', '--to', 'alice', 'sent while you were away'])).code, 0, 'bob DMs alice while she is away')
@@ -57,8 +59,9 @@ t.test('hostile text, missed DMs, rooms kept', { skip: hasScript ? false : 'util
   t.notMatch(screen, FORGED_LINE, 'no line seems to come from alice')
   t.same(foreignControls(tui.output()), [], 'no title change, no screen clearing, no colour reached the terminal')
 
-  // missed DMs at login, verified
-  t.match(screen, /── 1 DM while you were away ──\n\[[^\]]+\] ✓ bob → alice: sent while you were away/, 'the DM that came while alice was away, marked ✓')
+  // DMs at login (this is alice's first session: her last DMs), verified
+  const dmAtLogin = await tui.waitFor(/── your last DM ──\n\[[^\]]+\] ✓ bob → alice: sent while you were away/)
+  t.ok(dmAtLogin, 'the DM that came before her first session is shown at login, marked ✓')
 
   // live: the same holds for a message that arrives now
   let at = tui.output().length
@@ -112,9 +115,12 @@ t.test('hostile text, missed DMs, rooms kept', { skip: hasScript ? false : 'util
   tui.type('/quit\r')
   t.equal(await tui.exited, 0)
 
-  // the next session: the same rooms, back where alice was
+  // the next session: what came while she was away, the same rooms, back where alice was
+  t.equal((await as('bob', ['send', '--to', 'alice', 'while you were logged out'])).code, 0)
   const again = terminal(['chat', '--user', 'alice', '--home', home.alice, '--devnet', net.dir], { MARSHMELLO_PASSWORD: PW.alice })
   t.teardown(() => { if (again.child.exitCode === null) again.child.kill('SIGKILL') })
+  await again.waitFor(/── 1 DM while you were away ──\n\[[^\]]+\] ✓ bob → alice: while you were logged out\n/)
+  t.notMatch(render(again.output()), /second from bob/, 'only what came since the last session')
   await again.waitFor(/\[#dev\]/)
   again.type('/rooms\r')
   await again.waitFor(/your rooms:\n {2}#lobby.*\n {2}#dev {2}\(here\)/)
@@ -122,7 +128,7 @@ t.test('hostile text, missed DMs, rooms kept', { skip: hasScript ? false : 'util
   t.equal(await again.exited, 0)
 })
 
-t.test('read prints the same payloads safely; --json keeps them exactly', { skip: hasScript ? false : 'util-linux script is not installed' }, async (t) => {
+t.test('read prints the same payloads safely; --json keeps them exactly', { skip }, async (t) => {
   const plain = await as('bob', ['read', '--room', 'lobby'])
   t.equal(plain.code, 0, plain.stderr)
   const lines = plain.stdout.split('\n').filter(Boolean)

@@ -118,7 +118,7 @@ export class ChatSession {
     this.save()
     this.refresh()
     const history = await this.client.dmHistory(peer, { limit: BACKLOG })
-    if (history.length) this.screen.say(`── your last ${history.length} DMs with ${peer} ──`, ...history.map((m) => this.format(m)))
+    if (history.length) this.screen.say(`── your last ${dmCount(history.length)} with ${peer} ──`, ...history.map((m) => this.format(m)))
     else this.screen.say(`── no DMs with ${peer} yet ──`)
   }
 
@@ -196,7 +196,7 @@ export class ChatSession {
           first = false
           const shown = p.messages.slice(-MAX_BACKLOG)
           if (shown.length) {
-            const head = cursor ? `── ${p.messages.length} DM${p.messages.length === 1 ? '' : 's'} while you were away${shown.length < p.messages.length ? ` (the last ${shown.length} shown; marshmello read --dms has all)` : ''} ──` : `── your last ${shown.length} DMs ──`
+            const head = cursor ? `── ${p.messages.length} DM${p.messages.length === 1 ? '' : 's'} while you were away${shown.length < p.messages.length ? ` (the last ${shown.length} shown; marshmello read --dms has all)` : ''} ──` : `── your last ${dmCount(shown.length)} ──`
             this.screen.say(head, ...shown.map((m) => this.format(m)))
           }
           if (cursor) for (const m of p.messages) this.countDm(m)
@@ -309,6 +309,9 @@ export class ChatSession {
 }
 
 export const errText = (err: unknown): string => isMarshmelloError(err) ? err.message : (err as Error)?.message ?? String(err)
+
+/** "DM", "2 DMs" */
+const dmCount = (n: number) => n === 1 ? 'DM' : `${n} DMs`
 
 const preview = (text: string): string => {
   const cps = [...text]
