@@ -7,3 +7,4 @@ import { chatCommand, readCommand, registerCommand, sendCommand } from './roles/
 
 export const all: CommandModule<any, any>[] = [serverCommand, relayCommand, chatCommand, registerCommand, sendCommand, readCommand, devnetCommand]
 import { migrateCommand } from './roles/migrate/command.js'; all.push(migrateCommand) // one line per later role keeps merges trivial
+import { profileCommand } from './roles/client/command.js'; all.push(profileCommand)

@@ -1,10 +1,14 @@
 // The client core shared by the terminal UI, the web UI and the scripting
 // commands: account (register, login, logout), rooms, end-to-end encrypted DMs
 // (sealed to the recipient's key, signed by the sender, P8) with trust on first
-// use of contacts' keys, all as API calls through the circuit manager. Nothing
-// here prints; callers decide what to show.
+// use of contacts' keys, all as API calls through the circuit manager. Sign-up writes
+// the profile only once the server accepted the account, and login never replaces the
+// server's keys with other ones unless told to (issue 17). Nothing here prints;
+// callers decide what to show.
 import { randomBase64url } from '../../onion/crypto/random.js'
 import { MarshmelloError, isErrorCode } from '../../errors.js'
+import { passwordProblem } from '../../limits.js'
+import { USERNAME_RULE, toUsername } from '../../names.js'
 import type { UserKeys } from '../../storage/types.js'
 import type { CircuitManager } from './circuit-manager.js'
 import { generateIdentity, publicKeys, keyFingerprint, type Identity } from './e2e/keys.js'
@@ -12,6 +16,8 @@ import { openDm, sealDm } from './e2e/dm.js'
 import { decodeEnvelope } from './e2e/envelope.js'
 import { createProfile, profileExists, unlockProfile } from './profile/identity.js'
 import { acceptContactKey, checkContact } from './profile/contacts.js'
+import { Connectivity } from './connectivity.js'
+import { safeText } from './terminal/safe-text.js'
 
 export interface ChatMessage {
   id: string
@@ -50,11 +56,32 @@ export class KeyChangedError extends MarshmelloError {
 
 export const newClientId = (): string => randomBase64url(12)
 
+export interface LoginOptions {
+  /**
+   * Replace the server's end-to-end keys: with a local profile whose keys differ, upload
+   * them; without a profile, make new keys (and the profile). Contacts then see a
+   * key-change warning and must verify the user again. Without it such a login throws
+   * MM_ERR_KEYS_MISMATCH or MM_ERR_PROFILE_UNKNOWN and changes nothing.
+   */
+  replaceKeys?: boolean
+}
+
+/** DMs sealed but not yet confirmed stored, by client id: a retry sends the same bytes (stored once) */
+const MAX_SEALED_PENDING = 200
+
+/** Thrown when the server holds other end-to-end keys for the user than this profile. */
+const keysMismatch = (name: string, here: string, there: string) => new MarshmelloError('MM_ERR_KEYS_MISMATCH',
+  `the server has other end-to-end keys for ${name} (${there.slice(0, 16)}…) than this profile (${here.slice(0, 16)}…): ` +
+  `the account is used from another computer. Move that profile here (there: marshmello profile export --user ${name} --out FILE; ` +
+  `here: marshmello profile import FILE), or replace the keys explicitly (contacts will see that ${name}'s key changed)`)
+
 export class ChatClient {
   username: string | null = null
   private token: string | null = null
   private identity: Identity | null = null
-  private readonly keyCache = new Map<string, UserKeys>()
+  private readonly sealedPending = new Map<string, { to: string, text: string, sentAt: number, body: string }>()
+  /** online or not, from what requests get (connectivity.ts) */
+  readonly connectivity = new Connectivity()
 
   constructor (readonly home: string | undefined, readonly circuits: CircuitManager) {}
 
@@ -63,7 +90,15 @@ export class ChatClient {
     const headers: Record<string, string> = {}
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (opts.auth !== false && this.token) headers.authorization = `Bearer ${this.token}`
-    const res = await this.circuits.request({ method, path, headers, body: body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body)) }, { timeoutMs: opts.timeoutMs })
+    const n = this.connectivity.begin()
+    let res
+    try {
+      res = await this.circuits.request({ method, path, headers, body: body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body)) }, { timeoutMs: opts.timeoutMs })
+    } catch (err) {
+      this.connectivity.failed(n, err)
+      throw err
+    }
+    this.connectivity.ok(n)
     let data: any = null
     if (res.body.length) {
       try { data = JSON.parse(res.body.toString('utf8')) } catch { data = null }
@@ -71,46 +106,66 @@ export class ChatClient {
     if (res.status >= 400) {
       const e = data?.error
       // the server's code carries its kind and status (one registry); an unknown one is MM_ERR_HTTP
-      throw new MarshmelloError(isErrorCode(e?.code) ? e.code : 'MM_ERR_HTTP', e?.message ?? `server answered ${res.status}`)
+      // the message may be printed: made safe for a terminal here, once for every caller
+      throw new MarshmelloError(isErrorCode(e?.code) ? e.code : 'MM_ERR_HTTP', typeof e?.message === 'string' ? safeText(e.message.slice(0, 500)) : `server answered ${res.status}`)
     }
     return { status: res.status, data }
   }
 
-  /** creates the profile (keys encrypted with the password) and the account */
+  /**
+   * Creates the account, then the profile (keys encrypted with the password): nothing is
+   * written here until the server accepted the name, the password and the keys. A profile
+   * left by an older client's failed sign-up is reused (its password must open it).
+   */
   async register (username: string, password: string): Promise<void> {
-    const name = username.toLowerCase()
-    if (await profileExists(this.home, name)) {
-      // a profile without an account (an earlier attempt failed mid-way) is reused
-      this.identity = await unlockProfile(this.home, name, password)
-    } else {
-      this.identity = generateIdentity()
-      await createProfile(this.home, name, password, this.identity)
-    }
+    const name = checkNewAccount(username, password)
+    const leftover = await profileExists(this.home, name)
+    const identity = leftover ? await unlockProfile(this.home, name, password) : generateIdentity()
     try {
-      await this.call('POST', '/v1/auth/register', { username: name, password, keys: publicKeys(this.identity) }, { auth: false })
+      await this.call('POST', '/v1/auth/register', { username: name, password, keys: publicKeys(identity) }, { auth: false })
     } catch (err) {
       if ((err as MarshmelloError).code === 'MM_ERR_USER_EXISTS') {
-        throw new MarshmelloError('MM_ERR_USER_EXISTS', `the name ${name} is taken; choose another or log in`)
+        throw new MarshmelloError('MM_ERR_USER_EXISTS', `the name ${name} is taken; choose another, or if it is yours, move your profile here from the computer that has it (marshmello profile export, then marshmello profile import)`)
       }
       throw err
     }
+    if (!leftover) await createProfile(this.home, name, password, identity)
+    this.identity = identity
     this.username = name
   }
 
-  async login (username: string, password: string): Promise<void> {
+  /**
+   * Logs in with the profile's keys. The server's keys are never replaced silently: other
+   * keys there throw MM_ERR_KEYS_MISMATCH, no profile here throws MM_ERR_PROFILE_UNKNOWN,
+   * both before anything changes, unless `replaceKeys` (see LoginOptions).
+   */
+  async login (username: string, password: string, opts: LoginOptions = {}): Promise<void> {
     const name = username.toLowerCase()
-    if (!(await profileExists(this.home, name))) {
-      throw new MarshmelloError('MM_ERR_PROFILE_UNKNOWN', `no profile for ${name} in this home; register first (marshmello register --user ${name}) or use --home`)
+    const haveProfile = await profileExists(this.home, name)
+    if (!haveProfile && !opts.replaceKeys) {
+      throw new MarshmelloError('MM_ERR_PROFILE_UNKNOWN', `no profile for ${name} on this computer (in this home). If ${name} is your account, move its profile here: ` +
+        `on the computer that has it run marshmello profile export --user ${name} --out FILE, then here marshmello profile import FILE. New here? Sign up (marshmello register --user NAME)`)
     }
-    const identity = await unlockProfile(this.home, name, password)
+    const identity = haveProfile ? await unlockProfile(this.home, name, password) : null
     const { data } = await this.call('POST', '/v1/auth/login', { username: name, password }, { auth: false })
     this.token = data.token
     this.username = name
-    this.identity = identity
-    const mine = publicKeys(identity)
-    const server = await this.call('GET', '/v1/users/me/keys')
-    if (!server.data.keys || server.data.keys.enc !== mine.enc || server.data.keys.sign !== mine.sign) {
-      await this.call('PUT', '/v1/users/me/keys', mine)
+    try {
+      const server = (await this.call('GET', '/v1/users/me/keys')).data.keys as UserKeys | null
+      let mine = identity
+      if (mine === null) {
+        // replaceKeys without a profile: new keys, kept locally before the server gets them
+        mine = generateIdentity()
+        await createProfile(this.home, name, password, mine)
+      }
+      const pub = publicKeys(mine)
+      const same = server && server.enc === pub.enc && server.sign === pub.sign
+      if (server && !same && !opts.replaceKeys) throw keysMismatch(name, keyFingerprint(pub), keyFingerprint(server))
+      if (!same) await this.call('PUT', '/v1/users/me/keys', pub)
+      this.identity = mine
+    } catch (err) {
+      await this.logout()
+      throw err
     }
   }
 
@@ -157,7 +212,6 @@ export class ChatClient {
     const keys = data.keys as UserKeys
     const check = await checkContact(this.home, name, user, keys)
     if (check.status === 'changed' && !opts.allowChanged) throw new KeyChangedError(user, check.oldFingerprint, check.newFingerprint)
-    this.keyCache.set(user, keys)
     return { keys, fingerprint: keyFingerprint(keys), status: check.status }
   }
 
@@ -180,9 +234,18 @@ export class ChatClient {
     const peer = to.toLowerCase()
     const { keys } = await this.contactKeys(peer) // throws KeyChangedError before anything is sent
     const sentAt = Date.now()
-    const body = sealDm({ from: name, to: peer, clientId, sentAt, text, senderSign: identity.sign.privateKey, recipientEnc: keys.enc, senderEnc: identity.enc.publicKey })
-    const { data } = await this.call('POST', '/v1/dms', { to: peer, clientId, body })
-    return { id: data.message.id, from: name, to: peer, text, sentAt, verified: true }
+    // a retry of the same client id sends the bytes sealed the first time, so the server stores it once
+    const earlier = this.sealedPending.get(clientId)
+    const sealed = earlier && earlier.to === peer && earlier.text === text
+      ? earlier
+      : { to: peer, text, sentAt, body: sealDm({ from: name, to: peer, clientId, sentAt, text, senderSign: identity.sign.privateKey, recipientEnc: keys.enc, senderEnc: identity.enc.publicKey }) }
+    if (!earlier) {
+      if (this.sealedPending.size >= MAX_SEALED_PENDING) this.sealedPending.delete(this.sealedPending.keys().next().value!)
+      this.sealedPending.set(clientId, sealed)
+    }
+    const { data } = await this.call('POST', '/v1/dms', { to: peer, clientId, body: sealed.body })
+    this.sealedPending.delete(clientId)
+    return { id: data.message.id, from: name, to: peer, text, sentAt: sealed.sentAt, verified: true }
   }
 
   async readDms (opts: ReadOptions = {}): Promise<Page> {
@@ -194,18 +257,43 @@ export class ChatClient {
     if (opts.wait) q.set('wait', String(opts.wait))
     const { data } = await this.call('GET', `/v1/dms${q.size ? '?' + q : ''}`, undefined, { timeoutMs: ((opts.wait ?? 0) + 15) * 1000 })
     const out: ChatMessage[] = []
-    for (const m of data.messages as WireMessage[]) out.push(await this.openOne(m, name, identity))
+    const senders = new Map<string, Promise<UserKeys>>() // one key lookup per sender and page
+    for (const m of data.messages as WireMessage[]) out.push(await this.openOne(m, name, identity, senders))
     return { messages: out, cursor: data.cursor ?? opts.after }
   }
 
-  private async openOne (m: WireMessage, me: string, identity: Identity): Promise<ChatMessage> {
+  /** the people of the last 200 DMs, the most recent first (read without opening them) */
+  async dmPeers (): Promise<string[]> {
+    const { name } = this.me()
+    const { data } = await this.call('GET', '/v1/dms?latest=1&limit=200')
+    const peers: string[] = []
+    for (const m of (data.messages as WireMessage[]).slice().reverse()) {
+      const peer = m.from === name ? m.to : m.from
+      if (peer && !peers.includes(peer)) peers.push(peer)
+    }
+    return peers
+  }
+
+  /** the newest DMs with `peer` (of the last `scan` DMs), oldest first */
+  async dmHistory (peer: string, opts: { limit?: number, scan?: number } = {}): Promise<ChatMessage[]> {
+    const user = peer.toLowerCase()
+    const page = await this.readDms({ latest: true, limit: opts.scan ?? 200 })
+    return page.messages.filter((m) => m.from === user || m.to === user).slice(-(opts.limit ?? 20))
+  }
+
+  private async openOne (m: WireMessage, me: string, identity: Identity, senders: Map<string, Promise<UserKeys>>): Promise<ChatMessage> {
     const base: ChatMessage = { id: m.id, from: m.from, to: m.to, text: null, sentAt: m.sentAt, verified: false }
     let senderSign: string
     if (m.from === me) {
       senderSign = publicKeys(identity).sign
     } else {
       try {
-        senderSign = (await this.contactKeys(m.from)).keys.sign
+        let keys = senders.get(m.from)
+        if (!keys) {
+          keys = this.contactKeys(m.from).then((r) => r.keys)
+          senders.set(m.from, keys)
+        }
+        senderSign = (await keys).sign
       } catch (err) {
         if (err instanceof KeyChangedError) return { ...base, warning: err.message }
         return { ...base, warning: `cannot check ${m.from}'s key: ${(err as Error).message}` }
@@ -221,4 +309,16 @@ export class ChatClient {
   }
 
   get loggedIn (): boolean { return this.token !== null }
+}
+
+/**
+ * The stored form of a new account's name, or the rule it breaks in plain words
+ * (MM_ERR_BAD_USERNAME, MM_ERR_PASSWORD), checked before anything is sent or written.
+ */
+export function checkNewAccount (username: string, password: string): string {
+  const name = toUsername(username)
+  if (name === null) throw new MarshmelloError('MM_ERR_BAD_USERNAME', `${JSON.stringify(username.slice(0, 40))} cannot be a username: ${USERNAME_RULE}`)
+  const problem = passwordProblem(password)
+  if (problem) throw new MarshmelloError('MM_ERR_PASSWORD', problem)
+  return name
 }

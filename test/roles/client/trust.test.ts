@@ -34,12 +34,17 @@ t.test('a changed contact key is warned about and blocks sending until trusted',
   const before = (await alice.readDms()).messages
   t.same(before.map((m) => [m.from, m.text, m.verified]), [['alice', 'hi bob', true], ['bob', 'hi alice', true]])
 
-  // bob sets up a new device: a new identity, and logging in publishes its keys
+  // bob sets up a new device with a new identity: a plain login refuses to replace the
+  // server's keys; one that says so explicitly publishes the new ones
   const newHome = tmp('mm-bob2-')
   const fresh = generateIdentity()
   await createProfile(newHome, 'bob', 'bob-password', fresh)
   const bob2 = await client(newHome)
-  await bob2.login('bob', 'bob-password')
+  const oldKeys = (await alice.call('GET', '/v1/users/bob/keys')).data.keys
+  await t.rejects(bob2.login('bob', 'bob-password'), { code: 'MM_ERR_KEYS_MISMATCH' }, 'never replaced silently')
+  t.same((await alice.call('GET', '/v1/users/bob/keys')).data.keys, oldKeys, 'the server still lists bob\'s old keys')
+  t.notOk(bob2.loggedIn, 'the refused login leaves no session')
+  await bob2.login('bob', 'bob-password', { replaceKeys: true })
   const served = (await alice.call('GET', '/v1/users/bob/keys')).data.keys
   t.same(served, publicKeys(fresh), 'the server now lists bob\'s new keys')
 

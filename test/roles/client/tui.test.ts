@@ -5,78 +5,15 @@
 // /quit. The screen she saw is saved to docs/terminal-transcript.txt when
 // MM_UPDATE_TRANSCRIPT=1.
 import t from 'tap'
-import { spawn, spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, ROOT, run, tmp } from '../../helpers/net.js'
+import { ROOT, run, tmp } from '../../helpers/net.js'
+import { hasScript, render, terminal } from './pty.js'
 import { startNetwork, type Network } from '../../helpers/network.js'
-
-const hasScript = spawnSync('script', ['--version']).status === 0
 
 const PW = { alice: 'Zq7-hidden-pass', bob: 'bob-password-22' }
 let net: Network
 const home = { alice: tmp('mm-alice-'), bob: tmp('mm-bob-') }
-
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
-
-/** a command in a pseudo-terminal: what is typed goes to its terminal, what it shows is collected */
-function terminal (args: string[], env: Record<string, string>) {
-  const cmd = `stty cols 160 rows 50; exec ${[process.execPath, BIN, ...args].map(quote).join(' ')}`
-  const child = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], {
-    env: { ...process.env, NODE_OPTIONS: '', TERM: 'xterm', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  })
-  let out = ''
-  child.stdout.on('data', (d) => { out += d })
-  child.stderr.on('data', (d) => { out += d })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return {
-    child,
-    exited,
-    output: () => out,
-    type: (s: string) => { child.stdin.write(s) },
-    /** waits until `re` matches the screen rendered from the output after `from` (an offset into it) */
-    waitFor: async (re: RegExp, from = 0, ms = 20_000): Promise<RegExpMatchArray> => {
-      const end = Date.now() + ms
-      for (;;) {
-        const m = render(out.slice(from)).match(re)
-        if (m) return m
-        if (Date.now() > end || child.exitCode !== null) throw new Error(`no ${re} in the terminal:\n${render(out.slice(from))}`)
-        await new Promise((r) => setTimeout(r, 50))
-      }
-    },
-  }
-}
-
-/** renders a terminal byte stream into the lines a user sees (enough of VT100 for readline) */
-export function render (raw: string): string {
-  const lines: string[][] = [[]]
-  let row = 0
-  let col = 0
-  const re = /\x1b\[(\d*)([A-Za-z])|\x1b[^[]|\r|\n|\x07|[^\x1b\r\n\x07]/gu
-  for (const m of raw.matchAll(re)) {
-    const s = m[0]
-    if (m[2]) {
-      const n = m[1] === '' ? undefined : Number(m[1])
-      switch (m[2]) {
-        case 'G': col = (n ?? 1) - 1; break
-        case 'C': col += n ?? 1; break
-        case 'D': col = Math.max(0, col - (n ?? 1)); break
-        case 'A': row = Math.max(0, row - (n ?? 1)); break
-        case 'B': row += n ?? 1; break
-        case 'K': if ((n ?? 0) === 2) lines[row] = []; else lines[row].length = Math.min(lines[row].length, col); break
-        case 'J': lines[row].length = Math.min(lines[row].length, col); lines.length = row + 1; break
-      }
-      while (lines.length <= row) lines.push([])
-    } else if (s === '\r') col = 0
-    else if (s === '\n') { row++; col = 0; while (lines.length <= row) lines.push([]) } else if (s.startsWith('\x1b') || s === '\x07') { /* other escapes: ignored */ } else {
-      const line = lines[row]
-      while (line.length < col) line.push(' ')
-      line[col++] = s
-    }
-  }
-  return lines.map((l) => l.join('').trimEnd()).join('\n').replace(/\n+$/, '\n')
-}
 
 const bob = async (args: string[]) => {
   const p = run([...args, '--user', 'bob', '--home', home.bob, '--devnet', net.dir], { env: { MARSHMELLO_PASSWORD: PW.bob } })

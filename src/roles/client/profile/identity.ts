@@ -129,7 +129,8 @@ async function deriveKey (password: string, kdf: IdentityFile['kdf']): Promise<B
   return await scryptKey(password, Buffer.from(kdf.salt, 'base64'), 32, kdf)
 }
 
-function parseIdentityFile (path: string, raw: unknown, username: string): IdentityFile {
+/** Checks that `raw` is an identity file of `username` (MM_ERR_PROFILE_CORRUPT, naming `path`, when not). */
+export function parseIdentityFile (path: string, raw: unknown, username: string): IdentityFile {
   const b64 = (v: unknown, bytes: number) => typeof v === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(v) && Buffer.from(v, 'base64').length === bytes
   if (!isObject(raw) || raw.version !== 1) throw corrupt(path, 'unknown identity file version')
   if (raw.username !== username) throw corrupt(path, 'identity file belongs to another user')
