@@ -7,6 +7,7 @@
 // (login-throttle.ts), PROTOCOL §6.1. Leaves out per-address limits (the server never
 // learns addresses, P1; the gateway limits per circuit) and key history.
 
+import { PASSWORD_MAX, PASSWORD_MIN } from '../../../limits.js'
 import { MarshmelloError, lengthError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
 import { userKeyFingerprint } from '../../../onion/crypto/fingerprints.js'
@@ -60,7 +61,7 @@ const registerBody = {
   type: 'object',
   properties: {
     username: { type: 'string', pattern: USERNAME_INPUT },
-    password: { type: 'string', minLength: 8, maxLength: 1024 },
+    password: { type: 'string', minLength: PASSWORD_MIN, maxLength: PASSWORD_MAX },
     keys: keysSchema,
   },
   required: ['username', 'password'],

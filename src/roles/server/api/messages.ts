@@ -4,6 +4,7 @@
 // idempotent sends by client id, and an optional TTL. The caller is the user the gateway
 // vouches for. Leaves out room membership and moderation.
 
+import { MESSAGE_MAX_CHARS } from '../../../limits.js'
 import { MarshmelloError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
 import type { MessageQuery, MessageStore, NewMessage, StoredMessage } from '../../../storage/types.js'
@@ -26,7 +27,8 @@ export interface MessagesServiceOptions {
   now?: () => number
 }
 
-export const MAX_TEXT_CHARS = 4000
+/** the one message size limit (src/limits.ts), which both clients check before sending */
+export const MAX_TEXT_CHARS = MESSAGE_MAX_CHARS
 export const MAX_DM_BYTES = 24 * 1024 // the client's DM envelope is at most ~23.2 k base64url chars
 const DEFAULT_LIMIT = 50
 const MAX_LIMIT = 200

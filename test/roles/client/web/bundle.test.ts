@@ -43,7 +43,7 @@ t.test('build/web/app.js is what the TypeScript sources build to', async (t) => 
   t.ok(inputs.includes('src/roles/client/web/ui/main.ts'), 'built from ui/main.ts')
   t.ok(inputs.includes('src/names.ts'), 'with the shared name rules')
   t.same(inputs.filter((f) => !f.endsWith('.ts')), [], 'from TypeScript only')
-  t.same(inputs.filter((f) => !f.startsWith('src/roles/client/web/ui/') && f !== 'src/names.ts'), [], 'and nothing of the server side (event and wire types are type-only imports)')
+  t.same(inputs.filter((f) => !f.startsWith('src/roles/client/web/ui/') && f !== 'src/names.ts' && f !== 'src/limits.ts'), [], 'and nothing of the server side but the shared name and size rules (event and wire types are type-only imports)')
 })
 
 t.test('chat --web serves that bundle, free of markup and code from strings', async (t) => {
