@@ -151,8 +151,10 @@ t.test('answers from the next hop', async (t) => {
   const u = onion.unwrapBackward(Buffer.concat([(ext as { data: Buffer }).data, Buffer.alloc(100)]))
   t.same([u.hop, u.cmd, u.body.length], [1, RelayCommand.EXTENDED, 64], 'EXTENDED from this hop with the 64-byte CREATED')
   t.ok(u.body.equals(created.subarray(0, 64)))
-  t.same(errorOf(onion, middle.onExtendTimeout(hop)[0]), { hop: 1, code: HopError.UNREACHABLE, reason: 'next hop did not answer CREATE' })
-  t.same(middle.onExtendTimeout(hop)[1], { type: 'end', reason: HopError.UNREACHABLE, code: 'MM_ERR_EXTEND_FAILED' }, 'a timed-out EXTEND ends the circuit')
+  // one call, both its actions: every answer takes the next backward position, so each is read once, in order
+  const timedOut = middle.onExtendTimeout(hop)
+  t.same(errorOf(onion, timedOut[0]), { hop: 1, code: HopError.UNREACHABLE, reason: 'next hop did not answer CREATE' })
+  t.same(timedOut[1], { type: 'end', reason: HopError.UNREACHABLE, code: 'MM_ERR_EXTEND_FAILED' }, 'a timed-out EXTEND ends the circuit')
 
   const refusals: [number, HopError, string][] = [
     [HopError.HANDSHAKE, HopError.HANDSHAKE, 'next hop refused CREATE (HANDSHAKE)'],
