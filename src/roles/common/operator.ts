@@ -10,6 +10,7 @@ import type { FastifyRequest } from 'fastify'
 import { MarshmelloError } from '../../errors.js'
 import { secretMatcher } from '../../onion/crypto/fingerprints.js'
 import { randomBase64url } from '../../onion/crypto/random.js'
+import { certificateFingerprint } from '../../onion/crypto/certificate.js'
 
 export const OPERATOR_TOKEN_FILE = 'operator.token'
 const TOKEN = /^[A-Za-z0-9_-]{32,256}$/
@@ -56,15 +57,33 @@ export function operatorOnly (token: string): (request: FastifyRequest) => Promi
   }
 }
 
-// The roles' certificates are self-signed; the operator's tools talk to their own roles
-// (the devnet on loopback), and the token only opens that role's counters.
-const agent = new Agent({ keepAliveTimeout: 10_000, connect: { rejectUnauthorized: false, timeout: 5000 } })
+/** what an operator tool needs to read a role's counters: the token and the role's own TLS certificate */
+export interface OperatorCredentials { token: string, certPem: string }
+
+/** the operator token and the TLS certificate (`tls.crt`) from a role's data dir */
+export function readOperatorCredentials (dataDir: string): OperatorCredentials {
+  return { token: readOperatorToken(dataDir), certPem: readFileSync(join(dataDir, 'tls.crt'), 'utf8') }
+}
+
 const MAX_BODY = 64 * 1024
 
-/** GET `url` (a role's /metrics) with the operator token; the JSON object, or null when it does not answer 200 */
-export async function fetchOperatorJson (url: string, token: string): Promise<Record<string, unknown> | null> {
+/**
+ * GET `url` (a role's /metrics) with the operator token, over TLS pinned to the role's
+ * own self-signed certificate (the only trust anchor, and its SHA-256 must match): the
+ * token is never sent to anything else. The JSON object, or null when it does not answer 200.
+ */
+export async function fetchOperatorJson (url: string, creds: OperatorCredentials): Promise<Record<string, unknown> | null> {
+  const pinned = certificateFingerprint(creds.certPem)
+  const agent = new Agent({
+    connect: {
+      ca: [creds.certPem],
+      timeout: 5000,
+      // the certificate is the pinned anchor; its name is irrelevant, its hash is not
+      checkServerIdentity: (_host, cert) => certificateFingerprint(cert.raw) === pinned ? undefined : new Error('certificate does not match the role\'s own'),
+    },
+  })
   try {
-    const res = await request(url, { dispatcher: agent, headers: { authorization: `Bearer ${token}` }, headersTimeout: 5000, bodyTimeout: 5000 })
+    const res = await request(url, { dispatcher: agent, headers: { authorization: `Bearer ${creds.token}` }, headersTimeout: 5000, bodyTimeout: 5000 })
     const parts: Buffer[] = []
     let n = 0
     for await (const chunk of res.body) {
@@ -77,5 +96,7 @@ export async function fetchOperatorJson (url: string, token: string): Promise<Re
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : null
   } catch {
     return null
+  } finally {
+    void agent.close()
   }
 }

@@ -2,7 +2,7 @@
 // from its data dir (PROTOCOL §8: public endpoints show no counters), summed into one
 // line's worth of numbers (users, messages, circuits at the server and across relays).
 // A role that does not answer, or whose token cannot be read, is named, not fatal.
-import { fetchOperatorJson, readOperatorToken } from '../common/operator.js'
+import { fetchOperatorJson, readOperatorCredentials, type OperatorCredentials } from '../common/operator.js'
 import type { DevnetInfo, RoleInfo } from './devnet-file.js'
 
 export interface DevnetStats {
@@ -21,13 +21,13 @@ export interface DevnetStats {
 }
 
 async function metrics (role: RoleInfo): Promise<Record<string, unknown> | null> {
-  let token: string
+  let creds: OperatorCredentials
   try {
-    token = readOperatorToken(role.dataDir)
+    creds = readOperatorCredentials(role.dataDir)
   } catch {
     return null
   }
-  return fetchOperatorJson(`${role.url}/metrics`, token)
+  return fetchOperatorJson(`${role.url}/metrics`, creds)
 }
 
 const num = (v: unknown): number => typeof v === 'number' && Number.isFinite(v) ? v : 0

@@ -11,7 +11,7 @@ import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
 import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { clientStart } from '../../../src/onion/handshake/oaep-x25519.js'
 import { waitUntil } from '../../helpers/wait.js'
-import { fetchOperatorJson, readOperatorToken } from '../../../src/roles/common/operator.js'
+import { fetchOperatorJson, readOperatorCredentials } from '../../../src/roles/common/operator.js'
 import { directoryKey, httpsGetJson, startEchoHop, startRelayProc, tmp, writeConsensus, type DirectoryKey, type EchoHop, type RelayProc } from '../../helpers/net.js'
 
 export { sleep, waitUntil } from '../../helpers/wait.js'
@@ -53,7 +53,7 @@ export async function startNet (t: Test, hosts: string[], o: { extra?: (i: numbe
 
 /** a relay's exact counters, through the operator path (the token in its data dir, PROTOCOL §8) */
 export async function metrics (r: { host: string, port: number, dataDir: string }): Promise<Record<string, number>> {
-  const m = await fetchOperatorJson(`https://${r.host}:${r.port}/metrics`, readOperatorToken(r.dataDir))
+  const m = await fetchOperatorJson(`https://${r.host}:${r.port}/metrics`, readOperatorCredentials(r.dataDir))
   if (m === null) throw new Error(`no /metrics from ${r.host}:${r.port}`)
   return m as Record<string, number>
 }

@@ -77,8 +77,8 @@ t.test('register, room messages and DMs through circuits; P8 and P1 at the serve
   const dmMsgs = dms.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
   t.match(dmMsgs, [{ from: 'alice', to: 'bob', text: dmText, verified: true }], 'bob reads the DM, decrypted and verified')
 
-  const { fetchOperatorJson, readOperatorToken } = await import('../../../src/roles/common/operator.js')
-  const counts = await fetchOperatorJson(`${net.server.url}/metrics`, readOperatorToken(net.server.dataDir))
+  const { fetchOperatorJson, readOperatorCredentials } = await import('../../../src/roles/common/operator.js')
+  const counts = await fetchOperatorJson(`${net.server.url}/metrics`, readOperatorCredentials(net.server.dataDir))
   t.ok(Number(counts?.requestsServed) >= 6, 'the requests reached the server through its final hop (operator counters)')
   t.equal(counts?.relays, 3)
 

@@ -8,7 +8,8 @@
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { readOperatorToken } from '../../../src/roles/common/operator.js'
+import { fetchOperatorJson, readOperatorCredentials, readOperatorToken } from '../../../src/roles/common/operator.js'
+import { selfSignedCertificate } from '../../../src/onion/crypto/certificate.js'
 import { ChannelPool } from '../../../src/roles/client/circuits/channel-pool.js'
 import { Circuit } from '../../../src/roles/client/circuits/circuit.js'
 import { tmp } from '../../helpers/net.js'
@@ -51,6 +52,11 @@ async function operatorPath (t: Test, base: string, dataDir: string): Promise<Re
   t.same([wrong.status, wrong.json?.error?.code], [401, 'MM_ERR_OPERATOR_TOKEN'], '/metrics with another token is refused')
   const right = await get(`${base}/metrics`, readOperatorToken(dataDir))
   t.equal(right.status, 200, '/metrics with the operator token answers')
+  // the operator tool sends the token only over TLS pinned to the role's own certificate
+  const creds = readOperatorCredentials(dataDir)
+  t.ok(await fetchOperatorJson(`${base}/metrics`, creds), 'the pinned operator fetch reads the counters')
+  const other = selfSignedCertificate({ commonName: 'not-the-role', altNames: ['127.0.0.41', '127.0.0.1'], days: 1 }).certPem
+  t.equal(await fetchOperatorJson(`${base}/metrics`, { token: creds.token, certPem: other }), null, 'and refuses a role whose certificate is not the pinned one')
   return right.json
 }
 

@@ -7,7 +7,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
-import { fetchOperatorJson, readOperatorToken } from '../../../src/roles/common/operator.js'
+import { fetchOperatorJson, readOperatorCredentials } from '../../../src/roles/common/operator.js'
 import { tmp } from '../../helpers/net.js'
 import { startServerProc, stopProc, type ServerInfo } from '../../helpers/network.js'
 
@@ -43,7 +43,7 @@ t.test('a server process alone: banner, healthz, direct API, no API on HTTPS, du
   const health = await fetchDocument(`${srv.url}/healthz`)
   t.equal(health.status, 200)
   t.same(JSON.parse(health.text), { ok: true, role: 'server', service: 'all' }, 'public health: up, and nothing countable')
-  const counts = await fetchOperatorJson(`${srv.url}/metrics`, readOperatorToken(dataDir))
+  const counts = await fetchOperatorJson(`${srv.url}/metrics`, readOperatorCredentials(dataDir))
   t.match(counts, { users: 0, messages: 0, relays: 0, circuits: 0, circuitsServed: 0, requestsServed: 0 }, 'the operator reads the counts with the token in the data dir')
 
   // the API is never served on the public HTTPS face: only through circuits (or the loopback direct API)
@@ -98,7 +98,7 @@ t.test('a server process alone: banner, healthz, direct API, no API on HTTPS, du
   const retry = await call(api2, 'POST', '/v1/rooms/durable/messages', { token: token2, body: { clientId: 'c-0', text: 'durable message 0 ✓' } })
   t.equal(retry.status, 200, 'a retried send is not stored twice')
   t.equal(retry.json.message.id, sent[0])
-  t.match(await fetchOperatorJson(`${srv.url}/metrics`, readOperatorToken(dataDir)), { users: 2, messages: N + 1 })
+  t.match(await fetchOperatorJson(`${srv.url}/metrics`, readOperatorCredentials(dataDir)), { users: 2, messages: N + 1 })
   // the old token is still valid after the restart (the secret is in the data dir)
   t.equal((await call(api2, 'GET', '/v1/dms', { token })).status, 200, 'a token issued before the crash still works')
 })

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { directoryFingerprint } from '../../../src/onion/directory/consensus.js'
 import { loadOrCreateDirectoryKey, loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
 import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
-import { fetchOperatorJson, readOperatorToken } from '../../../src/roles/common/operator.js'
+import { fetchOperatorJson, readOperatorCredentials } from '../../../src/roles/common/operator.js'
 import { run, tmp } from '../../helpers/net.js'
 import { relayHost, startDirectoryRelay, startServerProc, stopProc, waitForConsensus, writeDevnetFile, type RelayInfo, type ServerInfo } from '../../helpers/network.js'
 
@@ -106,9 +106,9 @@ t.test('four server processes and three relays: register, send and read through 
     const out = await cli(home, ['read', '--user', 'carol', '--room', 'split', '--json'])
     t.match(out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)), [{ from: 'carol', room: 'split', text }], 'reads back its message')
 
-    const gw = await fetchOperatorJson(`${gateway.url}/metrics`, readOperatorToken(gateway.dataDir))
+    const gw = await fetchOperatorJson(`${gateway.url}/metrics`, readOperatorCredentials(gateway.dataDir))
     t.ok(Number(gw?.requestsServed) >= 3, 'the requests went through the gateway\'s final hop (operator counters)')
-    const d = await fetchOperatorJson(`${directory.url}/metrics`, readOperatorToken(directory.dataDir))
+    const d = await fetchOperatorJson(`${directory.url}/metrics`, readOperatorCredentials(directory.dataDir))
     t.equal(d?.relays, 3)
     // each service holds its own state
     t.ok(readFileSync(join(dir, 'messages', 'messages.db')).includes(Buffer.from(text)), 'stored by the messages service')
