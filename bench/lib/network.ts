@@ -3,7 +3,7 @@
 // --direct-api) and three relay processes on their own loopback addresses, each
 // registered with the directory and ready once every cached consensus lists them
 // all; returns the verified consensus, the pids and the devnet to stop.
-import { fetchOperatorJson, readOperatorToken } from '../../src/roles/common/operator.js'
+import { fetchOperatorJson, readOperatorCredentials } from '../../src/roles/common/operator.js'
 import { createServer } from 'node:net'
 import { fetchDocument } from '../../src/roles/common/signed-fetch.js'
 import { verifyConsensus, type Consensus } from '../../src/onion/directory/consensus.js'
@@ -94,7 +94,7 @@ export const fullPath = (net: BenchNetwork): Descriptor[] => [...net.relays.map(
 
 /** GET /metrics of a relay, with the operator token from its data dir (PROTOCOL §8) */
 export async function relayMetrics (url: string, dataDir: string): Promise<{ cellsForwarded: number, cellsBackward: number, circuits: number, memory: number }> {
-  const m = await fetchOperatorJson(url + '/metrics', readOperatorToken(dataDir))
+  const m = await fetchOperatorJson(url + '/metrics', readOperatorCredentials(dataDir))
   if (m === null) throw new Error(`no /metrics from ${url}`)
   return m as { cellsForwarded: number, cellsBackward: number, circuits: number, memory: number }
 }
