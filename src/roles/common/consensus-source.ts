@@ -8,6 +8,7 @@ import { verifyConsensus, type Consensus } from '../../onion/directory/consensus
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 import type { Logger } from '../../log.js'
 import { MarshmelloError } from '../../errors.js'
+import { systemClock, type Clock, type Timer } from './clock.js'
 
 export interface ConsensusSourceInit {
   file?: string
@@ -16,31 +17,69 @@ export interface ConsensusSourceInit {
   log: Logger
   /** this hop's descriptor, posted to the directory on every refresh (directory mode) */
   descriptor?: () => Descriptor
+  /** between refreshes once warm (default 5 s from a directory, 1 s from a file) */
   refreshMs?: number
+  /** after start, refresh more often for this long (default 30 s) */
+  warmupMs?: number
+  /** how often while warming up or not listed (default 1 s) */
+  warmupEveryMs?: number
+  clock?: Clock
 }
 
 export class ConsensusSource {
   current: Consensus | null = null
   /** the signed document exactly as received, served to clients as a cached copy */
   raw: string | null = null
-  private timer: NodeJS.Timeout | null = null
+  private timer: Timer | null = null
   private mtime = 0
+  private startedAt = 0
+  /** when the descriptor was last posted (directory mode) */
+  private postedAt = 0
+  private stopped = false
+  private readonly clock: Clock
 
   constructor (private readonly init: ConsensusSourceInit) {
+    this.clock = init.clock ?? systemClock
     if (!init.file && !init.directory) throw new MarshmelloError('MM_ERR_CONFIG', 'a consensus needs --consensus FILE or --directory URL')
   }
 
   async start (): Promise<void> {
-    await this.refresh().catch((err) => this.init.log.warn('consensus not loaded yet', { reason: (err as Error).message }))
-    const every = this.init.refreshMs ?? (this.init.file ? 1000 : 5000)
-    this.timer = setInterval(() => {
-      this.refresh().catch((err) => this.init.log.warn('consensus refresh failed', { reason: (err as Error).message }))
-    }, every)
-    this.timer.unref()
+    this.startedAt = this.clock.now()
+    await this.tick()
   }
 
   stop (): void {
-    if (this.timer) clearInterval(this.timer)
+    this.stopped = true
+    this.timer?.cancel()
+    this.timer = null
+  }
+
+  /**
+   * One refresh, then the next one scheduled: every `refreshMs` (5 s from a directory,
+   * 1 s from a file), but every `warmupEveryMs` (1 s) during the first `warmupMs`
+   * (30 s) after start, and while this hop is not yet in the consensus it holds. A
+   * hop that has just started learns of the hops that started beside it within a
+   * second instead of a whole heartbeat later, and one whose first post failed (the
+   * directory not up yet, a probe that timed out) posts again a second later. The
+   * descriptor is posted at most every `refreshMs` once listed (heartbeats, as before).
+   */
+  private async tick (): Promise<void> {
+    await this.refresh().catch((err) => {
+      this.init.log.warn(this.current ? 'consensus refresh failed' : 'consensus not loaded yet', { reason: (err as Error).message })
+    })
+    if (this.stopped) return
+    const every = this.init.refreshMs ?? (this.init.file ? 1000 : 5000)
+    const warm = this.clock.now() - this.startedAt < (this.init.warmupMs ?? 30_000) || !this.listed()
+    this.timer = this.clock.setTimeout(() => { void this.tick() }, warm ? Math.min(every, this.init.warmupEveryMs ?? 1000) : every)
+  }
+
+  /** directory mode: the consensus held lists this hop (file mode: always true) */
+  private listed (): boolean {
+    if (!this.init.descriptor) return this.current !== null
+    if (!this.current) return false
+    const me = this.init.descriptor()
+    const listed = me.role === 'server' ? this.current.server : this.current.relays.find((r) => r.fingerprint === me.fingerprint)
+    return listed?.fingerprint === me.fingerprint
   }
 
   async refresh (): Promise<void> {
@@ -52,7 +91,8 @@ export class ConsensusSource {
       return
     }
     const base = this.init.directory!.replace(/\/$/, '')
-    if (this.init.descriptor) {
+    if (this.init.descriptor && (!this.listed() || this.clock.now() - this.postedAt >= (this.init.refreshMs ?? 5000))) {
+      this.postedAt = this.clock.now()
       const res = await fetchDocument(`${base}/v1/directory/descriptors`, { method: 'POST', json: this.init.descriptor() })
       if (res.status >= 300) this.init.log.warn('directory refused our descriptor', { status: res.status, reason: res.text.slice(0, 200) })
     }
@@ -63,13 +103,13 @@ export class ConsensusSource {
 
   private accept (text: string): void {
     if (text.length > 4 * 1024 * 1024) throw new MarshmelloError('MM_ERR_CONSENSUS', 'consensus larger than 4 MiB')
-    const doc = verifyConsensus(JSON.parse(text), this.init.directoryKey, Date.now())
+    const doc = verifyConsensus(JSON.parse(text), this.init.directoryKey, this.clock.now())
     this.current = doc
     this.raw = text
   }
 
   private expireCheck (): void {
-    if (this.current && this.current.validUntil < Date.now()) {
+    if (this.current && this.current.validUntil < this.clock.now()) {
       this.current = null
       this.raw = null
     }

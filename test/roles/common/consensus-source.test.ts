@@ -1,0 +1,90 @@
+// ConsensusSource (src/roles/common/consensus-source.ts) against the real directory
+// routes over HTTPS, on a fake clock: a hop whose first post found no directory is
+// listed one warm-up step (1 s) later, not a whole heartbeat (5 s) later; while warm it
+// refreshes the consensus every second but posts its descriptor only every heartbeat;
+// once warm, both happen every heartbeat.
+import t from 'tap'
+import Fastify from 'fastify'
+import { createServer } from 'node:net'
+import { ed25519KeyPair } from '../../../src/onion/crypto/primitives.js'
+import { ConsensusSource } from '../../../src/roles/common/consensus-source.js'
+import { hopDescriptor, loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
+import { installErrorHandler } from '../../../src/roles/common/http-errors.js'
+import { Directory, directoryRoutes } from '../../../src/roles/server/directory.js'
+import { silentLogger } from '../../../src/log.js'
+import { FakeClock } from '../../helpers/fake-clock.js'
+import { tmp } from '../../helpers/net.js'
+
+/** waits in real time for a condition on real I/O (loopback HTTPS), up to 10 s */
+async function eventually (fn: () => boolean): Promise<boolean> {
+  const end = Date.now() + 10_000
+  while (!fn() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 5))
+  return fn()
+}
+
+async function freePort (): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  const port = (s.address() as { port: number }).port
+  await new Promise((resolve) => s.close(resolve))
+  return port
+}
+
+t.test('a hop that started before its directory is listed a second later; heartbeats stay every 5 s', async (t) => {
+  const hop = loadOrCreateIdentity(tmp('mm-csrc-hop-'), '127.0.0.1')
+  const dirId = loadOrCreateIdentity(tmp('mm-csrc-dir-'), '127.0.0.1')
+  const directory = new Directory({ key: ed25519KeyPair() })
+  const port = await freePort()
+  const clock = new FakeClock()
+  const src = new ConsensusSource({
+    directory: `https://127.0.0.1:${port}`,
+    directoryKey: directory.fingerprint,
+    log: silentLogger,
+    descriptor: () => hopDescriptor(hop, { role: 'relay', nickname: 'early', host: '127.0.0.1', port: 9, lifetimeMs: 3600_000 }),
+    clock,
+  })
+  t.teardown(() => src.stop())
+  const refreshed = () => clock.pending === 1 // between refreshes exactly one timer waits
+
+  await src.start() // the directory is not up: the first post and fetch fail
+  t.equal(src.current, null, 'no consensus while the directory is down')
+  t.ok(refreshed(), 'the next refresh is scheduled')
+
+  const app = Fastify({ logger: false, https: { key: dirId.tlsKeyPem, cert: dirId.tlsCertPem } })
+  installErrorHandler(app)
+  const requests: string[] = []
+  app.addHook('onRequest', async (req) => { requests.push(req.method) })
+  await app.register(directoryRoutes, { directory, probe: null })
+  await app.listen({ host: '127.0.0.1', port })
+  t.teardown(() => app.close())
+
+  const started = clock.now()
+  await clock.advance(1000)
+  t.ok(await eventually(() => src.current !== null && refreshed()), 'one warm-up step later a consensus is held')
+  t.same(src.current!.relays.map((r) => r.fingerprint), [hop.fingerprintHex], 'and it lists this hop (its post went first)')
+  t.equal(clock.now() - started, 1000, 'listed 1 s after the directory came up, not a 5 s heartbeat later')
+  t.same(requests, ['POST', 'GET'], 'one post, one fetch')
+
+  /* warm (the first 30 s): the consensus every second, the descriptor every 5 s */
+  requests.length = 0
+  const steps: boolean[] = []
+  for (let i = 0; i < 10; i++) {
+    await clock.advance(1000)
+    steps.push(await eventually(refreshed))
+  }
+  t.same(steps, Array(10).fill(true), 'each warm step ends with the next one scheduled')
+  t.equal(requests.filter((m) => m === 'GET').length, 10, 'ten fetches in 10 s while warm')
+  t.equal(requests.filter((m) => m === 'POST').length, 2, 'but two posts: heartbeats stay every 5 s')
+
+  /* past the warm-up: every 5 s for both */
+  while (clock.now() - started < 31_000) {
+    await clock.advance(1000)
+    if (!await eventually(refreshed)) break
+  }
+  requests.length = 0
+  for (let i = 0; i < 4; i++) {
+    await clock.advance(5000)
+    await eventually(refreshed)
+  }
+  t.same(requests, ['POST', 'GET', 'POST', 'GET', 'POST', 'GET', 'POST', 'GET'], 'after the warm-up: a post and a fetch every 5 s, nothing between')
+})
