@@ -117,6 +117,8 @@ export const ERRORS = {
   MM_ERR_BAD_DM: spec('bad-input', 400, 'a DM cannot be sealed (bad header field, text too long)'),
   MM_ERR_BAD_KEY: spec('bad-input', 400, 'an end-to-end key is not base64 of 32 raw bytes, is a low-order point, or does not match its private key'),
   MM_ERR_NO_KEYS: spec('bad-input', 404, 'a user has no end-to-end keys yet'),
+  MM_ERR_BAD_PREKEY: spec('bad-input', 400, 'a prekey or prekey bundle is refused: a signature does not verify, a key has the wrong length or low order, ids repeat, or a batch is over its bound'),
+  MM_ERR_NO_PREKEYS: spec('bad-input', 404, 'a user has published no prekey bundle yet (an older client): no session can start'),
   MM_ERR_KEY_CHANGED: spec('auth', 409, 'a contact\'s key differs from the one pinned on first use'),
   MM_ERR_BAD_PASSWORD: spec('auth', 401, 'a profile password does not open the profile'),
   MM_ERR_PROFILE_EXISTS: spec('bad-input', 409, 'a profile for that user already exists'),

@@ -1,5 +1,6 @@
 // Shared by the onion tests (not a test): vector loading, error-code capture, and
 // the fixed RSA identity recorded in onion-handshake.json (no key generation per file).
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isMarshmelloError } from '../../src/errors.js'
 
@@ -41,4 +42,21 @@ export const fixedIdentity = {
   publicDer: hex(hs.identityPublicSpki),
   privateDer: hex(hs.identityPrivatePkcs8),
   fingerprint: hex(hs.fingerprint),
+}
+
+/** a deterministic byte stream for vectors: SHA-256(label ‖ counter) blocks (never for real keys) */
+export function detRng (label: string): (n: number) => Buffer {
+  let counter = 0
+  return (n: number) => {
+    const out: Buffer[] = []
+    let have = 0
+    while (have < n) {
+      const c = Buffer.alloc(4)
+      c.writeUInt32BE(counter++)
+      const block = createHash('sha256').update(label).update(c).digest()
+      out.push(block)
+      have += block.length
+    }
+    return Buffer.concat(out).subarray(0, n)
+  }
 }
