@@ -82,7 +82,7 @@ export const ERRORS = {
   MM_ERR_BAD_URL: spec('bad-input', 400, 'a request URL is malformed (bad percent-encoding)'),
   MM_ERR_NOT_FOUND: spec('bad-input', 404, 'no route matches the request'),
   MM_ERR_VALIDATION: spec('bad-input', 400, 'a request fails its route schema'),
-  MM_ERR_BAD_QUERY: spec('bad-input', 400, '`latest` is combined with `after` or `wait`'),
+  MM_ERR_BAD_QUERY: spec('bad-input', 400, 'query parameters that exclude each other are combined: `latest` or `before` with `after` or `wait`'),
   MM_ERR_BAD_CREDENTIALS: spec('auth', 401, 'a username or password is wrong'),
   MM_ERR_UNAUTHENTICATED: spec('auth', 401, 'a request needs a signed-in user'),
   MM_ERR_TOKEN: spec('auth', 401, 'a bearer token is missing, invalid or revoked'),

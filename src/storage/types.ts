@@ -100,8 +100,30 @@ export interface MessageQuery {
   dmUser?: string
   /** only messages with id > after */
   after?: string
+  /**
+   * only messages with id < before: the newest `limit` of them, returned oldest first
+   * (older history, paged backwards); not with `after` or `newest`
+   */
+  before?: string
   /** the newest `limit` messages instead of the oldest (still returned oldest first); not with `after` */
   newest?: boolean
+  limit: number
+}
+
+/** One room as the room list shows it: that it exists, how much it holds, when it was last written to. */
+export interface RoomSummary {
+  name: string
+  /** its messages that have not expired */
+  messages: number
+  /** the newest message's id (ids sort in arrival order) */
+  lastId: string
+  /** the newest message's sentAt (ms since epoch) */
+  lastAt: number
+}
+
+export interface RoomQuery {
+  /** only rooms whose name sorts after this one (the previous page's last name) */
+  after?: string
   limit: number
 }
 
@@ -115,6 +137,11 @@ export interface MessageStore {
   /** ascending by id, at most `limit`, excluding expired messages */
   list (q: MessageQuery): Promise<StoredMessage[]>
   count (): Promise<number>
+  /**
+   * The rooms that hold at least one message that has not expired, by name (ascending,
+   * bytewise), at most `limit`, after `q.after`. Names and counts only: never who wrote.
+   */
+  rooms (q: RoomQuery): Promise<RoomSummary[]>
   /** removes messages whose expiresAt <= now; returns how many */
   deleteExpired (now: number): Promise<number>
   /** called after any process sharing this store stores a new message */

@@ -2,7 +2,7 @@
 // fields, and the argument checks done where a message enters a store.
 
 import { MarshmelloError } from '../../errors.js'
-import type { MessageQuery, NewMessage, StoredMessage } from '../types.js'
+import type { MessageQuery, NewMessage, RoomQuery, StoredMessage } from '../types.js'
 
 /** Copies the fields of StoredMessage from a stored document, dropping everything else. */
 export function toMessage (d: { id: string, from: string, room?: string | null, to?: string | null, clientId: string, body: string, sentAt: number, expiresAt?: number | Date | null }): StoredMessage {
@@ -27,7 +27,19 @@ export function checkQuery (q: MessageQuery): void {
   if (q.newest === true && q.after !== undefined) {
     throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', 'expected either newest or after, not both')
   }
+  if (q.before !== undefined && (q.after !== undefined || q.newest === true)) {
+    throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', 'expected before alone, not with after or newest')
+  }
   if (!Number.isInteger(q.limit) || q.limit < 1) {
     throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', `expected limit to be a positive integer, got ${q.limit}`)
+  }
+}
+
+export function checkRoomQuery (q: RoomQuery): void {
+  if (!Number.isInteger(q.limit) || q.limit < 1) {
+    throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', `expected limit to be a positive integer, got ${q.limit}`)
+  }
+  if (q.after !== undefined && typeof q.after !== 'string') {
+    throw new MarshmelloError('MM_ERR_MESSAGE_QUERY', 'expected after to be a room name')
   }
 }

@@ -9,7 +9,7 @@ import { isMarshmelloError } from '../../errors.js'
 import { storeClosed, storeUnavailable } from '../errors.js'
 import { idFloor, messageId } from '../ids.js'
 import { Listeners } from './listeners.js'
-import { checkNewMessage, checkQuery, toMessage } from './fields.js'
+import { checkNewMessage, checkQuery, checkRoomQuery, toMessage } from './fields.js'
 
 export interface MongoMessageStoreInit {
   url: string
@@ -181,15 +181,29 @@ export async function mongoMessageStore (init: MongoMessageStoreInit): Promise<M
       checkQuery(q)
       const filter: Filter<Doc> = {
         ...(q.room !== undefined ? { room: q.room } : { $or: [{ to: q.dmUser }, { from: q.dmUser, to: { $exists: true } }] }),
-        ...(q.after !== undefined ? { _id: { $gt: q.after } } : {}),
+        ...(q.after !== undefined ? { _id: { $gt: q.after } } : q.before !== undefined ? { _id: { $lt: q.before } } : {}),
         ...notExpired(Date.now())
       }
-      const docs = await run(async () => await coll.find(filter).sort({ _id: q.newest === true ? -1 : 1 }).limit(q.limit).toArray())
-      if (q.newest === true) docs.reverse()
+      const newest = q.newest === true || q.before !== undefined
+      const docs = await run(async () => await coll.find(filter).sort({ _id: newest ? -1 : 1 }).limit(q.limit).toArray())
+      if (newest) docs.reverse()
       return docs.map(fromDoc)
     },
     async count () {
       return await run(async () => await coll.countDocuments({}))
+    },
+    async rooms (q) {
+      checkRoomQuery(q)
+      // the room_id index in order: each room's group ends with its newest message
+      const match: Filter<Doc> = { room: q.after !== undefined ? { $gt: q.after } : { $exists: true }, ...notExpired(Date.now()) }
+      const rows = await run(async () => await coll.aggregate<{ _id: string, n: number, lastId: string, lastAt: number }>([
+        { $match: match },
+        { $sort: { room: 1, _id: 1 } },
+        { $group: { _id: '$room', n: { $sum: 1 }, lastId: { $last: '$_id' }, lastAt: { $last: '$sentAt' } } },
+        { $sort: { _id: 1 } },
+        { $limit: q.limit }
+      ]).toArray())
+      return rows.map((r) => ({ name: r._id, messages: r.n, lastId: r.lastId, lastAt: Number(r.lastAt) }))
     },
     async deleteExpired (now) {
       return await run(async () => (await coll.deleteMany({ expiresAt: { $lte: new Date(now) } })).deletedCount)

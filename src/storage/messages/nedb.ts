@@ -8,11 +8,11 @@ import { dirname } from 'node:path'
 import Datastore from 'nedb-promises'
 // nedb's own line format (dates as $$date, key checks), for the append path below
 import model from '@seald-io/nedb/lib/model.js'
-import type { MessageStore, NewMessage, StoredMessage } from '../types.js'
+import type { MessageStore, NewMessage, RoomSummary, StoredMessage } from '../types.js'
 import { storeClosed, storeUnavailable } from '../errors.js'
 import { messageId } from '../ids.js'
 import { Listeners } from './listeners.js'
-import { checkNewMessage, checkQuery, toMessage } from './fields.js'
+import { checkNewMessage, checkQuery, checkRoomQuery, toMessage } from './fields.js'
 
 export interface NedbMessageStoreInit {
   /** file path; created with its directory when missing */
@@ -65,6 +65,7 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
   }, init.compactIntervalMs ?? 10 * 60_000)
   compact.unref()
 
+  const rooms = roomSummaries(() => (db as unknown as { __original: { getAllData (): Doc[] } }).__original.getAllData())
   const listeners = new Listeners()
   let closed = false
   const open = () => { if (closed) throw storeClosed('messages') }
@@ -111,6 +112,7 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
         if (winner !== null) return { message: fromDoc(winner), created: false }
         throw err
       }
+      rooms.added(doc)
       const message = fromDoc(doc)
       listeners.emit(message)
       return { message, created: true }
@@ -123,9 +125,14 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
       // candidates from the first indexed equality it sees, so the room (or to/from)
       // condition goes inside $and, where it only filters. A long-poll read after the
       // latest id then costs the few newest documents, not every message of the room.
+      // A `before` read keeps the room (or to/from) equality where nedb sees it: older
+      // history is most of a room, so the room's index is the smaller candidate set.
+      const newest = q.newest === true || q.before !== undefined
       const page = async (where: object) => {
-        const query = q.after !== undefined ? { $and: [where], _id: { $gt: q.after }, ...notExpired(t) } : { ...where, ...notExpired(t) }
-        if (q.newest === true) return (await db.find<Doc>(query).sort({ _id: -1 }).limit(q.limit) as Doc[]).reverse()
+        const query = q.after !== undefined
+          ? { $and: [where], _id: { $gt: q.after }, ...notExpired(t) }
+          : { ...where, ...(q.before !== undefined ? { _id: { $lt: q.before } } : {}), ...notExpired(t) }
+        if (newest) return (await db.find<Doc>(query).sort({ _id: -1 }).limit(q.limit) as Doc[]).reverse()
         return await db.find<Doc>(query).sort({ _id: 1 }).limit(q.limit) as Doc[]
       }
       let docs: Doc[]
@@ -137,7 +144,7 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
         const seen = new Map<string, Doc>()
         for (const d of [...to, ...from]) seen.set(d._id, d)
         const merged = [...seen.values()].sort((a, b) => a._id < b._id ? -1 : a._id > b._id ? 1 : 0)
-        docs = q.newest === true ? merged.slice(-q.limit) : merged.slice(0, q.limit)
+        docs = newest ? merged.slice(-q.limit) : merged.slice(0, q.limit)
       }
       return docs.map(fromDoc)
     },
@@ -145,9 +152,16 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
       open()
       return await db.count({})
     },
+    async rooms (q) {
+      open()
+      checkRoomQuery(q)
+      return rooms.list(now(), q.after, q.limit)
+    },
     async deleteExpired (at) {
       open()
-      return await db.remove({ expiresAt: { $lte: at } }, { multi: true })
+      const removed = await db.remove({ expiresAt: { $lte: at } }, { multi: true })
+      if (removed > 0) rooms.forget()
+      return removed
     },
     onMessage (listener) {
       return listeners.add(listener)
@@ -169,6 +183,43 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
       listeners.clear()
       await compacting
       appends.close()
+    }
+  }
+}
+
+/**
+ * The room list from memory (nedb holds every document in memory anyway): a summary
+ * per room, built in one synchronous pass over the documents the first time it is
+ * asked for, then kept up by each put. A message expiring, or a sweep deleting some,
+ * makes the next list rebuild it, so counts never include an expired message.
+ * Synchronous throughout, so no put can slip between a rebuild's read and its use.
+ */
+function roomSummaries (allDocs: () => Doc[]) {
+  let byName: Map<string, RoomSummary> | null = null
+  let nextExpiry = Infinity
+  const add = (m: Map<string, RoomSummary>, d: Doc) => {
+    const r = m.get(d.room!)
+    if (r === undefined) m.set(d.room!, { name: d.room!, messages: 1, lastId: d._id, lastAt: d.sentAt })
+    else {
+      r.messages++
+      if (d._id > r.lastId) { r.lastId = d._id; r.lastAt = d.sentAt }
+    }
+    if (d.expiresAt !== undefined && d.expiresAt < nextExpiry) nextExpiry = d.expiresAt
+  }
+  const rebuild = (t: number) => {
+    const m = new Map<string, RoomSummary>()
+    nextExpiry = Infinity
+    for (const d of allDocs()) if (d.room !== undefined && (d.expiresAt === undefined || d.expiresAt > t)) add(m, d)
+    byName = m
+    return m
+  }
+  return {
+    added (d: Doc) { if (byName !== null && d.room !== undefined) add(byName, d) },
+    forget () { byName = null },
+    list (t: number, after: string | undefined, limit: number): RoomSummary[] {
+      const m = byName === null || t >= nextExpiry ? rebuild(t) : byName
+      const names = [...m.keys()].filter((n) => after === undefined || n > after).sort()
+      return names.slice(0, limit).map((n) => ({ ...m.get(n)! }))
     }
   }
 }

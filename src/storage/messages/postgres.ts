@@ -12,7 +12,7 @@ import { storeUnavailable } from '../errors.js'
 import { openPgStore, type PgStoreInit } from '../postgres.js'
 import { messageId } from '../ids.js'
 import { Listeners } from './listeners.js'
-import { checkNewMessage, checkQuery, toMessage } from './fields.js'
+import { checkNewMessage, checkQuery, checkRoomQuery, toMessage } from './fields.js'
 
 export interface PostgresMessageStoreInit extends PgStoreInit {
   /** first delay before the LISTEN client reconnects (doubles up to 5 s); default 250 ms */
@@ -166,13 +166,28 @@ export async function postgresMessageStore (init: PostgresMessageStoreInit): Pro
         where = `(recipient = ${u} OR (sender = ${u} AND recipient IS NOT NULL))`
       }
       if (q.after !== undefined) where += ` AND id > ${p(q.after)}`
+      if (q.before !== undefined) where += ` AND id < ${p(q.before)}`
       where += ` AND (expires_at IS NULL OR expires_at > ${p(now)})`
-      const { rows } = await query<Row>(`SELECT ${COLS} FROM ${s}.messages WHERE ${where} ORDER BY id ${q.newest === true ? 'DESC' : ''} LIMIT ${p(q.limit)}`, params)
-      if (q.newest === true) rows.reverse()
+      const newest = q.newest === true || q.before !== undefined
+      const { rows } = await query<Row>(`SELECT ${COLS} FROM ${s}.messages WHERE ${where} ORDER BY id ${newest ? 'DESC' : ''} LIMIT ${p(q.limit)}`, params)
+      if (newest) rows.reverse()
       return rows.map(fromRow)
     },
     async count () {
       return (await query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s}.messages`, [])).rows[0].n
+    },
+    async rooms (q) {
+      checkRoomQuery(q)
+      // one pass over the room index; names compare bytewise (COLLATE "C") like the other stores
+      const params: unknown[] = [Date.now(), q.limit]
+      const after = q.after !== undefined ? ` AND room COLLATE "C" > $${params.push(q.after)}` : ''
+      const { rows } = await query<{ room: string, n: number, last_id: string, last_at: string }>(
+        `SELECT room, count(*)::int AS n, max(id) AS last_id,
+                (array_agg(sent_at ORDER BY id DESC))[1] AS last_at
+           FROM ${s}.messages
+          WHERE room IS NOT NULL AND (expires_at IS NULL OR expires_at > $1)${after}
+          GROUP BY room ORDER BY room COLLATE "C" LIMIT $2`, params)
+      return rows.map((r) => ({ name: r.room, messages: r.n, lastId: r.last_id, lastAt: Number(r.last_at) }))
     },
     async deleteExpired (now) {
       return (await query(`DELETE FROM ${s}.messages WHERE expires_at <= $1`, [now])).rowCount ?? 0

@@ -84,6 +84,89 @@ export function messageStoreContract (t: Test, name: string, factory: () => Prom
     await t.rejects(s.list({ room: 'tail', newest: true, after: room[0], limit: 5 }), { code: 'MM_ERR_MESSAGE_QUERY' })
   })
 
+  t.test(`${name}: before pages backwards through older history`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    const room: string[] = []
+    const dms: string[] = []
+    for (let i = 0; i < 23; i++) {
+      room.push((await s.put(msg({ from: `u${i % 3}`, room: 'old' }))).message.id)
+      await s.put(msg({ from: 'noise', room: 'elsewhere' }))
+      dms.push((await s.put(i % 2 === 0 ? msg({ from: 'bob', to: 'carol' }) : msg({ from: 'carol', to: 'dave' }))).message.id)
+      await s.put(msg({ from: 'erin', to: 'frank' }))
+    }
+    // from the newest page back to the first message, as a client scrolling up does
+    const pages: string[][] = []
+    let before = (await s.list({ room: 'old', newest: true, limit: 5 })).map(m => m.id)
+    pages.push(before)
+    for (;;) {
+      const page = (await s.list({ room: 'old', before: before[0], limit: 5 })).map(m => m.id)
+      if (page.length === 0) break
+      t.ok(page.length <= 5, 'at most limit')
+      pages.unshift(page)
+      before = page
+    }
+    t.same(pages.map(p => p.length), [3, 5, 5, 5, 5], 'full pages back to the first message')
+    t.same(pages.flat(), room, 'every message once, oldest first, none of another room')
+    t.same((await s.list({ room: 'old', before: room[10], limit: 100 })).map(m => m.id), room.slice(0, 10), 'a limit past the start: everything before')
+    t.same(await s.list({ room: 'old', before: room[0], limit: 5 }), [], 'nothing before the first')
+    t.same(await s.list({ room: 'nowhere', before: room[10], limit: 5 }), [])
+    t.same((await s.list({ dmUser: 'carol', before: dms[20], limit: 4 })).map(m => m.id), dms.slice(16, 20), "carol's DMs both ways, the four before")
+    const between = (await s.list({ room: 'old', before: room[5] + '0', limit: 2 })).map(m => m.id)
+    t.same(between, [room[4], room[5]], 'before need not be a stored id (a cursor between two ids)')
+    await t.rejects(s.list({ room: 'old', before: room[5], after: room[1], limit: 5 }), { code: 'MM_ERR_MESSAGE_QUERY' })
+    await t.rejects(s.list({ room: 'old', before: room[5], newest: true, limit: 5 }), { code: 'MM_ERR_MESSAGE_QUERY' })
+  })
+
+  t.test(`${name}: before skips expired messages`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    const now = Date.now()
+    const a = (await s.put(msg({ from: 'alice', room: 'r' }))).message
+    await s.put(msg({ from: 'alice', room: 'r', expiresAt: now - 1 }))
+    const c = (await s.put(msg({ from: 'alice', room: 'r', expiresAt: now + 3_600_000 }))).message
+    const d = (await s.put(msg({ from: 'alice', room: 'r' }))).message
+    t.same(await s.list({ room: 'r', before: d.id, limit: 5 }), [a, c])
+  })
+
+  t.test(`${name}: rooms lists the rooms that hold messages, by name, paged`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    t.same(await s.rooms({ limit: 10 }), [], 'an empty store has no rooms')
+    const last: Record<string, StoredMessage> = {}
+    const counts: Record<string, number> = {}
+    const names = ['lobby', 'b-side', 'a_room', 'zeta', 'a-room', 'mid9', 'b_side']
+    for (let i = 0; i < 30; i++) {
+      const room = names[(i * 5) % names.length]
+      last[room] = (await s.put(msg({ from: `u${i % 4}`, room, sentAt: 1_800_000_000_000 + i }))).message
+      counts[room] = (counts[room] ?? 0) + 1
+      if (i % 7 === 0) await s.put(msg({ from: 'alice', to: 'bob' })) // DMs are not rooms
+    }
+    await s.put(msg({ from: 'alice', room: 'gone', expiresAt: Date.now() - 1 }))
+    const sorted = Object.keys(counts).sort()
+    t.same(sorted, ['a-room', 'a_room', 'b-side', 'b_side', 'lobby', 'mid9', 'zeta'], 'bytewise: - before _')
+    const want = sorted.map(name => ({ name, messages: counts[name], lastId: last[name].id, lastAt: last[name].sentAt }))
+    t.same(await s.rooms({ limit: 100 }), want, 'names, counts and the newest message; no DM peer, no expired room')
+    const paged = []
+    let after: string | undefined
+    for (;;) {
+      const page = await s.rooms({ after, limit: 3 })
+      if (page.length === 0) break
+      t.ok(page.length <= 3)
+      paged.push(...page)
+      after = page[page.length - 1].name
+    }
+    t.same(paged, want, 'pages of three cover every room once')
+    t.same(await s.rooms({ after: 'm', limit: 2 }), want.slice(5, 7), 'after need not be a room')
+    const more = (await s.put(msg({ from: 'carol', room: 'a-room', sentAt: 1_900_000_000_000 }))).message
+    t.same((await s.rooms({ limit: 1 }))[0], { name: 'a-room', messages: counts['a-room'] + 1, lastId: more.id, lastAt: more.sentAt }, 'a new message counts at once')
+    await s.put(msg({ from: 'carol', room: 'soon', expiresAt: Date.now() + 400 }))
+    t.ok((await s.rooms({ limit: 100 })).some(r => r.name === 'soon'))
+    await new Promise(resolve => setTimeout(resolve, 450))
+    t.notOk((await s.rooms({ limit: 100 })).some(r => r.name === 'soon'), 'a room whose messages all expired is not listed (before any sweep)')
+    await t.rejects(s.rooms({ limit: 0 }), { code: 'MM_ERR_MESSAGE_QUERY' })
+  })
+
   t.test(`${name}: dmUser returns DMs in both directions only`, async t => {
     const s = await factory()
     t.teardown(() => s.close())

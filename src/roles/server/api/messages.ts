@@ -44,11 +44,41 @@ const pageQuery = {
   type: 'object',
   properties: {
     after: { type: 'string', pattern: MESSAGE_ID },
+    /** older history: the newest page of the messages before this id; not with after, wait or latest */
+    before: { type: 'string', pattern: MESSAGE_ID },
     limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
     wait: { type: 'string', pattern: '^[0-9]{1,4}$' },
     /** the newest page instead of the oldest (joining a room); not with after or wait */
     latest: { type: 'string', enum: ['1', 'true'] },
   },
+} as const
+
+/** GET /v1/rooms: the room list, by name, paged by the last name of the previous page */
+const ROOMS_DEFAULT_LIMIT = 50
+const ROOMS_MAX_LIMIT = 200
+const roomsQuery = {
+  type: 'object',
+  properties: {
+    after: { type: 'string', pattern: ROOM_INPUT },
+    /** 1…9999, capped at ROOMS_MAX_LIMIT (as a message page's limit is) */
+    limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' },
+  },
+} as const
+const roomsResponse = {
+  type: 'object',
+  properties: {
+    rooms: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { name: { type: 'string' }, messages: { type: 'number' }, lastAt: { type: 'number' } },
+        required: ['name', 'messages', 'lastAt'],
+      },
+    },
+    cursor: { type: ['string', 'null'] },
+    hasMore: { type: 'boolean' },
+  },
+  required: ['rooms', 'cursor', 'hasMore'],
 } as const
 
 const roomParams = {
@@ -109,9 +139,21 @@ export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
   }
 
   /** one page after `after`; with wait>0 and nothing new, waits for news on `keys` */
-  async function page (q: Omit<MessageQuery, 'limit' | 'newest'>, raw: { limit?: string, wait?: string, latest?: string }, keys: string[], signal: AbortSignal): Promise<Answer> {
+  async function page (q: Omit<MessageQuery, 'limit' | 'newest' | 'before'>, raw: { limit?: string, wait?: string, latest?: string, before?: string }, keys: string[], signal: AbortSignal): Promise<Answer> {
     const limit = Math.min(Math.max(Number(raw.limit ?? DEFAULT_LIMIT), 1), MAX_LIMIT)
     const waitMs = Math.min(Number(raw.wait ?? 0) * 1000, longPollMaxMs)
+    if (raw.before !== undefined) {
+      if (q.after !== undefined || waitMs > 0 || raw.latest !== undefined) {
+        /** Thrown when before is combined with after, wait or latest. */
+        throw new MarshmelloError('MM_ERR_BAD_QUERY', 'before reads older history: do not combine it with after, wait or latest')
+      }
+      const t = now()
+      // one more than asked, so hasMore says whether still older messages exist
+      const found = (await store.list({ ...q, before: raw.before, limit: limit + 1 })).filter(m => m.expiresAt === undefined || m.expiresAt > t)
+      const messages = found.slice(-limit)
+      // the cursor of an older page is its oldest message: the next `before`
+      return { status: 200, body: { messages: messages.map(view), cursor: messages[0]?.id ?? null, hasMore: found.length > limit } }
+    }
     if (raw.latest !== undefined) {
       if (q.after !== undefined || waitMs > 0) {
         /** Thrown when latest is combined with after or wait. */
@@ -143,8 +185,24 @@ export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
   }
 
   const pageResponses = { 200: pageSchema, ...errorResponses }
-  type PageQuery = { after?: string, limit?: string, wait?: string, latest?: string }
+  type PageQuery = { after?: string, before?: string, limit?: string, wait?: string, latest?: string }
   const routes: Route[] = [
+    {
+      // which rooms exist (hold a message that has not expired): names, message counts and
+      // the time of the newest message, all of which any reader of the room sees anyway;
+      // never who wrote or who reads (PROTOCOL §6)
+      method: 'GET',
+      url: '/v1/rooms',
+      schema: { querystring: roomsQuery, response: { 200: roomsResponse, ...errorResponses } },
+      async handler ({ query, call }) {
+        requireCaller(call)
+        const raw = query as { after?: string, limit?: string }
+        const limit = Math.min(Number(raw.limit ?? ROOMS_DEFAULT_LIMIT), ROOMS_MAX_LIMIT)
+        const found = await store.rooms({ after: raw.after?.toLowerCase(), limit: limit + 1 })
+        const rooms = found.slice(0, limit).map(r => ({ name: r.name, messages: r.messages, lastAt: r.lastAt }))
+        return { status: 200, body: { rooms, cursor: rooms.at(-1)?.name ?? null, hasMore: found.length > limit } }
+      },
+    },
     {
       method: 'POST',
       url: '/v1/rooms/:room/messages',

@@ -108,6 +108,81 @@ t.test('latest: the newest page, then follow it with after', async t => {
   }
 })
 
+t.test('before: older history, page by page back to the first message', async t => {
+  const { gateway } = await stack(t)
+  const token = await signUp(gateway, 'alice')
+  const sent = await sendMany(gateway, token, 'history', 12)
+  await sendMany(gateway, token, 'elsewhere', 3, 'e')
+  const newest = await call(gateway, 'GET', '/v1/rooms/history/messages?latest=1&limit=5', { token })
+  const seen = newest.json.messages.map((m: any) => m.id)
+  let before = seen[0]
+  const pages: number[] = []
+  for (let more = newest.json.hasMore; more;) {
+    const res = await call(gateway, 'GET', `/v1/rooms/history/messages?before=${before}&limit=5`, { token })
+    t.equal(res.status, 200)
+    const ids = res.json.messages.map((m: any) => m.id)
+    pages.push(ids.length)
+    t.equal(res.json.cursor, ids[0], "an older page's cursor is its oldest message: the next before")
+    seen.unshift(...ids)
+    before = res.json.cursor
+    more = res.json.hasMore
+  }
+  t.same(pages, [5, 2], 'two older pages, the last one short')
+  t.same(seen, sent, 'every message of the room once, oldest first')
+  t.same((await call(gateway, 'GET', `/v1/rooms/history/messages?before=${sent[0]}`, { token })).json, { messages: [], cursor: null, hasMore: false }, 'nothing before the first')
+  t.equal((await call(gateway, 'GET', `/v1/rooms/history/messages?before=${sent[11]}&limit=500`, { token })).json.messages.length, 11, 'limit capped at 200, not refused')
+  t.equal((await call(gateway, 'GET', `/v1/dms?before=${sent[11]}&limit=5`, { token })).status, 200, 'DMs take before too')
+  for (const q of [`before=${sent[5]}&after=${sent[1]}`, `before=${sent[5]}&wait=3`, `before=${sent[5]}&latest=1`]) {
+    const res = await call(gateway, 'GET', `/v1/rooms/history/messages?${q}`, { token })
+    t.equal(res.status, 400, q)
+    t.equal(res.json.error.code, 'MM_ERR_BAD_QUERY', q)
+  }
+  for (const q of ['before=' + encodeURIComponent('a b'), 'before=', 'before=' + 'x'.repeat(65), 'before=a&before=b']) {
+    const res = await call(gateway, 'GET', `/v1/rooms/history/messages?${q}`, { token })
+    t.equal(res.status, 400, q)
+    t.equal(res.json.error.code, 'MM_ERR_VALIDATION', q)
+  }
+})
+
+t.test('GET /v1/rooms lists the rooms that exist: names, counts, last activity, paged', async t => {
+  const { gateway } = await stack(t)
+  const alice = await signUp(gateway, 'alice')
+  const bob = await signUp(gateway, 'bob')
+  t.same((await call(gateway, 'GET', '/v1/rooms', { token: alice })).json, { rooms: [], cursor: null, hasMore: false }, 'no rooms before the first message')
+  t.equal((await call(gateway, 'GET', '/v1/rooms')).status, 401, 'only for a signed-in caller')
+  const rooms = ['lobby', 'b-side', 'a_room', 'zeta', 'mid9']
+  const last: Record<string, any> = {}
+  for (let i = 0; i < 13; i++) {
+    const room = rooms[i % rooms.length]
+    const res = await call(gateway, 'POST', `/v1/rooms/${room}/messages`, { token: i % 2 ? alice : bob, body: { clientId: `r${i}`, text: `m${i}` } })
+    last[room] = res.json.message
+  }
+  await call(gateway, 'POST', '/v1/dms', { token: bob, body: { to: 'alice', clientId: 'd1', body: 'Y2lwaGVydGV4dA==' } })
+  const all = await call(gateway, 'GET', '/v1/rooms', { token: alice })
+  t.equal(all.status, 200)
+  t.same(all.json.rooms, ['a_room', 'b-side', 'lobby', 'mid9', 'zeta'].map(name => ({ name, messages: name === 'lobby' || name === 'b-side' || name === 'a_room' ? 3 : 2, lastAt: last[name].sentAt })), 'by name; counts and the time of the newest message')
+  t.same(Object.keys(all.json.rooms[0]).sort(), ['lastAt', 'messages', 'name'], 'nothing else: no senders, no members, no ids')
+  t.notOk(all.raw.includes('alice') || all.raw.includes('bob'), 'no user name anywhere in the answer')
+  t.equal(all.json.hasMore, false)
+  const names: string[] = []
+  let cursor: string | null = null
+  for (let n = 0; n < 10; n++) {
+    const res: any = await call(gateway, 'GET', `/v1/rooms?limit=2${cursor ? `&after=${cursor}` : ''}`, { token: bob })
+    names.push(...res.json.rooms.map((r: any) => r.name))
+    t.ok(res.json.rooms.length <= 2, 'at most limit')
+    cursor = res.json.cursor
+    if (!res.json.hasMore) break
+  }
+  t.same(names, ['a_room', 'b-side', 'lobby', 'mid9', 'zeta'], 'pages of two: every room once')
+  t.same((await call(gateway, 'GET', '/v1/rooms?after=Lobby', { token: bob })).json.rooms.map((r: any) => r.name), ['mid9', 'zeta'], 'after is a room name, any case')
+  t.equal((await call(gateway, 'GET', '/v1/rooms?limit=9999', { token: bob })).json.rooms.length, 5, 'limit capped at 200, not refused')
+  for (const q of ['limit=0', 'limit=-1', 'limit=abc', 'limit=10000', 'after=' + encodeURIComponent('bad room!'), 'after=' + 'a'.repeat(33), 'after=a&after=b', 'limit=1&limit=2']) {
+    const res = await call(gateway, 'GET', `/v1/rooms?${q}`, { token: bob })
+    t.equal(res.status, 400, q)
+    t.equal(res.json.error.code, 'MM_ERR_VALIDATION', q)
+  }
+})
+
 t.test('long-poll wakes up on a new message', async t => {
   const { gateway } = await stack(t)
   const alice = await signUp(gateway, 'alice')
