@@ -46,6 +46,7 @@ export const ERRORS = {
   MM_ERR_CHANNEL_QUEUE: spec('unavailable', 503, 'a channel holds more than 32 MiB of cells in all its send queues: the channel closes with 1013 (§5.5)'),
   MM_ERR_QUEUE_MEMORY: spec('unavailable', 503, 'a relay\'s queued cells passed its memory budget: the circuits holding the oldest ones end with DESTROY BUSY (§5.5)'),
   MM_ERR_PEER_STALLED: spec('unavailable', 503, 'a channel\'s peer read nothing for the stall timeout while cells waited for it: the channel closes with 1013 (§5.5)'),
+  MM_ERR_IDENTITY_KEY: spec('bad-input', 400, 'an RSA identity key (in a descriptor, a handshake or AUTH) has a modulus other than 2048 or 3072 bits or a public exponent other than 65537 (§7.1)'),
   MM_ERR_DESCRIPTOR: spec('bad-input', 400, 'a descriptor is malformed, expired or forged'),
   MM_ERR_DESCRIPTOR_STALE: spec('bad-input', 409, 'a descriptor is no newer than the last one accepted from that hop'),
   MM_ERR_DESCRIPTOR_REFUSED: spec('bad-input', 403, 'the directory does not accept a server descriptor with that fingerprint'),

@@ -237,6 +237,33 @@ export function rsaGenerate (bits = 2048): RsaIdentity {
 /** fingerprint = SHA-256 of the SPKI DER (docs/ARCHITECTURE.md §5) */
 export const rsaFingerprint = (publicDer: Uint8Array): Buffer => sha256(publicDer)
 
+/**
+ * The only RSA identity keys any hop accepts (docs/PROTOCOL.md §7.1): a 2048- or
+ * 3072-bit modulus and e = 65537. OpenSSL verifies with any exponent below the
+ * modulus, so an RSA-3072 key with a 3,064-bit e costs every verifier ~115× an
+ * ordinary check; larger moduli cost more for no gain over 3072 (Tor's identity
+ * keys are RSA-1024 with e = 65537, dir-spec §2.1.1; NIST SP 800-56B §6.2 fixes e
+ * as odd in [2^16+1, 2^256) — we take the one value every implementation uses).
+ */
+export const RSA_IDENTITY_BITS: readonly number[] = [2048, 3072]
+export const RSA_IDENTITY_EXPONENT = 65537n
+
+function checkIdentityShape (k: KeyObject): void {
+  const d = k.asymmetricKeyDetails
+  const bits = d?.modulusLength ?? 0
+  if (!RSA_IDENTITY_BITS.includes(bits)) throw new MarshmelloError('MM_ERR_IDENTITY_KEY', `identity key must be RSA-2048 or RSA-3072, got a ${bits}-bit modulus`)
+  if (d?.publicExponent !== RSA_IDENTITY_EXPONENT) throw new MarshmelloError('MM_ERR_IDENTITY_KEY', 'identity key must have public exponent 65537')
+}
+
+/**
+ * Throws MM_ERR_KEY (not RSA SPKI DER) or MM_ERR_IDENTITY_KEY (another size or
+ * exponent) before any signature or encryption uses the key; a parse, no modexp.
+ * Every RSA public key use below goes through the same check.
+ */
+export function rsaCheckIdentityKey (publicDer: Uint8Array): void {
+  publicKeyObject(publicDer)
+}
+
 const keyCache = new WeakMap<Uint8Array, KeyObject>()
 // public keys by content: callers decode the same listed identity key into a fresh
 // buffer per handshake, and a DER import costs ~0.2 ms (OpenSSL 3 decoder lookup)
@@ -252,6 +279,7 @@ function publicKeyObject (der: Uint8Array): KeyObject {
       throw new MarshmelloError('MM_ERR_KEY', 'not an RSA public key (SPKI DER expected)')
     }
     if (k.asymmetricKeyType !== 'rsa') throw new MarshmelloError('MM_ERR_KEY', 'identity key must be RSA')
+    checkIdentityShape(k)
     if (publicCache.size >= PUBLIC_CACHE_MAX) publicCache.delete(publicCache.keys().next().value!)
     publicCache.set(id, k)
   }

@@ -4,7 +4,7 @@
 import { MarshmelloError } from '../../errors.js'
 import { ed25519Fingerprint, ed25519Sign, ed25519Verify } from '../crypto/primitives.js'
 import { canonicalJson } from './canonical.js'
-import { verifyDescriptor, type Descriptor } from './descriptor.js'
+import { descriptorVerifier, type Descriptor, type DescriptorVerifier } from './descriptor.js'
 
 export interface ConsensusBody {
   v: 1
@@ -33,8 +33,10 @@ const bad = (msg: string) => new MarshmelloError('MM_ERR_CONSENSUS', msg)
  * Verifies a consensus against the pinned directory key fingerprint (hex) at time
  * `now`: key, signature, validity period, and every descriptor (self-signed, not
  * expired: an expired one is dropped, not fatal). Throws MM_ERR_CONSENSUS.
+ * Descriptors go through `descriptors` (the process' shared cache by default), so
+ * re-verifying the same consensus every few seconds costs one lookup per relay.
  */
-export function verifyConsensus (doc: unknown, pinnedFingerprint: string, now: number): Consensus {
+export function verifyConsensus (doc: unknown, pinnedFingerprint: string, now: number, descriptors: DescriptorVerifier = descriptorVerifier): Consensus {
   if (!doc || typeof doc !== 'object') throw bad('consensus must be a JSON object')
   const c = doc as Consensus
   if (c.v !== 1) throw bad('consensus version must be 1')
@@ -50,11 +52,11 @@ export function verifyConsensus (doc: unknown, pinnedFingerprint: string, now: n
   const relays: Descriptor[] = []
   for (const r of c.relays) {
     try {
-      const d = verifyDescriptor(r, now)
+      const d = descriptors.verify(r, now)
       if (d.role === 'relay') relays.push(d)
     } catch { /* an expired or broken descriptor is left out */ }
   }
-  const server = c.server ? verifyDescriptor(c.server, now) : null
+  const server = c.server ? descriptors.verify(c.server, now) : null
   if (server && server.role !== 'server') throw bad('consensus server entry must have role server')
   return { ...c, relays, server }
 }

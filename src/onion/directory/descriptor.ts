@@ -1,8 +1,11 @@
 // A hop's descriptor (docs/PROTOCOL.md §7.1): where it listens, its RSA identity
 // key, its TLS certificate (pinned by clients and relays), and a validity period,
 // signed with the identity key itself (RSA-PSS-SHA256 over canonical JSON).
+// Identity keys are RSA-2048 or RSA-3072 with e = 65537 only; verified descriptors
+// are cached by digest, so the consensus re-checked every few seconds costs lookups.
+import { LRUCache } from 'lru-cache'
 import { MarshmelloError } from '../../errors.js'
-import { rsaFingerprint, rsaSign, rsaVerify, sha256 } from '../crypto/primitives.js'
+import { rsaCheckIdentityKey, rsaFingerprint, rsaSign, rsaVerify, sha256 } from '../crypto/primitives.js'
 import { canonicalJson } from './canonical.js'
 
 export type HopRole = 'relay' | 'server'
@@ -45,8 +48,69 @@ export function certFingerprint (pem: string): string {
 
 const bad = (msg: string) => new MarshmelloError('MM_ERR_DESCRIPTOR', msg)
 
-/** Checks shape, self-signature, fingerprints and expiry. Returns the typed descriptor. */
+/**
+ * Checks shape, key rules, self-signature, fingerprints and expiry; returns the typed
+ * descriptor. Throws MM_ERR_DESCRIPTOR, or MM_ERR_IDENTITY_KEY for a key that is not
+ * RSA-2048/3072 with e = 65537 (checked before any RSA operation). Uses the shared
+ * cache: see DescriptorVerifier.
+ */
 export function verifyDescriptor (d: unknown, now: number): Descriptor {
+  return descriptorVerifier.verify(d, now)
+}
+
+/** the time-dependent part, run on every call (a cached descriptor still expires) */
+function checkTimes (x: Descriptor, now: number): Descriptor {
+  if (x.expires <= now) throw bad('descriptor has expired')
+  if (x.published > now + 5 * 60_000) throw bad('descriptor is published in the future')
+  return x
+}
+
+export interface DescriptorVerifierInit {
+  /** verified descriptors kept (default 4096: above a consensus' relays) */
+  max?: number
+  /** the uncached check (default verifyDescriptorUncached); tests count calls through it */
+  verify?: (d: unknown, now: number) => Descriptor
+}
+
+/**
+ * Verified descriptors cached by SHA-256 of their canonical JSON (signature
+ * included), in a bounded LRU: the same bytes verify the same way, so only the
+ * validity period is re-checked on a hit. Failures are not cached (a refused key
+ * costs a parse, no modexp). `hits`/`misses` count lookups.
+ */
+export class DescriptorVerifier {
+  private readonly cache: LRUCache<string, Descriptor>
+  private readonly check: (d: unknown, now: number) => Descriptor
+  hits = 0
+  misses = 0
+
+  constructor (init: DescriptorVerifierInit = {}) {
+    this.cache = new LRUCache({ max: init.max ?? 4096 })
+    this.check = init.verify ?? verifyDescriptorUncached
+  }
+
+  verify (d: unknown, now: number): Descriptor {
+    if (!d || typeof d !== 'object' || Array.isArray(d)) throw bad('descriptor must be an object')
+    const digest = sha256(Buffer.from(canonicalJson(d))).toString('base64')
+    const known = this.cache.get(digest)
+    if (known) {
+      this.hits++
+      return checkTimes(known, now)
+    }
+    this.misses++
+    const v = this.check(d, now)
+    this.cache.set(digest, v)
+    return v
+  }
+
+  get size (): number { return this.cache.size }
+}
+
+/** the one verifier the directory, relays and clients share in a process */
+export const descriptorVerifier = new DescriptorVerifier()
+
+/** verifyDescriptor without the cache: every check, every time */
+export function verifyDescriptorUncached (d: unknown, now: number): Descriptor {
   if (!d || typeof d !== 'object') throw bad('descriptor must be an object')
   const x = d as Record<string, unknown>
   if (x.v !== 1) throw bad('descriptor version must be 1')
@@ -62,9 +126,9 @@ export function verifyDescriptor (d: unknown, now: number): Descriptor {
   const { signature, ...body } = x as unknown as Descriptor
   const key = Buffer.from(body.identityKey, 'base64')
   if (rsaFingerprint(key).toString('hex') !== body.fingerprint) throw bad('fingerprint does not match the identity key')
+  rsaCheckIdentityKey(key) // MM_ERR_KEY / MM_ERR_IDENTITY_KEY before any modexp
   if (certFingerprint(body.tlsCert) !== body.tlsFingerprint) throw bad('tlsFingerprint does not match the certificate')
-  if (body.expires <= now) throw bad('descriptor has expired')
-  if (body.published > now + 5 * 60_000) throw bad('descriptor is published in the future')
+  checkTimes(body as Descriptor, now)
   if (!rsaVerify(key, Buffer.from(canonicalJson(body)), Buffer.from(signature, 'base64'))) throw bad('descriptor signature does not verify')
   return x as unknown as Descriptor
 }

@@ -4,7 +4,7 @@
 // of the server lives here too.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { rsaFingerprint, rsaGenerate, ed25519KeyPair, ed25519PublicFromPrivate } from '../../onion/crypto/primitives.js'
+import { rsaCheckIdentityKey, rsaFingerprint, rsaGenerate, ed25519KeyPair, ed25519PublicFromPrivate } from '../../onion/crypto/primitives.js'
 import { certificateCovers, certificateFingerprint, selfSignedCertificate } from '../../onion/crypto/certificate.js'
 import { rsaIdentityFromPem, rsaPrivatePem } from '../../onion/crypto/rsa-pem.js'
 import { MarshmelloError } from '../../errors.js'
@@ -45,6 +45,11 @@ export function loadOrCreateIdentity (dir: string, host: string): HopIdentity {
       return rsaPrivatePem(rsaGenerate(2048).privateDer)
     })
     const { privateDer, publicDer } = rsaIdentityFromPem(idPem)
+    try {
+      rsaCheckIdentityKey(publicDer) // every other hop would refuse this key (docs/PROTOCOL.md §7.1): say so at start
+    } catch (err) {
+      throw new MarshmelloError('MM_ERR_IDENTITY_KEY', `${join(dir, 'identity.key')}: ${(err as Error).message}; move it away to make a new RSA-2048 identity`)
+    }
     let tlsKeyPem = existsSync(join(dir, 'tls.key')) ? readFileSync(join(dir, 'tls.key'), 'utf8') : ''
     let tlsCertPem = existsSync(join(dir, 'tls.crt')) ? readFileSync(join(dir, 'tls.crt'), 'utf8') : ''
     const names = [...new Set([host, '127.0.0.1', 'localhost'])]

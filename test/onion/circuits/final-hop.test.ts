@@ -290,7 +290,7 @@ t.test('CREATE: reused circuit id, wrong identity, full table', async t => {
   const { create } = clientStart({ identityKey: fixedIdentity.publicDer })
   f.deliver('L1', encodeChannelCell(1, ChannelCommand.CREATE, create))
   t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_CIRC_ID', 'a live circuit id is not reused')
-  const forOther = clientStart({ identityKey: (await import('../../../src/onion/crypto/primitives.js')).rsaGenerate(1024).publicDer })
+  const forOther = clientStart({ identityKey: (await import('../../../src/onion/crypto/primitives.js')).rsaGenerate(2048).publicDer })
   f.deliver('L1', encodeChannelCell(2, ChannelCommand.CREATE, forOther.create))
   t.equal((f.events.at(-1) as { code: string }).code, 'MM_ERR_HANDSHAKE', 'CREATE for another identity')
   t.equal(f.circuits.size, 1)
