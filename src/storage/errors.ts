@@ -47,6 +47,10 @@ export const userExists = () => new MarshmelloError('MM_ERR_USER_EXISTS', 'usern
 /** Thrown by `setKeys` when there is no such user. */
 export const userUnknown = () => new MarshmelloError('MM_ERR_USER_UNKNOWN', 'no such user')
 
+/** Thrown by `addPrekeys` when a one-time prekey id is already stored for that user and kind. */
+export const prekeyIdTaken = (kind: string, id: number) =>
+  new MarshmelloError('MM_ERR_BAD_PREKEY', `one-time ${kind} prekey id ${id} is already stored`)
+
 /** Thrown when a store is used after close(). */
 export const storeClosed = (role: StoreRole) =>
   new MarshmelloError('MM_ERR_STORE_CLOSED', `${role} store is closed`)

@@ -51,6 +51,36 @@ export interface UserRecord {
   createdAt: number
 }
 
+/** One prekey as stored (PQXDH §3.2): base64 of the raw public key, its Ed25519 signature when signed. */
+export interface StoredPrekey {
+  /** u32, unique per user and kind */
+  id: number
+  key: string
+  signature?: string
+}
+
+export type OneTimeKind = 'ec' | 'kem'
+
+/** What a user publishes (docs/PROTOCOL.md §11.2); the service checks keys and signatures first. */
+export interface PrekeyUpload {
+  /** replaces the current signed X25519 prekey */
+  signedPrekey?: StoredPrekey
+  /** replaces the current last-resort ML-KEM-768 prekey */
+  lastResortKem?: StoredPrekey
+  /** appended: one-time X25519 prekeys (unsigned) */
+  oneTime?: StoredPrekey[]
+  /** appended: one-time ML-KEM-768 prekeys (signed) */
+  oneTimeKem?: StoredPrekey[]
+}
+
+/** What one fetch hands out: each one-time prekey in it is gone from the store. */
+export interface ClaimedPrekeys {
+  signedPrekey: StoredPrekey
+  /** a one-time ML-KEM prekey, else the last-resort one (`lastResort` true) */
+  kemPrekey: StoredPrekey & { lastResort: boolean }
+  oneTimePrekey?: StoredPrekey
+}
+
 export interface UserStore {
   readonly kind: string
   /**
@@ -60,8 +90,22 @@ export interface UserStore {
   create (user: { username: string, passwordHash: string, keys: UserKeys | null, createdAt?: number }): Promise<UserRecord>
   /** case-insensitive */
   get (username: string): Promise<UserRecord | undefined>
-  /** Throws MM_ERR_USER_UNKNOWN (404) when there is no such user. */
+  /** Throws MM_ERR_USER_UNKNOWN (404) when there is no such user. Drops every prekey (they were signed by the old keys). */
   setKeys (username: string, keys: UserKeys): Promise<void>
+  /**
+   * Stores a prekey upload in one transaction. Throws MM_ERR_USER_UNKNOWN for no such user and
+   * MM_ERR_BAD_PREKEY when a one-time id is already stored for that kind.
+   */
+  addPrekeys (username: string, upload: PrekeyUpload): Promise<void>
+  /** how many one-time prekeys of each kind are left, and the signed prekey's id (undefined: none) */
+  prekeyCounts (username: string): Promise<{ oneTime: number, oneTimeKem: number, signedPrekeyId?: number, lastResortId?: number }>
+  /**
+   * Hands out a bundle: the signed prekey, one one-time ML-KEM prekey (else the last-resort
+   * one) and one one-time X25519 prekey if any, deleting the one-time ones in the same
+   * transaction, so two claims at once never get the same key (also across processes).
+   * undefined when the user has no signed prekey or no ML-KEM prekey at all.
+   */
+  claimPrekeys (username: string): Promise<ClaimedPrekeys | undefined>
   /** logout: the token id stays revoked until `expiresAt` (ms since epoch) */
   revokeToken (jti: string, expiresAt: number): Promise<void>
   isTokenRevoked (jti: string): Promise<boolean>

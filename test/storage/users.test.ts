@@ -54,4 +54,16 @@ if (!pgUp) {
     t.equal((await b.get('Frank'))?.username, 'frank')
     await t.rejects(b.create({ username: 'FRANK', passwordHash: 'h', keys: null }), { code: 'MM_ERR_USER_EXISTS' })
   })
+
+  t.test('postgres: claims from two stores (two pools, as two server processes) never share a one-time key', async t => {
+    const schema = `mm_test_${process.pid}_${Date.now()}_claims`
+    schemas.push(schema)
+    const [a, b] = await Promise.all([postgresUserStore({ url: PG_URL, schema }), postgresUserStore({ url: PG_URL, schema })])
+    t.teardown(async () => { await a.close(); await b.close() })
+    await a.create({ username: 'gina', passwordHash: 'h', keys: null })
+    const ids = Array.from({ length: 40 }, (_, i) => i + 1)
+    await a.addPrekeys('gina', { signedPrekey: { id: 1, key: 'k', signature: 's' }, lastResortKem: { id: 0, key: 'lr', signature: 's' }, oneTimeKem: ids.map(id => ({ id, key: `k${id}`, signature: 's' })) })
+    const claims = await Promise.all(ids.map((_, i) => (i % 2 === 0 ? a : b).claimPrekeys('gina')))
+    t.same(claims.map(c => c!.kemPrekey.id).sort((x, y) => x - y), ids, 'forty claims, forty different keys')
+  })
 }

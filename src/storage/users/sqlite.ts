@@ -6,8 +6,8 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import type { UserKeys, UserRecord, UserStore } from '../types.js'
-import { storeClosed, storeUnavailable, userExists, userUnknown } from '../errors.js'
+import type { ClaimedPrekeys, OneTimeKind, StoredPrekey, UserKeys, UserRecord, UserStore } from '../types.js'
+import { prekeyIdTaken, storeClosed, storeUnavailable, userExists, userUnknown } from '../errors.js'
 
 export interface SqliteUserStoreInit {
   /** file path; created with its directory when missing */
@@ -28,8 +28,26 @@ const MIGRATIONS: string[] = [
      jti TEXT PRIMARY KEY,
      expires_at INTEGER NOT NULL
    );
-   CREATE INDEX revoked_tokens_expires_at ON revoked_tokens (expires_at);`
+   CREATE INDEX revoked_tokens_expires_at ON revoked_tokens (expires_at);`,
+  // PQXDH prekeys (docs/PROTOCOL.md §11.2): the signed and last-resort ones per user, one-time ones by kind
+  `CREATE TABLE signed_prekeys (
+     username TEXT PRIMARY KEY,
+     spk_id INTEGER, spk_key TEXT, spk_sig TEXT,
+     lr_id INTEGER, lr_key TEXT, lr_sig TEXT
+   );
+   CREATE TABLE one_time_prekeys (
+     username TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     id INTEGER NOT NULL,
+     key TEXT NOT NULL,
+     signature TEXT,
+     PRIMARY KEY (username, kind, id)
+   );`
 ]
+
+interface SignedRow { spk_id: number | null, spk_key: string | null, spk_sig: string | null, lr_id: number | null, lr_key: string | null, lr_sig: string | null }
+interface OneTimeRow { id: number, key: string, signature: string | null }
+const oneTime = (r: OneTimeRow): StoredPrekey => r.signature === null ? { id: Number(r.id), key: r.key } : { id: Number(r.id), key: r.key, signature: r.signature }
 
 interface Row { username: string, password_hash: string, key_enc: string | null, key_sign: string | null, created_at: number }
 
@@ -82,8 +100,64 @@ export function sqliteUserStore (init: SqliteUserStoreInit): UserStore {
     isRevoked: db.prepare('SELECT 1 FROM revoked_tokens WHERE jti = ?'),
     purge: db.prepare('DELETE FROM revoked_tokens WHERE expires_at <= ?'),
     count: db.prepare('SELECT count(*) AS n FROM users'),
-    page: db.prepare('SELECT * FROM users WHERE username > ? ORDER BY username LIMIT ?')
+    page: db.prepare('SELECT * FROM users WHERE username > ? ORDER BY username LIMIT ?'),
+    canonical: db.prepare('SELECT username FROM users WHERE lower(username) = lower(?)'),
+    dropSigned: db.prepare('DELETE FROM signed_prekeys WHERE username = ?'),
+    dropOneTime: db.prepare('DELETE FROM one_time_prekeys WHERE username = ?'),
+    ensureSigned: db.prepare('INSERT INTO signed_prekeys (username) VALUES (?) ON CONFLICT (username) DO NOTHING'),
+    setSpk: db.prepare('UPDATE signed_prekeys SET spk_id = ?, spk_key = ?, spk_sig = ? WHERE username = ?'),
+    setLr: db.prepare('UPDATE signed_prekeys SET lr_id = ?, lr_key = ?, lr_sig = ? WHERE username = ?'),
+    addOneTime: db.prepare('INSERT INTO one_time_prekeys (username, kind, id, key, signature) VALUES (?, ?, ?, ?, ?)'),
+    getSigned: db.prepare('SELECT spk_id, spk_key, spk_sig, lr_id, lr_key, lr_sig FROM signed_prekeys WHERE username = ?'),
+    countOneTime: db.prepare('SELECT kind, count(*) AS n FROM one_time_prekeys WHERE username = ? GROUP BY kind'),
+    firstOneTime: db.prepare('SELECT id, key, signature FROM one_time_prekeys WHERE username = ? AND kind = ? ORDER BY id LIMIT 1'),
+    deleteOneTime: db.prepare('DELETE FROM one_time_prekeys WHERE username = ? AND kind = ? AND id = ?')
   }
+  const canonical = (username: string): string => {
+    const row = q.canonical.get(username) as { username: string } | undefined
+    if (row === undefined) throw userUnknown()
+    return row.username
+  }
+  // better-sqlite3 runs a transaction synchronously: no other claim can interleave (one process owns the file)
+  const takeOneTime = (name: string, kind: OneTimeKind): StoredPrekey | undefined => {
+    const row = q.firstOneTime.get(name, kind) as OneTimeRow | undefined
+    if (row === undefined) return undefined
+    q.deleteOneTime.run(name, kind, row.id)
+    return oneTime(row)
+  }
+  const claim = db.transaction((name: string): ClaimedPrekeys | undefined => {
+    const s = q.getSigned.get(name) as SignedRow | undefined
+    if (s === undefined || s.spk_key === null || s.lr_key === null) return undefined
+    const kem = takeOneTime(name, 'kem')
+    const ec = takeOneTime(name, 'ec')
+    const out: ClaimedPrekeys = {
+      signedPrekey: { id: Number(s.spk_id), key: s.spk_key, signature: s.spk_sig! },
+      kemPrekey: kem === undefined ? { id: Number(s.lr_id), key: s.lr_key, signature: s.lr_sig!, lastResort: true } : { ...kem, lastResort: false }
+    }
+    if (ec !== undefined) out.oneTimePrekey = ec
+    return out
+  })
+  const upload = db.transaction((name: string, u: Parameters<UserStore['addPrekeys']>[1]) => {
+    q.ensureSigned.run(name)
+    if (u.signedPrekey) q.setSpk.run(u.signedPrekey.id, u.signedPrekey.key, u.signedPrekey.signature ?? null, name)
+    if (u.lastResortKem) q.setLr.run(u.lastResortKem.id, u.lastResortKem.key, u.lastResortKem.signature ?? null, name)
+    for (const [kind, list] of [['ec', u.oneTime], ['kem', u.oneTimeKem]] as const) {
+      for (const k of list ?? []) {
+        try {
+          q.addOneTime.run(name, kind, k.id, k.key, k.signature ?? null)
+        } catch (err) {
+          if (isUniqueViolation(err)) throw prekeyIdTaken(kind, k.id)
+          throw err
+        }
+      }
+    }
+  })
+  const rekey = db.transaction((username: string, keys: UserKeys) => {
+    if (q.setKeys.run(keys.enc, keys.sign, username).changes === 0) throw userUnknown()
+    const name = canonical(username)
+    q.dropSigned.run(name)
+    q.dropOneTime.run(name)
+  })
   let closed = false
   const open = () => { if (closed) throw storeClosed('users') }
 
@@ -107,7 +181,23 @@ export function sqliteUserStore (init: SqliteUserStoreInit): UserStore {
     },
     async setKeys (username, keys) {
       open()
-      if (q.setKeys.run(keys.enc, keys.sign, username).changes === 0) throw userUnknown()
+      rekey(username, keys)
+    },
+    async addPrekeys (username, u) {
+      open()
+      upload(canonical(username), u)
+    },
+    async prekeyCounts (username) {
+      open()
+      const name = canonical(username)
+      const counts = q.countOneTime.all(name) as Array<{ kind: OneTimeKind, n: number }>
+      const s = q.getSigned.get(name) as SignedRow | undefined
+      const n = (kind: OneTimeKind) => Number(counts.find(c => c.kind === kind)?.n ?? 0)
+      return { oneTime: n('ec'), oneTimeKem: n('kem'), signedPrekeyId: s?.spk_id ?? undefined, lastResortId: s?.lr_id ?? undefined }
+    },
+    async claimPrekeys (username) {
+      open()
+      return claim(canonical(username))
     },
     async revokeToken (jti, expiresAt) {
       open()

@@ -75,4 +75,62 @@ export function userStoreContract (t: Test, name: string, factory: () => Promise
     t.same(seen, [...names].sort())
     t.equal(await s.count(), 1_100)
   })
+
+  t.test(`${name}: prekeys: upload, counts, claims hand each one-time key out once, last resort after`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    await s.create({ username: 'pq', passwordHash: hash, keys: keys(1) })
+    t.same(await s.prekeyCounts('pq'), { oneTime: 0, oneTimeKem: 0, signedPrekeyId: undefined, lastResortId: undefined })
+    t.equal(await s.claimPrekeys('pq'), undefined, 'nothing published: no bundle')
+    await s.addPrekeys('PQ', {
+      signedPrekey: { id: 1, key: 'spk1', signature: 'sig-spk1' },
+      lastResortKem: { id: 100, key: 'lr', signature: 'sig-lr' },
+      oneTime: [{ id: 5, key: 'ec5' }, { id: 6, key: 'ec6' }],
+      oneTimeKem: [{ id: 7, key: 'kem7', signature: 'sig7' }]
+    })
+    t.same(await s.prekeyCounts('pq'), { oneTime: 2, oneTimeKem: 1, signedPrekeyId: 1, lastResortId: 100 })
+    t.same(await s.claimPrekeys('pq'), {
+      signedPrekey: { id: 1, key: 'spk1', signature: 'sig-spk1' },
+      kemPrekey: { id: 7, key: 'kem7', signature: 'sig7', lastResort: false },
+      oneTimePrekey: { id: 5, key: 'ec5' }
+    })
+    t.same(await s.claimPrekeys('pq'), {
+      signedPrekey: { id: 1, key: 'spk1', signature: 'sig-spk1' },
+      kemPrekey: { id: 100, key: 'lr', signature: 'sig-lr', lastResort: true },
+      oneTimePrekey: { id: 6, key: 'ec6' }
+    }, 'no one-time KEM key left: the last-resort one')
+    t.same(await s.claimPrekeys('pq'), {
+      signedPrekey: { id: 1, key: 'spk1', signature: 'sig-spk1' },
+      kemPrekey: { id: 100, key: 'lr', signature: 'sig-lr', lastResort: true }
+    }, 'no one-time X25519 key left: none')
+    await t.rejects(s.addPrekeys('pq', { oneTime: [{ id: 8, key: 'a' }, { id: 8, key: 'b' }] }), { code: 'MM_ERR_BAD_PREKEY' }, 'a repeated id')
+    t.equal((await s.prekeyCounts('pq')).oneTime, 0, 'a refused upload stores nothing (one transaction)')
+    await s.addPrekeys('pq', { signedPrekey: { id: 2, key: 'spk2', signature: 'sig-spk2' }, oneTime: [{ id: 9, key: 'ec9' }] })
+    t.equal((await s.claimPrekeys('pq'))?.signedPrekey.id, 2, 'the signed prekey is replaced')
+    await s.addPrekeys('pq', { oneTime: [{ id: 10, key: 'ec10' }] })
+    await s.setKeys('pq', keys(2))
+    t.same(await s.prekeyCounts('pq'), { oneTime: 0, oneTimeKem: 0, signedPrekeyId: undefined, lastResortId: undefined }, 'new identity keys drop the old prekeys')
+    await t.rejects(s.addPrekeys('nobody', { oneTime: [] }), { code: 'MM_ERR_USER_UNKNOWN' })
+    await t.rejects(s.claimPrekeys('nobody'), { code: 'MM_ERR_USER_UNKNOWN' })
+  })
+
+  t.test(`${name}: prekeys: concurrent claims never get the same one-time key`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    await s.create({ username: 'busy', passwordHash: hash, keys: keys(1) })
+    const ids = Array.from({ length: 20 }, (_, i) => i + 1)
+    await s.addPrekeys('busy', {
+      signedPrekey: { id: 1, key: 'spk', signature: 'sig' },
+      lastResortKem: { id: 999, key: 'lr', signature: 'sig' },
+      oneTime: ids.map(id => ({ id, key: `ec${id}` })),
+      oneTimeKem: ids.map(id => ({ id, key: `kem${id}`, signature: 'sig' }))
+    })
+    const claims = await Promise.all(Array.from({ length: 30 }, () => s.claimPrekeys('busy')))
+    const kem = claims.filter(c => !c!.kemPrekey.lastResort).map(c => c!.kemPrekey.id).sort((a, b) => a - b)
+    const ec = claims.map(c => c!.oneTimePrekey?.id).filter((id): id is number => id !== undefined).sort((a, b) => a - b)
+    t.same(kem, ids, 'each one-time ML-KEM key exactly once')
+    t.same(ec, ids, 'each one-time X25519 key exactly once')
+    t.equal(claims.filter(c => c!.kemPrekey.lastResort).length, 10, 'the other claims get the last-resort key')
+    t.same(await s.prekeyCounts('busy'), { oneTime: 0, oneTimeKem: 0, signedPrekeyId: 1, lastResortId: 999 })
+  })
 }

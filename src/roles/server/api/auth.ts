@@ -17,6 +17,7 @@ import { ok, type Route, type ServiceCall } from './router.js'
 import type { ServiceRoutes } from './messages.js'
 import { dummyHash, hashPassword, verifyPassword } from './password.js'
 import { PasswordWork, type PasswordWorkInit } from './password-work.js'
+import { prekeyRoutes } from './prekeys.js'
 import { LoginThrottle, type LoginThrottleInit } from './login-throttle.js'
 import { USERNAME_INPUT, errorResponses, isWellFormedText, keysSchema } from './schemas.js'
 import type { TokenService } from './tokens.js'
@@ -211,6 +212,8 @@ export async function authRoutes (opts: AuthServiceOptions): Promise<ServiceRout
         return ok(keysView(user))
       },
     },
+
+    ...prekeyRoutes(users),
 
     /* internal: used by a gateway or messages service running in another process */
     {

@@ -35,6 +35,9 @@ const SERVICE_OF: Record<string, 'auth' | 'messages'> = {
 /** every path segment of the API is [A-Za-z0-9_-]: no dots, no percent-encoding, nothing to normalise */
 const PATH = /^\/v1(\/[A-Za-z0-9_-]+)+$/
 const PUBLIC = new Set(['POST /v1/auth/register', 'POST /v1/auth/login'])
+/** public without a password: claiming a prekey bundle (PROTOCOL §11.2) must not need a token */
+const PUBLIC_PATTERNS = [/^POST \/v1\/users\/[A-Za-z0-9_-]+\/prekeys\/claim$/]
+const isPublicRoute = (key: string): boolean => PUBLIC.has(key) || PUBLIC_PATTERNS.some(p => p.test(key))
 const BEARER = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/i
 /** upstream timeout for register and login (login-throttle.ts: at most 8 s of delay, then the scrypt gate) */
 const PASSWORD_TIMEOUT_MS = 15_000
@@ -73,9 +76,9 @@ export function createGateway (init: GatewayApiInit): Gateway {
     try {
       const q = req.url.indexOf('?')
       const path = q === -1 ? req.url : req.url.slice(0, q)
-      const isPublic = PUBLIC.has(`${req.method} ${path}`)
-      // every request on a circuit counts; a register or login also against its password budget (PROTOCOL §6.1)
-      if (req.circuit !== undefined) release = limits.admit(req.circuit, isPublic)
+      const isPublic = isPublicRoute(`${req.method} ${path}`)
+      // every request on a circuit counts; a register or login (PUBLIC) also against its password budget (PROTOCOL §6.1)
+      if (req.circuit !== undefined) release = limits.admit(req.circuit, PUBLIC.has(`${req.method} ${path}`))
       return await dispatch(req, q, path, isPublic)
     } catch (err) {
       return errorReply(err, logger, req.method)
