@@ -74,7 +74,7 @@ export async function startNetwork (opts: NetworkOptions = {}): Promise<BenchNet
   }, { ...quietChildren, spawn: benchSpawn((role) => (role === 'server' ? opts.serverNodeArgs : opts.relayNodeArgs) ?? []) })
   onStop(devnet.stop)
   const { info } = devnet
-  const directUrl = (await devnet.processes.server.waitForLine(/^direct API .*? on (http:\/\/127\.0\.0\.1:\d+)$/, Date.now() + 10_000))[1]
+  const directUrl = (await devnet.processes.server!.waitForLine(/^direct API .*? on (http:\/\/127\.0\.0\.1:\d+)$/, Date.now() + 10_000))[1]
   const res = await fetchDocument(`${info.server.url}/v1/directory/consensus`)
   const consensus = verifyConsensus(JSON.parse(res.text), info.directoryKey, Date.now())
   const byFingerprint = new Map(consensus.relays.map((d) => [d.fingerprint, d]))

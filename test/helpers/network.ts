@@ -1,17 +1,19 @@
 // The one test network: `startNetwork` runs the devnet's own start-up code
-// (src/roles/devnet/index.ts: a `marshmello server` process and N relay processes,
-// the consensus awaited at the server and in every relay's cached copy, DIR/devnet.json
-// for `--devnet DIR`) with each relay on its own loopback address (127.0.0.11, .12, …
-// unless told) and every child's output kept for assertions. Also the pieces for
-// networks the devnet does not build (a lone server; split mode's relays).
+// (src/roles/devnet/index.ts: a `marshmello server` process, or the four split
+// services, or no server at all around a final hop the test runs, and N relay
+// processes; the consensus awaited at the directory and in every relay's cached copy;
+// DIR/devnet.json for `--devnet DIR`) with each relay on its own loopback address
+// (127.0.0.11, .12, … unless told) and every child's output kept for assertions.
+// Also a lone server process (startServerProc), which is no network.
+import { readFileSync } from 'node:fs'
 import { verifyConsensus, type Consensus } from '../../src/onion/directory/consensus.js'
 import { fetchDocument } from '../../src/roles/common/signed-fetch.js'
 import { spawnRole, type RoleProcess } from '../../src/roles/devnet/children.js'
-import { startDevnet, type DevnetInfo, type RelayInfo as DevnetRelay, type RoleInfo } from '../../src/roles/devnet/index.js'
+import type { Descriptor } from '../../src/onion/directory/descriptor.js'
+import { startDevnet, type DevnetInfo, type DevnetMode, type FinalHopInit, type RelayInfo as DevnetRelay, type RoleInfo, type SplitService } from '../../src/roles/devnet/index.js'
 import { BIN, procOf, run, tmp, type Proc } from './net.js'
 
 export { waitForConsensus } from '../../src/roles/devnet/consensus-wait.js'
-export { writeDevnetFile } from '../../src/roles/devnet/devnet-file.js'
 
 /** a lone `marshmello server` process (startServerProc) */
 export interface ServerInfo {
@@ -26,17 +28,6 @@ export interface ServerInfo {
   directApiUrl?: string
 }
 
-/** one relay process: where it listens and its output */
-export interface RelayInfo {
-  nickname: string
-  url: string
-  host: string
-  port: number
-  fingerprint: string
-  dataDir: string
-  proc: Proc
-}
-
 export interface NetServer extends RoleInfo { proc: Proc }
 export interface NetRelay extends DevnetRelay { proc: Proc }
 
@@ -45,16 +36,29 @@ export interface Network {
   directoryKey: string
   /** what DIR/devnet.json holds */
   info: DevnetInfo
+  /** the final hop (file mode: the test's own hop, whose proc is absent) */
   server: NetServer
+  /** split mode: each service's process (the gateway is `server`) */
+  services: Partial<Record<SplitService, Proc>>
   relays: NetRelay[]
-  /** the server's current consensus, verified against the directory key */
+  /** the directory's current consensus, verified against the directory key (file mode: the file's) */
   consensus: () => Promise<Consensus>
+  /** file mode: signs a consensus listing `relays` and `server` (default the final hop), resolves once every relay serves it */
+  publish: (relays: Descriptor[], server?: Descriptor | null) => Promise<void>
+  /** file mode: each relay's descriptor, in order */
+  descriptors: Descriptor[]
   stop: () => Promise<void>
 }
 
 export interface NetworkInit {
   relays?: number
   dir?: string
+  /** all (default): one server process; split: directory, auth, messages, gateway; file: no server, around finalHop */
+  mode?: DevnetMode
+  /** file mode: the final hop the consensus lists (e.g. startEchoHop in this process) */
+  finalHop?: FinalHopInit
+  /** split mode: more flags for one service (serverArgs go to the gateway) */
+  serviceArgs?: Partial<Record<SplitService, string[]>>
   /** more server flags: stores (--users URL, --messages URL), --relay-stale, --trace-peers, … */
   serverArgs?: string[]
   /** relay i (1-based) listens on relayHosts[i - 1] (default relayHost(i - 1)) */
@@ -98,18 +102,6 @@ export async function startServerProc (o: { dataDir: string, host?: string, args
   }
 }
 
-/** starts one relay registered with `directory`; resolves once it listens */
-export async function startDirectoryRelay (o: { host: string, directory: string, directoryKey: string, dataDir: string, nickname: string, args?: string[], env?: Record<string, string> }): Promise<RelayInfo> {
-  const proc = run(['relay', '--port', '0', '--host', o.host, '--data-dir', o.dataDir, '--directory', o.directory, '--directory-key', o.directoryKey, '--nickname', o.nickname, ...(o.args ?? [])], { env: o.env })
-  try {
-    const m = await proc.waitFor(/relay ([0-9a-f]{64}) listening on (https:\/\/([^:\s]+):(\d+))/)
-    return { nickname: o.nickname, url: m[2], host: m[3], port: Number(m[4]), fingerprint: m[1], dataDir: o.dataDir, proc }
-  } catch (err) {
-    await stopProc(proc)
-    throw err
-  }
-}
-
 export const relayHost = (i: number): string => `127.0.0.${11 + i}`
 
 /** starts a server and `relays` relays (default 3) on distinct loopback addresses; see the file comment */
@@ -129,6 +121,9 @@ export async function startNetwork (init: NetworkInit = {}): Promise<Network> {
     portBase: 0,
     host: '127.0.0.1',
     relayHosts: init.relayHosts ?? Array.from({ length: n }, (_v, i) => relayHost(i)),
+    mode: init.mode,
+    finalHop: init.finalHop,
+    serviceArgs: init.serviceArgs,
     serverArgs: init.serverArgs,
     relayArgs: init.relayArgs,
     keepGoing: true,
@@ -136,17 +131,23 @@ export async function startNetwork (init: NetworkInit = {}): Promise<Network> {
   }, { spawn, onChildLine: () => {}, onChildExit: () => {} })
   const { info } = devnet
   const consensus = async (): Promise<Consensus> => {
-    const res = await fetchDocument(`${info.server.url}/v1/directory/consensus`)
+    if (info.consensusFile) return verifyConsensus(JSON.parse(readFileSync(info.consensusFile, 'utf8')), info.directoryKey, Date.now())
+    const res = await fetchDocument(`${info.directoryUrl}/v1/directory/consensus`)
     if (res.status !== 200) throw new Error(`consensus: HTTP ${res.status}`)
     return verifyConsensus(JSON.parse(res.text), info.directoryKey, Date.now())
   }
+  const services: Partial<Record<SplitService, Proc>> = {}
+  for (const name of ['directory', 'auth', 'messages'] as const) { const p = procs.get(name); if (p) services[name] = p }
   return {
     dir: info.dir,
     directoryKey: info.directoryKey,
     info,
-    server: { ...info.server, proc: procs.get('server')! },
+    server: { ...info.server, proc: (procs.get('server') ?? procs.get('gateway'))! },
+    services,
     relays: info.relays.map((r) => ({ ...r, proc: procs.get(r.nickname)! })),
     consensus,
+    publish: devnet.publish ?? (() => Promise.reject(new Error('publish() is for a network without a server (mode: file)'))),
+    descriptors: devnet.descriptors ?? [],
     stop: devnet.stop,
   }
 }

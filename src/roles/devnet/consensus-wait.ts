@@ -1,7 +1,7 @@
 // Start-up readiness of a local network: polls the directory's consensus and every
 // relay's cached copy (what clients bootstrap from) until each verifies against the
-// directory key, names a final hop, and lists every relay. Used by the devnet and by
-// tests that assemble a network of their own (split mode).
+// directory key, names a final hop, and lists every relay; and, for a devnet whose
+// relays read a consensus file, until each serves the document just written.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { verifyConsensus } from '../../onion/directory/consensus.js'
 import { fetchDocument } from '../common/signed-fetch.js'
@@ -46,4 +46,24 @@ export async function waitForConsensus (w: ConsensusWait): Promise<void> {
   }
   const behind = [...pending].map((name) => `${name} lists ${listed.get(name) ?? 0}`).join(', ')
   throw new Error(`the consensus did not list all ${want.length} relays in time (${behind})${lastError ? `; last error: ${lastError}` : ''}`)
+}
+
+/** until each of `urls` serves a consensus with this very signature (relays re-read a consensus file every second) */
+export async function waitServing (w: { urls: string[], signature: string, deadline: number, everyMs?: number }): Promise<void> {
+  const pending = new Set(w.urls)
+  let lastError = ''
+  while (Date.now() < w.deadline) {
+    await Promise.all([...pending].map(async (url) => {
+      try {
+        const res = await fetchDocument(url)
+        if (res.status === 200 && (JSON.parse(res.text) as { signature?: unknown }).signature === w.signature) pending.delete(url)
+        else lastError = `${url}: HTTP ${res.status}`
+      } catch (err) {
+        lastError = `${url}: ${(err as Error).message}`
+      }
+    }))
+    if (pending.size === 0) return
+    await sleep(w.everyMs ?? 50)
+  }
+  throw new Error(`${pending.size} of ${w.urls.length} relays did not take up the new consensus in time${lastError ? ` (last: ${lastError})` : ''}`)
 }

@@ -10,14 +10,36 @@ export const DEVNET_FILE = 'devnet.json'
 export interface RoleInfo { url: string, host: string, port: number, pid: number, fingerprint: string, dataDir: string }
 export interface RelayInfo extends RoleInfo { nickname: string }
 
+/**
+ * all: one server process; split: directory, auth, messages and gateway processes;
+ * file: no server, relays read `consensusFile` (signed by the devnet) and the final
+ * hop is one the starter runs (relay tests, the bench's echo case)
+ */
+export type DevnetMode = 'all' | 'split' | 'file'
+
+/** split mode: the services other than the gateway, and the files holding their shared secrets (never the secrets) */
+export interface DevnetServices {
+  directory: RoleInfo
+  auth: RoleInfo
+  messages: RoleInfo
+  internalTokenFile: string
+  tokenSecretFile: string
+}
+
 /** the contents of DIR/devnet.json */
 export interface DevnetInfo {
   version: 1
   dir: string
   host: string
   directoryKey: string
-  /** the final hop (the server, or the gateway in split mode) */
+  mode: DevnetMode
+  /** where the consensus is served: the server, or the directory service in split mode (absent in file mode) */
+  directoryUrl?: string
+  /** file mode: the consensus the relays read */
+  consensusFile?: string
+  /** the final hop (the server; the gateway in split mode; the starter's hop in file mode) */
   server: RoleInfo
+  services?: DevnetServices
   relays: RelayInfo[]
   startedAt: number
   /** pid of the process that started the devnet */

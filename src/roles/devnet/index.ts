@@ -1,25 +1,30 @@
 // `marshmello devnet`: the server and N relays as child processes on
 // loopback, ready once the signed consensus lists every relay (at the server and in
-// every relay's cached copy, which clients bootstrap from); then devnet.json
+// every relay's cached copy, which clients bootstrap from); the server may also run
+// as split services, or not at all (relays reading a consensus file the devnet signs,
+// around a final hop the caller runs: services.ts); then devnet.json
 // (what `marshmello chat --devnet DIR` reads) and periodic counts from each role's /metrics (its operator token).
 // Once ready, a relay that dies is reported; with keepRelays the others keep
 // running, and restartRelay() (or restartRelayAfterMs) starts it again with its
 // identity and address. The server's death always ends the devnet (unless keepGoing,
 // for tests). Printing is the command's job (command.ts); this module only emits
-// events. Tests and the bench start their networks with this same function
-// (test/helpers/network.ts, bench/lib/network.ts).
+// events. Tests and the bench start every network of processes with this same
+// function (test/helpers/network.ts, bench/lib/network.ts, bench/lib/echo-network.ts).
 import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { describeExit, spawnRole, type ChildExit, type RoleProcess, type SpawnRole } from './children.js'
 import { waitForConsensus } from './consensus-wait.js'
-import { DEVNET_FILE, writeDevnetFile, type DevnetInfo, type RelayInfo } from './devnet-file.js'
+import { DEVNET_FILE, writeDevnetFile, type DevnetInfo, type DevnetMode, type RelayInfo } from './devnet-file.js'
 import { isAlive } from './restart-request.js'
 import { relayArgs, relayListening, relaySlots, startRelays, waitListed, type RelaySlot } from './relay-slots.js'
+import { startDirectorySide, type FinalHopInit, type SplitService } from './services.js'
 import { collectStats, type DevnetStats } from './stats.js'
+import { fetchDocument } from '../common/signed-fetch.js'
+import { verifyDescriptor, type Descriptor } from '../../onion/directory/descriptor.js'
 
 export { DEVNET_FILE, writeDevnetFile, collectStats, describeExit }
-export type { DevnetInfo, RelayInfo, DevnetStats }
-export type { RoleInfo } from './devnet-file.js'
+export type { DevnetInfo, DevnetMode, RelayInfo, DevnetStats, FinalHopInit, SplitService }
+export type { RoleInfo, DevnetServices } from './devnet-file.js'
 
 export interface DevnetInit {
   /** number of relays (default 5) */
@@ -29,9 +34,15 @@ export interface DevnetInit {
   /** the server listens on portBase, relay i on portBase + i; 0: every role on a port the system picks */
   portBase: number
   host: string
+  /** the server as one process (all, default), as split services, or none (file: relays read a consensus file the devnet signs; needs finalHop) */
+  mode?: DevnetMode
+  /** file mode: the final hop the consensus lists (the caller runs it) */
+  finalHop?: FinalHopInit
+  /** split mode: more flags for one service (serverArgs go to the gateway) */
+  serviceArgs?: Partial<Record<SplitService, string[]>>
   /** relay i (1-based) listens on relayHosts[i - 1] instead of host (tests: distinct loopback addresses) */
   relayHosts?: string[]
-  /** more `marshmello server` flags (stores, --direct-api, --trace-peers, …) */
+  /** more `marshmello server` flags (stores, --direct-api, --trace-peers, …); the gateway's in split mode */
   serverArgs?: string[]
   /** more `marshmello relay` flags for relay i (1-based) */
   relayArgs?: (i: number) => string[]
@@ -77,8 +88,12 @@ export interface DevnetComponents {
 export interface Devnet {
   /** what devnet.json holds (a restarted relay's new pid included) */
   info: DevnetInfo
-  /** the children: the server, then relay 1 … N (a restarted relay's new process in its place) */
-  processes: { server: RoleProcess, relays: RoleProcess[] }
+  /** the children: the final hop's process (the server or the gateway; none in file mode), every service by role, relay 1 … N (a restarted relay's new process in its place) */
+  processes: { server?: RoleProcess, services: Partial<Record<'server' | SplitService, RoleProcess>>, relays: RoleProcess[] }
+  /** file mode: signs a consensus listing `relays` and `server` (default: the final hop) and resolves once every running relay serves it */
+  publish?: (relays: Descriptor[], server?: Descriptor | null) => Promise<void>
+  /** file mode: each relay's signed descriptor, as its /descriptor served it at start-up */
+  descriptors?: Descriptor[]
   stats: () => Promise<DevnetStats>
   /** the relays that are not running (died, or died again while restarting) */
   downRelays: () => string[]
@@ -90,10 +105,6 @@ export interface Devnet {
   failed: Promise<ChildExitEvent>
 }
 
-const SERVER_LINE = /^server \(all\) listening on (https:\/\/\S+)$/
-const DIRKEY_LINE = /^directory key ([0-9a-f]{64})$/
-const FINAL_HOP_LINE = /^final hop identity ([0-9a-f]{64})$/
-
 /** refuses to start over a devnet that still runs in the same dir */
 function checkNotRunning (file: string): void {
   if (!existsSync(file)) return
@@ -103,8 +114,6 @@ function checkNotRunning (file: string): void {
     throw new Error(`a devnet already runs in ${prev.dir ?? file} (pid ${prev.pid}); stop it first, or remove ${file} if that is wrong`)
   }
 }
-
-const portOf = (url: string): number => Number(new URL(url).port)
 
 export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promise<Devnet> {
   const n = init.relays
@@ -168,19 +177,29 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
   }
 
   try {
-    /* the server first: relays need its directory key */
-    const serverDir = join(dir, 'server')
-    const server = launch('server', ['server', '--port', String(init.portBase), '--host', init.host, '--data-dir', serverDir, ...(init.serverArgs ?? [])])
-    const [serverUrl, directoryKey, finalHop] = await Promise.all([
-      server.waitForLine(SERVER_LINE, deadline).then((m) => m[1]),
-      server.waitForLine(DIRKEY_LINE, deadline).then((m) => m[1]),
-      server.waitForLine(FINAL_HOP_LINE, deadline).then((m) => m[1]),
-    ])
-    const directory = { url: serverUrl, key: directoryKey }
-    const launchRelay = (s: RelaySlot) => launch(s.nickname, relayArgs(s, directory), s)
+    /* the directory side first: relays need its key and where the consensus is */
+    const mode = init.mode ?? 'all'
+    const side = await startDirectorySide({ mode, dir, host: init.host, portBase: init.portBase, serverArgs: init.serverArgs ?? [], serviceArgs: init.serviceArgs, finalHop: init.finalHop, deadline, launch: (role, args) => launch(role, args) })
+    const { directoryKey } = side
+    const launchRelay = (s: RelaySlot) => launch(s.nickname, relayArgs(s, side.relayArgs), s)
 
     const relays: RelayInfo[] = await startRelays(slots, launchRelay, { deadline, aborted: () => died !== undefined })
-    await waitForConsensus({ directory: serverUrl, relays, directoryKey, deadline, aborted: () => died !== undefined })
+    let descriptors: Descriptor[] | undefined
+    const publish = side.publish
+      ? (list: Descriptor[], server: Descriptor | null = init.finalHop!.descriptor) =>
+        side.publish!(list, server, slots.filter((s) => s.status === 'up' || s.status === 'starting').map((s) => ({ url: `https://${s.host}:${s.port}` })), Date.now() + readyMs)
+      : undefined
+    if (publish) {
+      // no directory: the devnet lists each relay by the descriptor it serves itself
+      descriptors = await Promise.all(relays.map(async (r) => {
+        const res = await fetchDocument(`${r.url}/descriptor`)
+        if (res.status !== 200) throw new Error(`${r.nickname}: /descriptor answered HTTP ${res.status}`)
+        return verifyDescriptor(JSON.parse(res.text), Date.now())
+      }))
+      await publish(descriptors)
+    } else {
+      await waitForConsensus({ directory: side.directoryUrl, relays, directoryKey, deadline, aborted: () => died !== undefined })
+    }
     for (const s of slots) if (s.status === 'starting') s.status = 'up'
     ready = true
 
@@ -189,7 +208,11 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
       dir,
       host: init.host,
       directoryKey,
-      server: { url: serverUrl, host: init.host, port: portOf(serverUrl), pid: server.pid, fingerprint: finalHop, dataDir: serverDir },
+      mode,
+      ...(side.directoryUrl ? { directoryUrl: side.directoryUrl } : {}),
+      ...(side.consensusFile ? { consensusFile: side.consensusFile } : {}),
+      server: side.server,
+      ...(side.services ? { services: side.services } : {}),
       relays,
       startedAt: Date.now(),
       pid: process.pid,
@@ -209,7 +232,7 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
       const until = Date.now() + readyMs
       try {
         const r = await relayListening(s, until)
-        await waitListed(r, { directory: serverUrl, directoryKey, deadline: until, aborted: () => stopping || ch.gone() })
+        await waitListed(r, { directory: side.directoryUrl, directoryKey, deadline: until, aborted: () => stopping || ch.gone() })
         if (s.ch !== ch || ch.gone()) throw new Error(`${s.nickname} exited while restarting`)
         s.status = 'up'
         info.relays[s.i - 1] = r
@@ -238,7 +261,8 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
     void failed.then(() => { if (stopping) return stop() })
     return {
       info,
-      processes: { server, relays: relayProcs },
+      processes: { server: side.serverProc, services: side.procs, relays: relayProcs },
+      ...(publish ? { publish, descriptors } : {}),
       stats: () => collectStats(info),
       downRelays: () => slots.filter((s) => s.status === 'down').map((s) => s.nickname),
       restartRelay: (nickname) => {

@@ -28,9 +28,9 @@ export interface RelaySlot {
   timer?: NodeJS.Timeout
 }
 
-export const relayArgs = (s: RelaySlot, directory: { url: string, key: string }): string[] =>
-  ['relay', '--port', String(s.port), '--host', s.host, '--data-dir', s.dataDir,
-    '--directory', directory.url, '--directory-key', directory.key, '--nickname', s.nickname, ...s.extraArgs]
+/** `consensus`: how it finds and checks the consensus (--directory URL or --consensus FILE, and --directory-key) */
+export const relayArgs = (s: RelaySlot, consensus: string[]): string[] =>
+  ['relay', '--port', String(s.port), '--host', s.host, '--data-dir', s.dataDir, ...consensus, '--nickname', s.nickname, ...s.extraArgs]
 
 export function relaySlots (o: { n: number, dir: string, host: string, portBase: number, relayHosts?: string[], extraArgs: (i: number) => string[] }): RelaySlot[] {
   return Array.from({ length: o.n }, (_, k) => {
@@ -83,6 +83,6 @@ export async function startRelays (slots: RelaySlot[], launch: (s: RelaySlot) =>
 }
 
 /** after a restart: the directory and the relay's own cached copy list it again */
-export function waitListed (r: RelayInfo, o: { directory: string, directoryKey: string, deadline: number, aborted: () => boolean }): Promise<void> {
+export function waitListed (r: RelayInfo, o: { directory?: string, directoryKey: string, deadline: number, aborted: () => boolean }): Promise<void> {
   return waitForConsensus({ directory: o.directory, relays: [r], directoryKey: o.directoryKey, deadline: o.deadline, aborted: o.aborted })
 }

@@ -9,24 +9,18 @@ import { join } from 'node:path'
 import { ChannelPool } from '../../../src/roles/client/circuits/channel-pool.js'
 import { Circuit } from '../../../src/roles/client/circuits/circuit.js'
 import { CELL_SIZE } from '../../../src/onion/cells/constants.js'
-import { metrics } from './fixture.js'
-import { directoryKey, startEchoHop, startRelayProc, tmp, writeConsensus, type RelayProc } from '../../helpers/net.js'
+import { metrics, startNet, waitUntil } from './fixture.js'
+import { tmp } from '../../helpers/net.js'
 
 const CLIENT_IP = '127.0.0.77'
 
 t.test('a request through three relays and back', async (t) => {
   const dir = tmp()
-  const key = directoryKey()
-  const consensus = join(dir, 'consensus.json')
   const hosts = ['127.0.0.11', '127.0.0.12', '127.0.0.13']
   const traces = hosts.map((_, i) => join(dir, `trace-${i}.jsonl`))
-  const relays: RelayProc[] = await Promise.all(hosts.map((host, i) => startRelayProc({ host, consensus, dirKey: key.fingerprint, trace: traces[i] })))
-  t.teardown(() => Promise.all(relays.map((r) => r.kill())))
-  const echo = await startEchoHop('127.0.0.20')
-  t.teardown(echo.close)
-  const descs = await Promise.all(relays.map((r) => r.descriptor()))
-  writeConsensus(consensus, key, descs, echo.descriptor)
-  await new Promise((r) => setTimeout(r, 1500)) // relays re-read the file every second
+  // ready once every relay serves the consensus listing all three and the final hop
+  const net = await startNet(t, hosts, { trace: (i) => traces[i] })
+  const { relays, descs, final: echo } = net
 
   const channels = new ChannelPool(CLIENT_IP)
   t.teardown(() => channels.close())
@@ -48,14 +42,18 @@ t.test('a request through three relays and back', async (t) => {
   t.same(counts.map((m) => [m.channelsAuthenticated, m.authRefused]), [[0, 0], [1, 0], [1, 0]], 'relay-to-relay channels proved their identity; the client\'s did not')
 
   circuit.destroy()
-  await new Promise((r) => setTimeout(r, 500))
+  // the DESTROY has reached every hop: no relay and not the final hop holds the circuit
+  t.ok(await waitUntil(async () => echo.endpoint.circuits() === 0 && (await Promise.all(relays.map((r) => metrics(r)))).every((m) => m.circuits === 0)), 'the circuit is gone at every hop')
 
   // P1 at the final hop: only the exit relay's address ever connected
   t.ok(echo.peers.length > 0)
   t.ok(echo.peers.every((p) => p.startsWith('127.0.0.13:')), 'the final hop saw only the exit relay')
 
   // P2 + P3 from the relays' traces
-  const seen = traces.map((f) => readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l)))
+  const read = (f: string) => readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  // each relay appends its trace through a write stream: wait until every line is whole
+  t.ok(await waitUntil(() => traces.every((f) => readFileSync(f, 'utf8').endsWith('\n'))), 'every trace ends with a whole line')
+  const seen = traces.map(read)
   const ips = (rows: any[]) => new Set(rows.flatMap((r) => [r.from, r.to]).filter((a) => a !== '-').map((a: string) => a.replace(/:\d+$/, '')))
   t.same([...ips(seen[0])].sort(), [CLIENT_IP, '127.0.0.12'].sort(), 'entry relay sees the client and the middle relay only')
   t.same([...ips(seen[1])].sort(), ['127.0.0.11', '127.0.0.13'].sort(), 'middle relay sees only its two neighbours')

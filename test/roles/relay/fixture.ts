@@ -1,54 +1,59 @@
-// Shared set-up for the relay tests: one loopback network per test file (relay
-// processes from the CLI, a signed consensus file, an in-process final hop that
-// records what it rejects), plus small probes (/metrics with the operator token,
-// /healthz, polling) and
-// raw cell helpers for tests that speak the channel protocol themselves.
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+// Shared set-up for the relay tests: one loopback network per test file, started by
+// the devnet's own code without a server (test/helpers/network.ts, mode `file`:
+// relay processes from the CLI reading a consensus file the devnet signs, around an
+// in-process final hop that records what it rejects), plus small probes (/metrics with
+// the operator token, /healthz, polling) and raw cell helpers for tests that speak the
+// channel protocol themselves.
+import type { ChildProcess } from 'node:child_process'
 import type { Test } from 'tap'
 import { connectChannel, type Channel } from '../../../src/roles/common/channel.js'
 import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
 import { ChannelCommand, encodeChannelCell, type ChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import { clientStart } from '../../../src/onion/handshake/oaep-x25519.js'
-import { waitUntil } from '../../helpers/wait.js'
 import { fetchOperatorJson, readOperatorCredentials } from '../../../src/roles/common/operator.js'
-import { directoryKey, httpsGetJson, startEchoHop, startRelayProc, tmp, writeConsensus, type DirectoryKey, type EchoHop, type RelayProc } from '../../helpers/net.js'
+import { httpsGetJson, startEchoHop, type EchoHop, type Proc } from '../../helpers/net.js'
+import { startNetwork, type NetRelay, type Network } from '../../helpers/network.js'
 
 export { sleep, waitUntil } from '../../helpers/wait.js'
 
+export interface NetRelayProc extends NetRelay { child: ChildProcess, kill: Proc['kill'] }
+
 export interface Net {
   dir: string
-  key: DirectoryKey
+  /** the pinned directory key's fingerprint (the devnet's own signing key) */
+  directoryKey: string
+  /** the consensus file every relay reads (an extra relay started on it sees what publish() writes) */
   consensus: string
-  relays: RelayProc[]
+  relays: NetRelayProc[]
   descs: Descriptor[]
   final: EchoHop
+  network: Network
   /** signs and writes a consensus, then waits until the relays have re-read it */
   publish: (relays: Descriptor[], server?: Descriptor | null) => Promise<void>
 }
 
 /** relay processes on `hosts` (with per-relay extra CLI args), a final hop, and a consensus listing them all */
-export async function startNet (t: Test, hosts: string[], o: { extra?: (i: number) => string[], finalHost?: string } = {}): Promise<Net> {
-  const dir = tmp()
-  const key = directoryKey()
-  const consensus = join(dir, 'consensus.json')
-  const relays: RelayProc[] = []
-  t.teardown(() => Promise.all(relays.map((r) => r.kill())))
-  await Promise.all(hosts.map(async (host, i) => {
-    relays[i] = await startRelayProc({ host, consensus, dirKey: key.fingerprint, extra: o.extra?.(i) })
-  }))
+export async function startNet (t: Test, hosts: string[], o: { extra?: (i: number) => string[], finalHost?: string, trace?: (i: number) => string } = {}): Promise<Net> {
   const final = await startEchoHop(o.finalHost ?? '127.0.0.20')
   t.teardown(final.close)
-  const descs = await Promise.all(relays.map((r) => r.descriptor()))
-  const publish = async (list: Descriptor[], server: Descriptor | null = final.descriptor): Promise<void> => {
-    writeConsensus(consensus, key, list, server)
-    // relays re-read the file every second: wait until each serves this very document
-    const signature = (JSON.parse(readFileSync(consensus, 'utf8')) as { signature: string }).signature
-    const serving = async (r: RelayProc) => ((await httpsGetJson(`https://${r.host}:${r.port}/consensus`).catch(() => null)) as { signature?: string } | null)?.signature === signature
-    if (!await waitUntil(async () => (await Promise.all(relays.map(serving))).every(Boolean), { timeoutMs: 10_000, everyMs: 50 })) throw new Error('the relays did not take up the new consensus within 10 s')
+  const network = await startNetwork({
+    mode: 'file',
+    finalHop: { descriptor: final.descriptor },
+    relays: hosts.length,
+    relayHosts: hosts,
+    relayArgs: (i) => [...(o.trace ? ['--trace', o.trace(i - 1)] : []), ...(o.extra?.(i - 1) ?? [])],
+  })
+  t.teardown(network.stop)
+  return {
+    dir: network.dir,
+    directoryKey: network.directoryKey,
+    consensus: network.info.consensusFile!,
+    relays: network.relays.map((r) => ({ ...r, child: r.proc.child, kill: r.proc.kill })),
+    descs: network.descriptors,
+    final,
+    network,
+    publish: network.publish,
   }
-  await publish(descs)
-  return { dir, key, consensus, relays, descs, final, publish }
 }
 
 /** a relay's exact counters, through the operator path (the token in its data dir, PROTOCOL §8) */

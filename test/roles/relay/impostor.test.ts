@@ -52,13 +52,13 @@ t.test('impostors at listed addresses cannot complete a handshake', async (t) =>
   const [d1, d2, d3] = net.descs
 
   // tls impostor: its own certificate and identity
-  const tlsImpostor = await startRelayProc({ host: '127.0.0.14', consensus: net.consensus, dirKey: net.key.fingerprint })
+  const tlsImpostor = await startRelayProc({ host: '127.0.0.14', consensus: net.consensus, dirKey: net.directoryKey })
   t.teardown(() => tlsImpostor.kill())
   // deep impostor: R2's TLS key and certificate, a fresh identity key; listens on R2's host (its cert covers it)
   const deepDir = tmp('mm-impostor-')
   copyFileSync(join(r2.dataDir, 'tls.key'), join(deepDir, 'tls.key'))
   copyFileSync(join(r2.dataDir, 'tls.crt'), join(deepDir, 'tls.crt'))
-  const deepImpostor = await startRelayProc({ host: '127.0.0.12', consensus: net.consensus, dirKey: net.key.fingerprint, dataDir: deepDir })
+  const deepImpostor = await startRelayProc({ host: '127.0.0.12', consensus: net.consensus, dirKey: net.directoryKey, dataDir: deepDir })
   t.teardown(() => deepImpostor.kill())
   t.not(deepImpostor.fingerprint, r2.fingerprint, 'the deep impostor has another identity key')
   t.equal((await deepImpostor.descriptor()).tlsFingerprint, d2.tlsFingerprint, 'but presents the listed TLS certificate')

@@ -4,74 +4,46 @@
 // token and the JWT secret travel in files, never in any process's argv; the
 // services refuse callers without the token.
 import t from 'tap'
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
-import { directoryFingerprint } from '../../../src/onion/directory/consensus.js'
-import { loadOrCreateDirectoryKey, loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
 import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
 import { fetchOperatorJson, readOperatorCredentials } from '../../../src/roles/common/operator.js'
 import { run, tmp } from '../../helpers/net.js'
-import { relayHost, startDirectoryRelay, startServerProc, stopProc, waitForConsensus, writeDevnetFile, type RelayInfo, type ServerInfo } from '../../helpers/network.js'
+import { startNetwork } from '../../helpers/network.js'
 
 const PASSWORD = 'split-mode-password'
 
 t.test('four server processes and three relays: register, send and read through circuits', async (t) => {
-  const dir = tmp('mm-split-')
-  const procs: ServerInfo[] = []
-  const relays: RelayInfo[] = []
-  t.teardown(async () => { await Promise.all([...relays, ...procs].map((p) => stopProc(p.proc))) })
-
-  const internalToken = randomBytes(24).toString('hex')
-  const tokenSecret = randomBytes(32).toString('hex')
-  const tokenFile = join(dir, 'internal.token')
-  const secretFile = join(dir, 'token.secret')
-  writeFileSync(tokenFile, internalToken + '\n', { mode: 0o600 })
-  writeFileSync(secretFile, tokenSecret, { mode: 0o600 })
-
-  // each side needs the other's key before it starts: create both in their data dirs
-  // with the functions the server uses, so the processes load rather than create them
-  const gwDir = join(dir, 'gateway')
-  const dirDir = join(dir, 'directory')
-  const gatewayFpr = loadOrCreateIdentity(gwDir, '127.0.0.1').fingerprintHex
-  const directoryKey = directoryFingerprint(loadOrCreateDirectoryKey(dirDir).publicKey)
-
-  const directory = await startServerProc({ dataDir: dirDir, args: ['--service', 'directory', '--gateway-fingerprint', gatewayFpr] })
-  procs.push(directory)
-  t.equal(directory.directoryKey, directoryKey, 'the directory uses the pre-created key')
-  t.notOk(directory.fingerprint, 'the directory alone is no final hop')
-
-  const auth = await startServerProc({ dataDir: join(dir, 'auth'), args: ['--service', 'auth', '--internal-token-file', tokenFile, '--token-secret-file', secretFile] })
-  procs.push(auth)
-  const messages = await startServerProc({ dataDir: join(dir, 'messages'), args: ['--service', 'messages', '--auth-url', auth.url, '--internal-token-file', tokenFile] })
-  procs.push(messages)
+  // the devnet's own split mode: it makes the gateway's identity and the directory key
+  // in their data dirs first (each side pins the other), and the shared secrets in 0600 files
+  const net = await startNetwork({ mode: 'split' })
+  t.teardown(net.stop)
+  const { dir, info } = net
+  const services = info.services!
+  t.equal(info.mode, 'split')
+  const gateway = { ...info.server, proc: net.server.proc }
+  const directory = { ...services.directory, proc: net.services.directory! }
+  const auth = { ...services.auth, proc: net.services.auth! }
+  const messages = { ...services.messages, proc: net.services.messages! }
+  const procs = [directory, auth, messages, gateway]
+  const relays = net.relays
+  const internalToken = readFileSync(services.internalTokenFile, 'utf8').trim()
+  const tokenSecret = readFileSync(services.tokenSecretFile, 'utf8').trim()
+  const tokenFile = services.internalTokenFile
+  t.match(internalToken, /^[0-9a-f]{48}$/, 'an internal token was made')
+  t.equal(statSync(tokenFile).mode & 0o777, 0o600, 'its file is 0600')
+  t.equal(statSync(services.tokenSecretFile).mode & 0o777, 0o600, 'and so is the JWT secret\'s')
+  t.equal(info.directoryUrl, directory.url, 'the consensus comes from the directory service')
+  t.match(directory.proc.stdout(), `directory key ${info.directoryKey}`, 'the directory uses the pre-created key')
+  t.notMatch(directory.proc.stdout(), /final hop identity/, 'the directory alone is no final hop')
   t.match(auth.url, /^http:\/\/127\.0\.0\.1:\d+$/)
   t.match(messages.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+  t.match(gateway.proc.stdout(), `final hop identity ${gateway.fingerprint}`, 'the gateway uses the pre-created identity')
 
-  const gateway = await startServerProc({
-    dataDir: gwDir,
-    args: ['--service', 'gateway', '--auth-url', auth.url, '--messages-url', messages.url, '--directory', directory.url, '--directory-key', directoryKey, '--token-secret-file', secretFile, '--internal-token-file', tokenFile],
-  })
-  procs.push(gateway)
-  t.equal(gateway.fingerprint, gatewayFpr, 'the gateway uses the pre-created identity')
-
-  relays.push(...await Promise.all([0, 1, 2].map((i) => startDirectoryRelay({
-    host: relayHost(i), directory: directory.url, directoryKey, dataDir: join(dir, `relay-${i + 1}`), nickname: `relay${i + 1}`,
-  }))))
-  await waitForConsensus({ directory: directory.url, relays, directoryKey, deadline: Date.now() + 30_000 })
   const consensus = JSON.parse((await fetchDocument(`${directory.url}/v1/directory/consensus`)).text)
-  t.equal(consensus.server.fingerprint, gatewayFpr, 'the consensus names the gateway as the final hop')
+  t.equal(consensus.server.fingerprint, gateway.fingerprint, 'the consensus names the gateway as the final hop')
   t.equal(consensus.server.port, gateway.port)
-  writeDevnetFile(dir, {
-    version: 1,
-    dir,
-    host: '127.0.0.1',
-    directoryKey,
-    server: { url: gateway.url, host: gateway.host, port: gateway.port, pid: gateway.proc.child.pid!, fingerprint: gatewayFpr, dataDir: gwDir },
-    relays: relays.map((r) => ({ nickname: r.nickname, url: r.url, host: r.host, port: r.port, pid: r.proc.child.pid!, fingerprint: r.fingerprint, dataDir: r.dataDir })),
-    startedAt: Date.now(),
-    pid: process.pid,
-  })
+  t.equal(consensus.relays.length, 3, 'and the three relays')
 
   t.test('the secrets are in files, never in argv', async (t) => {
     for (const p of [...procs, ...relays]) {

@@ -1,0 +1,172 @@
+// The devnet's directory side and final hop, in one of three modes: `all` (one
+// `marshmello server` process: every service, the directory, the final hop), `split`
+// (the split deployment of docs/ARCHITECTURE.md §8: directory, auth, messages and
+// gateway each a `marshmello server --service X` process, sharing an internal token
+// and the JWT secret through 0600 files, never argv) and `file` (no server at all:
+// relays read DIR/consensus.json, which the devnet signs with a key of its own and
+// which lists a final hop the caller runs, e.g. an echo hop for relay tests and the
+// bench's onion-only case). Each mode says which flags a relay needs to find the
+// consensus; index.ts starts the relays the same way in every mode.
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ed25519KeyPair } from '../../onion/crypto/primitives.js'
+import { randomHex } from '../../onion/crypto/random.js'
+import { directoryFingerprint, signConsensus } from '../../onion/directory/consensus.js'
+import type { Descriptor } from '../../onion/directory/descriptor.js'
+import { loadOrCreateDirectoryKey, loadOrCreateIdentity, writeSecretFile } from '../common/identity.js'
+import type { RoleProcess } from './children.js'
+import { waitServing } from './consensus-wait.js'
+import type { DevnetMode, DevnetServices, RoleInfo } from './devnet-file.js'
+
+export type SplitService = 'directory' | 'auth' | 'messages' | 'gateway'
+
+/** the final hop of a `file` devnet: a hop the caller runs (its signed descriptor), listed as the consensus's server */
+export interface FinalHopInit {
+  descriptor: Descriptor
+  /** its process (default: the caller's own, for an in-process hop) */
+  pid?: number
+  dataDir?: string
+}
+
+export interface SideInit {
+  mode: DevnetMode
+  dir: string
+  host: string
+  portBase: number
+  serverArgs: string[]
+  serviceArgs?: Partial<Record<SplitService, string[]>>
+  finalHop?: FinalHopInit
+  deadline: number
+  /** starts one role as a watched child (index.ts: its death is reported or stops the devnet) */
+  launch: (role: string, args: string[]) => RoleProcess
+}
+
+export interface DirectorySide {
+  directoryKey: string
+  /** where the consensus is served (absent in `file` mode) */
+  directoryUrl?: string
+  consensusFile?: string
+  /** the final hop */
+  server: RoleInfo
+  services?: DevnetServices
+  /** the final hop's process (the server or the gateway; none in `file` mode) */
+  serverProc?: RoleProcess
+  procs: Partial<Record<'server' | SplitService, RoleProcess>>
+  /** the flags every relay gets to find and check the consensus */
+  relayArgs: string[]
+  /** `file` mode: signs and writes a consensus of `relays` and `server`, then waits until each of `serving` serves that very document */
+  publish?: (relays: Descriptor[], server: Descriptor | null, serving: { url: string }[], deadline: number) => Promise<void>
+}
+
+const LISTEN_LINE = (service: string) => new RegExp(`^server \\(${service}\\) listening on (https?:\\/\\/\\S+)$`)
+const DIRKEY_LINE = /^directory key ([0-9a-f]{64})$/
+const FINAL_HOP_LINE = /^final hop identity ([0-9a-f]{64})$/
+
+const portOf = (url: string): number => Number(new URL(url).port)
+
+/** one `marshmello server --service X` process; resolves once it prints where it listens */
+async function service (s: SideInit, name: 'all' | SplitService, dataDir: string, port: number, args: string[]): Promise<{ proc: RoleProcess, url: string }> {
+  const role = name === 'all' ? 'server' : name
+  const proc = s.launch(role, ['server', ...(name === 'all' ? [] : ['--service', name]), '--port', String(port), '--host', s.host, '--data-dir', dataDir, ...args])
+  const url = (await proc.waitForLine(LISTEN_LINE(name), s.deadline))[1]
+  return { proc, url }
+}
+
+const info = (p: { proc: RoleProcess, url: string }, fingerprint: string, dataDir: string, host: string): RoleInfo =>
+  ({ url: p.url, host, port: portOf(p.url), pid: p.proc.pid, fingerprint, dataDir })
+
+async function startAll (s: SideInit): Promise<DirectorySide> {
+  const dataDir = join(s.dir, 'server')
+  const server = await service(s, 'all', dataDir, s.portBase, s.serverArgs)
+  const [directoryKey, finalHop] = await Promise.all([
+    server.proc.waitForLine(DIRKEY_LINE, s.deadline).then((m) => m[1]),
+    server.proc.waitForLine(FINAL_HOP_LINE, s.deadline).then((m) => m[1]),
+  ])
+  return {
+    directoryKey,
+    directoryUrl: server.url,
+    server: info(server, finalHop, dataDir, s.host),
+    serverProc: server.proc,
+    procs: { server: server.proc },
+    relayArgs: ['--directory', server.url, '--directory-key', directoryKey],
+  }
+}
+
+/** a 0600 secret file, kept between runs like the data dirs */
+function secretFile (path: string, make: () => string): string {
+  if (!existsSync(path)) writeSecretFile(path, make() + '\n')
+  return path
+}
+
+async function startSplit (s: SideInit): Promise<DirectorySide> {
+  const secrets = join(s.dir, 'secrets')
+  mkdirSync(secrets, { recursive: true, mode: 0o700 })
+  const internalTokenFile = secretFile(join(secrets, 'internal.token'), () => randomHex(24))
+  const tokenSecretFile = secretFile(join(secrets, 'token.secret'), () => randomHex(32))
+  const dirs = { directory: join(s.dir, 'directory'), auth: join(s.dir, 'auth'), messages: join(s.dir, 'messages'), gateway: join(s.dir, 'gateway') }
+  // the directory lists the gateway and the gateway pins the directory: both keys are
+  // made here in their data dirs, with the server's own functions, so the processes load them
+  const gatewayFpr = loadOrCreateIdentity(dirs.gateway, s.host).fingerprintHex
+  const directoryKey = directoryFingerprint(loadOrCreateDirectoryKey(dirs.directory).publicKey)
+  const extra = (x: SplitService) => s.serviceArgs?.[x] ?? []
+  const internal = ['--internal-token-file', internalTokenFile]
+  const [directory, auth] = await Promise.all([
+    service(s, 'directory', dirs.directory, 0, ['--gateway-fingerprint', gatewayFpr, ...extra('directory')]),
+    service(s, 'auth', dirs.auth, 0, [...internal, '--token-secret-file', tokenSecretFile, ...extra('auth')]),
+  ])
+  const messages = await service(s, 'messages', dirs.messages, 0, ['--auth-url', auth.url, ...internal, ...extra('messages')])
+  const gateway = await service(s, 'gateway', dirs.gateway, s.portBase, ['--auth-url', auth.url, '--messages-url', messages.url,
+    '--directory', directory.url, '--directory-key', directoryKey, '--token-secret-file', tokenSecretFile, ...internal, ...s.serverArgs, ...extra('gateway')])
+  const said = (await gateway.proc.waitForLine(FINAL_HOP_LINE, s.deadline))[1]
+  if (said !== gatewayFpr) throw new Error(`the gateway runs with identity ${said}, not the one made in ${dirs.gateway}`)
+  return {
+    directoryKey,
+    directoryUrl: directory.url,
+    server: info(gateway, gatewayFpr, dirs.gateway, s.host),
+    services: {
+      directory: info(directory, directoryKey, dirs.directory, s.host),
+      auth: info(auth, '', dirs.auth, s.host),
+      messages: info(messages, '', dirs.messages, s.host),
+      internalTokenFile,
+      tokenSecretFile,
+    },
+    serverProc: gateway.proc,
+    procs: { directory: directory.proc, auth: auth.proc, messages: messages.proc, gateway: gateway.proc },
+    relayArgs: ['--directory', directory.url, '--directory-key', directoryKey],
+  }
+}
+
+/** a consensus is valid this long; a `file` devnet that runs longer must publish again */
+const FILE_VALIDITY_MS = 3600_000
+
+function startFile (s: SideInit): DirectorySide {
+  const hop = s.finalHop
+  if (!hop) throw new Error('a devnet without a server needs the final hop it lists (finalHop)')
+  // the signing key lives only in this process: nothing but publish() can list a relay
+  const key = ed25519KeyPair()
+  const directoryKey = directoryFingerprint(key.publicKey)
+  const file = join(s.dir, 'consensus.json')
+  const d = hop.descriptor
+  const publish = async (relays: Descriptor[], server: Descriptor | null, serving: { url: string }[], deadline: number): Promise<void> => {
+    const now = Date.now()
+    const doc = signConsensus({ v: 1, validAfter: now - 1000, validUntil: now + FILE_VALIDITY_MS, directoryKey: key.publicKey.toString('base64'), relays, server }, key.privateKey)
+    const tmp = `${file}.${process.pid}.tmp`
+    writeFileSync(tmp, JSON.stringify(doc), { mode: 0o644 })
+    renameSync(tmp, file)
+    await waitServing({ urls: serving.map((r) => `${r.url}/consensus`), signature: doc.signature, deadline })
+  }
+  return {
+    directoryKey,
+    consensusFile: file,
+    server: { url: `https://${d.host}:${d.port}`, host: d.host, port: d.port, pid: hop.pid ?? process.pid, fingerprint: d.fingerprint, dataDir: hop.dataDir ?? '' },
+    procs: {},
+    relayArgs: ['--consensus', file, '--directory-key', directoryKey],
+    publish,
+  }
+}
+
+export async function startDirectorySide (s: SideInit): Promise<DirectorySide> {
+  if (s.mode === 'split') return startSplit(s)
+  if (s.mode === 'file') return startFile(s)
+  return startAll(s)
+}
