@@ -52,7 +52,7 @@ export interface DevnetInit {
   restartRelayAfterMs?: number
   /** no death stops the devnet once ready, not even the server's (tests that kill roles); it is still reported */
   keepGoing?: boolean
-  /** how long start-up (and a relay's restart) may take, in ms (default 30 s, plus 2 s per relay beyond 5) */
+  /** how long start-up (and a relay's restart) may take, in ms (default 30 s, plus 2 s per relay beyond 5, plus 15 s in split mode) */
   readyTimeoutMs?: number
   /** how long a child gets between SIGTERM and SIGKILL (default 5 s) */
   stopGraceMs?: number
@@ -125,7 +125,8 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
   checkNotRunning(file)
 
   // more processes on the same cores take longer to come up (and past 16 relays they start paced)
-  const readyMs = init.readyTimeoutMs ?? 30_000 + 2000 * Math.max(0, n - 5)
+  // (split mode starts four server processes, one after another, before any relay)
+  const readyMs = init.readyTimeoutMs ?? 30_000 + 2000 * Math.max(0, n - 5) + (init.mode === 'split' ? 15_000 : 0)
   const deadline = Date.now() + readyMs
   const grace = init.stopGraceMs ?? 5000
   const children: RoleProcess[] = []
