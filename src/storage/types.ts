@@ -81,6 +81,14 @@ export interface ClaimedPrekeys {
   oneTimePrekey?: StoredPrekey
 }
 
+/** Who may send a user sealed DMs (docs/PROTOCOL.md §12.3): never the access key itself. */
+export interface SealedAccess {
+  /** base64 SHA-256 of the user's delivery token, or null before the user set one */
+  verifier: string | null
+  /** whether senders without a delivery token (strangers, paying an anonymous token) may send; default true */
+  allowStrangers: boolean
+}
+
 export interface UserStore {
   readonly kind: string
   /**
@@ -106,6 +114,10 @@ export interface UserStore {
    * undefined when the user has no signed prekey or no ML-KEM prekey at all.
    */
   claimPrekeys (username: string): Promise<ClaimedPrekeys | undefined>
+  /** the user's sealed-sender access (verifier null and strangers allowed until set); undefined for no such user */
+  getSealedAccess (username: string): Promise<SealedAccess | undefined>
+  /** Throws MM_ERR_USER_UNKNOWN (404) when there is no such user. */
+  setSealedAccess (username: string, access: SealedAccess): Promise<void>
   /** logout: the token id stays revoked until `expiresAt` (ms since epoch) */
   revokeToken (jti: string, expiresAt: number): Promise<void>
   isTokenRevoked (jti: string): Promise<boolean>
@@ -188,6 +200,8 @@ export interface MessageStore {
   rooms (q: RoomQuery): Promise<RoomSummary[]>
   /** removes messages whose expiresAt <= now; returns how many */
   deleteExpired (now: number): Promise<number>
+  /** removes the DMs among `ids` that were sent to `to` (the recipient acknowledged them); returns how many */
+  deleteDms (to: string, ids: string[]): Promise<number>
   /** called after any process sharing this store stores a new message */
   onMessage (listener: (m: StoredMessage) => void): () => void
   all (): AsyncIterable<StoredMessage>

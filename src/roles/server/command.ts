@@ -20,6 +20,7 @@ export const serverCommand: CommandModule<any, any> = {
     .option('users', { type: 'string', describe: 'user store: sqlite:PATH | postgres://…[?schema=NAME] (default sqlite in the data dir)' })
     .option('messages', { type: 'string', describe: 'message store: nedb:PATH | mongodb://… | postgres://…[?schema=NAME] (default nedb in the data dir)' })
     .option('message-ttl', { type: 'number', describe: 'seconds a message is kept (default: kept)' })
+    .option('dm-retention-days', { type: 'number', default: 30, describe: 'days a DM is kept on the server when its recipient never acknowledges it (acknowledged DMs are deleted at once)' })
     .option('token-ttl', { type: 'number', default: 43_200, describe: 'seconds a login token is valid' })
     .option('direct-api', { type: 'number', describe: 'also serve the API over plain HTTP on 127.0.0.1:PORT (debugging, benchmarks; bypasses the onion)' })
     .option('max-circuits', { type: 'number', default: 100_000, describe: 'most circuits the final hop keeps' })
@@ -53,6 +54,7 @@ export const serverCommand: CommandModule<any, any> = {
       directApi: a['direct-api'],
       messageTtlMs: a['message-ttl'] ? a['message-ttl'] * 1000 : undefined,
       tokenTtlMs: a['token-ttl'] * 1000,
+      dmRetentionMs: dmRetention(a['dm-retention-days']),
       maxCircuits: a['max-circuits'],
       circuitTtlMs: a['circuit-ttl'] * 1000,
       internalToken,
@@ -78,4 +80,10 @@ export const serverCommand: CommandModule<any, any> = {
       peers?.end()
     })
   },
+}
+
+/** the retention flag in ms; a non-positive or non-number value is a CLI error */
+function dmRetention (days: number): number {
+  if (!(typeof days === 'number' && Number.isFinite(days) && days > 0)) throw new Error('--dm-retention-days must be a positive number of days')
+  return days * 24 * 3600_000
 }

@@ -35,6 +35,8 @@ export interface ServerInit {
   /** loopback port for the plain-HTTP public API (debugging, benchmarks) */
   directApi?: number
   messageTtlMs?: number
+  /** DMs not acknowledged are deleted this long after they arrive; default 30 days */
+  dmRetentionMs?: number
   tokenTtlMs?: number
   maxCircuits: number
   circuitTtlMs: number
@@ -108,7 +110,7 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
     } else {
       const authUp = httpUpstream(need(init.authUrl, '--service messages needs --auth-url (for DM recipients)'), token)
       closers.push(() => authUp.close())
-      app = buildServiceApp({ service: 'messages', internalToken: token, messages: need(c.messages, 'messages needs a message store'), ttlMs: init.messageTtlMs, userExists: remoteUserExists(authUp), logger: log })
+      app = buildServiceApp({ service: 'messages', internalToken: token, messages: need(c.messages, 'messages needs a message store'), ttlMs: init.messageTtlMs, dmRetentionMs: init.dmRetentionMs, userExists: remoteUserExists(authUp), logger: log })
     }
     closers.push(() => app.close())
     await app.listen({ host: init.host, port: init.port })
@@ -150,7 +152,9 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
     if (mode === 'all') {
       const users = need(c.users, 'the server needs a user store')
       tokens = new TokenService({ secret, ttlMs: init.tokenTtlMs }, { isRevoked: (jti) => users.isTokenRevoked(jti) })
-      const services = await createServices({ service: 'all', users, tokens, messages: need(c.messages, 'the server needs a message store'), ttlMs: init.messageTtlMs, logger: log })
+      // sealed sender's trust root is the directory key clients already pin (PROTOCOL §12.2)
+      const sealed = { rootPrivate: loadOrCreateDirectoryKey(init.dataDir).privateKey }
+      const services = await createServices({ service: 'all', users, tokens, messages: need(c.messages, 'the server needs a message store'), ttlMs: init.messageTtlMs, dmRetentionMs: init.dmRetentionMs, sealed, logger: log })
       closers.push(() => services.close())
       serviceStats = () => services.stats()
       const up = inProcessUpstream(services.dispatch)

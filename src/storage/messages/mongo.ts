@@ -208,6 +208,10 @@ export async function mongoMessageStore (init: MongoMessageStoreInit): Promise<M
     async deleteExpired (now) {
       return await run(async () => (await coll.deleteMany({ expiresAt: { $lte: new Date(now) } })).deletedCount)
     },
+    async deleteDms (to, ids) {
+      if (ids.length === 0) return 0
+      return await run(async () => (await coll.deleteMany({ _id: { $in: ids }, to })).deletedCount)
+    },
     onMessage (listener) {
       return listeners.add(listener, syncPolling)
     },

@@ -163,6 +163,11 @@ export async function nedbMessageStore (init: NedbMessageStoreInit): Promise<Mes
       if (removed > 0) rooms.forget()
       return removed
     },
+    async deleteDms (to, ids) {
+      open()
+      if (ids.length === 0) return 0
+      return await db.remove({ _id: { $in: ids }, to }, { multi: true })
+    },
     onMessage (listener) {
       return listeners.add(listener)
     },

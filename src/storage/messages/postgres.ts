@@ -192,6 +192,10 @@ export async function postgresMessageStore (init: PostgresMessageStoreInit): Pro
     async deleteExpired (now) {
       return (await query(`DELETE FROM ${s}.messages WHERE expires_at <= $1`, [now])).rowCount ?? 0
     },
+    async deleteDms (to, ids) {
+      if (ids.length === 0) return 0
+      return (await query(`DELETE FROM ${s}.messages WHERE recipient = $1 AND id = ANY($2::text[])`, [to, ids])).rowCount ?? 0
+    },
     onMessage (l) {
       return listeners.add(l, syncListening)
     },

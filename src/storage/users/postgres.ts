@@ -37,7 +37,10 @@ const MIGRATIONS: Array<(s: string) => string> = [
       key TEXT NOT NULL,
       signature TEXT,
       PRIMARY KEY (username, kind, id)
-    );`
+    );`,
+  // sealed sender (PROTOCOL §12.3): the delivery token's hash and the strangers setting
+  s => `ALTER TABLE ${s}.users ADD COLUMN access_verifier TEXT;
+    ALTER TABLE ${s}.users ADD COLUMN allow_strangers BOOLEAN NOT NULL DEFAULT true;`
 ]
 
 interface OneTimeRow { id: string, key: string, signature: string | null }
@@ -152,6 +155,14 @@ export async function postgresUserStore (init: PostgresUserStoreInit): Promise<U
       }
       if (ec !== undefined) out.oneTimePrekey = ec
       return out
+    },
+    async getSealedAccess (username) {
+      const { rows } = await query<{ access_verifier: string | null, allow_strangers: boolean }>(`SELECT access_verifier, allow_strangers FROM ${s}.users WHERE lower(username) = lower($1)`, [username])
+      return rows.length === 0 ? undefined : { verifier: rows[0].access_verifier, allowStrangers: rows[0].allow_strangers }
+    },
+    async setSealedAccess (username, access) {
+      const r = await query(`UPDATE ${s}.users SET access_verifier = $1, allow_strangers = $2 WHERE lower(username) = lower($3)`, [access.verifier, access.allowStrangers, username])
+      if (r.rowCount === 0) throw userUnknown()
     },
     async revokeToken (jti, expiresAt) {
       await query(`INSERT INTO ${s}.revoked_tokens (jti, expires_at) VALUES ($1, $2)

@@ -42,7 +42,10 @@ const MIGRATIONS: string[] = [
      key TEXT NOT NULL,
      signature TEXT,
      PRIMARY KEY (username, kind, id)
-   );`
+   );`,
+  // sealed sender (PROTOCOL §12.3): the delivery token's hash and the strangers setting
+  `ALTER TABLE users ADD COLUMN access_verifier TEXT;
+   ALTER TABLE users ADD COLUMN allow_strangers INTEGER NOT NULL DEFAULT 1;`
 ]
 
 interface SignedRow { spk_id: number | null, spk_key: string | null, spk_sig: string | null, lr_id: number | null, lr_key: string | null, lr_sig: string | null }
@@ -111,7 +114,9 @@ export function sqliteUserStore (init: SqliteUserStoreInit): UserStore {
     getSigned: db.prepare('SELECT spk_id, spk_key, spk_sig, lr_id, lr_key, lr_sig FROM signed_prekeys WHERE username = ?'),
     countOneTime: db.prepare('SELECT kind, count(*) AS n FROM one_time_prekeys WHERE username = ? GROUP BY kind'),
     firstOneTime: db.prepare('SELECT id, key, signature FROM one_time_prekeys WHERE username = ? AND kind = ? ORDER BY id LIMIT 1'),
-    deleteOneTime: db.prepare('DELETE FROM one_time_prekeys WHERE username = ? AND kind = ? AND id = ?')
+    deleteOneTime: db.prepare('DELETE FROM one_time_prekeys WHERE username = ? AND kind = ? AND id = ?'),
+    getAccess: db.prepare('SELECT access_verifier, allow_strangers FROM users WHERE lower(username) = lower(?)'),
+    setAccess: db.prepare('UPDATE users SET access_verifier = ?, allow_strangers = ? WHERE lower(username) = lower(?)')
   }
   const canonical = (username: string): string => {
     const row = q.canonical.get(username) as { username: string } | undefined
@@ -198,6 +203,15 @@ export function sqliteUserStore (init: SqliteUserStoreInit): UserStore {
     async claimPrekeys (username) {
       open()
       return claim(canonical(username))
+    },
+    async getSealedAccess (username) {
+      open()
+      const row = q.getAccess.get(username) as { access_verifier: string | null, allow_strangers: number } | undefined
+      return row === undefined ? undefined : { verifier: row.access_verifier, allowStrangers: row.allow_strangers !== 0 }
+    },
+    async setSealedAccess (username, access) {
+      open()
+      if (q.setAccess.run(access.verifier, access.allowStrangers ? 1 : 0, username).changes === 0) throw userUnknown()
     },
     async revokeToken (jti, expiresAt) {
       open()

@@ -183,6 +183,20 @@ export function messageStoreContract (t: Test, name: string, factory: () => Prom
     t.same(await s.list({ dmUser: 'dave', limit: 10 }), [])
   })
 
+  t.test(`${name}: deleteDms removes the recipient's acknowledged DMs only`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    const toBob = (await s.put(msg({ from: '', to: 'bob' }))).message
+    const toBob2 = (await s.put(msg({ from: '', to: 'bob' }))).message
+    const toCarol = (await s.put(msg({ from: '', to: 'carol' }))).message
+    const room = (await s.put(msg({ from: 'bob', room: 'r' }))).message
+    t.equal(await s.deleteDms('bob', []), 0)
+    t.equal(await s.deleteDms('bob', [toBob.id, toCarol.id, room.id, 'zzz']), 1, 'only bob\'s DM among the ids')
+    t.same(await s.list({ dmUser: 'bob', limit: 10 }), [toBob2])
+    t.same(await s.list({ dmUser: 'carol', limit: 10 }), [toCarol])
+    t.equal(await s.count(), 3)
+  })
+
   t.test(`${name}: expired messages are hidden, then deleted`, async t => {
     const s = await factory()
     t.teardown(() => s.close())

@@ -47,6 +47,18 @@ export function userStoreContract (t: Test, name: string, factory: () => Promise
     await t.rejects(s.setKeys('nobody', keys(1)), { code: 'MM_ERR_USER_UNKNOWN', statusCode: 404 })
   })
 
+  t.test(`${name}: sealed-sender access (a verifier and the strangers switch)`, async t => {
+    const s = await factory()
+    t.teardown(() => s.close())
+    await s.create({ username: 'dora', passwordHash: hash, keys: null })
+    t.same(await s.getSealedAccess('DORA'), { verifier: null, allowStrangers: true }, 'strangers allowed, no verifier, until set')
+    t.equal(await s.getSealedAccess('nobody'), undefined)
+    const verifier = Buffer.alloc(32, 7).toString('base64')
+    await s.setSealedAccess('dora', { verifier, allowStrangers: false })
+    t.same(await s.getSealedAccess('dora'), { verifier, allowStrangers: false })
+    await t.rejects(s.setSealedAccess('nobody', { verifier, allowStrangers: true }), { code: 'MM_ERR_USER_UNKNOWN' })
+  })
+
   t.test(`${name}: token revocation and purge`, async t => {
     const s = await factory()
     t.teardown(() => s.close())

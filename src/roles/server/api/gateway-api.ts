@@ -13,6 +13,7 @@ import type { TokenService } from './tokens.js'
 import type { Upstream } from './upstream.js'
 import { CircuitLimits, type CircuitLimitsInit } from './circuit-limits.js'
 import { systemClock, type Clock } from '../../common/clock.js'
+import { LRUCache } from 'lru-cache'
 
 export { buildServiceApp, createServices, type ServiceAppInit, type ServiceName, type Services } from './service-app.js'
 export { httpUpstream, inProcessUpstream, remoteRevocationCheck, remoteUserExists, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream.js'
@@ -34,10 +35,14 @@ const SERVICE_OF: Record<string, 'auth' | 'messages'> = {
 }
 /** every path segment of the API is [A-Za-z0-9_-]: no dots, no percent-encoding, nothing to normalise */
 const PATH = /^\/v1(\/[A-Za-z0-9_-]+)+$/
-const PUBLIC = new Set(['POST /v1/auth/register', 'POST /v1/auth/login'])
+const PUBLIC = new Set(['POST /v1/auth/register', 'POST /v1/auth/login', 'POST /v1/dms/sealed', 'GET /v1/dms/token-key'])
 /** public without a password: claiming a prekey bundle (PROTOCOL §11.2) must not need a token */
 const PUBLIC_PATTERNS = [/^POST \/v1\/users\/[A-Za-z0-9_-]+\/prekeys\/claim$/]
 const isPublicRoute = (key: string): boolean => PUBLIC.has(key) || PUBLIC_PATTERNS.some(p => p.test(key))
+/** requests that must come without a JWT, on a circuit that carries no identified request (PROTOCOL §12.1) */
+const ANONYMOUS = new Set(['POST /v1/dms/sealed', 'GET /v1/dms/token-key'])
+/** requests that name their user without a JWT */
+const IDENTIFYING = new Set(['POST /v1/auth/register', 'POST /v1/auth/login'])
 const BEARER = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/i
 /** upstream timeout for register and login (login-throttle.ts: at most 8 s of delay, then the scrypt gate) */
 const PASSWORD_TIMEOUT_MS = 15_000
@@ -71,14 +76,31 @@ const HEALTH = JSON.stringify({ ok: true, service: 'gateway' })
 export function createGateway (init: GatewayApiInit): Gateway {
   const logger = init.logger ?? silentLogger
   const limits = new CircuitLimits(init.circuitLimits, init.clock ?? systemClock)
+  // what each circuit has carried: identified requests (a JWT, register, login) or anonymous
+  // ones; never both (PROTOCOL §12.1), so a sealed send cannot share a circuit with its sender's account
+  const circuitKind = new LRUCache<string, 'identified' | 'anonymous'>({ max: init.circuitLimits?.maxCircuits ?? 100_000 })
   return async function gateway (req) {
     let release: (() => void) | undefined
     try {
       const q = req.url.indexOf('?')
       const path = q === -1 ? req.url : req.url.slice(0, q)
-      const isPublic = isPublicRoute(`${req.method} ${path}`)
-      // every request on a circuit counts; a register or login (PUBLIC) also against its password budget (PROTOCOL §6.1)
-      if (req.circuit !== undefined) release = limits.admit(req.circuit, PUBLIC.has(`${req.method} ${path}`))
+      const route = `${req.method} ${path}`
+      const isPublic = isPublicRoute(route)
+      if (ANONYMOUS.has(route) && req.authorization !== undefined) {
+        /** Thrown when a sealed send or the token key fetch carries a JWT (or any Authorization). */
+        throw new MarshmelloError('MM_ERR_SEALED_IDENTIFIED', 'a sealed send carries no Authorization header: send it without your token, on a circuit of its own')
+      }
+      if (req.circuit !== undefined) {
+        const kind = req.authorization !== undefined || IDENTIFYING.has(route) ? 'identified' : 'anonymous'
+        const had = circuitKind.get(req.circuit)
+        if (had !== undefined && had !== kind) {
+          /** Thrown when one circuit carries both identified and anonymous requests. */
+          throw new MarshmelloError('MM_ERR_CIRCUIT_MIXED', `this circuit carried ${had} requests; send ${kind} ones on another circuit`)
+        }
+        if (had === undefined) circuitKind.set(req.circuit, kind)
+      }
+      // every request on a circuit counts; a register or login (IDENTIFYING) also against its password budget (PROTOCOL §6.1)
+      if (req.circuit !== undefined) release = limits.admit(req.circuit, IDENTIFYING.has(route))
       return await dispatch(req, q, path, isPublic)
     } catch (err) {
       return errorReply(err, logger, req.method)

@@ -7,7 +7,9 @@
 import { MESSAGE_MAX_CHARS } from '../../../limits.js'
 import { MarshmelloError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
-import type { MessageQuery, MessageStore, NewMessage, StoredMessage } from '../../../storage/types.js'
+import type { MessageQuery, MessageStore, NewMessage, StoredMessage, UserStore } from '../../../storage/types.js'
+import { systemClock, type Clock } from '../../common/clock.js'
+import { DEFAULT_DM_RETENTION_MS, sealedRoutes, type SealedInit } from './sealed.js'
 import { requireCaller } from './http.js'
 import { LongPollHub, waitFor } from './long-poll.js'
 import type { Answer, Route } from './router.js'
@@ -25,6 +27,12 @@ export interface MessagesServiceOptions {
   userExists?: (username: string) => Promise<boolean>
   logger?: Logger
   now?: () => number
+  /** DMs are deleted this long after they arrive unless acknowledged earlier; default 30 days */
+  dmRetentionMs?: number
+  /** sealed sender (sealed.ts): needs the user store for delivery settings; absent, its routes answer 503 */
+  sealed?: SealedInit & { users: UserStore }
+  /** time for the sweep and the sealed routes; default the system clock */
+  clock?: Clock
 }
 
 /** the one message size limit (src/limits.ts), which both clients check before sending */
@@ -109,7 +117,10 @@ export interface ServiceRoutes {
 export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
   const store = opts.messages
   const logger = opts.logger ?? silentLogger
-  const now = opts.now ?? Date.now
+  const clock = opts.clock ?? systemClock
+  const now = opts.now ?? (() => clock.now())
+  const retentionMs = opts.dmRetentionMs ?? DEFAULT_DM_RETENTION_MS
+  if (!(retentionMs > 0)) throw new MarshmelloError('MM_ERR_CONFIG', 'dmRetentionMs must be a positive number')
   const longPollMaxMs = opts.longPollMaxMs ?? 25_000
   const hub = new LongPollHub(opts.maxLongPolls ?? 10_000)
 
@@ -117,19 +128,19 @@ export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
     if (m.room !== undefined) hub.notify(`r:${m.room}`)
     if (m.to !== undefined) { hub.notify(`d:${m.to}`); hub.notify(`d:${m.from}`) }
   })
-  let sweeper: NodeJS.Timeout | undefined
-  if (opts.ttlMs !== undefined) {
-    if (!(opts.ttlMs > 0)) throw new MarshmelloError('MM_ERR_CONFIG', 'ttlMs must be a positive number')
-    sweeper = setInterval(() => {
-      store.deleteExpired(now()).catch(err => logger.warn('deleting expired messages failed', { err }))
-    }, Math.min(Math.max(opts.ttlMs, 1000), 60_000))
-    sweeper.unref()
-  }
-  const close = () => { hub.wakeAll(); unsubscribe(); clearInterval(sweeper) }
+  if (opts.ttlMs !== undefined && !(opts.ttlMs > 0)) throw new MarshmelloError('MM_ERR_CONFIG', 'ttlMs must be a positive number')
+  // every DM expires after the retention period (PROTOCOL §12.6), so the sweep always runs:
+  // at least once a minute, more often for a short TTL
+  const sweeper = clock.setInterval(() => {
+    store.deleteExpired(now()).catch(err => logger.warn('deleting expired messages failed', { err }))
+  }, Math.min(Math.max(Math.min(opts.ttlMs ?? retentionMs, retentionMs), 1000), 60_000))
+  const sealed = opts.sealed === undefined ? undefined : sealedRoutes(opts.sealed, { users: opts.sealed.users, messages: store, clock, retentionMs })
+  const close = () => { hub.wakeAll(); unsubscribe(); sweeper.cancel() }
 
   async function send (msg: Omit<NewMessage, 'sentAt' | 'expiresAt'>): Promise<Answer> {
     const sentAt = now()
-    const full: NewMessage = opts.ttlMs === undefined ? { ...msg, sentAt } : { ...msg, sentAt, expiresAt: sentAt + opts.ttlMs }
+    const ttl = msg.to !== undefined ? Math.min(opts.ttlMs ?? retentionMs, retentionMs) : opts.ttlMs
+    const full: NewMessage = ttl === undefined ? { ...msg, sentAt } : { ...msg, sentAt, expiresAt: sentAt + ttl }
     const { message, created } = await store.put(full)
     if (!created && (message.room !== msg.room || message.to !== msg.to || message.body !== msg.body)) {
       /** Thrown when a client id is reused for a different message. */
@@ -274,5 +285,13 @@ export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
       },
     },
   ]
-  return { routes, close }
+  if (sealed !== undefined) {
+    routes.push(...sealed.routes)
+  } else {
+    // a messages service running apart has no user store and no trust root: say so, not 404
+    for (const [method, url] of [['POST', '/v1/dms/certificate'], ['GET', '/v1/dms/settings'], ['PUT', '/v1/dms/settings'], ['GET', '/v1/dms/token-key'], ['POST', '/v1/dms/tokens'], ['POST', '/v1/dms/sealed'], ['POST', '/v1/dms/ack']] as const) {
+      routes.push({ method, url, handler: async () => { throw new MarshmelloError('MM_ERR_SEALED_UNAVAILABLE', 'this server is not set up for sealed sender') } })
+    }
+  }
+  return { routes, close, stats: sealed?.stats }
 }

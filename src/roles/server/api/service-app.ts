@@ -17,6 +17,7 @@ import type { TokenService } from './tokens.js'
 import type { PasswordWorkInit } from './password-work.js'
 import type { LoginThrottleInit } from './login-throttle.js'
 import type { Clock } from '../../common/clock.js'
+import type { SealedInit } from './sealed.js'
 
 export type ServiceName = 'auth' | 'messages' | 'all'
 
@@ -41,6 +42,10 @@ export interface ServicesInit {
   loginThrottle?: LoginThrottleInit
   /** auth: time for the throttle and timers; default the system clock */
   clock?: Clock
+  /** messages: DM retention (default 30 days) */
+  dmRetentionMs?: number
+  /** all: sealed sender (needs the trust root, the directory key) */
+  sealed?: SealedInit
 }
 
 export interface Services {
@@ -79,6 +84,9 @@ export async function createServices (init: ServicesInit): Promise<Services> {
       userExists: init.userExists ?? (users && (async (name: string) => (await users.get(name)) !== undefined)),
       logger,
       now: init.now,
+      clock: init.clock,
+      dmRetentionMs: init.dmRetentionMs,
+      sealed: init.sealed !== undefined && users !== undefined ? { ...init.sealed, users } : undefined,
     }))
   }
   const health: Route = {

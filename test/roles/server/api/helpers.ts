@@ -16,6 +16,9 @@ import { TokenService, loadOrCreateSecret } from '../../../../src/roles/server/a
 import type { PasswordWorkInit } from '../../../../src/roles/server/api/password-work.js'
 import type { CircuitLimitsInit } from '../../../../src/roles/server/api/circuit-limits.js'
 import { FakeClock } from '../../../helpers/fake-clock.js'
+import { ed25519KeyPair } from '../../../../src/onion/crypto/primitives.js'
+import { directoryFingerprint } from '../../../../src/onion/directory/consensus.js'
+import type { AnonTokensInit } from '../../../../src/roles/server/api/anon-tokens.js'
 
 type Teardown = { teardown (fn: () => unknown): void }
 
@@ -108,16 +111,21 @@ export interface ClockedStack {
   gateway: Gateway
   services: Services
   clock: FakeClock
+  users: UserStore
+  messages: MessageStore
+  /** the sealed-sender trust root's fingerprint (hex), what clients pin as the directory key */
+  rootFingerprint: string
 }
 
 /** the in-process services and gateway with an injected clock (throttle delays, per-circuit budgets) */
-export async function clockedStack (t: Teardown, o: { passwordWork?: PasswordWorkInit, circuitLimits?: CircuitLimitsInit } = {}): Promise<ClockedStack> {
+export async function clockedStack (t: Teardown, o: { passwordWork?: PasswordWorkInit, circuitLimits?: CircuitLimitsInit, dmRetentionMs?: number, anonTokens?: AnonTokensInit, strangerBurst?: number } = {}): Promise<ClockedStack> {
   const dir = await tempDir(t)
   const clock = new FakeClock()
+  const root = ed25519KeyPair()
   const users = sqliteUserStore({ path: join(dir, 'users.db') })
   const messages = await nedbMessageStore({ path: join(dir, 'messages.db') })
   const tokens = new TokenService({ secret: await loadOrCreateSecret(join(dir, 'token.secret')) }, { isRevoked: jti => users.isTokenRevoked(jti) })
-  const services = await createServices({ service: 'all', users, tokens, messages, clock, passwordWork: o.passwordWork })
+  const services = await createServices({ service: 'all', users, tokens, messages, clock, passwordWork: o.passwordWork, dmRetentionMs: o.dmRetentionMs, sealed: { rootPrivate: root.privateKey, anonTokens: o.anonTokens, strangerBurst: o.strangerBurst } })
   const upstream = inProcessUpstream(services.dispatch)
   const gateway = createGateway({ tokens, upstream: { auth: upstream, messages: upstream }, clock, circuitLimits: o.circuitLimits })
   t.teardown(async () => {
@@ -125,7 +133,7 @@ export async function clockedStack (t: Teardown, o: { passwordWork?: PasswordWor
     await users.close()
     await messages.close()
   })
-  return { gateway, services, clock }
+  return { gateway, services, clock, users, messages, rootFingerprint: directoryFingerprint(root.publicKey) }
 }
 
 /** one JSON request to the gateway function, from `circuit` when given */
