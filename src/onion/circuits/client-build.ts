@@ -2,7 +2,11 @@
 // §5.4): CREATE to hop 1, then one EXTEND per further hop through the last hop built.
 // Each call takes one event (a CREATED, RELAY or DESTROY cell of this circuit, or a
 // timeout the caller's timer signalled) and returns what to do next: send this cell,
-// wait, done, or failed, with the hop to blame. No sockets, no timers, no retries.
+// wait, done, or failed, with the hop to blame only where the failure is evidence against
+// that hop (a hop's own authenticated answer, or hop 1 not answering CREATE); a timeout or
+// tampering past hop 1 could be any earlier hop's doing, so it blames none (Tor's path-spec
+// §7, path bias: a guard that fails circuits must not steer the client's choice of later
+// hops). No sockets, no timers, no retries.
 import { type ErrorCode, MarshmelloError } from '../../errors.js'
 import { ChannelCommand } from '../cells/channel-cell.js'
 import { RelayCommand } from '../cells/layer.js'
@@ -23,10 +27,12 @@ export type BuildAction =
   /** every hop is built; the onion holds their keys */
   | { kind: 'done' }
   /**
-   * the build is over; `hop` is the 1-based hop to blame. `destroy`: send DESTROY for
-   * the circuit (false when the relay already dropped it or the id was never ours)
+   * the build is over. `hop` is the 1-based hop to blame, 0 when the failure is no
+   * evidence against any one hop; `at` is the hop being added when it stopped (so `at`
+   * ≥ 2: the first hop answered, which path-bias accounting counts). `destroy`: send
+   * DESTROY for the circuit (false when the relay already dropped it or the id was never ours)
    */
-  | { kind: 'failed', hop: number, code: ErrorCode, message: string, destroy: boolean }
+  | { kind: 'failed', hop: number, at: number, code: ErrorCode, message: string, destroy: boolean }
 
 export type BuildState = 'new' | 'creating' | 'extending' | 'done' | 'failed'
 
@@ -82,18 +88,24 @@ export class ClientBuild {
       return { kind: 'wait' }
     }
     if (this.st === 'extending') {
-      // hop 1 tore the circuit down (backward DESTROY carries the reason it was given)
-      if (cmd === ChannelCommand.DESTROY) return this.fail(1, data[0] === HopError.INTEGRITY ? 'MM_ERR_CIRCUIT_INTEGRITY' : 'MM_ERR_CIRCUIT_CLOSED', `circuit torn down (${hopErrorName(data[0])})`, false, false)
+      // hop 1 tore the circuit down, passing back the reason it was given: any hop may have
+      // started it, so it is no evidence against hop 1 (nor the hop being added)
+      if (cmd === ChannelCommand.DESTROY) return this.fail(0, data[0] === HopError.INTEGRITY ? 'MM_ERR_CIRCUIT_INTEGRITY' : 'MM_ERR_CIRCUIT_CLOSED', `circuit torn down (${hopErrorName(data[0])})`, false, false)
       if (cmd === ChannelCommand.RELAY) return this.onRelay(data)
       return { kind: 'wait' }
     }
     return { kind: 'wait' } // before start, or after the build ended: nothing is awaited
   }
 
-  /** the caller's timer for the current step ran out; the hop being added is blamed */
+  /**
+   * The caller's timer for the current step ran out. Hop 1 not answering CREATE is blamed
+   * on hop 1. An unanswered EXTEND blames no hop: any hop before the one being added may
+   * have withheld the EXTEND or its answer, and blaming the later hop would let a hostile
+   * guard make the client avoid the honest relays it does not want (path-spec §7).
+   */
   onTimeout (): BuildAction {
     if (this.st === 'creating') return this.fail(1, 'MM_ERR_CIRCUIT_BUILD', 'did not answer CREATE in time')
-    if (this.st === 'extending') return this.fail(this.at, 'MM_ERR_CIRCUIT_BUILD', 'did not answer in time')
+    if (this.st === 'extending') return this.fail(0, 'MM_ERR_CIRCUIT_BUILD', `was not reached in time (hops 1..${this.at - 1} may be holding the EXTEND or its answer; no hop is blamed)`)
     return { kind: 'wait' }
   }
 
@@ -108,8 +120,9 @@ export class ClientBuild {
     try {
       u = this.onion.unwrapBackward(data)
     } catch {
-      // not the next backward cell of some hop (§3): one was dropped, repeated, reordered or altered
-      return this.fail(this.at, 'MM_ERR_CIRCUIT_INTEGRITY', 'was not extended to: a backward cell did not open at its position (PROTOCOL §4)')
+      // not the next backward cell of some hop (§3): one was dropped, repeated, reordered or
+      // altered, by any hop before this one: no hop is blamed
+      return this.fail(0, 'MM_ERR_CIRCUIT_INTEGRITY', 'was not extended to: a backward cell did not open at its position (PROTOCOL §4)')
     }
     if (u.cmd === RelayCommand.ERROR) {
       let reason = 'malformed ERROR'
@@ -119,10 +132,13 @@ export class ClientBuild {
         reason = e.reason
         code = hopErrorMeaning(e.code)?.onExtend ?? code
       } catch {}
-      return this.fail(this.at, code, `could not be reached from hop ${u.hop}: ${reason}`)
+      // the hop before the one being added reports, under its own layer, that it could not
+      // reach it: its word is the evidence. An ERROR from any other hop is about that hop
+      return this.fail(u.hop === this.at - 1 ? this.at : u.hop, code, `could not be reached from hop ${u.hop}: ${reason}`)
     }
+    // an answer the wrong hop originated (authenticated by its layer) is evidence against that hop
     if (u.cmd !== RelayCommand.EXTENDED || u.hop !== this.at - 1) {
-      return this.fail(this.at, 'MM_ERR_CIRCUIT_BUILD', `was not extended to: unexpected answer ${RelayCommand[u.cmd] ?? u.cmd} from hop ${u.hop}`)
+      return this.fail(u.hop, 'MM_ERR_CIRCUIT_BUILD', `was not extended to: unexpected answer ${RelayCommand[u.cmd] ?? u.cmd} from hop ${u.hop}`)
     }
     return this.finishHop(u.body)
   }
@@ -173,8 +189,9 @@ export class ClientBuild {
   private fail (hop: number, code: ErrorCode, what: string, destroy = true, prefix = true): BuildAction {
     this.st = 'failed'
     this.wipe()
-    const message = prefix ? `${describeHop(this.path[hop - 1], hop)} ${what}` : what
-    return { kind: 'failed', hop, code, message, destroy }
+    const at = this.at
+    const message = prefix ? `${describeHop(this.path[at - 1], at)} ${what}` : what
+    return { kind: 'failed', hop, at, code, message, destroy }
   }
 
   private wipe (): void {

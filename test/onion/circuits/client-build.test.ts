@@ -166,11 +166,12 @@ t.test('EXTEND answered with ERROR: every code blames the hop being added', asyn
   t.match(b.onCell(ChannelCommand.RELAY, hops.backward(2, RelayCommand.ERROR, Buffer.from([1]))), failed(3, 'MM_ERR_CIRCUIT_BUILD'))
 })
 
-t.test('DESTROY while extending: hop 1 tore the circuit down, nothing to DESTROY back', async (t) => {
+t.test('DESTROY while extending: torn down from somewhere on the path, no hop blamed, nothing to DESTROY back', async (t) => {
   for (const reason of [0, HopError.UNREACHABLE, HopError.HANDSHAKE, HopError.BUSY, HopError.PROTOCOL, HopError.IN_USE, 42]) {
     const { b } = buildAt(3)
     const a = b.onCell(ChannelCommand.DESTROY, destroyCell(reason))
-    t.match(a, failed(1, 'MM_ERR_CIRCUIT_CLOSED', false), `DESTROY(${hopErrorName(reason)})`)
+    // a later hop's DESTROY comes back through hop 1: blaming hop 1 would let any relay make the client drop its guard
+    t.match(a, { ...failed(0, 'MM_ERR_CIRCUIT_CLOSED', false), at: 3 }, `DESTROY(${hopErrorName(reason)})`)
     if (a.kind === 'failed') t.equal(a.message, `circuit torn down (${hopErrorName(reason)})`)
   }
 })
@@ -178,15 +179,15 @@ t.test('DESTROY while extending: hop 1 tore the circuit down, nothing to DESTROY
 t.test('answers out of order or from the wrong hop', async (t) => {
   // EXTENDED from hop 1 while hop 3 is being added (hop 2 must answer)
   const x = buildAt(3)
-  t.match(x.b.onCell(ChannelCommand.RELAY, x.hops.backward(1, RelayCommand.EXTENDED, Buffer.alloc(64))), failed(3, 'MM_ERR_CIRCUIT_BUILD'), 'EXTENDED from an earlier hop')
+  t.match(x.b.onCell(ChannelCommand.RELAY, x.hops.backward(1, RelayCommand.EXTENDED, Buffer.alloc(64))), failed(1, 'MM_ERR_CIRCUIT_BUILD'), 'EXTENDED from an earlier hop: that hop (it sealed it) is blamed, not the one being added')
   // DATA (or DROP) where an EXTENDED is due
   for (const cmd of [RelayCommand.DATA, RelayCommand.DROP, RelayCommand.EXTEND]) {
     const y = buildAt(2)
-    t.match(y.b.onCell(ChannelCommand.RELAY, y.hops.backward(1, cmd, Buffer.from('x'))), failed(2, 'MM_ERR_CIRCUIT_BUILD'), `${RelayCommand[cmd]} instead of EXTENDED`)
+    t.match(y.b.onCell(ChannelCommand.RELAY, y.hops.backward(1, cmd, Buffer.from('x'))), { ...failed(1, 'MM_ERR_CIRCUIT_BUILD'), at: 2 }, `${RelayCommand[cmd]} instead of EXTENDED: hop 1 sealed it`)
   }
   // a FORWARD from hop 1 is a layer still to peel: what is inside does not open at hop 2's position (§3)
   const w = buildAt(2)
-  t.match(w.b.onCell(ChannelCommand.RELAY, w.hops.backward(1, RelayCommand.FORWARD, Buffer.from('x'))), failed(2, 'MM_ERR_CIRCUIT_INTEGRITY'))
+  t.match(w.b.onCell(ChannelCommand.RELAY, w.hops.backward(1, RelayCommand.FORWARD, Buffer.from('x'))), { ...failed(0, 'MM_ERR_CIRCUIT_INTEGRITY'), at: 2 })
   // a CREATED while extending, an AUTH at any time, a RELAY before CREATED: not for the build
   const z = buildAt(2)
   t.same(z.b.onCell(ChannelCommand.CREATED, repad(Buffer.alloc(64))), { kind: 'wait' }, 'a CREATED while extending is ignored')
@@ -200,14 +201,14 @@ t.test('answers out of order or from the wrong hop', async (t) => {
   const f = buildAt(3)
   const bad = Buffer.from(f.hops.extended(f.sent))
   bad[100] ^= 1
-  t.match(f.b.onCell(ChannelCommand.RELAY, bad), failed(3, 'MM_ERR_CIRCUIT_INTEGRITY'), 'a flipped bit fails the build')
+  t.match(f.b.onCell(ChannelCommand.RELAY, bad), { ...failed(0, 'MM_ERR_CIRCUIT_INTEGRITY'), at: 3 }, 'a flipped bit fails the build; any earlier hop may have flipped it: none is blamed')
   const r = buildAt(3)
   const good = r.hops.extended(r.sent)
   t.match(r.b.onCell(ChannelCommand.RELAY, good), { kind: 'send' }, 'the authentic EXTENDED goes on')
-  t.match(r.b.onCell(ChannelCommand.RELAY, good), failed(4, 'MM_ERR_CIRCUIT_INTEGRITY'), 'its repeat fails the build')
+  t.match(r.b.onCell(ChannelCommand.RELAY, good), { ...failed(0, 'MM_ERR_CIRCUIT_INTEGRITY'), at: 4 }, 'its repeat fails the build')
   // DESTROY INTEGRITY from the path while extending
   const d = buildAt(2)
-  t.match(d.b.onCell(ChannelCommand.DESTROY, repad(Buffer.from([HopError.INTEGRITY]))), failed(1, 'MM_ERR_CIRCUIT_INTEGRITY', false), 'a hop destroyed the circuit for a cell out of sequence')
+  t.match(d.b.onCell(ChannelCommand.DESTROY, repad(Buffer.from([HopError.INTEGRITY]))), failed(0, 'MM_ERR_CIRCUIT_INTEGRITY', false), 'a hop destroyed the circuit for a cell out of sequence')
 })
 
 t.test('an answer that does not prove the listed key fails authentication (P4)', async (t) => {
@@ -221,14 +222,16 @@ t.test('an answer that does not prove the listed key fails authentication (P4)',
   t.match(g.b.onCell(ChannelCommand.CREATED, repad(Buffer.alloc(64))), failed(1, 'MM_ERR_HOP_AUTH'), 'a CREATED of zeros')
 })
 
-t.test('timeouts blame the hop being added; after the end nothing is awaited', async (t) => {
+t.test('timeouts: CREATE unanswered blames hop 1; an unanswered EXTEND blames no hop (path-spec §7); after the end nothing is awaited', async (t) => {
   const c = buildAt(1)
-  t.match(c.b.onTimeout(), failed(1, 'MM_ERR_CIRCUIT_BUILD'), 'CREATE unanswered')
+  t.match(c.b.onTimeout(), { ...failed(1, 'MM_ERR_CIRCUIT_BUILD'), at: 1 }, 'CREATE unanswered')
   for (const at of [2, 3, 4]) {
     const x = buildAt(at)
     const a = x.b.onTimeout()
-    t.match(a, failed(at, 'MM_ERR_CIRCUIT_BUILD'), `EXTEND to hop ${at} unanswered`)
-    if (a.kind === 'failed') t.match(a.message, /did not answer in time$/)
+    // hop at-1 (or any earlier hop) may hold the EXTEND or the EXTENDED: a hostile guard
+    // must not be able to make the client avoid the middle or exit it does not want
+    t.match(a, { ...failed(0, 'MM_ERR_CIRCUIT_BUILD'), at }, `EXTEND to hop ${at} unanswered: no hop blamed`)
+    if (a.kind === 'failed') t.match(a.message, new RegExp(`^hop ${at} .*no hop is blamed\\)$`))
   }
   const n = new ClientBuild(path)
   t.same(n.onTimeout(), { kind: 'wait' }, 'before start')

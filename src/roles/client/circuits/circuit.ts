@@ -103,7 +103,7 @@ export class Circuit extends EventEmitter<CircuitEvents> {
     }
     this.building = null
     if (a.kind === 'done') return b.resolve()
-    const err = new CircuitError(a.hop, a.code, a.message)
+    const err = new CircuitError(a.hop, a.code, a.message, a.at)
     if (a.destroy && !this.channel.ch.closed) this.channel.ch.send(encodeChannelCell(this.circId, ChannelCommand.DESTROY, Buffer.from([0])))
     this.fail(err)
     b.reject(err)

@@ -42,7 +42,7 @@ export class Streams {
         this.pending.delete(streamId)
         this.reasm.drop(streamId)
         this.reset(streamId)
-        reject(new CircuitError(n, 'MM_ERR_TIMEOUT', `no response through the circuit within ${timeoutMs} ms`))
+        reject(new CircuitError(0, 'MM_ERR_TIMEOUT', `no response through the circuit within ${timeoutMs} ms`)) // any hop may be holding it: none is blamed
       }, timeoutMs)
       this.pending.set(streamId, { resolve, reject, timer })
       try {

@@ -84,7 +84,7 @@ t.test('a built circuit: a request without answer times out on the clock and its
   const res = observed(c.request({ method: 'GET', path: '/ping', headers: {}, body: Buffer.from('ping') }, { timeoutMs: 5_000 }))
   t.equal(c.pendingRequests, 1)
   await clock.advance(5_000)
-  await t.rejects(res, { code: 'MM_ERR_TIMEOUT', hop: 1 })
+  await t.rejects(res, { code: 'MM_ERR_TIMEOUT', hop: 0 })
   t.equal(c.pendingRequests, 0)
   const data = ch.sent.filter((x) => x.cmd === ChannelCommand.RELAY).map((x) => relay.peel(x.data))
   t.ok(data.every((l) => l.cmd === RelayCommand.DATA), 'DATA to the final hop')
