@@ -5,6 +5,7 @@
 // calls one function, saves the state when told, and sends what it is given.
 // What each HopError means is in hop-error.ts. Metering (§5.5): one EXTEND per circuit
 // (a failed one ends the circuit), a CREATE budget per previous hop, relays included.
+// A circuit that ends at this hop may ask it for the consensus (§7.3, directory-cache.ts).
 import { ChannelCommand } from '../cells/channel-cell.js'
 import { RelayCommand } from '../cells/layer.js'
 import { HopError, decodeExtend, encodeError } from '../cells/relay-msg.js'
@@ -14,6 +15,7 @@ import type { Descriptor } from '../directory/descriptor.js'
 import type { ErrorCode } from '../../errors.js'
 import { HopState } from './hop-state.js'
 import { hopErrorName, relayedRefusal } from './hop-error.js'
+import { answerDirectoryRequest, type DirectoryDocument } from './directory-cache.js'
 
 export type MiddleHopAction =
   /** a RELAY cell on to the next hop: the layer under this hop's (FORWARD) */
@@ -135,7 +137,7 @@ export type ListedHops = (fingerprintHex: string) => Descriptor | undefined
  * `save` is false when the cell was dropped (the state is unchanged and need not be written);
  * `end` is true when the circuit must end here and beyond (destroy its state, DESTROY onward).
  */
-export function onRelayFromPrev (hop: HopState, data: Buffer, listed: ListedHops): { actions: MiddleHopAction[], save: boolean, end?: true } {
+export function onRelayFromPrev (hop: HopState, data: Buffer, listed: ListedHops, directory?: DirectoryDocument): { actions: MiddleHopAction[], save: boolean, end?: true } {
   let layer
   try {
     layer = hop.peel(data)
@@ -152,6 +154,12 @@ export function onRelayFromPrev (hop: HopState, data: Buffer, listed: ListedHops
       return { actions: onExtend(hop, layer.body, listed), save: true }
     case RelayCommand.DROP:
       return { actions: [], save: true }
+    case RelayCommand.DATA: {
+      // a circuit that ends here (a client's one-hop circuit): a directory request (§7.3)
+      const bodies = !hop.nextCircId && directory ? answerDirectoryRequest(layer.body, directory) : null
+      if (bodies) return { actions: bodies.map((b) => ({ type: 'answer', data: hop.originate(RelayCommand.DATA, b) })), save: true }
+      return { actions: [answerError(hop, HopError.PROTOCOL, 'DATA is for the final hop, or a directory request on a circuit that ends here')], save: true }
+    }
     default:
       return { actions: [answerError(hop, HopError.PROTOCOL, `relay command ${layer.cmd} is not for a middle hop`)], save: true }
   }

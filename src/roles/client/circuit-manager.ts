@@ -1,9 +1,12 @@
 // Keeps a client's circuits (docs/ARCHITECTURE.md): one current circuit, rotated after
 // `rotateMs` (the old one lives on until its pending requests, such as a long-poll,
 // finish), rebuilt on any failure with the request retried transparently (sends
-// carry client message ids, so a retry is stored once), routing around the hop a
-// failure blames. Which relay to enter through is the guard module's (circuits/guards.ts).
-import type { Consensus } from '../../onion/directory/consensus.js'
+// carry client message ids, so a retry is stored once), routing around a later hop only
+// when a failure is evidence against it. Which relay to enter through, and what a failure
+// counts for (reachability, path bias), is the guard module's (circuits/guards.ts); the
+// consensus comes through the guard after bootstrap (PROTOCOL §7.3).
+import { verifyConsensus, type Consensus } from '../../onion/directory/consensus.js'
+import { DIRECTORY_PATH } from '../../onion/circuits/directory-cache.js'
 import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
 import type { Logger } from '../../log.js'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
@@ -39,22 +42,70 @@ export class CircuitManager {
   private readonly clock: Clock
   /** circuits built so far (for /circuit and tests) */
   built = 0
+  /** the guard of every consensus fetch made through a guard, in order (for tests) */
+  readonly directoryFetches: string[] = []
 
   constructor (private readonly init: CircuitManagerInit) {
     this.clock = init.clock ?? systemClock
     this.channels = new ChannelPool(init.localAddress, init.dial)
   }
 
+  /**
+   * A fresh consensus (PROTOCOL §7.3). After bootstrap it always comes through a guard: a
+   * one-hop circuit to the guard the guard module picks (the same channel that carries the
+   * client's circuits, so no other relay learns the client's address, and the guard learns
+   * nothing it did not see already), asking `GET /consensus`. A guard that cannot be reached
+   * or serves nothing valid or something older than what the client holds counts as
+   * unreachable and the next guard in order is asked (guard-spec: the same guards serve
+   * directory requests). Only before any consensus and with no guard kept in the profile
+   * (the first run) does the client fetch it directly, from its configured bootstrap relays.
+   */
   async refreshConsensus (): Promise<Consensus> {
-    const relays = [...new Set([...this.init.network.relays, ...(this.consensus?.relays.map((r) => `https://${r.host}:${r.port}`) ?? [])])]
-    this.consensus = await fetchConsensus(relays, this.init.network.directoryKey, this.init.localAddress, this.clock.now())
-    return this.consensus
+    const held = this.consensus
+    let last: Error | undefined
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const pick = held ? await this.init.guards.pick(held) : await this.init.guards.stored()
+      if (!pick) {
+        if (held) break
+        return await this.adopt(await fetchConsensus(this.init.network.relays, this.init.network.directoryKey, this.init.localAddress, this.clock.now()))
+      }
+      try {
+        return await this.adopt(await this.fetchThroughGuard(pick, held))
+      } catch (err) {
+        last = err as Error
+        this.init.log.debug('consensus fetch through the guard failed', { code: (err as any).code })
+        this.init.guards.connectFailed(pick)
+      }
+    }
+    throw last ?? new MarshmelloError('MM_ERR_NO_GUARD', 'no guard to fetch the consensus through')
   }
 
-  /** the entry (from the guard module) and a path through it */
-  private async choose (exclude: Set<string>): Promise<{ pick: GuardPick, choice: PathChoice }> {
-    const pick = await this.init.guards.pick(this.consensus!, exclude)
-    return { pick, choice: choosePath(this.consensus!, { guard: pick.entry, exclude }) }
+  /** `GET /consensus` from the guard on a one-hop circuit (PROTOCOL §7.3); the guard that answered it is counted */
+  private async fetchThroughGuard (pick: GuardPick, held: Consensus | null): Promise<Consensus> {
+    this.directoryFetches.push(pick.guard.fingerprint)
+    const c = await Circuit.build({ path: [pick.guard], channels: this.channels, timeoutMs: this.init.timeoutMs, clock: this.clock })
+    try {
+      const res = await c.request({ method: 'GET', path: DIRECTORY_PATH, headers: {}, body: Buffer.alloc(0) }, { timeoutMs: this.init.timeoutMs ?? 15_000 })
+      if (res.status !== 200) throw new MarshmelloError('MM_ERR_NO_CONSENSUS', `the guard has no consensus to give (HTTP ${res.status})`)
+      let doc: unknown
+      try {
+        doc = JSON.parse(res.body.toString('utf8'))
+      } catch {
+        throw new MarshmelloError('MM_ERR_CONSENSUS', 'the guard served a consensus that is not JSON')
+      }
+      const next = verifyConsensus(doc, this.init.network.directoryKey, this.clock.now())
+      // a guard cannot take the client back in time: an older document than the one held is refused
+      if (held && next.validAfter < held.validAfter) throw new MarshmelloError('MM_ERR_CONSENSUS_OLDER', 'the guard served a consensus older than the one this client holds')
+      return next
+    } finally {
+      c.destroy()
+    }
+  }
+
+  private async adopt (c: Consensus): Promise<Consensus> {
+    this.consensus = c
+    await this.init.guards.observe(c)
+    return c
   }
 
   private async build (): Promise<Circuit> {
@@ -63,34 +114,45 @@ export class CircuitManager {
     let lastErr: Error | undefined
     let refreshed = false
     for (let attempt = 0; attempt < 4; attempt++) {
-      let chosen: { pick: GuardPick, choice: PathChoice }
+      // the guard first: when none can be used, that error is the one the user sees (no other entry is tried)
+      let pick = await this.init.guards.pick(this.consensus!)
+      let choice: PathChoice
       try {
-        chosen = await this.choose(exclude)
+        choice = choosePath(this.consensus!, { guard: pick.guard.fingerprint, exclude })
       } catch (err) {
         // our copy lists too few usable relays (it may predate relays that joined since):
         // fetch a fresh one, once per build, rather than fail until the copy expires
-        if (refreshed) throw err
+        if (refreshed || (err as any).code !== 'MM_ERR_TOO_FEW_RELAYS') throw err
         refreshed = true
         await this.refreshConsensus()
-        chosen = await this.choose(exclude)
+        pick = await this.init.guards.pick(this.consensus!)
+        choice = choosePath(this.consensus!, { guard: pick.guard.fingerprint, exclude })
       }
-      const { pick, choice } = chosen
-      await this.init.guards.adopt(pick)
       try {
         const c = await Circuit.build({ path: choice.path, channels: this.channels, timeoutMs: this.init.timeoutMs, clock: this.clock })
         this.built++
-        await this.init.guards.succeeded(pick)
+        await this.init.guards.succeeded(pick, choice.path.length)
         return c
       } catch (err) {
         lastErr = err as Error
-        const hop = err instanceof CircuitError ? err.hop : 0
-        this.init.log.debug('circuit build failed', { hop, code: (err as any).code })
-        if (hop === 1) {
-          exclude.add(choice.guard)
-          await this.init.guards.failed(pick)
+        const e = err instanceof CircuitError ? err : undefined
+        this.init.log.debug('circuit build failed', { hop: e?.hop, at: e?.at, code: (err as any).code })
+        if (e?.hop === 1) {
+          // the guard did not answer as the first hop: unreachable until its retry time
+          this.init.guards.connectFailed(pick)
+          exclude.add(pick.guard.fingerprint)
+        } else if (e !== undefined && e.at >= 2) {
+          // the guard answered and the circuit failed past it: a path-bias attempt (path-spec §7)
+          await this.init.guards.pathFailed(pick)
         }
-        if (hop >= 2 && hop <= choice.path.length - 1) exclude.add(choice.path[hop - 1].fingerprint)
-        if (attempt === 1) await this.refreshConsensus().catch(() => {})
+        // a later hop is avoided (in this build only) when its failure is evidence against it;
+        // a timeout or teardown past the guard blames no hop (client-build.ts)
+        if (e !== undefined && e.hop >= 2 && e.hop <= choice.path.length - 1) exclude.add(choice.path[e.hop - 1].fingerprint)
+        // a later hop shown to fail may have left the network since our copy: fetch a fresh one (once)
+        if (e !== undefined && e.hop >= 2 && !refreshed) {
+          refreshed = true
+          await this.refreshConsensus().catch(() => {})
+        }
       }
     }
     throw lastErr ?? new MarshmelloError('MM_ERR_CIRCUIT_BUILD', 'could not build a circuit')

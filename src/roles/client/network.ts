@@ -68,6 +68,8 @@ export function choosePath (c: Consensus, opts: { hops?: number, guard?: string,
   const chosen: Descriptor[] = []
   const fits = (r: Descriptor) => !chosen.some((x) => x.fingerprint === r.fingerprint || (!loopback && slash16(x.host) === slash16(r.host)))
   const guard = pool.find((r) => r.fingerprint === opts.guard)
+  // the entry is the guard the guard module chose, or the path fails: never another relay in its place
+  if (opts.guard !== undefined && !guard) throw new MarshmelloError('MM_ERR_NO_GUARD', 'the chosen guard is not usable in this consensus; the client will not enter through another relay')
   if (guard) chosen.push(guard)
   while (chosen.length < hops) {
     const candidates = pool.filter(fits)

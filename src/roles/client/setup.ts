@@ -62,7 +62,8 @@ export async function openClient (a: ClientArgs, deps: { clock?: Clock } = {}): 
     localAddress: a['local-address'],
     rotateMs: a.rotate * 1000,
     log,
-    guards: new Guards({ store: profileGuardStore(a.home) }),
+    // path-bias warnings about the guard (path-spec §7) are shown even without --verbose
+    guards: new Guards({ store: profileGuardStore(a.home), clock: deps.clock, log: a.verbose ? log : createLogger({ name: 'guards', level: 'warn' }) }),
     clock: deps.clock,
   })
   return new ChatClient(a.home, circuits)

@@ -114,7 +114,7 @@ async function onRelay (x: RelayContext, ch: Channel, cell: ChannelCell, key: st
     if (x.routes.arrivesOn(key) === ch) x.routes.forget(key)
     return x.perform(middle.unknownCircuit(), { prev, from: ch.remote })
   }
-  const { actions, save, end } = middle.onRelayFromPrev(hop, cell.data, x.listed)
+  const { actions, save, end } = middle.onRelayFromPrev(hop, cell.data, x.listed, x.c.directoryDocument)
   if (!save) x.perform(actions, { prev, from: ch.remote })
   // a cell out of sequence (PROTOCOL §4): the circuit ends here, and beyond with DESTROY
   if (end) return await destroyFromPrev(x, key)

@@ -107,6 +107,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
   }, {
     sessions,
     consensus: () => consensus.current,
+    directoryDocument: () => consensus.raw, // a directory cache on one-hop circuits (PROTOCOL §7.3)
     openChannel: (d, auth) => connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, localAddress, auth }),
     log,
     trace: trace ? ({ cell, ...e }) => trace!.write(JSON.stringify({ t: Date.now(), relay: self, ...e, ...(init.traceCells && cell ? { cell: cell.toString('base64') } : {}) }) + '\n') : undefined,

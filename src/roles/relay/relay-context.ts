@@ -55,6 +55,11 @@ export interface RelayCoreInit {
 export interface RelayCoreComponents {
   sessions: SessionStore
   consensus: () => Consensus | null
+  /**
+   * the signed consensus exactly as received, served to clients on one-hop circuits
+   * (PROTOCOL §7.3, a directory cache); absent: DATA on such a circuit is refused
+   */
+  directoryDocument?: () => string | null
   /** opens a channel to a listed hop; `auth` is set when the hop is a relay (§2.3: the server takes none) */
   openChannel: (target: Descriptor, auth: ChannelAuthSigner | undefined) => Promise<Channel>
   log: Logger

@@ -7,9 +7,11 @@
 // HopError table every hop shares.
 import t from 'tap'
 import { ChannelCommand } from '../../../src/onion/cells/channel-cell.js'
-import { CELL_DATA } from '../../../src/onion/cells/constants.js'
+import { CELL_DATA, forwardBodyMax } from '../../../src/onion/cells/constants.js'
 import { RelayCommand } from '../../../src/onion/cells/layer.js'
-import { HopError, decodeError, encodeExtend } from '../../../src/onion/cells/relay-msg.js'
+import { HopError, decodeData, decodeError, encodeData, encodeExtend, resetData } from '../../../src/onion/cells/relay-msg.js'
+import { decodeResponse, encodeRequest } from '../../../src/onion/streams/envelope.js'
+import { Reassembler, fragment } from '../../../src/onion/streams/reassembly.js'
 import { ClientOnion } from '../../../src/onion/circuits/client-onion.js'
 import { HOP_ERRORS, hopErrorMeaning, hopErrorName, relayedRefusal } from '../../../src/onion/circuits/hop-error.js'
 import { HopState } from '../../../src/onion/circuits/hop-state.js'
@@ -88,9 +90,11 @@ t.test('RELAY from the previous hop', async (t) => {
   // DROP: nothing, but the counter moved (saved)
   r = middle.onRelayFromPrev(hop, onion.wrapForward(1, RelayCommand.DROP, Buffer.alloc(0)), listed)
   t.same(r, { actions: [], save: true })
-  // DATA at a middle hop
+  // DATA at a relay that is no directory cache (or not a DATA body)
   r = middle.onRelayFromPrev(hop, onion.wrapForward(1, RelayCommand.DATA, Buffer.alloc(9)), listed)
-  t.same(errorOf(onion, r.actions[0]), { hop: 1, code: HopError.PROTOCOL, reason: 'relay command 4 is not for a middle hop' })
+  t.same(errorOf(onion, r.actions[0]), { hop: 1, code: HopError.PROTOCOL, reason: 'DATA is for the final hop, or a directory request on a circuit that ends here' })
+  r = middle.onRelayFromPrev(hop, onion.wrapForward(1, RelayCommand.DATA, Buffer.alloc(9)), listed, () => '{}')
+  t.equal(errorOf(onion, r.actions[0]).code, HopError.PROTOCOL, 'a malformed DATA body is refused even by a cache')
 
   // P7: EXTEND only to a listed hop at exactly its listed address
   for (const [name, body] of [
@@ -206,4 +210,50 @@ t.test('one table of HopError meanings', async (t) => {
   t.same(codes.map((c) => HOP_ERRORS[c as HopError].onCreate), ['MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_HOP_AUTH', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_BUILD', 'MM_ERR_CIRCUIT_ID_IN_USE', 'MM_ERR_CIRCUIT_INTEGRITY'], 'and for a DESTROY answering CREATE')
   t.same([hopErrorMeaning(0), hopErrorMeaning(8), relayedRefusal(99)], [undefined, undefined, HopError.UNREACHABLE])
   t.same([hopErrorName(4), hopErrorName(0), hopErrorName(200)], ['BUSY', 'reason 0', 'reason 200'])
+})
+
+t.test('a directory request on a circuit that ends here (PROTOCOL §7.3): the consensus as received, in DATA this hop originates', async (t) => {
+  const doc = JSON.stringify({ v: 1, relays: Array.from({ length: 40 }, (_, i) => ({ nickname: `relay-${i}`, pad: 'x'.repeat(200) })) })
+  const ask = (h: HopState, o: ClientOnion, req: { method: string, path: string }, get: () => string | null = () => doc, streamId = 1) => {
+    const body = fragment(streamId, encodeRequest({ ...req, headers: {}, body: Buffer.alloc(0) }), forwardBodyMax(1))
+    t.equal(body.length, 1, 'the request is one piece')
+    const r = middle.onRelayFromPrev(h, o.wrapForward(1, RelayCommand.DATA, body[0]), listed, get)
+    t.equal(r.save, true, 'positions moved: the state is saved')
+    const asm = new Reassembler()
+    let msg: Buffer | undefined
+    for (const a of r.actions) {
+      t.equal(a.type, 'answer')
+      const u = o.unwrapBackward(Buffer.concat([(a as { data: Buffer }).data, Buffer.alloc(CELL_DATA - (a as { data: Buffer }).data.length)]))
+      t.same([u.hop, u.cmd], [1, RelayCommand.DATA], 'DATA originated by hop 1')
+      const got = asm.push(decodeData(u.body), 0)
+      if (got.kind === 'message') msg = got.data
+    }
+    return { res: decodeResponse(msg!), cells: r.actions.length }
+  }
+  const { hop, onion } = circuit()
+  const ok = ask(hop, onion, { method: 'GET', path: '/consensus' })
+  t.equal(ok.res.status, 200)
+  t.equal(ok.res.body.toString(), doc, 'the document byte for byte')
+  t.ok(ok.cells > 1, `a document over one cell comes in ${ok.cells} cells`)
+  // the same circuit can ask again (the stream ids go up)
+  t.equal(ask(hop, onion, { method: 'GET', path: '/consensus' }, undefined, 2).res.status, 200)
+  const code = (r: { res: { status: number, body: Buffer } }) => [r.res.status, JSON.parse(r.res.body.toString()).error.code]
+  t.same(code(ask(hop, onion, { method: 'GET', path: '/v1/rooms/lobby/messages' }, undefined, 3)), [404, 'MM_ERR_DIR_REQUEST'], 'nothing but the consensus')
+  t.same(code(ask(hop, onion, { method: 'POST', path: '/consensus' }, undefined, 4)), [404, 'MM_ERR_DIR_REQUEST'])
+  t.same(code(ask(hop, onion, { method: 'GET', path: '/consensus' }, () => null, 5)), [503, 'MM_ERR_NO_CONSENSUS'], 'none yet')
+  // a request in two pieces: the cache keeps no stream state
+  const two = encodeData({ streamId: 6, flags: 0, offset: 0, total: 40, data: Buffer.alloc(20) })
+  const r = middle.onRelayFromPrev(hop, onion.wrapForward(1, RelayCommand.DATA, two), listed, () => doc)
+  t.same(r.actions.map((a) => a.type), ['answer'], 'a piece that is not the whole request: one error response (MM_ERR_DIR_REQUEST)')
+  // a RESET needs no answer
+  const z = circuit()
+  t.same(middle.onRelayFromPrev(z.hop, z.onion.wrapForward(1, RelayCommand.DATA, resetData(1)), listed, () => doc), { actions: [], save: true }, 'a RESET: no answer')
+  // an extended circuit does not end here: DATA to this hop is refused, the cache is not asked
+  const x = circuit()
+  x.hop.nextCircId = 7
+  x.hop.nextFingerprint = FP2
+  let asked = false
+  const e = middle.onRelayFromPrev(x.hop, x.onion.wrapForward(1, RelayCommand.DATA, fragment(1, encodeRequest({ method: 'GET', path: '/consensus', headers: {}, body: Buffer.alloc(0) }), forwardBodyMax(1))[0]), listed, () => { asked = true; return doc })
+  t.equal(errorOf(x.onion, e.actions[0]).code, HopError.PROTOCOL)
+  t.equal(asked, false)
 })

@@ -97,6 +97,10 @@ export class InProcessNet {
   readonly relays: InProcessRelay[] = []
   readonly listeners = new Map<string, Listener>()
   consensus: Consensus
+  /** the signed consensus text relays serve as directory caches on one-hop circuits (PROTOCOL §7.3); null: none yet */
+  raw: string | null = null
+  /** what one relay (by host) serves instead of `raw`: a hostile or stale cache */
+  readonly rawOf = new Map<string, string | null>()
   final!: FinalHopInProcess
   private port = 40000
 
@@ -120,6 +124,7 @@ export class InProcessNet {
     const core = new RelayCore({ identity, createRate: 3, createBurst: 90, maxCircuits: o.maxCircuits, ...o.init }, {
       sessions,
       consensus: () => this.consensus,
+      directoryDocument: () => this.rawOf.has(host) ? this.rawOf.get(host)! : this.raw,
       log: silentLogger,
       clock: this.clock,
       trace: (e) => traces.push(e),

@@ -16,23 +16,24 @@ async function tempHome (t: { teardown: (fn: () => unknown) => void }): Promise<
 t.test('save, load, update', async t => {
   const home = await tempHome(t)
   t.same(await loadSettings(home), {}, 'no file: empty settings')
-  const s = { relay: 'wss://127.0.0.1:9001', directoryKey: 'ab'.repeat(32), devnetDir: '/tmp/devnet', guard: { fingerprint: 'cd'.repeat(32), failures: 0 } }
+  const s = { relay: 'wss://127.0.0.1:9001', directoryKey: 'ab'.repeat(32), devnetDir: '/tmp/devnet', guard: { v: 2 as const, sampled: [{ fingerprint: 'cd'.repeat(32), addedAt: 1, attempts: 0, successes: 0 }] } }
   await saveSettings(home, s)
   t.same(await loadSettings(home), s)
   t.equal((await stat(join(home, 'settings.json'))).mode & 0o777, 0o600)
   t.equal((await stat(home)).mode & 0o777, 0o700)
 
-  const next = await updateSettings(home, cur => ({ ...cur, guard: { ...cur.guard!, failures: cur.guard!.failures + 1 } }))
-  t.equal(next.guard?.failures, 1)
-  await Promise.all([1, 2, 3].map(async () => await updateSettings(home, cur => ({ ...cur, guard: { ...cur.guard!, failures: cur.guard!.failures + 1 } }))))
-  t.equal((await loadSettings(home)).guard?.failures, 4, 'concurrent updates are not lost')
+  const bump = (cur: Awaited<ReturnType<typeof loadSettings>>) => ({ ...cur, guard: { v: 2 as const, sampled: cur.guard!.sampled.map((g) => ({ ...g, attempts: g.attempts + 1 })) } })
+  const next = await updateSettings(home, bump)
+  t.equal(next.guard?.sampled[0].attempts, 1)
+  await Promise.all([1, 2, 3].map(async () => await updateSettings(home, bump)))
+  t.equal((await loadSettings(home)).guard?.sampled[0].attempts, 4, 'concurrent updates are not lost')
   t.same(await readdir(home), ['settings.json'], 'no temp files left')
 })
 
 t.test('validation', async t => {
   const home = await tempHome(t)
   await t.rejects(saveSettings(home, { relay: '' }), { code: 'MM_ERR_BAD_INPUT' })
-  await t.rejects(saveSettings(home, { guard: { fingerprint: 'x', failures: -1 } }), { code: 'MM_ERR_BAD_INPUT' })
+  await t.rejects(saveSettings(home, { guard: { fingerprint: 'x', failures: -1 } as never }), { code: 'MM_ERR_BAD_INPUT' })
   await t.rejects(updateSettings(home, () => ({ relay: 5 as never })), { code: 'MM_ERR_BAD_INPUT' })
   await saveSettings(home, { relay: 'r', extra: 'dropped' } as never)
   t.same(await loadSettings(home), { relay: 'r' }, 'unknown fields are dropped')
