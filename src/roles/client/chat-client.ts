@@ -8,7 +8,7 @@
 import { randomBase64url } from '../../onion/crypto/random.js'
 import { MarshmelloError, isErrorCode } from '../../errors.js'
 import { passwordProblem } from '../../limits.js'
-import { USERNAME_RULE, toUsername } from '../../names.js'
+import { USERNAME_RULE, isRoomName, toUsername } from '../../names.js'
 import type { UserKeys } from '../../storage/types.js'
 import type { CircuitManager } from './circuit-manager.js'
 import { generateIdentity, publicKeys, keyFingerprint, type Identity } from './e2e/keys.js'
@@ -34,7 +34,19 @@ export interface ChatMessage {
 
 interface WireMessage { id: string, from: string, room?: string, to?: string, clientId: string, body: string, sentAt: number }
 
-export interface Page { messages: ChatMessage[], cursor?: string }
+export interface Page {
+  messages: ChatMessage[]
+  /** after a forward read: where to go on; after a `before` read: the page's oldest id (the next `before`) */
+  cursor?: string
+  /** with `latest` or `before`: older messages exist */
+  hasMore?: boolean
+}
+
+/** a room that exists on the server (GET /v1/rooms): its name, how many messages, when the newest came */
+export interface RoomInfo { name: string, messages: number, lastAt: number }
+
+/** the DMs with one peer before a position: `before` goes on (undefined: nothing older) */
+export interface DmOlderPage { messages: ChatMessage[], before?: string }
 
 export interface ReadOptions {
   /** messages after this id */
@@ -44,6 +56,19 @@ export interface ReadOptions {
   limit?: number
   /** the newest page (joining a room), not with after or wait */
   latest?: boolean
+  /** older history: the newest page of the messages before this id, not with after, wait or latest */
+  before?: string
+}
+
+/** the query string of a message read */
+function readQuery (opts: ReadOptions): string {
+  const q = new URLSearchParams()
+  if (opts.latest) q.set('latest', '1')
+  if (opts.after) q.set('after', opts.after)
+  if (opts.before) q.set('before', opts.before)
+  if (opts.limit) q.set('limit', String(opts.limit))
+  if (opts.wait) q.set('wait', String(opts.wait))
+  return q.size ? '?' + q : ''
 }
 
 /** Thrown when a contact's key differs from the one pinned on first use. */
@@ -190,13 +215,24 @@ export class ChatClient {
   /** a page after `after` (long-polling `wait` seconds), or with `latest` the room's newest page */
   async readRoom (room: string, opts: ReadOptions = {}): Promise<Page> {
     this.me()
+    const { data } = await this.call('GET', `/v1/rooms/${encodeURIComponent(room.toLowerCase())}/messages${readQuery(opts)}`, undefined, { timeoutMs: ((opts.wait ?? 0) + 15) * 1000 })
+    return { messages: (data.messages as WireMessage[]).map((m) => this.show(m)), cursor: data.cursor ?? (opts.before ? undefined : opts.after), hasMore: data.hasMore === true }
+  }
+
+  /**
+   * The rooms that exist on the server, by name, from after `after` (GET /v1/rooms): names
+   * the server sends are checked against the room rule, so a hostile one cannot be shown.
+   */
+  async listRooms (opts: { after?: string, limit?: number } = {}): Promise<{ rooms: RoomInfo[], cursor: string | null, hasMore: boolean }> {
+    this.me()
     const q = new URLSearchParams()
-    if (opts.latest) q.set('latest', '1')
     if (opts.after) q.set('after', opts.after)
     if (opts.limit) q.set('limit', String(opts.limit))
-    if (opts.wait) q.set('wait', String(opts.wait))
-    const { data } = await this.call('GET', `/v1/rooms/${encodeURIComponent(room.toLowerCase())}/messages${q.size ? '?' + q : ''}`, undefined, { timeoutMs: ((opts.wait ?? 0) + 15) * 1000 })
-    return { messages: (data.messages as WireMessage[]).map((m) => this.show(m)), cursor: data.cursor ?? opts.after }
+    const { data } = await this.call('GET', `/v1/rooms${q.size ? '?' + q : ''}`)
+    const rooms = (Array.isArray(data?.rooms) ? data.rooms as RoomInfo[] : [])
+      .filter((r) => isRoomName(r?.name) && Number.isSafeInteger(r.messages) && Number.isFinite(r.lastAt))
+      .map((r) => ({ name: r.name, messages: r.messages, lastAt: r.lastAt }))
+    return { rooms, cursor: typeof data?.cursor === 'string' ? data.cursor : null, hasMore: data?.hasMore === true }
   }
 
   private show (m: WireMessage): ChatMessage {
@@ -250,16 +286,31 @@ export class ChatClient {
 
   async readDms (opts: ReadOptions = {}): Promise<Page> {
     const { name, identity } = this.me()
-    const q = new URLSearchParams()
-    if (opts.latest) q.set('latest', '1')
-    if (opts.after) q.set('after', opts.after)
-    if (opts.limit) q.set('limit', String(opts.limit))
-    if (opts.wait) q.set('wait', String(opts.wait))
-    const { data } = await this.call('GET', `/v1/dms${q.size ? '?' + q : ''}`, undefined, { timeoutMs: ((opts.wait ?? 0) + 15) * 1000 })
+    const { data } = await this.call('GET', `/v1/dms${readQuery(opts)}`, undefined, { timeoutMs: ((opts.wait ?? 0) + 15) * 1000 })
     const out: ChatMessage[] = []
     const senders = new Map<string, Promise<UserKeys>>() // one key lookup per sender and page
     for (const m of data.messages as WireMessage[]) out.push(await this.openOne(m, name, identity, senders))
-    return { messages: out, cursor: data.cursor ?? opts.after }
+    return { messages: out, cursor: data.cursor ?? (opts.before ? undefined : opts.after), hasMore: data.hasMore === true }
+  }
+
+  /**
+   * Older DMs with `peer`, before the DM id `before`: the server keeps one DM stream per
+   * user, so this reads it backwards a page at a time (at most `maxPages` of 200) until
+   * `limit` of them are with `peer`; `before` of the answer is where to go on.
+   */
+  async dmOlder (peer: string, before: string, opts: { limit?: number, maxPages?: number } = {}): Promise<DmOlderPage> {
+    const user = peer.toLowerCase()
+    const limit = opts.limit ?? 20
+    const found: ChatMessage[] = []
+    let cursor: string | undefined = before
+    for (let pages = 0; cursor !== undefined && found.length < limit && pages < (opts.maxPages ?? 5); pages++) {
+      const p = await this.readDms({ before: cursor, limit: 200 })
+      found.unshift(...p.messages.filter((m) => m.from === user || m.to === user))
+      cursor = p.hasMore ? p.cursor : undefined
+    }
+    // more than asked: the newest `limit` are shown, and the next page starts at the oldest of them
+    if (found.length > limit) return { messages: found.slice(-limit), before: found[found.length - limit].id }
+    return { messages: found, before: cursor }
   }
 
   /** the people of the last 200 DMs, the most recent first (read without opening them) */

@@ -1,7 +1,8 @@
 // `marshmello chat` driven in a real pseudo-terminal (util-linux `script`) on a live
 // network (server + 3 relays): alice logs in at the prompts (the password is never
 // echoed), chats in the lobby with bob (who uses the scripting commands), gets his
-// message live above her prompt, DMs him end-to-end, and uses /whois, /circuit and
+// message live above her prompt, DMs him end-to-end, and uses /whois, /circuit, /rooms
+// (the rooms on the server), /older (history before the newest page, from the server) and
 // /quit. The screen she saw is saved to docs/terminal-transcript.txt when
 // MM_UPDATE_TRANSCRIPT=1.
 import t from 'tap'
@@ -10,6 +11,7 @@ import { join } from 'node:path'
 import { ROOT, run, tmp } from '../../helpers/net.js'
 import { hasScript, render, terminal } from './pty.js'
 import { startNetwork, type Network } from '../../helpers/network.js'
+import { openClient } from '../../../src/roles/client/setup.js'
 
 const PW = { alice: 'Zq7-hidden-pass', bob: 'bob-password-22' }
 let net: Network
@@ -89,6 +91,38 @@ t.test('terminal chat', { skip: hasScript ? false : 'util-linux script is not in
   t.equal(hops.length, 4, '/circuit shows 4 hops (3 relays and the server)')
   t.match(hops[3], /server \S+ [0-9a-f]{16}… at 127\.0\.0\.1:\d+/)
   for (const [i, h] of hops.slice(0, 3).entries()) t.match(h, new RegExp(`relay ${i + 1} relay\\d [0-9a-f]{16}… at 127\\.0\\.0\\.1\\d:\\d+`))
+
+  // the rooms on the server, and older history a page at a time (GET …?before=)
+  const bobClient = await openClient({ home: home.bob, devnet: net.dir, rotate: 600, verbose: false })
+  try {
+    await bobClient.login('bob', PW.bob)
+    for (let i = 1; i <= 80; i++) await bobClient.sendRoom('archive', `old ${i}`)
+  } finally {
+    await bobClient.logout()
+    await bobClient.circuits.close()
+  }
+  at = tui.output().length
+  tui.type('/rooms\r')
+  await tui.waitFor(/rooms on the server \(by name\):\n {2}#archive {2}80 messages, last \d\d:\d\d:\d\d\n {2}#lobby {2}2 messages, last \d\d:\d\d:\d\d {2}\(joined\)/, at)
+  const listing = render(tui.output().slice(at))
+  t.match(listing, /your rooms:\n {2}#lobby\nrooms on the server/, '/rooms shows the joined rooms first (alice is in the DM with bob)')
+  t.notMatch(listing.slice(listing.indexOf('rooms on the server')).split('\n').filter((l) => l.startsWith('  #')).join('\n'), /bob|alice/, 'and no members or senders')
+  at = tui.output().length
+  tui.type('/join archive\r')
+  await tui.waitFor(/#archive bob: old 80\n/, at)
+  const lines = (from: number) => render(tui.output().slice(from)).split('\n').map((l) => /#archive bob: old (\d+)$/.exec(l)?.[1]).filter(Boolean).map(Number)
+  t.same(lines(at), Array.from({ length: 20 }, (_, i) => 61 + i), 'joining shows the newest 20')
+  at = tui.output().length
+  tui.type('/older\r')
+  await tui.waitFor(/── end of the older page; \/older for more ──/, at)
+  t.same(lines(at), Array.from({ length: 50 }, (_, i) => 11 + i), '/older: the 50 before, oldest first')
+  at = tui.output().length
+  tui.type('/older\r')
+  await tui.waitFor(/── end of the older page \(the start of the history\) ──/, at)
+  t.same(lines(at), Array.from({ length: 10 }, (_, i) => 1 + i), 'then the first ten')
+  at = tui.output().length
+  tui.type('/older\r')
+  await tui.waitFor(/nothing older here/, at)
 
   tui.type('/quit\r')
   t.equal(await tui.exited, 0, '/quit exits with 0')

@@ -34,6 +34,8 @@ export class ChatSession {
   readonly outbox: Outbox<ChatMessage>
   private gen = 0
   quitting = false
+  /** the oldest message shown in the current view (where /older goes on from); undefined: nothing older */
+  private older: { view: View, before?: string } | null = null
   private readonly announced = new Set<number>()
   private readonly slow = new Map<number, { cancel (): void }>()
   private saveTimer: { cancel (): void } | null = null
@@ -117,9 +119,39 @@ export class ChatSession {
     this.unreadDms.delete(peer)
     this.save()
     this.refresh()
+    const gen = this.gen
     const history = await this.client.dmHistory(peer, { limit: BACKLOG })
-    if (history.length) this.screen.say(`── your last ${dmCount(history.length)} with ${peer} ──`, ...history.map((m) => this.format(m)))
+    if (gen === this.gen) this.older = { view: { dm: peer }, before: history[0]?.id }
+    if (history.length) this.screen.say(`── your last ${dmCount(history.length)} with ${peer}${history.length >= BACKLOG ? ' (/older shows earlier ones)' : ''} ──`, ...history.map((m) => this.format(m)))
     else this.screen.say(`── no DMs with ${peer} yet ──`)
+  }
+
+  /**
+   * The page of history before the oldest shown here (GET …?before=, PROTOCOL §6), printed
+   * between two rulers; false when there is nothing older.
+   */
+  async showOlder (): Promise<boolean> {
+    const view = this.view
+    const at = this.older
+    if (at === null || !sameView(at.view, view) || at.before === undefined) return false
+    let messages: ChatMessage[]
+    let before: string | undefined
+    if ('room' in view) {
+      const p = await this.client.readRoom(view.room, { before: at.before, limit: MAX_BACKLOG })
+      messages = p.messages
+      before = p.hasMore ? p.cursor : undefined
+    } else {
+      const p = await this.client.dmOlder(view.dm, at.before, { limit: MAX_BACKLOG })
+      messages = p.messages
+      before = p.before
+    }
+    if (!sameView(this.view, view)) return true // moved on meanwhile: not this view's page any more
+    this.older = { view, before }
+    if (!messages.length) return false
+    const where = 'room' in view ? `#${view.room}` : `with ${view.dm}`
+    this.screen.say(`── ${messages.length} older message${messages.length === 1 ? '' : 's'} ${where} ──`, ...messages.map((m) => this.format(m)),
+      `── end of the older page${before === undefined ? ' (the start of the history)' : '; /older for more'} ──`)
+    return true
   }
 
   retry (n: number): boolean { return this.outbox.retry(n) }
@@ -170,6 +202,7 @@ export class ChatSession {
           ? await this.client.readRoom(room, { latest: true, limit: backlog })
           : await this.client.readRoom(room, { after: cursor, wait: LONG_POLL_S })
         if (!live()) return
+        if (first) this.older = { view: { room }, before: p.hasMore ? p.messages[0]?.id : undefined }
         first = false
         failures = 0
         lastError = ''
@@ -307,6 +340,8 @@ export class ChatSession {
     this.saveTimer = this.clock.setTimeout(() => { this.saveTimer = null; this.save() }, 1000)
   }
 }
+
+const sameView = (a: View, b: View): boolean => 'room' in a ? 'room' in b && a.room === b.room : 'dm' in b && a.dm === b.dm
 
 export const errText = (err: unknown): string => isMarshmelloError(err) ? err.message : (err as Error)?.message ?? String(err)
 

@@ -3,12 +3,17 @@
 import { ROOM_RULE, USERNAME_RULE, toRoomName, toUsername } from '../../../names.js'
 import { MAX_JOINED } from '../profile/chat-state.js'
 import type { ChatSession } from './chat-session.js'
+import { chatTime } from './format.js'
+
+/** rooms of the server listed by one /rooms */
+const ROOM_PAGE = 30
 
 export const HELP = [
   'commands:',
   '  /join ROOM     go to a room (joined rooms are kept; a room is created by its first message)',
   '  /leave [ROOM]  stop following a room (default: this one)',
-  '  /rooms         your rooms, with unread counts',
+  '  /rooms [NAME]  your rooms with unread counts, then the rooms on the server (from after NAME)',
+  '  /older         the page of history before the oldest message shown here',
   '  /dm USER       talk to USER, end-to-end encrypted (shows your last DMs with them)',
   '  /dms           the people you have DMs with, with unread counts',
   '  /retry N       send message N again after it failed',
@@ -51,13 +56,30 @@ export async function runCommand (s: ChatSession, line: string): Promise<'quit' 
       return
     }
     case '/rooms': {
+      const after = arg ? toRoomName(arg) : undefined
+      if (after === null) { say(`! ${ROOM_RULE}`); return }
       const rooms = s.state.rooms
-      if (!rooms.length) { say('no rooms joined; /join ROOM'); return }
-      say('your rooms:', ...rooms.map((r) => {
-        const here = 'room' in s.view && s.view.room === r
-        const n = s.unreadRooms.get(r) ?? 0
-        return `  #${r}${here ? '  (here)' : n ? `  ${n} unread` : ''}`
-      }))
+      if (after === undefined) {
+        if (!rooms.length) say('no rooms joined; /join ROOM')
+        else {
+          say('your rooms:', ...rooms.map((r) => {
+            const here = 'room' in s.view && s.view.room === r
+            const n = s.unreadRooms.get(r) ?? 0
+            return `  #${r}${here ? '  (here)' : n ? `  ${n} unread` : ''}`
+          }))
+        }
+      }
+      // names are checked by listRooms (the room rule), so they are safe to print
+      const list = await s.client.listRooms({ after, limit: ROOM_PAGE })
+      if (!list.rooms.length) { say(after ? `no rooms on the server after #${after}` : 'no rooms on the server hold messages yet'); return }
+      const now = s.clock.now()
+      say(`rooms on the server${after ? ` after #${after}` : ''} (by name):`, ...list.rooms.map((r) =>
+        `  #${r.name}  ${r.messages} message${r.messages === 1 ? '' : 's'}, last ${chatTime(r.lastAt, now)}${rooms.includes(r.name) ? '  (joined)' : ''}`))
+      if (list.hasMore && list.cursor) say(`  … more: /rooms ${list.cursor}`)
+      return
+    }
+    case '/older': {
+      if (!await s.showOlder()) say('nothing older here')
       return
     }
     case '/dms': {

@@ -1,6 +1,6 @@
 // The local web UI as a fastify app (apart from its listener, so tests can use
 // inject): the page, its script and stylesheet, and the JSON API the page calls
-// (account, network settings, rooms, DMs and their older pages, the outbox of sends
+// (account, network settings, rooms joined and on the server, DMs and their older pages, the outbox of sends
 // that wait for the network, contacts' keys, the circuit, events).
 // Every request passes security.ts first; every error becomes {error:{code,message}}.
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
@@ -12,7 +12,10 @@ import { guardHook } from './security.js'
 import type { FirstTry } from './outbox.js'
 import type { WebSession } from './session.js'
 import { MESSAGE_MAX_CHARS } from './ui/limits.js'
-import type { NetworkChange, SessionView, Target } from './wire.js'
+import type { NetworkChange, RoomListView, SessionView, Target } from './wire.js'
+
+/** rooms of the server the sidebar lists per page */
+const ROOM_LIST_PAGE = 50
 
 export interface WebAssets { html: string, css: string, js: string }
 
@@ -107,6 +110,10 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
   })
 
   app.get('/api/rooms', async () => ({ rooms: session.joinedRooms() }))
+  app.get('/api/room-list', { schema: { querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'string', pattern: ROOM_INPUT } } } } }, async (req): Promise<RoomListView> => {
+    const after = (req.query as { after?: string }).after
+    return await session.me().client.listRooms({ after: after === undefined ? undefined : lower(after), limit: ROOM_LIST_PAGE })
+  })
   app.get('/api/rooms/:room/messages', { schema: { params: roomParams, querystring: pageQuery } }, async (req) => {
     const room = lower((req.params as { room: string }).room)
     return { room, ...(await session.roomMessages(room, (req.query as { before?: string }).before)) }

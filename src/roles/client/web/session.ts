@@ -17,14 +17,17 @@ import type { ClientArgs } from '../setup.js'
 import { EventFeed } from './events.js'
 import { loadJoinedRooms, saveJoinedRooms } from './joined-rooms.js'
 import { Outbox, type FirstTry } from './outbox.js'
-import { Timeline, dmPeer, view } from './timeline.js'
+import { PAGE, Timeline, dmPeer, view } from './timeline.js'
 import { MESSAGE_MAX_CHARS, PASSWORD_MIN, PASSWORD_RULE, messageTooLong } from './ui/limits.js'
 import type { HopView, MessagesPage, NetworkChange, NetworkView, OutboxView, Target } from './wire.js'
 
 export type { NetworkChange } from './wire.js'
 export { view, dmPeer } from './timeline.js'
 export { MESSAGE_MAX_CHARS }
-/** the newest messages read when a conversation is joined (the server's largest page) */
+/**
+ * The newest DMs read at login (the server's largest page: DMs are one stream, and the
+ * conversations are found in it); a room reads one page, the rest comes on request.
+ */
 const CATCH_UP = 200
 
 export interface SessionComponents {
@@ -174,27 +177,39 @@ export class WebSession {
     await saveJoinedRooms(client.home, name, this.joinedRooms()).catch(() => {}) // a read-only home still chats
   }
 
-  /** a room's newest cached messages (or those before `before`); a room not followed is read through the onion */
+  /**
+   * A room's newest messages, or the page before message `before`: from the cache while it
+   * has them, else from the server (GET …?before=, PROTOCOL §6); a room not followed is
+   * read through the onion.
+   */
   async roomMessages (room: string, before?: string): Promise<MessagesPage> {
     const { client } = this.me()
     const r = this.rooms.get(room)
     if (r) {
       await r.ready
-      const p = r.timeline.page({ before })
-      return { messages: p.messages.map(view), older: p.older }
+      const cached = before === undefined || r.timeline.byId.has(before) ? r.timeline.page({ before }) : null
+      if (cached && (before === undefined || cached.messages.length > 0)) {
+        return { messages: cached.messages.map(view), older: cached.older || r.timeline.olderOnServer }
+      }
     }
-    if (before !== undefined) return { messages: [], older: false }
-    const p = await client.readRoom(room, { latest: true, limit: 50 })
-    return { messages: p.messages.map(view), older: false }
+    const p = before === undefined ? await client.readRoom(room, { latest: true, limit: PAGE }) : await client.readRoom(room, { before, limit: PAGE })
+    return { messages: p.messages.map(view), older: p.hasMore === true }
   }
 
-  /** the DMs with `peer`, newest cached page (or the one before `before`) */
+  /** the DMs with `peer`: the newest cached page, or the one before `before` (from the server once the cache has none) */
   async conversation (peer: string, before?: string): Promise<MessagesPage> {
-    const { name } = this.me()
+    const { client, name } = this.me()
     if (!this.dms) return { messages: [], older: false }
     await this.dms.ready
-    const p = this.dms.timeline.page({ before, filter: (m) => dmPeer(name, m) === peer })
-    return { messages: p.messages.map(view), older: p.older }
+    const timeline = this.dms.timeline
+    const mine = (m: ChatMessage) => dmPeer(name, m) === peer
+    const cached = before === undefined || timeline.byId.has(before) ? timeline.page({ before, filter: mine }) : null
+    if (cached && (before === undefined || cached.messages.length > 0)) {
+      return { messages: cached.messages.map(view), older: cached.older || timeline.olderOnServer }
+    }
+    if (before === undefined) return { messages: [], older: false }
+    const p = await client.dmOlder(peer, before, { limit: PAGE })
+    return { messages: p.messages.map(view), older: p.before !== undefined }
   }
 
   /** every user this session has DMs with, most recent first */
@@ -281,8 +296,9 @@ export class WebSession {
         try {
           if (!caughtUp) {
             // the newest page, then everything after it as it comes
-            const p = await read({ latest: true, limit: CATCH_UP })
+            const p = await read({ latest: true, limit: timeline === this.dms?.timeline ? CATCH_UP : PAGE })
             p.messages.forEach((m) => timeline.add(m))
+            if (p.hasMore) timeline.olderOnServer = true
             cursor = p.cursor ?? cursor
             caughtUp = true
             this.setOnline(true)

@@ -1,7 +1,8 @@
 // A bounded cache of one conversation's messages (a room, or all DMs) keyed by id,
 // as the web session keeps it from its long-polls, and the page's view of a message:
 // a DM that failed verification carries no text. Pages are read newest first from the
-// cache, `before` an id for older history. Leaves out reading from the network.
+// cache, `before` an id for older history; what is older than the cache the session
+// reads from the server. Leaves out reading from the network.
 import type { ChatMessage } from '../chat-client.js'
 import type { MessageView } from './wire.js'
 
@@ -12,6 +13,8 @@ export const PAGE = 50
 
 export class Timeline {
   readonly byId = new Map<string, ChatMessage>()
+  /** the server holds older messages than the oldest cached (the first read said so, or the cache dropped some) */
+  olderOnServer = false
 
   add (m: ChatMessage): boolean {
     if (this.byId.has(m.id)) return false
@@ -19,6 +22,7 @@ export class Timeline {
     if (this.byId.size > KEEP) {
       const drop = this.sorted().slice(0, this.byId.size - KEEP)
       for (const d of drop) this.byId.delete(d.id)
+      this.olderOnServer = true
     }
     return true
   }

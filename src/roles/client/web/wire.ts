@@ -49,6 +49,12 @@ export interface OutboxView {
   message?: MessageView
 }
 
+/** a room on the server (GET /api/room-list): exists because it holds messages; no members are known */
+export interface RoomInfoView { name: string, messages: number, lastAt: number }
+
+/** GET /api/room-list: one page by name; `cursor` (the last name) asks for the next with `after` */
+export interface RoomListView { rooms: RoomInfoView[], cursor: string | null, hasMore: boolean }
+
 /** GET …/messages: the newest (or those before `before`), oldest first; `older`: more are cached */
 export interface MessagesPage { messages: MessageView[], older: boolean }
 

@@ -401,19 +401,36 @@ t.test('web UI', async (t) => {
     t.same(await pa.locator('#room-list button').evaluateAll((bs) => bs.map((b) => (b as HTMLElement).dataset.name)), ['lobby', 'side', 'second-room'], 'the joined rooms came back')
     t.same(JSON.parse(readFileSync(join(alice.home, 'profiles', 'alice', 'rooms.json'), 'utf8')).rooms, ['lobby', 'side', 'second-room'], 'kept in the profile')
 
-    // older history on scroll: 60 messages, the newest 50 shown, the rest when scrolled to the top
-    for (let i = 1; i <= 60; i++) t.equal((await api(bob, 'POST', '/api/rooms/history/messages', { text: `history ${i}` })).status, 201)
+    // older history on scroll: 110 messages; the UI caches the newest page (50), the rest
+    // comes from the server a page at a time (GET …?before=) when scrolled to the top
+    for (let i = 1; i <= 110; i++) t.equal((await api(bob, 'POST', '/api/rooms/history/messages', { text: `history ${i}` })).status, 201)
     await pa.fill('#join-name', 'history')
     await pa.press('#join-name', 'Enter')
-    await seen(pa, 'history 60')
+    await seen(pa, 'history 110')
     t.equal(await pa.locator('#messages .msg').count(), 50, 'the newest 50 are shown')
     t.ok(await pa.isVisible('#messages .older button'), 'with a way to load older ones')
-    await pa.locator('#messages').evaluate((el) => { el.scrollTop = 0 })
-    // wait for the older page itself ('history 1' as text would also match 'history 11'…, already shown)
-    await pa.waitForFunction(() => document.querySelectorAll('#messages .msg').length >= 60, undefined, { timeout: 30_000 }).catch(() => {})
-    t.equal(await pa.locator('#messages .msg').count(), 60, 'scrolling to the top loaded the older 10')
-    t.equal(await pa.locator('#messages .msg .text').first().textContent(), 'history 1', 'oldest first')
+    for (const want of [100, 110]) {
+      await pa.locator('#messages').evaluate((el) => { el.scrollTop = 0 })
+      // wait for the older page itself ('history 1' as text would also match 'history 11'…, already shown)
+      await pa.waitForFunction((n) => document.querySelectorAll('#messages .msg').length >= n, want, { timeout: 30_000 }).catch(() => {})
+      t.equal(await pa.locator('#messages .msg').count(), want, `scrolling to the top loaded an older page from the server (${want} shown)`)
+    }
+    t.same(await pa.locator('#messages .msg .text').evaluateAll((ns) => ns.map((n) => n.textContent)), Array.from({ length: 110 }, (_, i) => `history ${i + 1}`), 'every message once, oldest first')
     t.equal(await pa.locator('#messages .older').count(), 0, 'and nothing older is left')
+
+    // the rooms on the server: listed with their message counts, one click joins
+    t.equal((await api(bob, 'POST', '/api/rooms/listed-only/messages', { text: 'found in the list' })).status, 201)
+    await pa.click('#all-rooms-more')
+    const listed = pa.locator('#all-rooms button[data-name="listed-only"]')
+    await listed.waitFor({ timeout: 30_000 })
+    t.match(await pa.locator('#all-rooms button[data-name="history"]').textContent(), /#history\s*110 msgs/, 'each room with its message count')
+    t.match(await listed.textContent(), /#listed-only\s*1 msg$/)
+    t.notOk((await pa.textContent('#all-rooms'))?.includes('bob'), 'no member or sender is listed')
+    await listed.click()
+    await seen(pa, 'found in the list')
+    t.equal(await pa.textContent('#conv-title'), '#listed-only', 'clicking a listed room opens it')
+    t.ok((await pa.locator('#room-list button').evaluateAll((bs) => bs.map((b) => (b as HTMLElement).dataset.name))).includes('listed-only'), 'and joins it')
+    await checkView(t, [pa], 'chat with the room list')
 
     // bob's key changes on the server (a new device): alice's DM view raises the banner
     const other = await openClient({ home: tmp('mm-web-bob2-'), devnet: net.dir, rotate: 600, verbose: false })

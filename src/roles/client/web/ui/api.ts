@@ -4,7 +4,7 @@
 // `onTokenRefused` hears once per refusal; a new link in the tab gives a new token
 // (setToken). Leaves out retries (live.ts polls again; the UI's outbox resends).
 import type { EventPage } from '../events.js'
-import type { ErrorBody, HopView, MessagesPage, MessageView, NetworkChange, NetworkView, OutboxView, SessionView, WhoisView } from '../wire.js'
+import type { ErrorBody, HopView, MessagesPage, MessageView, NetworkChange, NetworkView, OutboxView, RoomListView, SessionView, WhoisView } from '../wire.js'
 
 /** a send's answer: stored, or queued until the network is back */
 export type SendResult = { message: MessageView, pending?: undefined } | { pending: OutboxView, message?: undefined }
@@ -62,6 +62,9 @@ export class Api {
   sendRoom (room: string, text: string, clientId: string): Promise<SendResult> {
     return this.call('POST', `/api/rooms/${encodeURIComponent(room)}/messages`, { text, clientId })
   }
+
+  /** the rooms that exist on the server, by name, after `after` */
+  roomList (after?: string): Promise<RoomListView> { return this.call('GET', `/api/room-list${after ? '?after=' + encodeURIComponent(after) : ''}`) }
 
   join (room: string): Promise<{ rooms: string[] }> { return this.call('POST', `/api/rooms/${encodeURIComponent(room)}/join`) }
 

@@ -47,6 +47,7 @@ async function enterChat (): Promise<void> {
   shell.notice('')
   shell.screen('chat')
   sidebar.render()
+  void sidebar.loadRooms()
   await chat.select(chat.resumeView())
   void circuit.refresh()
   void live.poll(++state.pollGen)
