@@ -5,6 +5,8 @@
 import t from 'tap'
 import { run, tmp } from '../../helpers/net.js'
 import { startNetwork, type Network } from '../../helpers/network.js'
+import { waitUntil } from '../../helpers/wait.js'
+import { fetchOperatorJson, readOperatorCredentials } from '../../../src/roles/common/operator.js'
 
 interface Result { code: number | null, stdout: string, stderr: string }
 
@@ -76,8 +78,9 @@ t.test('read --follow prints a later message live', async (t) => {
   t.teardown(() => follow.kill('SIGKILL'))
   t.equal((await as('alice', ['send', '--room', 'follow-room', 'first'])).code, 0)
   await follow.waitFor(/"text":"first"/, 20_000)
-  // the follower is now (or soon) in its long-poll; a message sent now must arrive without a restart
-  await new Promise((r) => setTimeout(r, 500))
+  // the follower's long-poll is parked at the server (its operator counter); a message sent now must arrive without a restart
+  const parked = async () => Number((await fetchOperatorJson(`${net.server.url}/metrics`, readOperatorCredentials(net.server.dataDir)))?.longPollsWaiting)
+  t.ok(await waitUntil(async () => await parked() >= 1, { timeoutMs: 15_000, everyMs: 50 }), 'the follower waits in a long-poll')
   const t0 = Date.now()
   t.equal((await as('alice', ['send', '--room', 'follow-room', 'live message'])).code, 0)
   await follow.waitFor(/"text":"live message"/, 15_000)

@@ -5,7 +5,7 @@
 // (bin/marshmello by its path) is then run from the directory it names.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { waitUntil } from '../../helpers/wait.js'
 import { run, tmp } from '../../helpers/net.js'
 import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
 import { verifyConsensus } from '../../../src/onion/directory/consensus.js'
@@ -28,10 +28,22 @@ t.test(`devnet --relays ${RELAYS}: no descriptor post refused, all listed; the p
   t.teardown(() => p.kill('SIGKILL'))
   await p.waitFor(/^devnet ready in/m, 240_000)
   const info = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')) as DevnetInfo
-  // three heartbeat rounds (every 5 s) after the last relay came up
-  await sleep(16_000)
-  const res = await fetchDocument(`${info.server.url}/v1/directory/consensus`)
-  t.equal(verifyConsensus(JSON.parse(res.text), info.directoryKey, Date.now()).relays.length, RELAYS, `the consensus lists all ${RELAYS}`)
+  // three heartbeat rounds after the last relay came up: every relay's listed
+  // descriptor is re-signed (a new `published`) three times. 20 heartbeats every 5 s from
+  // one address would drain the per-address burst within ~10 s, so a heartbeat that fell
+  // to that budget would be refused by the third round
+  const consensus = async () => verifyConsensus(JSON.parse((await fetchDocument(`${info.server.url}/v1/directory/consensus`)).text), info.directoryKey, Date.now())
+  const rounds = new Map<string, Set<number>>()
+  const threeRounds = await waitUntil(async () => {
+    for (const d of (await consensus()).relays) {
+      const seen = rounds.get(d.fingerprint) ?? new Set<number>()
+      seen.add(d.published)
+      rounds.set(d.fingerprint, seen)
+    }
+    return rounds.size === RELAYS && [...rounds.values()].every((s) => s.size > 3)
+  }, { timeoutMs: 60_000, everyMs: 500 })
+  t.ok(threeRounds, `each relay heartbeat three times (${[...rounds.values()].map((s) => s.size - 1).join(' ')})`)
+  t.equal((await consensus()).relays.length, RELAYS, `the consensus lists all ${RELAYS}`)
   const refused = p.stderr().split('\n').filter((l) => /status=429|"status":429|too many descriptor posts|directory refused our descriptor/.test(l))
   t.same(refused, [], 'no relay had a descriptor post refused')
 

@@ -6,6 +6,8 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { startServerProc, stopProc, type ServerInfo } from '../../helpers/network.js'
+import { waitUntil } from '../../helpers/wait.js'
+import { fetchOperatorJson, readOperatorCredentials } from '../../../src/roles/common/operator.js'
 import { tmp } from '../../helpers/net.js'
 import { PG_URL, pgDropSchemas, reachable } from '../../storage/backends.js'
 
@@ -62,7 +64,9 @@ if (!pgUp) {
     const waitStarted = Date.now()
     const bobOnB = (await call(b, 'POST', '/v1/auth/login', { body: { username: 'bob', password } })).json.token as string
     const polled = call(b, 'GET', `/v1/rooms/lobby/messages?wait=25${cursor ? `&after=${cursor}` : ''}`, { token: bobOnB })
-    await new Promise(resolve => setTimeout(resolve, 700)) // the long-poll is waiting on B
+    // the long-poll is parked on B (B's operator counter)
+    const parkedOnB = async () => Number((await fetchOperatorJson(`${servers[1].url}/metrics`, readOperatorCredentials(servers[1].dataDir)))?.longPollsWaiting)
+    t.ok(await waitUntil(async () => await parkedOnB() === 1), 'the long-poll waits on B')
     const sent = await call(a, 'POST', '/v1/rooms/lobby/messages', { token: bobA, body: { clientId: 'mp-1', text: 'hello from A' } })
     t.equal(sent.status, 201)
     const sentAt = Date.now()

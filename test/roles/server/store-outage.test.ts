@@ -2,7 +2,8 @@
 // PostgreSQL through a cuttable TCP proxy; the database itself keeps running for
 // everyone else): requests fail at once with 503 MM_ERR_STORE_UNAVAILABLE, the process
 // stays up and answers /healthz, service resumes when the proxy is restored, a
-// long-poll wakes again afterwards (LISTEN reconnected), and every send that was
+// long-poll is woken again by another process's message afterwards (LISTEN
+// reconnected, seen in pg_stat_activity), and every send that was
 // acknowledged (2xx) before, during or after is readable at the end.
 import t from 'tap'
 import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
@@ -10,7 +11,10 @@ import { join } from 'node:path'
 import { startServerProc, stopProc, type ServerInfo } from '../../helpers/network.js'
 import { tmp } from '../../helpers/net.js'
 import { tcpProxy } from '../../helpers/tcp-proxy.js'
-import { sleep } from '../../helpers/wait.js'
+import pg from 'pg'
+import { fetchOperatorJson, readOperatorCredentials } from '../../../src/roles/common/operator.js'
+import { postgresMessageStore } from '../../../src/storage/messages/postgres.js'
+import { sleep, waitUntil } from '../../helpers/wait.js'
 import { PG_URL, pgDropSchemas, reachable } from '../../storage/backends.js'
 
 const pgUp = await reachable(PG_URL)
@@ -64,6 +68,19 @@ if (!pgUp) {
     }
     for (let i = 0; i < 5; i++) t.equal((await send())?.status, 201)
 
+    // the server's LISTEN backend (PostgreSQL's own view, not through the proxy)
+    const channel = `mm_messages_${schema}`.slice(0, 63)
+    const listeners = async (): Promise<number[]> => {
+      const c = new pg.Client({ connectionString: PG_URL })
+      await c.connect()
+      try {
+        return (await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE query = $1', [`LISTEN "${channel}"`])).rows.map((r) => r.pid)
+      } finally { await c.end() }
+    }
+    const operatorMetrics = async (): Promise<Record<string, number>> => (await fetchOperatorJson(`${server!.url}/metrics`, readOperatorCredentials(server!.dataDir))) as Record<string, number>
+    const listenedBefore = await listeners()
+    t.equal(listenedBefore.length, 1, 'the server listens for other processes\' messages')
+
     proxy.cut()
     const during = await send()
     t.equal(during?.status, 503, 'a send while PostgreSQL is unreachable gets 503')
@@ -81,7 +98,7 @@ if (!pgUp) {
     const live = await httpsJson(`${server.url}/livez`)
     t.equal(live.status, 200, '/livez: the process is alive, so an orchestrator does not restart it')
     t.equal(face.json.error?.code, 'MM_ERR_STORE_UNAVAILABLE')
-    for (let i = 0; i < 5; i++) { await send(); await sleep(100) }
+    for (let i = 0; i < 5; i++) await send()
     t.equal(server.proc.child.exitCode, null, 'the process is alive')
 
     proxy.restore()
@@ -92,15 +109,20 @@ if (!pgUp) {
     t.equal((await call(api, 'POST', '/v1/auth/login', { body: { username: 'alice', password } })).status, 200, 'and logins')
     t.equal((await httpsJson(`${server.url}/healthz`)).status, 200, 'and /healthz is 200 again')
 
-    // the LISTEN connection came back too: a long-poll is woken by a send
-    await sleep(6_000) // the LISTEN client's reconnection back-off is at most 5 s
+    // the LISTEN connection came back too (its back-off is at most 5 s): PostgreSQL shows
+    // a new backend listening on the store's channel, not the one the cut ended
+    t.ok(await waitUntil(async () => (await listeners()).some((pid) => !listenedBefore.includes(pid)), { timeoutMs: 15_000, everyMs: 200 }), 'a new LISTEN connection')
+    // and a long-poll is woken by a message another process stores (this process's own
+    // puts wake it without LISTEN): only the NOTIFY through that connection can wake it
     const cursor = acked[acked.length - 1]
     const poll = call(api, 'GET', `/v1/rooms/lobby/messages?wait=20&after=${cursor}`, { token })
-    await sleep(500)
-    const woke = await send()
+    t.ok(await waitUntil(async () => (await operatorMetrics()).longPollsWaiting === 1), 'the long-poll is parked')
+    const other = await postgresMessageStore({ url: PG_URL, schema })
+    t.teardown(() => other.close())
+    const { message: woke } = await other.put({ from: 'bob', room: 'lobby', clientId: 'other-process', body: 'from another server', sentAt: Date.now() })
     const polled = await poll
     t.equal(polled.status, 200)
-    t.same(polled.json.messages.map((m: { id: string }) => m.id), [woke!.json.message.id], 'the long-poll returns the new message')
+    t.same(polled.json.messages.map((m: { id: string }) => m.id), [woke.id], 'the long-poll returns the message another process stored')
     t.ok(polled.ms < 5_000, `woken, not timed out (${polled.ms} ms)`)
 
     const all: string[] = []

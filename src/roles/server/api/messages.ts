@@ -136,6 +136,8 @@ export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
   }, Math.min(Math.max(Math.min(opts.ttlMs ?? retentionMs, retentionMs), 1000), 60_000))
   const sealed = opts.sealed === undefined ? undefined : sealedRoutes(opts.sealed, { users: opts.sealed.users, messages: store, clock, retentionMs })
   const close = () => { hub.wakeAll(); unsubscribe(); sweeper.cancel() }
+  // long-polls parked now (exact, for the operator's /metrics only: PROTOCOL §8)
+  const parked = () => ({ longPollsWaiting: hub.active })
 
   async function send (msg: Omit<NewMessage, 'sentAt' | 'expiresAt'>): Promise<Answer> {
     const sentAt = now()
@@ -293,5 +295,5 @@ export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
       routes.push({ method, url, handler: async () => { throw new MarshmelloError('MM_ERR_SEALED_UNAVAILABLE', 'this server is not set up for sealed sender') } })
     }
   }
-  return { routes, close, stats: sealed?.stats }
+  return { routes, close, stats: () => ({ ...sealed?.stats?.(), ...parked() }) }
 }

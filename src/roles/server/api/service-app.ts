@@ -112,13 +112,20 @@ export interface ServiceAppInit extends ServicesInit {
   internalToken: string
 }
 
+const appStats = new WeakMap<FastifyInstance, () => Record<string, number>>()
+
+/** a service app's exact counters (empty until it is ready): for the operator and tests, never a public endpoint */
+export const serviceAppStats = (app: FastifyInstance): Record<string, number> => appStats.get(app)?.() ?? {}
+
 /** The services over HTTP (split deployments): every route behind the internal token but /healthz. */
 export function buildServiceApp (init: ServiceAppInit): FastifyInstance {
   const guard = internalGuard(init.internalToken)
   // bodies reach the router as bytes; it parses and validates them
   const app = bytesApp(init.logger ?? silentLogger)
+  const outer = app
   app.register(async (app) => {
     const services = await createServices(init)
+    appStats.set(outer, () => services.stats())
     app.addHook('preClose', async () => services.close())
     app.route({
       method: ['GET', 'POST', 'PUT', 'DELETE'],

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { call, signUp, sleep, stack } from './helpers.js'
+import { waitUntil } from '../../../helpers/wait.js'
 import { MAX_DM_BYTES } from '../../../../src/roles/server/api/messages.js'
 
 t.test('send to a room, idempotently', async t => {
@@ -184,14 +185,15 @@ t.test('GET /v1/rooms lists the rooms that exist: names, counts, last activity, 
 })
 
 t.test('long-poll wakes up on a new message', async t => {
-  const { gateway } = await stack(t)
+  const { gateway, services } = await stack(t)
+  const parked = () => services.stats().longPollsWaiting
   const alice = await signUp(gateway, 'alice')
   const bob = await signUp(gateway, 'bob')
   const start = Date.now()
   const waiting = call(gateway, 'GET', '/v1/rooms/lobby/messages?wait=10', { token: alice })
-  await sleep(200)
+  t.ok(await waitUntil(() => parked() === 1), 'the long-poll is parked')
   await call(gateway, 'POST', '/v1/rooms/elsewhere/messages', { token: bob, body: { clientId: 'x', text: 'other room' } })
-  await sleep(100)
+  t.equal(parked(), 1, 'a message to another room left it waiting')
   const sent = await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token: bob, body: { clientId: 'y', text: 'wake up' } })
   const res = await waiting
   const took = Date.now() - start
@@ -201,20 +203,20 @@ t.test('long-poll wakes up on a new message', async t => {
 
   // a DM wakes both its recipient and its sender's other sessions
   const dmWait = call(gateway, 'GET', `/v1/dms?wait=10`, { token: alice })
-  await sleep(100)
+  t.ok(await waitUntil(() => parked() === 1), 'the DM long-poll is parked')
   await call(gateway, 'POST', '/v1/dms', { token: bob, body: { to: 'alice', clientId: 'd1', body: 'Y2lwaGVydGV4dA==' } })
   const dm = await dmWait
   t.equal(dm.json.messages[0]?.to, 'alice')
 })
 
 t.test('long-poll times out empty and frees its slot', async t => {
-  const { gateway } = await stack(t, { maxLongPolls: 2 })
+  const { gateway, services } = await stack(t, { maxLongPolls: 2 })
   const token = await signUp(gateway, 'alice')
   const latest = await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token, body: { clientId: 'a', text: 'old' } })
   const start = Date.now()
   const a = call(gateway, 'GET', `/v1/rooms/lobby/messages?wait=1&after=${latest.json.message.id}`, { token })
   const b = call(gateway, 'GET', '/v1/dms?wait=1', { token })
-  await sleep(100)
+  t.ok(await waitUntil(() => services.stats().longPollsWaiting === 2), 'both are parked')
   const full = await call(gateway, 'GET', '/v1/dms?wait=1', { token })
   t.equal(full.status, 503, 'bounded')
   t.equal(full.json.error.code, 'MM_ERR_BUSY')
@@ -260,6 +262,6 @@ t.test('messages expire after the TTL', async t => {
   t.equal((await call(gateway, 'GET', '/v1/rooms/lobby/messages', { token })).json.messages.length, 1)
   await sleep(600)
   t.same((await call(gateway, 'GET', '/v1/rooms/lobby/messages', { token })).json.messages, [], 'never listed once expired')
-  await sleep(900) // the sweeper runs every max(ttl, 1 s)
-  t.equal(await messages.count(), 0, 'deleted from the store')
+  // the sweeper runs every max(ttl, 1 s)
+  t.ok(await waitUntil(async () => await messages.count() === 0, { timeoutMs: 3000 }), 'deleted from the store')
 })

@@ -5,7 +5,9 @@ import { nedbMessageStore } from '../../../../src/storage/messages/nedb.js'
 import { sqliteUserStore } from '../../../../src/storage/users/sqlite.js'
 import { buildGatewayApi, buildServiceApp, httpUpstream, remoteRevocationCheck, remoteUserExists } from '../../../../src/roles/server/api/gateway-api.js'
 import { TokenService, loadOrCreateSecret } from '../../../../src/roles/server/api/tokens.js'
-import { call, sleep, stack, tempDir } from './helpers.js'
+import { serviceAppStats } from '../../../../src/roles/server/api/service-app.js'
+import { waitUntil } from '../../../helpers/wait.js'
+import { call, stack, tempDir } from './helpers.js'
 
 t.test('services need the internal token', async t => {
   const { service, internalToken, users, tokens } = await stack(t)
@@ -90,7 +92,7 @@ t.test('split deployment over real HTTP', async t => {
 
   const start = Date.now()
   const waiting = call(gateway, 'GET', '/v1/rooms/lobby/messages?wait=10', { token: alice })
-  await sleep(200)
+  t.ok(await waitUntil(() => serviceAppStats(msgs).longPollsWaiting === 1), 'the long-poll is parked at the messages service')
   const sent = await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token: bob, body: { clientId: 'h1', text: 'over http' } })
   t.equal(sent.status, 201)
   const woke = await waiting
@@ -127,15 +129,16 @@ t.test('long-polls free their slot when the client goes away, and close() does n
   const headers = { 'x-marshmello-internal': internalToken, 'x-marshmello-user': 'alice' }
 
   const gone = new AbortController()
+  const parked = () => serviceAppStats(app).longPollsWaiting
   const first = fetch(`${url}/v1/dms?wait=20`, { headers, signal: gone.signal }).catch(err => err)
-  await sleep(150)
+  t.ok(await waitUntil(() => parked() === 1), 'the first long-poll is parked')
   t.equal((await fetch(`${url}/v1/dms?wait=1`, { headers })).status, 503, 'the one slot is taken')
   gone.abort()
   t.match(await first, { name: 'AbortError' })
-  await sleep(150)
+  t.ok(await waitUntil(() => parked() === 0), 'the client went away: its slot is free')
   const start = Date.now()
   const second = fetch(`${url}/v1/dms?wait=20`, { headers })
-  await sleep(150)
+  t.ok(await waitUntil(() => parked() === 1), 'the second long-poll is parked')
   t.equal((await fetch(`${url}/v1/dms?wait=1`, { headers })).status, 503, 'taken again by the second')
   await app.close()
   const res = await second
