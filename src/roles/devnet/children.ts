@@ -44,6 +44,8 @@ export interface SpawnOptions {
   nodeArgs?: string[]
   /** set in the child's environment after ours is filtered */
   env?: Record<string, string>
+  /** a command the child runs under, which then execs it (tests: `ip netns exec NS`, a role on a host of its own) */
+  prefix?: string[]
 }
 
 /** the environment of a child: ours without MARSHMELLO_* settings (the devnet passes flags), plus the parent watch */
@@ -62,7 +64,9 @@ export function spawnRole (role: string, args: string[], onStderrLine: (role: st
   const self = o.command ?? selfCommand()
   const sea = isSea() && !o.command
   const flags = sea ? [] : [...DEVNET_NODE_FLAGS, ...(o.nodeArgs ?? [])].filter((f) => !self.args.includes(f))
-  const child = spawn(self.file, [...flags, ...self.args, ...args], { env: childEnv(o.env), stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+  const argv = [self.file, ...flags, ...self.args, ...args]
+  const [file, ...rest] = [...(o.prefix ?? []), ...argv]
+  const child = spawn(file, rest, { env: childEnv(o.env), stdio: ['pipe', 'pipe', 'pipe'], detached: true })
   // a failed spawn (e.g. the executable vanished) surfaces as an exit below
   const exited = new Promise<ChildExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }))
