@@ -47,6 +47,8 @@ export interface Network {
   publish: (relays: Descriptor[], server?: Descriptor | null) => Promise<void>
   /** file mode: each relay's descriptor, in order */
   descriptors: Descriptor[]
+  /** starts a relay that exited again (same identity, address and flags); resolves once the consensus lists it */
+  restartRelay: (nickname: string) => Promise<NetRelay>
   stop: () => Promise<void>
 }
 
@@ -148,6 +150,7 @@ export async function startNetwork (init: NetworkInit = {}): Promise<Network> {
     consensus,
     publish: devnet.publish ?? (() => Promise.reject(new Error('publish() is for a network without a server (mode: file)'))),
     descriptors: devnet.descriptors ?? [],
+    restartRelay: async (nickname) => ({ ...await devnet.restartRelay(nickname), proc: procs.get(nickname)! }),
     stop: devnet.stop,
   }
 }

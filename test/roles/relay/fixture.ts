@@ -30,6 +30,8 @@ export interface Net {
   network: Network
   /** signs and writes a consensus, then waits until the relays have re-read it */
   publish: (relays: Descriptor[], server?: Descriptor | null) => Promise<void>
+  /** starts relay i (0-based) again after it exited: same data dir, address and flags; once it serves a consensus listing it */
+  restart: (i: number) => Promise<NetRelayProc>
 }
 
 /** relay processes on `hosts` (with per-relay extra CLI args), a final hop, and a consensus listing them all */
@@ -53,6 +55,10 @@ export async function startNet (t: Test, hosts: string[], o: { extra?: (i: numbe
     final,
     network,
     publish: network.publish,
+    restart: async (i) => {
+      const r = await network.restartRelay(`relay${i + 1}`)
+      return { ...r, child: r.proc.child, kill: r.proc.kill }
+    },
   }
 }
 

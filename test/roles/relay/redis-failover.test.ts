@@ -1,4 +1,4 @@
-// Relays sharing Redis: the entry relay A runs with --sessions redis:// (a unique key
+// Relays sharing Redis (a test network of relay/fixture.ts): the entry relay A runs with --sessions redis:// (a unique key
 // prefix, deleted at the end) through a cuttable TCP proxy; B and C keep sessions in
 // memory. A circuit A→B→C→final survives A's process being replaced (A2: same data
 // dir, so the same identity, same port, same Redis): the client reattaches its entry
@@ -9,26 +9,15 @@
 // MM_ERR_STORE_UNAVAILABLE, and service resumes when the proxy is restored.
 import t from 'tap'
 import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
-import { createServer } from 'node:net'
-import { join } from 'node:path'
 import { ChannelPool } from '../../../src/roles/client/circuits/channel-pool.js'
 import { Circuit } from '../../../src/roles/client/circuits/circuit.js'
-import { directoryKey, run, startEchoHop, startRelayProc, tmp, writeConsensus, type Proc, type RelayProc } from '../../helpers/net.js'
 import { tcpProxy } from '../../helpers/tcp-proxy.js'
 import { REDIS_URL, reachable, redisCleanup } from '../../storage/backends.js'
-import { metrics, sleep, waitUntil } from './fixture.js'
+import { metrics, startNet, waitUntil } from './fixture.js'
 
 const redisUp = await reachable(REDIS_URL)
 const CLIENT_IP = '127.0.0.77'
 const A_HOST = '127.0.0.31'
-
-async function freePort (host: string): Promise<number> {
-  const s = createServer()
-  await new Promise<void>(resolve => s.listen(0, host, resolve))
-  const port = (s.address() as { port: number }).port
-  await new Promise(resolve => s.close(resolve))
-  return port
-}
 
 /** GET over HTTPS to a hop's self-signed face (the project's fetch for signature-checked documents) */
 async function httpsStatus (url: string): Promise<{ status: number, json: any }> {
@@ -41,37 +30,22 @@ if (!redisUp) {
   t.test('relay failover over Redis', { skip: `${REDIS_URL} not reachable` }, async () => {})
 } else {
   t.test('a circuit survives its entry relay process being replaced (shared Redis sessions)', async t => {
-    const dir = tmp()
-    const key = directoryKey()
-    const consensus = join(dir, 'consensus.json')
     const prefix = `mm:test:failover:${process.pid}:${Date.now()}:`
     const proxy = await tcpProxy({ host: new URL(REDIS_URL).hostname, port: Number(new URL(REDIS_URL).port || 6379) })
-    const procs: Proc[] = []
     t.teardown(async () => {
-      await Promise.all(procs.map(p => p.kill()))
       await proxy.close()
       await redisCleanup(REDIS_URL, prefix)
     })
-    const aDir = tmp('mm-relay-a-')
-    const aPort = await freePort(A_HOST)
-    const startA = async (): Promise<Proc> => {
-      const p = run(['relay', '--port', String(aPort), '--host', A_HOST, '--data-dir', aDir, '--consensus', consensus, '--directory-key', key.fingerprint,
-        '--sessions', proxy.via(REDIS_URL), '--sessions-prefix', prefix, '--reattach-grace', '30'])
-      procs.push(p)
-      await p.waitFor(/relay [0-9a-f]{64} listening on/)
-      return p
-    }
-    const a1 = await startA()
-    const others: RelayProc[] = await Promise.all(['127.0.0.32', '127.0.0.33'].map(host =>
-      startRelayProc({ host, consensus, dirKey: key.fingerprint, extra: ['--reattach-grace', '30'] })))
-    procs.push(...others)
-    const echo = await startEchoHop('127.0.0.34')
-    t.teardown(echo.close)
-    const { httpsGetJson } = await import('../../helpers/net.js')
-    const aDesc = await httpsGetJson(`https://${A_HOST}:${aPort}/descriptor`) as any
-    const descs = [aDesc, ...await Promise.all(others.map(r => r.descriptor()))]
-    writeConsensus(consensus, key, descs, echo.descriptor)
-    await sleep(1500) // relays re-read the file every second
+    // the test network (relay/fixture.ts): A keeps its sessions in Redis through the proxy
+    const net = await startNet(t, [A_HOST, '127.0.0.32', '127.0.0.33'], {
+      finalHost: '127.0.0.34',
+      extra: (i) => [...(i === 0 ? ['--sessions', proxy.via(REDIS_URL), '--sessions-prefix', prefix] : []), '--reattach-grace', '30'],
+    })
+    const echo = net.final
+    const descs = net.descs
+    const aDesc = descs[0]
+    const [a1] = net.relays
+    const { port: aPort, dataDir: aDir } = a1
 
     const channels = new ChannelPool(CLIENT_IP)
     t.teardown(() => channels.close())
@@ -98,7 +72,7 @@ if (!redisUp) {
     t.equal(circuit.detached, true, 'the client sees its circuit detached, not closed')
     await t.rejects(circuit.request({ method: 'GET', path: '/x', headers: {}, body: Buffer.alloc(0) }), { code: 'MM_ERR_CIRCUIT_DETACHED' })
 
-    await startA() // A2: same data dir (identity), port and Redis
+    await net.restart(0) // A2: same data dir (identity), port and Redis
     await circuit.reattach(channels)
     t.equal(circuit.detached, false)
     const after = await circuit.request({ method: 'POST', path: '/after', headers: {}, body: Buffer.from('two') })
@@ -113,7 +87,8 @@ if (!redisUp) {
     const m1 = await metrics({ host: A_HOST, port: aPort, dataDir: aDir })
     t.equal(m1.cellsForwarded, m0.cellsForwarded, 'the replayed cell was not forwarded')
     t.match(await closed, { code: 'MM_ERR_CIRCUIT_INTEGRITY' }, 'and the circuit ends: DESTROY INTEGRITY reaches the client')
-    await sleep(300)
+    // the DESTROY went on to the final hop, and the replayed cell never did
+    t.ok(await waitUntil(() => echo.endpoint.circuits() === 0), 'the final hop dropped the circuit')
     t.equal(echo.requests.length, served, 'the final hop saw no duplicate request')
     const circuit2 = await Circuit.build({ path: [...descs, echo.descriptor], channels })
     t.equal((await circuit2.request({ method: 'POST', path: '/still', headers: {}, body: Buffer.from('three') })).body.toString(), 'three', 'a new circuit through A2 works after the replay')
