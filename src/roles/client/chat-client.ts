@@ -1,10 +1,12 @@
 // The client core shared by the terminal UI, the web UI and the scripting
-// commands: account (register, login, logout), rooms, end-to-end encrypted DMs
-// (sealed to the recipient's key, signed by the sender, P8) with trust on first
-// use of contacts' keys, all as API calls through the circuit manager. Sign-up writes
-// the profile only once the server accepted the account, and login never replaces the
-// server's keys with other ones unless told to (issue 17). Nothing here prints;
-// callers decide what to show.
+// commands: account (register, login, logout), rooms, end-to-end encrypted DMs over
+// PQXDH + Double Ratchet sessions (e2e/sessions.ts, PROTOCOL §11: forward secrecy, no
+// signature on any message) with trust on first use of contacts' keys and safety
+// numbers, all as API calls through the circuit manager. A contact's keys and prekey
+// bundle are looked up on a circuit of their own without a token, at first contact and
+// after a key change only. Sign-up writes the profile only once the server accepted the
+// account, and login never replaces the server's keys with other ones unless told to
+// (issue 17). Nothing here prints; callers decide what to show.
 import { randomBase64url } from '../../onion/crypto/random.js'
 import { MarshmelloError, isErrorCode } from '../../errors.js'
 import { passwordProblem } from '../../limits.js'
@@ -12,10 +14,14 @@ import { USERNAME_RULE, isRoomName, toUsername } from '../../names.js'
 import type { UserKeys } from '../../storage/types.js'
 import type { CircuitManager } from './circuit-manager.js'
 import { generateIdentity, publicKeys, keyFingerprint, type Identity } from './e2e/keys.js'
-import { openDm, sealDm } from './e2e/dm.js'
+import { openDm } from './e2e/dm.js'
 import { decodeEnvelope } from './e2e/envelope.js'
+import { decodeContent, encodeContent } from './e2e/content.js'
+import { DmSessions, ONE_TIME_LOW, ONE_TIME_TARGET, bundleFromWire, type DmFailureReason } from './e2e/sessions.js'
+import { safetyNumber, type SafetyNumber } from '../../onion/crypto/safety-number.js'
+import type { IdentityPublic } from '../../onion/crypto/pqxdh.js'
 import { createProfile, profileExists, unlockProfile } from './profile/identity.js'
-import { acceptContactKey, checkContact } from './profile/contacts.js'
+import { acceptContactKey, checkContact, loadContacts, markVerified } from './profile/contacts.js'
 import { Connectivity } from './connectivity.js'
 import { safeText } from './terminal/safe-text.js'
 
@@ -30,6 +36,21 @@ export interface ChatMessage {
   verified?: boolean
   /** DMs only: why a DM is not verified, or that the contact's key changed */
   warning?: string
+  /** DMs only: the 60-digit safety number with the other party (PROTOCOL §11.4) */
+  safetyNumber?: string
+  /** DMs only: the user marked the other party's key verified */
+  contactVerified?: boolean
+}
+
+export interface WhoisInfo {
+  username: string
+  fingerprint: string
+  status: 'new' | 'same' | 'changed'
+  /** 60 digits, in twelve groups of five */
+  safetyNumber: string
+  /** the string to show as a QR code */
+  safetyQr: string
+  verified: boolean
 }
 
 interface WireMessage { id: string, from: string, room?: string, to?: string, clientId: string, body: string, sentAt: number }
@@ -105,20 +126,25 @@ export class ChatClient {
   private token: string | null = null
   private identity: Identity | null = null
   private readonly sealedPending = new Map<string, { to: string, text: string, sentAt: number, body: string }>()
+  private sessions: DmSessions | null = null
+  /** safety numbers by the pair's keys (each costs 2 × 5200 SHA-512) */
+  private readonly numbers = new Map<string, SafetyNumber>()
   /** online or not, from what requests get (connectivity.ts) */
   readonly connectivity = new Connectivity()
 
   constructor (readonly home: string | undefined, readonly circuits: CircuitManager) {}
 
   /** one API call through the onion; throws MarshmelloError with the server's code on 4xx/5xx */
-  async call<T = any> (method: string, path: string, body?: unknown, opts: { timeoutMs?: number, auth?: boolean } = {}): Promise<{ status: number, data: T }> {
+  async call<T = any> (method: string, path: string, body?: unknown, opts: { timeoutMs?: number, auth?: boolean, isolated?: boolean } = {}): Promise<{ status: number, data: T }> {
     const headers: Record<string, string> = {}
     if (body !== undefined) headers['content-type'] = 'application/json'
-    if (opts.auth !== false && this.token) headers.authorization = `Bearer ${this.token}`
+    // an isolated request (a contact lookup) never carries the token: nothing ties it to us
+    if (opts.auth !== false && !opts.isolated && this.token) headers.authorization = `Bearer ${this.token}`
     const n = this.connectivity.begin()
     let res
     try {
-      res = await this.circuits.request({ method, path, headers, body: body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body)) }, { timeoutMs: opts.timeoutMs })
+      const req = { method, path, headers, body: body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body)) }
+      res = opts.isolated ? await this.circuits.requestIsolated(req, { timeoutMs: opts.timeoutMs }) : await this.circuits.request(req, { timeoutMs: opts.timeoutMs })
     } catch (err) {
       this.connectivity.failed(n, err)
       throw err
@@ -146,8 +172,11 @@ export class ChatClient {
     const name = checkNewAccount(username, password)
     const leftover = await profileExists(this.home, name)
     const identity = leftover ? await unlockProfile(this.home, name, password) : generateIdentity()
+    // the first prekeys go with the sign-up, so others can write before this user signs in (PROTOCOL §11.2)
+    const sessions = await DmSessions.open(this.home, name, identity)
+    const prekeys = sessions.makeUpload({ full: true, oneTime: ONE_TIME_TARGET, oneTimeKem: ONE_TIME_TARGET })
     try {
-      await this.call('POST', '/v1/auth/register', { username: name, password, keys: publicKeys(identity) }, { auth: false })
+      await this.call('POST', '/v1/auth/register', { username: name, password, keys: publicKeys(identity), prekeys }, { auth: false })
     } catch (err) {
       if ((err as MarshmelloError).code === 'MM_ERR_USER_EXISTS') {
         throw new MarshmelloError('MM_ERR_USER_EXISTS', `the name ${name} is taken; choose another, or if it is yours, move your profile here from the computer that has it (marshmello profile export, then marshmello profile import)`)
@@ -155,6 +184,7 @@ export class ChatClient {
       throw err
     }
     if (!leftover) await createProfile(this.home, name, password, identity)
+    await sessions.persist()
     this.identity = identity
     this.username = name
   }
@@ -188,6 +218,8 @@ export class ChatClient {
       if (server && !same && !opts.replaceKeys) throw keysMismatch(name, keyFingerprint(pub), keyFingerprint(server))
       if (!same) await this.call('PUT', '/v1/users/me/keys', pub)
       this.identity = mine
+      this.sessions = await DmSessions.open(this.home, name, mine)
+      await this.ensurePrekeys()
     } catch (err) {
       await this.logout()
       throw err
@@ -199,11 +231,27 @@ export class ChatClient {
     this.token = null
     this.identity = null
     this.username = null
+    this.sessions = null
   }
 
-  private me (): { name: string, identity: Identity } {
-    if (!this.username || !this.identity || !this.token) throw new MarshmelloError('MM_ERR_NOT_LOGGED_IN', 'log in first')
-    return { name: this.username, identity: this.identity }
+  /**
+   * Keeps the server's prekeys in step with this profile (PQXDH §3.2): all new when the server
+   * holds none of ours (new keys, a lost upload), else one-time prekeys topped up when low.
+   */
+  private async ensurePrekeys (): Promise<void> {
+    const sessions = this.sessions!
+    const counts = (await this.call('GET', '/v1/users/me/prekeys')).data as { oneTime: number, oneTimeKem: number, signedPrekeyId?: number, lastResortId?: number }
+    const full = counts.signedPrekeyId === undefined || counts.signedPrekeyId !== sessions.signedPrekeyId || counts.lastResortId !== sessions.lastResortId
+    const top = (n: number) => full || n < ONE_TIME_LOW ? Math.max(0, ONE_TIME_TARGET - n) : 0
+    const upload = sessions.makeUpload({ full, oneTime: top(counts.oneTime), oneTimeKem: top(counts.oneTimeKem) })
+    if (!full && upload.oneTime!.length === 0 && upload.oneTimeKem!.length === 0) return
+    await sessions.persist() // the secrets are on disk before the server hands out their public halves
+    await this.call('PUT', '/v1/users/me/prekeys', upload)
+  }
+
+  private me (): { name: string, identity: Identity, sessions: DmSessions } {
+    if (!this.username || !this.identity || !this.token || !this.sessions) throw new MarshmelloError('MM_ERR_NOT_LOGGED_IN', 'log in first')
+    return { name: this.username, identity: this.identity, sessions: this.sessions }
   }
 
   async sendRoom (room: string, text: string, clientId = newClientId()): Promise<ChatMessage> {
@@ -239,11 +287,14 @@ export class ChatClient {
     return { id: m.id, from: m.from, room: m.room, text: m.body, sentAt: m.sentAt }
   }
 
-  /** a user's public keys from the server, checked against the pinned ones (TOFU) */
+  /**
+   * A user's identity keys, looked up quietly (a circuit of its own, no token), checked
+   * against the pinned ones (TOFU): 'new' pins them.
+   */
   async contactKeys (username: string, opts: { allowChanged?: boolean } = {}): Promise<{ keys: UserKeys, fingerprint: string, status: 'new' | 'same' | 'changed' }> {
     const { name } = this.me()
     const user = username.toLowerCase()
-    const { data } = await this.call('GET', `/v1/users/${encodeURIComponent(user)}/keys`)
+    const { data } = await this.call('GET', `/v1/users/${encodeURIComponent(user)}/keys`, undefined, { isolated: true })
     if (!data.keys) throw new MarshmelloError('MM_ERR_NO_KEYS', `${user} has no end-to-end keys yet`)
     const keys = data.keys as UserKeys
     const check = await checkContact(this.home, name, user, keys)
@@ -251,45 +302,107 @@ export class ChatClient {
     return { keys, fingerprint: keyFingerprint(keys), status: check.status }
   }
 
-  /** re-pins a contact's current key after the user verified it */
+  /** re-pins a contact's current key after the user verified it; sessions with the old key end */
   async trust (username: string): Promise<string> {
-    const { name } = this.me()
-    const { keys, fingerprint } = await this.contactKeys(username, { allowChanged: true })
-    await acceptContactKey(this.home, name, username.toLowerCase(), keys)
+    const { name, sessions } = this.me()
+    const user = username.toLowerCase()
+    const { keys, fingerprint } = await this.contactKeys(user, { allowChanged: true })
+    await acceptContactKey(this.home, name, user, keys)
+    const active = sessions.sessionIdentity(user)
+    if (active && keyFingerprint({ enc: active.dh, sign: active.sig }) !== fingerprint) {
+      sessions.dropSessions(user)
+      await sessions.persist()
+    }
     return fingerprint
   }
 
-  async whois (username: string): Promise<{ username: string, fingerprint: string, status: string }> {
-    const r = await this.contactKeys(username, { allowChanged: true })
-    return { username: username.toLowerCase(), fingerprint: r.fingerprint, status: r.status }
+  async whois (username: string): Promise<WhoisInfo> {
+    const { name, identity } = this.me()
+    const user = username.toLowerCase()
+    const r = await this.contactKeys(user, { allowChanged: true })
+    const n = this.safety(name, identity, user, identityOf(r.keys))
+    const pinned = (await loadContacts(this.home, name))[user]
+    return { username: user, fingerprint: r.fingerprint, status: r.status, safetyNumber: n.grouped, safetyQr: n.qr, verified: r.status !== 'changed' && pinned?.verified === true }
   }
 
-  /** seals a DM to the recipient (and to ourselves, to read it back) and sends it */
-  async sendDm (to: string, text: string, clientId = newClientId()): Promise<ChatMessage> {
+  /** marks `username`'s pinned key verified, after the two of you compared safety numbers */
+  async verify (username: string): Promise<WhoisInfo> {
+    const { name } = this.me()
+    const w = await this.whois(username)
+    if (w.status === 'changed') throw new KeyChangedError(w.username, (await loadContacts(this.home, name))[w.username]?.fingerprint ?? '', w.fingerprint)
+    await markVerified(this.home, name, w.username, w.fingerprint)
+    return { ...w, verified: true }
+  }
+
+  private safety (me: string, identity: Identity, peer: string, theirs: IdentityPublic): SafetyNumber {
+    const key = `${peer}:${theirs.dh.toString('base64')}:${theirs.sig.toString('base64')}`
+    let n = this.numbers.get(key)
+    if (!n) {
+      n = safetyNumber({ identity: { dh: identity.enc.publicKey, sig: identity.sign.publicKey }, username: me }, { identity: theirs, username: peer })
+      if (this.numbers.size >= 256) this.numbers.delete(this.numbers.keys().next().value!)
+      this.numbers.set(key, n)
+    }
+    return n
+  }
+
+  /** the safety number and verified mark of a pinned contact, for showing beside a DM */
+  private async contactView (peer: string, contacts?: Awaited<ReturnType<typeof loadContacts>>): Promise<Pick<ChatMessage, 'safetyNumber' | 'contactVerified'>> {
     const { name, identity } = this.me()
+    const pinned = (contacts ?? await loadContacts(this.home, name))[peer]
+    if (!pinned) return {}
+    return { safetyNumber: this.safety(name, identity, peer, identityOf(pinned.keys)).digits, contactVerified: pinned.verified === true }
+  }
+
+  /**
+   * Encrypts a DM on the session with the recipient (PQXDH first, from a bundle claimed
+   * quietly when there is none or the contact's key was re-trusted) and sends it.
+   */
+  async sendDm (to: string, text: string, clientId = newClientId()): Promise<ChatMessage> {
+    const { name, sessions } = this.me()
     const peer = to.toLowerCase()
-    const { keys } = await this.contactKeys(peer) // throws KeyChangedError before anything is sent
-    const sentAt = Date.now()
-    // a retry of the same client id sends the bytes sealed the first time, so the server stores it once
+    // a retry of the same client id sends the bytes encrypted the first time, so the server stores it once
     const earlier = this.sealedPending.get(clientId)
-    const sealed = earlier && earlier.to === peer && earlier.text === text
-      ? earlier
-      : { to: peer, text, sentAt, body: sealDm({ from: name, to: peer, clientId, sentAt, text, senderSign: identity.sign.privateKey, recipientEnc: keys.enc, senderEnc: identity.enc.publicKey }) }
-    if (!earlier) {
+    let sealed: { to: string, text: string, sentAt: number, body: string }
+    if (earlier && earlier.to === peer && earlier.text === text) {
+      sealed = earlier
+    } else {
+      const pinned = (await loadContacts(this.home, name))[peer]
+      // another key was seen for them (a DM, a lookup) and not trusted yet: nothing is sent
+      if (pinned?.pending) throw new KeyChangedError(peer, pinned.fingerprint, keyFingerprint(pinned.pending))
+      if (!sessions.canSendTo(peer, pinned ? identityOf(pinned.keys) : undefined)) {
+        const { data } = await this.call('POST', `/v1/users/${encodeURIComponent(peer)}/prekeys/claim`, undefined, { isolated: true })
+        const check = await checkContact(this.home, name, peer, data.identity as UserKeys)
+        if (check.status === 'changed') throw new KeyChangedError(peer, check.oldFingerprint, check.newFingerprint) // before anything is sent
+        sessions.startWith(peer, bundleFromWire(data))
+      }
+      const sentAt = Date.now()
+      const inner = sessions.encryptDm(peer, encodeContent({ sentAt, text }))
+      await sessions.persist() // the ratchet has moved on before the bytes leave: no message key is used twice
+      sealed = { to: peer, text, sentAt, body: inner.toString('base64url') }
       if (this.sealedPending.size >= MAX_SEALED_PENDING) this.sealedPending.delete(this.sealedPending.keys().next().value!)
       this.sealedPending.set(clientId, sealed)
     }
     const { data } = await this.call('POST', '/v1/dms', { to: peer, clientId, body: sealed.body })
     this.sealedPending.delete(clientId)
-    return { id: data.message.id, from: name, to: peer, text, sentAt: sealed.sentAt, verified: true }
+    sessions.remember({ id: data.message.id, from: name, to: peer, text, sentAt: sealed.sentAt })
+    await sessions.persist()
+    return { id: data.message.id, from: name, to: peer, text, sentAt: sealed.sentAt, verified: true, ...await this.contactView(peer) }
   }
 
   async readDms (opts: ReadOptions = {}): Promise<Page> {
-    const { name, identity } = this.me()
+    const { sessions } = this.me()
     const { data } = await this.call('GET', `/v1/dms${readQuery(opts)}`, undefined, { timeoutMs: ((opts.wait ?? 0) + 15) * 1000 })
     const out: ChatMessage[] = []
-    const senders = new Map<string, Promise<UserKeys>>() // one key lookup per sender and page
-    for (const m of data.messages as WireMessage[]) out.push(await this.openOne(m, name, identity, senders))
+    let changed = false
+    for (const m of data.messages as WireMessage[]) {
+      const r = await this.openOne(m)
+      changed ||= r.changed
+      out.push(r.message)
+    }
+    // every session step of this page is on disk before any of its messages is shown
+    if (changed) await sessions.persist()
+    const contacts = out.length > 0 ? await loadContacts(this.home, this.username!) : undefined
+    for (const m of out) if (m.to !== undefined) Object.assign(m, await this.contactView(m.from === this.username ? m.to : m.from, contacts))
     return { messages: out, cursor: data.cursor ?? (opts.before ? undefined : opts.after), hasMore: data.hasMore === true }
   }
 
@@ -332,30 +445,48 @@ export class ChatClient {
     return page.messages.filter((m) => m.from === user || m.to === user).slice(-(opts.limit ?? 20))
   }
 
-  private async openOne (m: WireMessage, me: string, identity: Identity, senders: Map<string, Promise<UserKeys>>): Promise<ChatMessage> {
+  /**
+   * One stored DM: from the local history when a session already revealed it, else
+   * decrypted (once: the session's state moves on and the message key is erased). A replay
+   * under any server id, or after a restart, finds its key gone and is refused.
+   */
+  private async openOne (m: WireMessage): Promise<{ message: ChatMessage, changed: boolean }> {
+    const { name: me, identity, sessions } = this.me()
     const base: ChatMessage = { id: m.id, from: m.from, to: m.to, text: null, sentAt: m.sentAt, verified: false }
-    let senderSign: string
-    if (m.from === me) {
-      senderSign = publicKeys(identity).sign
-    } else {
-      try {
-        let keys = senders.get(m.from)
-        if (!keys) {
-          keys = this.contactKeys(m.from).then((r) => r.keys)
-          senders.set(m.from, keys)
-        }
-        senderSign = (await keys).sign
-      } catch (err) {
-        if (err instanceof KeyChangedError) return { ...base, warning: err.message }
-        return { ...base, warning: `cannot check ${m.from}'s key: ${(err as Error).message}` }
-      }
-    }
+    const refuse = (warning: string) => ({ message: { ...base, warning }, changed: false })
+    const seen = sessions.shown(m.id)
+    if (seen) return { message: { ...base, text: seen.text, sentAt: seen.sentAt, verified: true }, changed: false }
+    const inner = decodeBody(m.body)
+    if (inner === undefined) return refuse('message failed verification (malformed); it is not shown')
+    if (inner[0] === 0x01) return { message: await this.openLegacy(m, me, identity), changed: false }
+    if (m.from === me) return refuse('sent by this account from another profile or before this one kept a history; it cannot be read here')
+    const r = sessions.decryptDm(m.from, inner)
+    if (!r.ok) return refuse(failureText(r.reason))
+    const check = await checkContact(this.home, me, m.from, { enc: r.identity.dh.toString('base64'), sign: r.identity.sig.toString('base64') })
+    // not committed: once the user re-trusts the new key, the message opens on the next read
+    if (check.status === 'changed') return refuse(new KeyChangedError(m.from, check.oldFingerprint, check.newFingerprint).message)
+    r.commit()
+    const content = decodeContent(r.plaintext)
+    r.plaintext.fill(0)
+    if (content === undefined) return { message: { ...base, warning: 'message failed verification (malformed content); it is not shown' }, changed: true }
+    sessions.remember({ id: m.id, from: m.from, to: m.to!, text: content.text, sentAt: content.sentAt })
+    return { message: { ...base, text: content.text, sentAt: content.sentAt, verified: true }, changed: true }
+  }
+
+  /**
+   * A DM in the retired envelope v1 (PROTOCOL §11.5): still readable with keys this profile
+   * holds (its own, or the sender's pinned key), without any lookup; else one clear message.
+   */
+  private async openLegacy (m: WireMessage, me: string, identity: Identity): Promise<ChatMessage> {
+    const base: ChatMessage = { id: m.id, from: m.from, to: m.to, text: null, sentAt: m.sentAt, verified: false }
+    const pinned = m.from === me ? publicKeys(identity) : (await loadContacts(this.home, me))[m.from]?.keys
+    if (!pinned) return { ...base, warning: `sent with an older Marshmello (envelope v1) by ${m.from}, whose key this profile has not pinned; ask them to send it again` }
     let sentAt = m.sentAt
     try {
       sentAt = decodeEnvelope(Buffer.from(m.body, 'base64url')).envelope.header.sentAt
     } catch { /* openDm reports it as malformed */ }
-    const opened = openDm(m.body, { me, myEnc: identity.enc, from: m.from, to: m.to!, clientId: m.clientId, sentAt, senderSignPub: senderSign })
-    if (opened.verified) return { ...base, text: opened.text, sentAt, verified: true }
+    const opened = openDm(m.body, { me, myEnc: identity.enc, from: m.from, to: m.to!, clientId: m.clientId, sentAt, senderSignPub: pinned.sign })
+    if (opened.verified) return { ...base, text: opened.text, sentAt, verified: true, warning: 'sent with an older Marshmello (no forward secrecy)' }
     return { ...base, warning: `message failed verification (${opened.reason}); it is not shown` }
   }
 
@@ -372,4 +503,23 @@ export function checkNewAccount (username: string, password: string): string {
   const problem = passwordProblem(password)
   if (problem) throw new MarshmelloError('MM_ERR_PASSWORD', problem)
   return name
+}
+
+const identityOf = (keys: UserKeys): IdentityPublic => ({ dh: Buffer.from(keys.enc, 'base64'), sig: Buffer.from(keys.sign, 'base64') })
+
+/** strict, canonical base64url within the DM size bound; undefined when not */
+function decodeBody (body: unknown): Buffer | undefined {
+  if (typeof body !== 'string' || body.length === 0 || body.length > 64 * 1024 || !/^[A-Za-z0-9_-]+$/.test(body)) return undefined
+  const bytes = Buffer.from(body, 'base64url')
+  return bytes.toString('base64url') === body ? bytes : undefined
+}
+
+function failureText (reason: DmFailureReason): string {
+  switch (reason) {
+    case 'replay': return 'refused: a replay of a message already shown (its key is gone); it is not shown again'
+    case 'no-prekey': return 'refused: it starts a session with a prekey already used or gone (a replay, or sent to another install of this account)'
+    case 'too-far': return 'refused: too many messages of this conversation are missing before it'
+    case 'malformed': return 'message failed verification (malformed); it is not shown'
+    default: return 'message failed verification (undecryptable); it is not shown'
+  }
 }

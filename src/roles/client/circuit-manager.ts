@@ -221,6 +221,29 @@ export class CircuitManager {
     throw last ?? new MarshmelloError('MM_ERR_REQUEST_FAILED', 'request failed')
   }
 
+  /**
+   * One request on a circuit of its own, built for it and destroyed after: nothing else
+   * travels on it, so the server cannot tie this request to the account whose requests use
+   * the current circuit (a DM contact's prekey lookup, PROTOCOL §11.2). Retried once on a
+   * circuit failure, on another fresh circuit.
+   */
+  async requestIsolated (req: ApiRequest, opts: { timeoutMs?: number } = {}): Promise<ApiResponse> {
+    if (this.closed) throw new MarshmelloError('MM_ERR_CLOSED', 'client is closed')
+    let last: Error | undefined
+    for (let i = 0; i < 2; i++) {
+      const c = await this.build()
+      try {
+        return await c.request(req, { timeoutMs: opts.timeoutMs ?? this.init.timeoutMs ?? 15_000 })
+      } catch (err) {
+        last = err as Error
+        if (!(err instanceof CircuitError) && !(isMarshmelloError(err) && err.kind === 'unavailable')) throw err
+      } finally {
+        c.destroy()
+      }
+    }
+    throw last ?? new MarshmelloError('MM_ERR_REQUEST_FAILED', 'request failed')
+  }
+
   describe (): HopView[] {
     const c = this.currentCircuit
     if (!c) return []

@@ -82,7 +82,7 @@ export async function runDemo (devnet: Devnet, write: (line: string) => void): P
     await bob.sendDm('alice', dmText)
     const dms = await alice.readDms({ limit: 200 })
     const dm = dms.messages.find((m) => m.text === dmText)
-    write(`demo: bob → alice DM, end-to-end encrypted: alice decrypted it ${dm?.verified ? 'and verified bob\'s signature' : 'NOT verified'}`)
+    write(`demo: bob → alice DM, end-to-end encrypted: alice ${dm?.verified ? 'decrypted it on their PQXDH + Double Ratchet session' : 'could NOT decrypt it'}`)
     const store = join(info.server.dataDir, 'messages.db')
     const stored = existsSync(store) ? readFileSync(store) : Buffer.alloc(0)
     write(`demo: the server's message store holds the DM as ciphertext only: plaintext ${stored.includes(Buffer.from(dmText)) ? 'FOUND (!)' : 'not found'}`)

@@ -1,8 +1,9 @@
-// Trust on first use of contacts' keys, on a live network (server + 3 relays): when
-// a contact's key changes on the server, sending refuses before anything leaves
-// (MM_ERR_KEY_CHANGED), their DMs are shown with a warning and never as verified,
-// and /trust (ChatClient.trust) accepts the new key. A DM body with one flipped bit
-// is shown as unverified with no text, never as genuine.
+// Trust on first use of contacts' keys, on a live network (server + 3 relays): once a
+// contact's changed key has been seen (a lookup, or a DM starting a session with it),
+// sending refuses before anything leaves (MM_ERR_KEY_CHANGED), DMs from the new key are
+// shown with a warning and never as verified, and /trust (ChatClient.trust) accepts the
+// new key, after which they open. A DM body with one flipped bit is shown as unverified
+// with no text, never as genuine; a replayed DM under a new server id is refused.
 import t from 'tap'
 import { tmp } from '../../helpers/net.js'
 import { newClientId, type ChatClient } from '../../../src/roles/client/chat-client.js'
@@ -48,22 +49,23 @@ t.test('a changed contact key is warned about and blocks sending until trusted',
   const served = (await alice.call('GET', '/v1/users/bob/keys')).data.keys
   t.same(served, publicKeys(fresh), 'the server now lists bob\'s new keys')
 
-  const stored = (await rawDms(bob2)).length
-  await t.rejects(alice.sendDm('bob', 'this must not be sent'), { code: 'MM_ERR_KEY_CHANGED' }, 'sending to a changed key is refused')
-  t.equal((await rawDms(bob2)).length, stored, 'nothing reached the server')
   const w1 = await alice.whois('bob')
   t.equal(w1.status, 'changed')
   t.equal(w1.fingerprint, keyFingerprint(publicKeys(fresh)))
+  const stored = (await rawDms(bob2)).length
+  await t.rejects(alice.sendDm('bob', 'this must not be sent'), { code: 'MM_ERR_KEY_CHANGED' }, 'sending to a changed key is refused')
+  t.equal((await rawDms(bob2)).length, stored, 'nothing reached the server')
 
-  // bob (new device) writes; alice sees his DMs flagged, with no text, never verified
+  // bob (new device) writes; alice sees his new DM flagged, with no text, never verified;
+  // the one she read before (from bob's old key) stays as she saw it
   await bob2.sendDm('alice', 'it is me, new phone')
-  const flagged = (await alice.readDms()).messages.filter((m) => m.from === 'bob')
-  t.equal(flagged.length, 2)
-  for (const m of flagged) {
-    t.equal(m.verified, false, 'not verified')
-    t.equal(m.text, null, 'no text shown')
-    t.type(m.warning, 'string', 'a warning says why')
-  }
+  const fromBob = (await alice.readDms()).messages.filter((m) => m.from === 'bob')
+  t.equal(fromBob.length, 2)
+  t.same([fromBob[0].text, fromBob[0].verified], ['hi alice', true], 'the DM read before is kept from the local history')
+  const flagged = fromBob[1]
+  t.equal(flagged.verified, false, 'not verified')
+  t.equal(flagged.text, null, 'no text shown')
+  t.match(flagged.warning, /key changed/, 'a warning says why')
 
   const fp = await alice.trust('bob')
   t.equal(fp, keyFingerprint(publicKeys(fresh)), 'trust pins the new key')
@@ -75,8 +77,8 @@ t.test('a changed contact key is warned about and blocks sending until trusted',
   const newOne = after.find((m) => m.from === 'bob' && m.text === 'it is me, new phone')
   t.ok(newOne?.verified, 'bob\'s DM from the new key is verified once trusted')
   const old = after.find((m) => m.id === before[1].id)
-  t.equal(old?.verified, false, 'the DM signed with bob\'s old key is not shown as verified')
-  t.equal(old?.text, null)
+  t.same([old?.text, old?.verified], ['hi alice', true], 'the DM from bob\'s old key is shown as it was read then')
+  t.notOk(JSON.stringify(await rawDms(alice)).includes('hi alice'), 'the server holds no plaintext')
 })
 
 t.test('a DM with one flipped bit is never shown as genuine', async (t) => {
@@ -105,8 +107,24 @@ t.test('a DM with one flipped bit is never shown as genuine', async (t) => {
   const okId = newClientId()
   await carol.call('POST', '/v1/dms', { to: 'dan', clientId: okId, body: seal(okId, Date.now()) })
 
-  const msgs = (await dan.readDms()).messages
-  t.equal(msgs.length, 2 + positions.length)
+  // the current format: a stored DM replayed under a new server id, and with flipped bits
+  await carol.sendDm('dan', 'session message')
+  const current = (await rawDms(dan)).at(-1)!
+  const replayId = newClientId()
+  await carol.call('POST', '/v1/dms', { to: 'dan', clientId: replayId, body: current.body })
+  for (const pos of [5, 200, 1300]) {
+    const bytes = Buffer.from(current.body, 'base64url')
+    bytes[Math.min(pos, bytes.length - 1)] ^= 0x10
+    await carol.call('POST', '/v1/dms', { to: 'dan', clientId: newClientId(), body: bytes.toString('base64url') })
+  }
+  const first = (await dan.readDms()).messages
+  t.same(first.filter((m) => m.verified).map((m) => m.text), ['genuine', 'pay 100 to carol', 'session message'], 'only the untouched DMs are verified, each once')
+  t.match(first.find((m) => m.id !== current.id && m.warning?.includes('replay'))?.warning, /replay/, 'the replay is refused as one')
+  const again = (await dan.readDms()).messages
+  t.same(again.map((m) => [m.id, m.text]), first.map((m) => [m.id, m.text]), 'read again (from the local history): the same, nothing shown twice')
+
+  // the messages before: 'genuine', the tampered and the untouched envelope v1 (read with carol's pinned key)
+  const msgs = first.slice(0, 2 + positions.length)
   t.same(msgs.filter((m) => m.verified).map((m) => m.text), ['genuine', 'pay 100 to carol'], 'only the untouched DMs are verified')
   const tampered = msgs.filter((m) => !m.verified)
   t.equal(tampered.length, positions.length)

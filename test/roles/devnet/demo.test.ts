@@ -23,6 +23,6 @@ t.test('devnet --demo shows what each hop saw', async (t) => {
   }
   t.notOk(lines.some((l) => /FOUND \(!\)/.test(l)), 'no relay and no store held the plaintext')
   t.ok(lines.some((l) => /bob read it through his own circuit: yes/.test(l)))
-  t.ok(lines.some((l) => /decrypted it and verified/.test(l)))
+  t.ok(lines.some((l) => /decrypted it on their PQXDH \+ Double Ratchet session/.test(l)))
   t.equal(await p.kill('SIGTERM'), 0)
 })

@@ -4,6 +4,7 @@
 // the change is shown to the user (the chat warns, loudly) and cross-process locking.
 
 import { join } from 'node:path'
+import { MarshmelloError } from '../../../errors.js'
 import type { UserKeys } from '../../../storage/types.js'
 import { keyFingerprint, normalizeUserKeys } from '../e2e/keys.js'
 import { checkUsername, corrupt, ensureProfileDir, isObject, profileDir, readJson, serialized, writeFileAtomic } from './files.js'
@@ -16,6 +17,10 @@ export interface Contact {
   /** ms since epoch when these keys were pinned */
   firstSeen: number
   keys: UserKeys
+  /** the user compared the safety number with this contact (reset when the key changes) */
+  verified?: boolean
+  /** other keys seen for this contact since, not trusted yet: sending stays refused until /trust */
+  pending?: UserKeys
 }
 
 export type ContactCheck =
@@ -50,7 +55,10 @@ export async function checkContact (
       return { result: { status: 'new', newFingerprint }, write: true }
     }
     if (pinned.fingerprint === newFingerprint) return { result: { status: 'same', newFingerprint }, write: false }
-    return { result: { status: 'changed', oldFingerprint: pinned.fingerprint, newFingerprint }, write: false }
+    // remembered, so a later send (in any process) is refused until the user re-trusts
+    const seen = pinned.pending !== undefined && keyFingerprint(pinned.pending) === newFingerprint
+    if (!seen) pinned.pending = clean
+    return { result: { status: 'changed', oldFingerprint: pinned.fingerprint, newFingerprint }, write: !seen }
   })
 }
 
@@ -64,6 +72,21 @@ export async function acceptContactKey (
   return await mutate(home, me, file => {
     file.contacts[username] = contact
     return { result: contact, write: true }
+  })
+}
+
+/**
+ * Marks the pinned key of `username` as verified (the safety numbers matched). Throws
+ * MM_ERR_KEY_CHANGED when `fingerprint` is no longer the pinned one, MM_ERR_NO_KEYS when none is pinned.
+ */
+export async function markVerified (home: string | undefined, me: string, username: string, fingerprint: string): Promise<Contact> {
+  checkUsername(username)
+  return await mutate(home, me, file => {
+    const pinned = Object.hasOwn(file.contacts, username) ? file.contacts[username] : undefined
+    if (pinned === undefined) throw new MarshmelloError('MM_ERR_NO_KEYS', `no key pinned for ${username} yet: look them up first (/whois ${username})`)
+    if (pinned.fingerprint !== fingerprint) throw new MarshmelloError('MM_ERR_KEY_CHANGED', `${username}'s key changed since it was shown: check the safety number again`)
+    pinned.verified = true
+    return { result: pinned, write: true }
   })
 }
 
@@ -95,7 +118,8 @@ async function readContacts (home: string | undefined, me: string): Promise<Cont
       if (!isObject(c) || !isObject(c.keys) || typeof c.firstSeen !== 'number') throw new Error('bad entry')
       const keys = normalizeUserKeys(c.keys as unknown as UserKeys)
       if (c.fingerprint !== keyFingerprint(keys)) throw new Error('fingerprint does not match keys')
-      contacts[name] = { fingerprint: c.fingerprint, firstSeen: c.firstSeen, keys }
+      const pending = c.pending === undefined ? undefined : normalizeUserKeys(c.pending as unknown as UserKeys)
+      contacts[name] = { fingerprint: c.fingerprint, firstSeen: c.firstSeen, keys, ...(c.verified === true ? { verified: true } : {}), ...(pending ? { pending } : {}) }
     } catch {
       throw corrupt(path, `bad entry for contact ${JSON.stringify(name.slice(0, 64))}`)
     }

@@ -17,7 +17,8 @@ export const HELP = [
   '  /dm USER       talk to USER, end-to-end encrypted (shows your last DMs with them)',
   '  /dms           the people you have DMs with, with unread counts',
   '  /retry N       send message N again after it failed',
-  '  /whois USER    show USER\'s key fingerprint',
+  '  /whois USER    show USER\'s key fingerprint and your safety number with them',
+  '  /verify USER   mark USER verified once your safety numbers match (read them aloud or compare in person)',
   '  /trust USER    accept USER\'s changed key after checking it with them',
   '  /circuit       show the current circuit (relays and fingerprints)',
   '  /newcircuit    build a fresh circuit',
@@ -94,9 +95,10 @@ export async function runCommand (s: ChatSession, line: string): Promise<'quit' 
     case '/dm': {
       const u = user()
       if (u === null) return
+      // looked up quietly (a circuit of its own, no token): a changed key is still caught here
       const w = await s.client.whois(u)
       if (w.status === 'changed') { say(`⚠ WARNING: ${w.username}'s key CHANGED (now ${w.fingerprint}). Verify it with them, then /trust ${w.username}.`); return }
-      say(`DMs with ${w.username} are end-to-end encrypted; their key fingerprint: ${w.fingerprint}${w.status === 'new' ? ' (first seen, now pinned)' : ''}`)
+      say(`DMs with ${w.username} are end-to-end encrypted; their key fingerprint: ${w.fingerprint}${w.status === 'new' ? ' (first seen, now pinned)' : ''}${w.verified ? ' ✓ verified' : ''}`)
       await s.openDm(w.username)
       return
     }
@@ -109,7 +111,16 @@ export async function runCommand (s: ChatSession, line: string): Promise<'quit' 
       const u = user()
       if (u === null) return
       const w = await s.client.whois(u)
-      say(`${w.username}: ${w.fingerprint}${w.status === 'changed' ? '  ⚠ CHANGED since first seen: verify, then /trust' : w.status === 'new' ? '  (first seen, now pinned)' : '  (matches the pinned key)'}`)
+      say(`${w.username}: ${w.fingerprint}${w.status === 'changed' ? '  ⚠ CHANGED since first seen: verify, then /trust' : w.status === 'new' ? '  (first seen, now pinned)' : '  (matches the pinned key)'}`,
+        `  safety number: ${w.safetyNumber}${w.verified ? '  ✓ verified' : `  (compare it with ${w.username}, then /verify ${w.username})`}`,
+        `  QR: ${w.safetyQr}`)
+      return
+    }
+    case '/verify': {
+      const u = user()
+      if (u === null) return
+      const w = await s.client.verify(u)
+      say(`✓ ${w.username} verified (safety number ${w.safetyNumber})`)
       return
     }
     case '/trust': {

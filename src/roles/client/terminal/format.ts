@@ -71,7 +71,10 @@ const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u
 export function jsonMessage (m: ChatMessage): string {
   return stringify(m.room
     ? { id: m.id, from: m.from, room: m.room, text: m.text, sentAt: m.sentAt }
-    : { id: m.id, from: m.from, to: m.to, text: m.text, sentAt: m.sentAt, verified: m.verified === true, ...(m.warning ? { warning: m.warning } : {}) })
+    : {
+      id: m.id, from: m.from, to: m.to, text: m.text, sentAt: m.sentAt, verified: m.verified === true, ...(m.warning ? { warning: m.warning } : {}),
+      ...(m.safetyNumber ? { safetyNumber: m.safetyNumber, contactVerified: m.contactVerified === true } : {})
+    })
 }
 
 const stringify = (v: unknown) => JSON.stringify(v).replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)

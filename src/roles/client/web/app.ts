@@ -158,7 +158,12 @@ export async function buildWebApp (init: WebAppInit, session: WebSession, assets
   })
   app.get('/api/users/:user/whois', { schema: { params: userParams } }, async (req) => {
     const user = lower((req.params as { user: string }).user)
+    // looked up quietly (a circuit of its own, no token), so a changed key still raises the banner
     return session.me().client.whois(user)
+  })
+  app.post('/api/users/:user/verify', { schema: { params: userParams, body: emptyBody } }, async (req) => {
+    const user = lower((req.params as { user: string }).user)
+    return session.me().client.verify(user)
   })
   app.post('/api/users/:user/trust', { schema: { params: userParams, body: emptyBody } }, async (req) => {
     const user = lower((req.params as { user: string }).user)

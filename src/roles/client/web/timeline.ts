@@ -55,6 +55,8 @@ export function view (m: ChatMessage): MessageView {
   out.verified = m.verified === true
   out.text = m.verified === true ? m.text : null
   if (m.warning) out.warning = m.warning
+  if (m.safetyNumber) out.safetyNumber = m.safetyNumber
+  if (m.contactVerified !== undefined) out.contactVerified = m.contactVerified
   return out
 }
 

@@ -16,6 +16,9 @@ export interface MessageView {
   /** null for a DM that failed verification */
   text: string | null
   warning?: string
+  /** DMs only: the safety number with the other party, and whether the user verified them */
+  safetyNumber?: string
+  contactVerified?: boolean
 }
 
 /** one hop of the current circuit, relays first, then the server (the final hop) */
@@ -75,7 +78,17 @@ export interface SessionView {
 /** a contact's key as pinned on first use (TOFU) */
 export type KeyStatus = 'new' | 'same' | 'changed'
 
-export interface WhoisView { username: string, fingerprint: string, status: KeyStatus }
+export interface WhoisView {
+  username: string
+  fingerprint: string
+  status: KeyStatus
+  /** 60 digits in groups of five (PROTOCOL §11.4); the same on both sides */
+  safetyNumber?: string
+  /** text for a QR code of the safety number */
+  safetyQr?: string
+  /** the user marked this key verified */
+  verified?: boolean
+}
 
 /** the body of every error answer; a 409 MM_ERR_KEY_CHANGED also names both keys */
 export interface ErrorBody {

@@ -11,13 +11,13 @@ import { PASSWORD_MAX, PASSWORD_MIN } from '../../../limits.js'
 import { MarshmelloError, lengthError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
 import { userKeyFingerprint } from '../../../onion/crypto/fingerprints.js'
-import type { UserKeys, UserRecord, UserStore } from '../../../storage/types.js'
+import type { PrekeyUpload, UserKeys, UserRecord, UserStore } from '../../../storage/types.js'
 import { requireCaller } from './http.js'
 import { ok, type Route, type ServiceCall } from './router.js'
 import type { ServiceRoutes } from './messages.js'
 import { dummyHash, hashPassword, verifyPassword } from './password.js'
 import { PasswordWork, type PasswordWorkInit } from './password-work.js'
-import { prekeyRoutes } from './prekeys.js'
+import { checkUpload, prekeyRoutes, prekeyUploadSchema } from './prekeys.js'
 import { LoginThrottle, type LoginThrottleInit } from './login-throttle.js'
 import { USERNAME_INPUT, errorResponses, isWellFormedText, keysSchema } from './schemas.js'
 import type { TokenService } from './tokens.js'
@@ -64,6 +64,8 @@ const registerBody = {
     username: { type: 'string', pattern: USERNAME_INPUT },
     password: { type: 'string', minLength: PASSWORD_MIN, maxLength: PASSWORD_MAX },
     keys: keysSchema,
+    /** the first prekeys (PROTOCOL §11.2), so others can start a session before this user ever signs in */
+    prekeys: prekeyUploadSchema,
   },
   required: ['username', 'password'],
 } as const
@@ -130,13 +132,18 @@ export async function authRoutes (opts: AuthServiceOptions): Promise<ServiceRout
       url: '/v1/auth/register',
       schema: { body: registerBody, response: { 201: userResponse, ...errorResponses } },
       async handler ({ body: input }) {
-        const body = input as { username: string, password: string, keys?: UserKeys }
+        const body = input as { username: string, password: string, keys?: UserKeys, prekeys?: PrekeyUpload }
         checkPassword(body.password)
         if (body.keys !== undefined) keyFingerprint(body.keys) // validates both keys
+        if (body.prekeys !== undefined) {
+          if (body.keys === undefined) throw new MarshmelloError('MM_ERR_NO_KEYS', 'prekeys need identity keys (keys) in the same sign-up')
+          checkUpload(body.keys, body.prekeys)
+        }
         const username = body.username.toLowerCase()
         // hashed before the name is checked: a taken name costs the same scrypt as a free one
         const passwordHash = await work.run(() => hashPassword(body.password))
         const user = await users.create({ username, passwordHash, keys: body.keys ?? null })
+        if (body.prekeys !== undefined) await users.addPrekeys(user.username, body.prekeys)
         return { status: 201, body: { username: user.username } }
       },
     },

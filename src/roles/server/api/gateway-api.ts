@@ -36,8 +36,11 @@ const SERVICE_OF: Record<string, 'auth' | 'messages'> = {
 /** every path segment of the API is [A-Za-z0-9_-]: no dots, no percent-encoding, nothing to normalise */
 const PATH = /^\/v1(\/[A-Za-z0-9_-]+)+$/
 const PUBLIC = new Set(['POST /v1/auth/register', 'POST /v1/auth/login', 'POST /v1/dms/sealed', 'GET /v1/dms/token-key'])
-/** public without a password: claiming a prekey bundle (PROTOCOL §11.2) must not need a token */
-const PUBLIC_PATTERNS = [/^POST \/v1\/users\/[A-Za-z0-9_-]+\/prekeys\/claim$/]
+/**
+ * public without a password: a contact's identity keys and prekey bundle (PROTOCOL §11.2)
+ * are looked up without a token, so the lookup names no account ('me' still needs one)
+ */
+const PUBLIC_PATTERNS = [/^POST \/v1\/users\/[A-Za-z0-9_-]+\/prekeys\/claim$/, /^GET \/v1\/users\/(?!me\/)[A-Za-z0-9_-]+\/keys$/]
 const isPublicRoute = (key: string): boolean => PUBLIC.has(key) || PUBLIC_PATTERNS.some(p => p.test(key))
 /** requests that must come without a JWT, on a circuit that carries no identified request (PROTOCOL §12.1) */
 const ANONYMOUS = new Set(['POST /v1/dms/sealed', 'GET /v1/dms/token-key'])

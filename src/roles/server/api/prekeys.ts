@@ -88,6 +88,26 @@ function checkUnique (list: StoredPrekey[] | undefined, what: string): void {
   if (ids.size !== (list ?? []).length) throw badPrekey(`${what}: an id repeats`)
 }
 
+/** the JSON schema of an upload, also a sign-up's `prekeys` (auth.ts) */
+export const prekeyUploadSchema = uploadBody
+
+/**
+ * Checks an upload against the owner's identity keys and the bounds (MM_ERR_BAD_PREKEY);
+ * `held` is what the user already has stored.
+ */
+export function checkUpload (keys: UserKeys, u: PrekeyUpload, held: { oneTime: number, oneTimeKem: number } = { oneTime: 0, oneTimeKem: 0 }): void {
+  const identity = identityOf(keys)
+  if (u.signedPrekey) checkSigned(identity, 'signed', u.signedPrekey, 'signed prekey')
+  if (u.lastResortKem) checkSigned(identity, 'kem-last-resort', u.lastResortKem, 'last-resort ML-KEM prekey')
+  for (const k of u.oneTimeKem ?? []) checkSigned(identity, 'kem-one-time', k, 'one-time ML-KEM prekey')
+  for (const k of u.oneTime ?? []) raw(k.key, 32, `one-time prekey ${k.id}`)
+  checkUnique(u.oneTime, 'one-time prekeys')
+  checkUnique(u.oneTimeKem, 'one-time ML-KEM prekeys')
+  if (held.oneTime + (u.oneTime?.length ?? 0) > MAX_STORED_ONE_TIME || held.oneTimeKem + (u.oneTimeKem?.length ?? 0) > MAX_STORED_ONE_TIME) {
+    throw badPrekey(`at most ${MAX_STORED_ONE_TIME} one-time prekeys of each kind may be stored`)
+  }
+}
+
 export function prekeyRoutes (users: UserStore): Route[] {
   return [
     {
@@ -100,17 +120,7 @@ export function prekeyRoutes (users: UserStore): Route[] {
         if (user === undefined) throw new MarshmelloError('MM_ERR_USER_UNKNOWN', 'no such user')
         if (user.keys === null) throw new MarshmelloError('MM_ERR_NO_KEYS', 'upload identity keys before prekeys')
         const u = body as PrekeyUpload
-        const identity = identityOf(user.keys)
-        if (u.signedPrekey) checkSigned(identity, 'signed', u.signedPrekey, 'signed prekey')
-        if (u.lastResortKem) checkSigned(identity, 'kem-last-resort', u.lastResortKem, 'last-resort ML-KEM prekey')
-        for (const k of u.oneTimeKem ?? []) checkSigned(identity, 'kem-one-time', k, 'one-time ML-KEM prekey')
-        for (const k of u.oneTime ?? []) raw(k.key, 32, `one-time prekey ${k.id}`)
-        checkUnique(u.oneTime, 'one-time prekeys')
-        checkUnique(u.oneTimeKem, 'one-time ML-KEM prekeys')
-        const before = await users.prekeyCounts(username)
-        if (before.oneTime + (u.oneTime?.length ?? 0) > MAX_STORED_ONE_TIME || before.oneTimeKem + (u.oneTimeKem?.length ?? 0) > MAX_STORED_ONE_TIME) {
-          throw badPrekey(`at most ${MAX_STORED_ONE_TIME} one-time prekeys of each kind may be stored`)
-        }
+        checkUpload(user.keys, u, await users.prekeyCounts(username))
         await users.addPrekeys(username, u)
         return ok(await users.prekeyCounts(username))
       }

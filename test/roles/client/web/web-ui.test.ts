@@ -341,6 +341,13 @@ t.test('web UI', async (t) => {
     t.pass('alice reads bob\'s reply live, verified')
     t.equal(await pa.locator('#messages .msg.unverified').count(), 0, 'nothing unverified')
     t.equal(await pa.isVisible('#key-banner'), false, 'no key-change banner for a first-seen key')
+    // the safety number (PROTOCOL §11.4): the same 60 digits on both sides; alice marks bob verified
+    const number = (await pa.textContent('#safety-number'))?.trim() ?? ''
+    t.match(number, /^([0-9]{5} ){11}[0-9]{5}$/, 'a 60-digit safety number in groups of five')
+    t.equal((await pb.textContent('#safety-number'))?.trim(), number, 'bob sees the same number')
+    await pa.click('#verify-btn')
+    await pa.locator('#safety-state', { hasText: 'verified' }).waitFor({ timeout: 20_000 })
+    t.match(await pa.textContent('#safety-state'), /✓ verified/, 'marked verified')
     t.match(await pa.locator('#messages .msg .time').first().getAttribute('title'), /\d{2}:\d{2}:\d{2} \S+/, 'a message time names its zone on hover')
 
     // the chat screen at both sizes

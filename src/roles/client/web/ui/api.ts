@@ -81,6 +81,7 @@ export class Api {
 
   whois (user: string): Promise<WhoisView> { return this.call('GET', `/api/users/${encodeURIComponent(user)}/whois`) }
   trust (user: string): Promise<WhoisView> { return this.call('POST', `/api/users/${encodeURIComponent(user)}/trust`) }
+  verify (user: string): Promise<WhoisView> { return this.call('POST', `/api/users/${encodeURIComponent(user)}/verify`) }
 
   circuit (fresh: boolean): Promise<{ hops: HopView[] }> {
     return fresh ? this.call('POST', '/api/circuit/new') : this.call('GET', '/api/circuit')

@@ -21,15 +21,22 @@ export class KeyBanner {
   private readonly banner = byId('key-banner', HTMLElement)
   private readonly title = byId('key-banner-title', HTMLElement)
   private readonly text = byId('key-banner-text', HTMLElement)
+  private readonly safety = byId('safety', HTMLElement)
+  private readonly safetyNumber = byId('safety-number', HTMLElement)
+  private readonly safetyState = byId('safety-state', HTMLElement)
+  private readonly safetyQr = byId('safety-qr', HTMLElement)
+  private readonly verifyBtn = byId('verify-btn', HTMLButtonElement)
 
   constructor (private readonly d: KeyBannerDeps) {
     byId('trust-btn', HTMLButtonElement).addEventListener('click', () => { void this.trust() })
+    this.verifyBtn.addEventListener('click', () => { void this.verify() })
   }
 
   /** a fresh view starts with neither fingerprint nor banner */
   reset (): void {
     clear(this.meta)
     show(this.banner, false)
+    show(this.safety, false)
   }
 
   /** fetches `user`'s key (pinning it on first use) and shows it if their DM is open */
@@ -37,7 +44,7 @@ export class KeyBanner {
     const { api, state } = this.d
     try {
       const w = await api.whois(user)
-      state.contacts.set(user, { ...state.contacts.get(user), fingerprint: w.fingerprint, status: w.status })
+      state.contacts.set(user, { ...state.contacts.get(user), fingerprint: w.fingerprint, status: w.status, safetyNumber: w.safetyNumber, safetyQr: w.safetyQr, verified: w.verified })
     } catch (e) {
       state.contacts.set(user, { error: (e as Error).message })
     }
@@ -59,6 +66,11 @@ export class KeyBanner {
     meta.appendChild(el('span', 'fingerprint', groups(c.fingerprint).slice(0, 39) + '…'))
     meta.appendChild(document.createTextNode(c.status === 'new' ? ' · first seen now (trusted on first use)' : c.status === 'same' ? ' · matches the key you pinned' : ''))
     const changed = c.status === 'changed'
+    show(this.safety, !changed && c.safetyNumber !== undefined)
+    this.safetyNumber.textContent = c.safetyNumber ?? ''
+    this.safetyState.textContent = c.verified ? '✓ verified' : '· compare it with them (in person or on a call), then mark it verified'
+    this.safetyQr.textContent = c.safetyQr ?? ''
+    show(this.verifyBtn, !c.verified)
     show(this.banner, changed)
     if (changed) {
       this.title.textContent = `⚠ ${user}'s key has changed`
@@ -68,14 +80,24 @@ export class KeyBanner {
     this.d.renderLists()
   }
 
+  private async verify (): Promise<void> {
+    const { api, state, shell } = this.d
+    if (state.view.kind !== 'dm') return
+    const user = state.view.name
+    try {
+      const w = await api.verify(user)
+      state.contacts.set(user, { ...state.contacts.get(user), fingerprint: w.fingerprint, status: w.status, safetyNumber: w.safetyNumber, safetyQr: w.safetyQr, verified: w.verified })
+      this.render(user)
+    } catch (e) { shell.notice((e as Error).message, true) }
+  }
+
   private async trust (): Promise<void> {
     const { api, state, shell } = this.d
     if (state.view.kind !== 'dm') return
     const user = state.view.name
     try {
-      const r = await api.trust(user)
-      state.contacts.set(user, { fingerprint: r.fingerprint, status: 'same' })
-      this.render(user)
+      await api.trust(user)
+      await this.load(user) // the new key's safety number
       const d = await api.conversation(user)
       state.conv('d:' + user).clear()
       state.addMessages('d:' + user, d.messages)

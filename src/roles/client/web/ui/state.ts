@@ -11,6 +11,9 @@ export type View = Target
 export interface Contact {
   fingerprint?: string
   status?: KeyStatus
+  safetyNumber?: string
+  safetyQr?: string
+  verified?: boolean
   oldFingerprint?: string
   newFingerprint?: string
   error?: string
