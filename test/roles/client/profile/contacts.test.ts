@@ -27,7 +27,7 @@ t.test('new, same, changed, accepted', async t => {
   t.same(await checkContact(home, 'alice', 'bob', bob2), { status: 'changed', oldFingerprint: fp1, newFingerprint: fp2 })
   t.same(await checkContact(home, 'alice', 'bob', bob2), { status: 'changed', oldFingerprint: fp1, newFingerprint: fp2 },
     'still changed: a changed key is not silently re-pinned')
-  t.same((await loadContacts(home, 'alice')).bob, { fingerprint: fp1, firstSeen: now(), keys: bob1 })
+  t.same((await loadContacts(home, 'alice')).bob, { fingerprint: fp1, firstSeen: now(), keys: bob1, pending: bob2 }, 'the pin stays; the key seen is remembered as pending (sends stay refused)')
 
   const accepted = await acceptContactKey(home, 'alice', 'bob', bob2, { now: () => now() + 5 })
   t.same(accepted, { fingerprint: fp2, firstSeen: now() + 5, keys: bob2 })
