@@ -1,0 +1,78 @@
+// Client DMs on PQXDH + Double Ratchet sessions against the real server code in process (the
+// gateway and services, SQLite and nedb in a temp dir; the onion replaced by a direct call
+// that records which circuit and token each request came with): DMs both ways, decrypted
+// once; a contact's bundle claimed once, at first contact, on a circuit of its own without
+// a token, and nothing looked up when reading; a DM replayed by the server under a new id
+// refused, also after a restart; safety numbers alike on both sides and a verified mark.
+import t from 'tap'
+import { ChatClient, type ChatMessage } from '../../../src/roles/client/chat-client.js'
+import type { CircuitManager } from '../../../src/roles/client/circuit-manager.js'
+import type { ApiRequest, ApiResponse } from '../../../src/onion/streams/envelope.js'
+import { tmp } from '../../helpers/net.js'
+import { clockedStack } from '../server/api/helpers.js'
+
+interface Seen { circuit: string, method: string, path: string, token: boolean }
+
+t.test('DM sessions end to end over the real server code', async t => {
+  const { gateway, messages } = await clockedStack(t)
+  const seen: Seen[] = []
+  let isolated = 0
+  const circuits = (who: string) => {
+    const send = async (circuit: string, req: ApiRequest): Promise<ApiResponse> => {
+      seen.push({ circuit, method: req.method, path: req.path, token: req.headers.authorization !== undefined })
+      const r = await gateway({ method: req.method, url: req.path, circuit, authorization: req.headers.authorization, contentType: req.headers['content-type'], body: req.body.length ? req.body : undefined })
+      return { status: r.status, headers: {}, body: r.body }
+    }
+    return {
+      request: (req: ApiRequest) => send(`main-${who}`, req),
+      requestIsolated: (req: ApiRequest) => send(`isolated-${isolated++}`, req),
+    } as unknown as CircuitManager
+  }
+  const homeB = tmp('mm-dms-bob-')
+  const alice = new ChatClient(tmp('mm-dms-alice-'), circuits('alice'))
+  let bob = new ChatClient(homeB, circuits('bob'))
+  await alice.register('alice', 'alice-password')
+  await bob.register('bob', 'bob-password')
+  await alice.login('alice', 'alice-password')
+  await bob.login('bob', 'bob-password')
+  const texts = (ms: ChatMessage[]) => ms.map(m => [m.from, m.text, m.verified])
+
+  const from = seen.length
+  for (const text of ['one', 'two', 'three']) await alice.sendDm('bob', text)
+  t.same(texts((await bob.readDms()).messages), [['alice', 'one', true], ['alice', 'two', true], ['alice', 'three', true]], 'bob reads all three')
+  await bob.sendDm('alice', 'back to you')
+  t.same(texts((await alice.readDms()).messages), [['alice', 'one', true], ['alice', 'two', true], ['alice', 'three', true], ['bob', 'back to you', true]], 'alice reads her own (from her history) and bob\'s reply')
+  const lookups = seen.slice(from).filter(s => /^\/v1\/users\//.test(s.path))
+  t.same(lookups.map(s => `${s.method} ${s.path}`), ['POST /v1/users/bob/prekeys/claim'], 'one bundle claimed, at first contact; none to read, none for bob to answer')
+  t.notOk(lookups[0].token, 'the claim carries no token')
+  t.match(lookups[0].circuit, /^isolated-/, 'on a circuit of its own')
+  t.equal(seen.filter(s => s.circuit === lookups[0].circuit).length, 1, 'that circuit carries nothing else')
+
+  // the server replays alice's first DM under a new id (what it stores, byte for byte)
+  const stored = (await messages.list({ dmUser: 'bob', limit: 10 }))[0]
+  await messages.put({ from: stored.from, to: stored.to, clientId: 'replayed-by-server', body: stored.body, sentAt: stored.sentAt })
+  const withReplay = (await bob.readDms()).messages
+  t.same(texts(withReplay.slice(0, 4)), [['alice', 'one', true], ['alice', 'two', true], ['alice', 'three', true], ['bob', 'back to you', true]], 'the first read, again (local history)')
+  t.same([withReplay[4].text, withReplay[4].verified], [null, false], 'the replay is not shown')
+  t.match(withReplay[4].warning, /replay/)
+
+  // a restart: a new client on bob's profile
+  await bob.logout()
+  bob = new ChatClient(homeB, circuits('bob'))
+  await bob.login('bob', 'bob-password')
+  const after = (await bob.readDms()).messages
+  t.same(after.map(m => [m.text, m.verified]), withReplay.map(m => [m.text, m.verified]), 'after a restart: the same, the replay still refused, nothing shown twice')
+  t.equal(after.filter(m => m.text === 'one').length, 1)
+
+  // safety numbers (PROTOCOL §11.4), in whois and on every DM; a verified mark
+  const wa = await alice.whois('bob')
+  const wb = await bob.whois('alice')
+  t.match(wa.safetyNumber, /^([0-9]{5} ){11}[0-9]{5}$/)
+  t.equal(wa.safetyNumber, wb.safetyNumber, 'the same number on both sides')
+  t.notOk(wa.verified)
+  t.ok((await alice.verify('bob')).verified)
+  t.ok((await alice.whois('bob')).verified, 'the mark is kept')
+  const dm = (await alice.readDms()).messages.at(-1)!
+  t.same([dm.safetyNumber, dm.contactVerified], [wa.safetyNumber.replace(/ /g, ''), true], 'a DM carries the pair\'s safety number and the mark (read --json)')
+  t.notOk(seen.some(s => s.path.includes('/keys') && s.token && !s.path.includes('/me/')), 'no contact key lookup ever carried a token')
+})
