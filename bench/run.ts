@@ -1,9 +1,10 @@
 // `npm run bench`: measures Marshmello on loopback in one run (circuit build, onion vs
 // direct round trip, delivery, throughput and relay CPU, relay memory per circuit,
-// storage, single-executable cold start, and the onion alone against an echo final hop), prints tables and target verdicts, and
+// storage, single-executable cold start, the onion alone against an echo final hop, and the
+// path-compromise simulation of issue 15), prints tables and target verdicts, and
 // writes bench/results/latest.json (+ a timestamped copy) and latency-vs-concurrency.svg.
 // Flags: --quick (seconds, tiny samples: CI), --only=a,b (cases: build, roundtrip, delivery,
-// throughput, memory, echo, storage, coldstart), --cpu-prof=DIR (relays, server),
+// throughput, memory, echo, storage, coldstart, paths), --cpu-prof=DIR (relays, server),
 // --circuits=N (relay-memory case size), --levels=1,16 (throughput concurrency levels).
 // BENCH_NODE_ARGS='--flag …' adds node flags to the relay and server processes (experiments).
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -21,6 +22,7 @@ import { benchRelayMemory } from './cases/relay-memory.js'
 import { benchStorage } from './cases/storage.js'
 import { benchColdStart } from './cases/cold-start.js'
 import { benchEcho } from './cases/echo.js'
+import { benchPathCompromise } from './cases/path-compromise.js'
 import { machine, machineSpeed } from './report/machine.js'
 import { checkTargets } from './report/targets.js'
 import { render } from './report/table.js'
@@ -83,6 +85,7 @@ async function main (): Promise<number> {
   }
   await step('storage', async () => { r.storage = await benchStorage(plan.storeOps) })
   await step('coldstart', async () => { r.coldStart = benchColdStart(quick ? 3 : 10) })
+  await step('paths', async () => { r.pathCompromise = await benchPathCompromise(quick) })
   r.targets = checkTargets(r)
   r.durationSeconds = round((nowMs() - t0) / 1000, 1)
 

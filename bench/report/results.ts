@@ -5,6 +5,7 @@ import type { DeliveryResult } from '../cases/delivery.js'
 import type { RelayLoad, ThroughputLevel } from '../cases/throughput.js'
 import type { MemoryResult } from '../cases/relay-memory.js'
 import type { StoreFigure } from '../cases/storage.js'
+import type { PathCompromise } from '../cases/path-compromise.js'
 import type { ColdStart } from '../cases/cold-start.js'
 import type { EchoResult } from '../cases/echo.js'
 import type { Machine } from './machine.js'
@@ -26,6 +27,7 @@ export interface BenchResults {
   echo?: EchoResult
   storage?: StoreFigure[]
   coldStart?: ColdStart
+  pathCompromise?: PathCompromise
   targets?: { target: string, figure: string, met: boolean | null }[]
   errors: { case: string, message: string }[]
 }

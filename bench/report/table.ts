@@ -55,6 +55,10 @@ export function render (r: BenchResults): string {
     parts.push(table('Storage (8 in flight)', ['store', 'write', 'writes/s', 'read', 'reads/s', 'note'],
       r.storage.map((s) => [s.store, s.writeOp, s.writesPerSec ?? '-', s.readOp, s.readsPerSec ?? '-', s.note ?? ''])))
   }
+  if (r.pathCompromise) {
+    const pc = r.pathCompromise
+    parts.push(`\nPath compromise over 30 simulated days (${pc.clients.new} new-code clients, ${pc.clients.old} old-code clients; bench/lib/path-sim.ts)\n${pc.table}`)
+  }
   if (r.coldStart) {
     parts.push('\nCold start (median of 10)')
     parts.push('skipped' in r.coldStart ? `  ${r.coldStart.skipped}` : `  dist/marshmello --version: ${r.coldStart.binaryMs} ms; node -e 0: ${r.coldStart.nodeMs} ms (${r.coldStart.ratio} ×)`)

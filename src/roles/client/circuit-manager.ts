@@ -30,6 +30,15 @@ export interface CircuitManagerInit {
   dial?: Dial
 }
 
+/**
+ * `next` if it may replace `held`: a directory source (the guard) cannot take the client back
+ * in time, so a document older than the one held is refused (MM_ERR_CONSENSUS_OLDER).
+ */
+export function newerConsensus (held: Consensus | null, next: Consensus): Consensus {
+  if (held && next.validAfter < held.validAfter) throw new MarshmelloError('MM_ERR_CONSENSUS_OLDER', 'the guard served a consensus older than the one this client holds')
+  return next
+}
+
 export interface HopView { nickname: string, role: string, fingerprint: string, host: string, port: number }
 
 export class CircuitManager {
@@ -93,10 +102,7 @@ export class CircuitManager {
       } catch {
         throw new MarshmelloError('MM_ERR_CONSENSUS', 'the guard served a consensus that is not JSON')
       }
-      const next = verifyConsensus(doc, this.init.network.directoryKey, this.clock.now())
-      // a guard cannot take the client back in time: an older document than the one held is refused
-      if (held && next.validAfter < held.validAfter) throw new MarshmelloError('MM_ERR_CONSENSUS_OLDER', 'the guard served a consensus older than the one this client holds')
-      return next
+      return newerConsensus(held, verifyConsensus(doc, this.init.network.directoryKey, this.clock.now()))
     } finally {
       c.destroy()
     }

@@ -112,6 +112,7 @@ export class Guards {
   private readonly reach = new Map<string, Reach>()
   private readonly reported = new Map<string, PathBiasVerdict>()
   private seen: Consensus | null = null
+  private listedOf: { c: Consensus, m: Map<string, Descriptor> } | null = null
   private readonly clock: Clock
   private readonly log: Logger
   private readonly nPrimary: number
@@ -283,10 +284,12 @@ export class Guards {
     return false
   }
 
-  /** the consensus's guard-eligible relays, by fingerprint */
+  /** the consensus's guard-eligible relays, by fingerprint (worked out once per consensus) */
   private listedGuards (c: Consensus): Map<string, Descriptor> {
+    if (this.listedOf?.c === c) return this.listedOf.m
     const m = new Map<string, Descriptor>()
     for (const d of c.relays) if (this.eligible(d)) m.set(d.fingerprint, d)
+    this.listedOf = { c, m }
     return m
   }
 
@@ -307,9 +310,10 @@ export class Guards {
 
   /** adds uniformly drawn listed guards until the sample holds `sampleSize` usable ones */
   private fill (s: GuardState, listed: Map<string, Descriptor>, now: number): void {
+    let usable = s.sampled.filter((g) => !g.avoided && listed.has(g.fingerprint)).length
+    if (usable >= this.sampleSize || s.sampled.length >= MAX_SAMPLED) return
     const inSample = new Set(s.sampled.map((g) => g.fingerprint))
     const candidates = [...listed.keys()].filter((fp) => !inSample.has(fp))
-    let usable = s.sampled.filter((g) => !g.avoided && listed.has(g.fingerprint)).length
     while (usable < this.sampleSize && s.sampled.length < MAX_SAMPLED && candidates.length > 0) {
       const i = this.random(candidates.length)
       const fp = candidates[i]
