@@ -453,15 +453,30 @@ export class ChatClient {
   private async openOne (m: WireMessage): Promise<{ message: ChatMessage, changed: boolean }> {
     const { name: me, identity, sessions } = this.me()
     const base: ChatMessage = { id: m.id, from: m.from, to: m.to, text: null, sentAt: m.sentAt, verified: false }
-    const refuse = (warning: string) => ({ message: { ...base, warning }, changed: false })
     const seen = sessions.shown(m.id)
     if (seen) return { message: { ...base, text: seen.text, sentAt: seen.sentAt, verified: true }, changed: false }
     const inner = decodeBody(m.body)
-    if (inner === undefined) return refuse('message failed verification (malformed); it is not shown')
+    if (inner === undefined) return { message: { ...base, warning: 'message failed verification (malformed); it is not shown' }, changed: false }
     if (inner[0] === 0x01) return { message: await this.openLegacy(m, me, identity), changed: false }
-    if (m.from === me) return refuse('sent by this account from another profile or before this one kept a history; it cannot be read here')
+    if (m.from === me) return { message: { ...base, warning: 'sent by this account from another profile or before this one kept a history; it cannot be read here' }, changed: false }
+    return await this.openInner({ id: m.id, from: m.from, to: m.to!, sentAt: m.sentAt }, inner)
+  }
+
+  /**
+   * One DM's inner bytes (PROTOCOL §11.1) from `from`, however they arrived (today a stored
+   * DM; a sealed envelope names `from` only inside, with the sender's identity keys in a
+   * certificate: pass them as `certified`, and a session with other keys is refused). The
+   * caller persists the sessions (`changed`) before it shows the message.
+   */
+  async openInner (m: { id: string, from: string, to: string, sentAt: number }, inner: Uint8Array, certified?: IdentityPublic): Promise<{ message: ChatMessage, changed: boolean }> {
+    const { name: me, sessions } = this.me()
+    const base: ChatMessage = { id: m.id, from: m.from, to: m.to, text: null, sentAt: m.sentAt, verified: false }
+    const refuse = (warning: string) => ({ message: { ...base, warning }, changed: false })
     const r = sessions.decryptDm(m.from, inner)
     if (!r.ok) return refuse(failureText(r.reason))
+    if (certified && !(r.identity.dh.equals(certified.dh) && r.identity.sig.equals(certified.sig))) {
+      return refuse('refused: the session\'s keys are not the ones the sender certificate names')
+    }
     const check = await checkContact(this.home, me, m.from, { enc: r.identity.dh.toString('base64'), sign: r.identity.sig.toString('base64') })
     // not committed: once the user re-trusts the new key, the message opens on the next read
     if (check.status === 'changed') return refuse(new KeyChangedError(m.from, check.oldFingerprint, check.newFingerprint).message)
@@ -469,7 +484,7 @@ export class ChatClient {
     const content = decodeContent(r.plaintext)
     r.plaintext.fill(0)
     if (content === undefined) return { message: { ...base, warning: 'message failed verification (malformed content); it is not shown' }, changed: true }
-    sessions.remember({ id: m.id, from: m.from, to: m.to!, text: content.text, sentAt: content.sentAt })
+    sessions.remember({ id: m.id, from: m.from, to: m.to, text: content.text, sentAt: content.sentAt })
     return { message: { ...base, text: content.text, sentAt: content.sentAt, verified: true }, changed: true }
   }
 
