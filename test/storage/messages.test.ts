@@ -4,7 +4,8 @@
 
 import t from 'tap'
 import { join } from 'node:path'
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
+import { waitUntil } from '../helpers/wait.js'
 import { nedbMessageStore } from '../../src/storage/messages/nedb.js'
 import { mongoMessageStore } from '../../src/storage/messages/mongo.js'
 import { postgresMessageStore } from '../../src/storage/messages/postgres.js'
@@ -69,15 +70,16 @@ t.test('nedb: the file is compacted periodically', async t => {
   t.equal(await s.deleteExpired(10), 20)
   const lines = () => readFileSync(path, 'utf8').split('\n').filter(l => l !== '' && !l.includes('$$indexCreated')).length
   t.ok(lines() >= 40, 'appends then deletions are both in the file')
-  await new Promise(resolve => setTimeout(resolve, 2_000))
-  t.equal(lines(), 0, 'compaction rewrote it without the deleted messages')
+  t.ok(await waitUntil(() => lines() === 0, { timeoutMs: 6_000, everyMs: 100 }), 'compaction rewrote it without the deleted messages')
 })
 
 t.test('nedb: puts after a compaction go to the new file (the append handle is reopened)', async t => {
   const path = join(dir, 'compact-then-put.db')
   const s = await nedbMessageStore({ path, compactIntervalMs: 500 })
   const before = (await s.put({ from: 'a', room: 'r', clientId: 'before', body: 'one', sentAt: 1 })).message
-  await new Promise(resolve => setTimeout(resolve, 1_200)) // at least one compaction (rename over the file)
+  // at least one compaction: a new file renamed over the old one (another inode)
+  const inode = statSync(path).ino
+  t.ok(await waitUntil(() => statSync(path).ino !== inode, { timeoutMs: 5_000, everyMs: 50 }), 'compacted')
   const after = (await s.put({ from: 'a', room: 'r', clientId: 'after', body: 'two', sentAt: 2 })).message
   const lines = readFileSync(path, 'utf8').split('\n').filter(l => l.includes('"clientId"'))
   t.equal(lines.length, 2, 'the file on disk holds both messages, one line each')
@@ -87,6 +89,16 @@ t.test('nedb: puts after a compaction go to the new file (the append handle is r
   t.teardown(() => again.close())
   t.same(await again.list({ room: 'r', limit: 5 }), [before, after], 'both survive a reopen')
 })
+
+/** how many connections LISTEN on the schema's channel now (PostgreSQL's own view) */
+async function listeningOn (schema: string): Promise<number> {
+  const { default: pg } = await import('pg')
+  const c = new pg.Client({ connectionString: PG_URL })
+  await c.connect()
+  try {
+    return (await c.query('SELECT pid FROM pg_stat_activity WHERE query = $1', [`LISTEN "${`mm_messages_${schema}`.slice(0, 63)}"`])).rowCount ?? 0
+  } finally { await c.end() }
+}
 
 function nextMessage (s: MessageStore, match: (m: StoredMessage) => boolean, ms = 5_000): Promise<StoredMessage> {
   return new Promise((resolve, reject) => {
@@ -111,14 +123,14 @@ if (!pgUp) {
     const heardOnA: string[] = []
     a.onMessage(m => heardOnA.push(m.clientId))
     const onB = nextMessage(b, m => m.clientId === 'x1')
-    await new Promise(resolve => setTimeout(resolve, 300)) // b's LISTEN connection opens
+    t.ok(await waitUntil(async () => await listeningOn(schema) === 2), 'both stores\' LISTEN connections are open')
     const started = Date.now()
     const { message } = await a.put({ from: 'alice', room: 'lobby', clientId: 'x1', body: 'hi', sentAt: 1 })
     t.same(await onB, message, 'the other store hears it through LISTEN/NOTIFY and fetches the row')
     t.ok(Date.now() - started < 2_000, 'within 2 s')
     t.same(await b.list({ room: 'lobby', limit: 5 }), [message])
     t.same((await b.put({ from: 'alice', room: 'lobby', clientId: 'x1', body: 'hi', sentAt: 1 })), { message, created: false }, 'idempotent across stores')
-    await new Promise(resolve => setTimeout(resolve, 300))
+    await new Promise(resolve => setTimeout(resolve, 300)) // a window for an echo that must not come
     t.same(heardOnA, ['x1'], 'the sending store emits its own put once (its NOTIFY echo is skipped)')
   })
 
@@ -128,7 +140,7 @@ if (!pgUp) {
     t.teardown(async () => { await a.close(); await b.close() })
     b.onMessage(() => {}) // keeps b listening throughout (the LISTEN client closes when nobody listens)
     const first = nextMessage(b, m => m.clientId === 'before')
-    await new Promise(resolve => setTimeout(resolve, 300))
+    t.ok(await waitUntil(async () => await listeningOn(schema) === 1), 'b\'s LISTEN connection is open')
     await a.put({ from: 'alice', room: 'r', clientId: 'before', body: 'b', sentAt: 1 })
     await first
     const { default: pg } = await import('pg')
