@@ -489,7 +489,7 @@ export class ChatClient {
   }
 
   /**
-   * A DM in the retired envelope v1 (PROTOCOL §11.5): still readable with keys this profile
+   * A DM in the retired envelope v1 (PROTOCOL §11.6): still readable with keys this profile
    * holds (its own, or the sender's pinned key), without any lookup; else one clear message.
    */
   private async openLegacy (m: WireMessage, me: string, identity: Identity): Promise<ChatMessage> {

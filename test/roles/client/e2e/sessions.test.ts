@@ -1,5 +1,5 @@
 // The client's DM sessions over the sealed profile file (e2e/sessions.ts, profile/dm-state.ts,
-// PROTOCOL §11.6), without a network: a bundle made from one side's real upload starts a
+// PROTOCOL §11.5), without a network: a bundle made from one side's real upload starts a
 // session; messages decrypt once, also after a restart (the state reloaded from disk); a
 // used one-time prekey is gone; captured ciphertext cannot be read with the profile stolen
 // after it was read (forward secrecy at rest); the state file holds no plaintext key and
