@@ -16,7 +16,8 @@
 // - Reachability ("The 'reachable' status", in memory only): a guard that failed as the first
 //   hop is not tried again before its retry time (primary: 30 s doubling to 6 h; others:
 //   10 min doubling to 36 h, the bases and caps of the spec's PRIMARY_GUARDS_RETRY_SCHED and
-//   GUARDS_RETRY_SCHED, without jitter).
+//   GUARDS_RETRY_SCHED, without jitter); when every usable guard is marked, the client's own
+//   network is the likely cause, and the primary guards are retried at the first delay.
 // - Path bias (path-spec §7, path-bias.ts): a guard whose circuits fail past it far more than
 //   they should is reported (notice, warn) and, at the extreme rate, avoided for good.
 // Deviations, stated: the sample grows only while it holds fewer usable guards than
@@ -103,7 +104,7 @@ export interface GuardsInit {
   onReport?: (r: GuardReport) => void
 }
 
-interface Reach { failures: number, retryAt: number }
+interface Reach { failures: number, retryAt: number, failedAt: number }
 
 const SEVERITY: Record<PathBiasVerdict, number> = { ok: 0, notice: 1, warn: 2, extreme: 3 }
 
@@ -189,6 +190,12 @@ export class Guards {
     const free = (g: SampledGuard) => (this.reach.get(g.fingerprint)?.retryAt ?? 0) <= now
     const i = order.findIndex(free)
     if (i >= 0) return { guard: listed.get(order[i].fingerprint)!, primary: i < this.nPrimary }
+    // every usable guard failed: most likely this computer's network is down, not all of them
+    // (guard-spec's INTERNET_LIKELY_DOWN case): the primary guards are retried at the first
+    // retry delay, not the doubled one, so the client is back as soon as its network is
+    const base = this.init.primaryRetryMs ?? 30_000
+    const j = order.slice(0, this.nPrimary).findIndex((g) => (this.reach.get(g.fingerprint)?.failedAt ?? 0) + base <= now)
+    if (j >= 0) return { guard: listed.get(order[j].fingerprint)!, primary: true }
     throw this.noGuard(order, now)
   }
 
@@ -214,8 +221,9 @@ export class Guards {
   /** the pick's guard failed as the first hop (no channel, no CREATED): not tried again before its retry time */
   connectFailed (p: GuardPick): void {
     const fp = p.guard.fingerprint
-    const r = this.reach.get(fp) ?? { failures: 0, retryAt: 0 }
+    const r = this.reach.get(fp) ?? { failures: 0, retryAt: 0, failedAt: 0 }
     r.failures++
+    r.failedAt = this.clock.now()
     const [base, cap] = p.primary ? [this.init.primaryRetryMs ?? 30_000, 6 * 3600_000] : [this.init.retryMs ?? 600_000, 36 * 3600_000]
     r.retryAt = this.clock.now() + Math.min(cap, base * 2 ** Math.min(r.failures - 1, 20))
     this.reach.set(fp, r)
@@ -274,7 +282,8 @@ export class Guards {
     if (order.length === 0) {
       return new MarshmelloError('MM_ERR_NO_GUARD', 'no guard can be used: none of the sampled guards is listed in the consensus (or all are avoided for path bias); the client will not enter through another relay')
     }
-    const next = Math.min(...order.map((g) => this.reach.get(g.fingerprint)?.retryAt ?? now))
+    const base = this.init.primaryRetryMs ?? 30_000
+    const next = Math.min(...order.map((g, i) => Math.min(this.reach.get(g.fingerprint)?.retryAt ?? now, i < this.nPrimary ? (this.reach.get(g.fingerprint)?.failedAt ?? now) + base : Infinity)))
     return new MarshmelloError('MM_ERR_NO_GUARD', `none of the ${order.length} usable guards can be reached now; retrying in ${Math.ceil((next - now) / 1000)} s (check this computer's connection; the client will not enter through another relay)`)
   }
 

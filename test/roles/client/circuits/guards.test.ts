@@ -87,7 +87,19 @@ t.test('never a relay outside the sample: with every usable guard unreachable, M
   t.equal((await g.current()).sampled.length, 4, 'the sample did not grow because the network seems down')
   t.ok(sample.size > 0)
   await p.clock.advance(30_000)
-  t.ok(all.has((await g.pick(c)).guard.fingerprint), 'after the retry time, a primary guard again')
+  const back = await g.pick(c)
+  t.ok(all.has(back.guard.fingerprint) && back.primary, 'after the retry time, a primary guard again')
+  // the network stays down: failures double each guard's own retry time, but while every guard
+  // is marked the primaries come back at the first delay (guard-spec INTERNET_LIKELY_DOWN)
+  for (let round = 0; round < 3; round++) {
+    for (let k = 0; k < 4; k++) {
+      const pick = await g.pick(c).catch(() => undefined)
+      if (pick) g.connectFailed(pick)
+    }
+    await t.rejects(g.pick(c), { code: 'MM_ERR_NO_GUARD' })
+    await p.clock.advance(30_000)
+    t.equal((await g.pick(c)).primary, true, `round ${round}: the first primary is retried 30 s after it failed`)
+  }
 })
 
 t.test('a guard is kept while unlisted (not used), comes back, and leaves after 20 days unlisted or 120 days in all', async (t) => {
