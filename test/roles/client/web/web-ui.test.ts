@@ -346,7 +346,7 @@ t.test('web UI', async (t) => {
     t.match(number, /^([0-9]{5} ){11}[0-9]{5}$/, 'a 60-digit safety number in groups of five')
     t.equal((await pb.textContent('#safety-number'))?.trim(), number, 'bob sees the same number')
     await pa.click('#verify-btn')
-    await pa.locator('#safety-state', { hasText: 'verified' }).waitFor({ timeout: 20_000 })
+    await pa.locator('#safety-state', { hasText: '✓ verified' }).waitFor({ timeout: 20_000 })
     t.match(await pa.textContent('#safety-state'), /✓ verified/, 'marked verified')
     t.match(await pa.locator('#messages .msg .time').first().getAttribute('title'), /\d{2}:\d{2}:\d{2} \S+/, 'a message time names its zone on hover')
 
