@@ -5,8 +5,8 @@
 // started again (same ports, same keys) says "reconnected" once and sends them: each
 // arrives exactly once, in order, and is shown as sent.
 import t from 'tap'
-import { run, tmp, type Proc } from '../../helpers/net.js'
-import { startNetwork, stopProc, type Network, type NetRelay } from '../../helpers/network.js'
+import { run, tmp } from '../../helpers/net.js'
+import { startNetwork, stopProc, type Network } from '../../helpers/network.js'
 import { hasScript, render, terminal } from './pty.js'
 
 const PW = { alice: 'alice-password-1', bob: 'bob-password-22' }
@@ -20,19 +20,9 @@ const as = async (who: 'alice' | 'bob', args: string[]) => {
 }
 const jsonLines = (s: string): any[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l))
 
-/** the relay again, as the devnet started it: same address, port, keys and name */
-function restart (r: NetRelay): Proc {
-  return run(['relay', '--port', String(r.port), '--host', r.host, '--data-dir', r.dataDir,
-    '--directory', net.server.url, '--directory-key', net.directoryKey, '--nickname', r.nickname])
-}
-
 t.test('messages typed during an outage are sent once it ends', { skip: hasScript ? false : 'util-linux script is not installed' }, async (t) => {
   net = await startNetwork({ relays: 3 })
-  const restarted: Proc[] = []
-  t.teardown(async () => {
-    for (const p of restarted) await stopProc(p)
-    await net.stop()
-  })
+  t.teardown(() => net.stop())
   for (const u of ['alice', 'bob'] as const) t.equal((await as(u, ['register'])).code, 0, `register ${u}`)
 
   const tui = terminal(['chat', '--user', 'alice', '--home', home.alice, '--devnet', net.dir], { MARSHMELLO_PASSWORD: PW.alice })
@@ -55,11 +45,8 @@ t.test('messages typed during an outage are sent once it ends', { skip: hasScrip
   // a while offline: the chat keeps trying without printing a line per failure
   await new Promise((r) => setTimeout(r, 8000))
 
-  for (const r of net.relays) {
-    const p = restart(r)
-    restarted.push(p)
-  }
-  await Promise.all(restarted.map((p) => p.waitFor(/listening on/)))
+  // the devnet starts each again as it started it: same address, port, keys, name and flags
+  await Promise.all(net.relays.map((r) => net.restartRelay(r.nickname)))
   await tui.waitFor(/✓ reconnected/, at, 90_000)
   for (const [i, text] of typed.entries()) await tui.waitFor(new RegExp(`✓ sent ${i + 2}: "${text}"`), at, 60_000)
   for (const text of typed) await tui.waitFor(new RegExp(`#lobby alice: ${text}`), at, 30_000)

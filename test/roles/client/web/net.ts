@@ -2,9 +2,8 @@
 // `--devnet DIR`), started by test/helpers/network.ts, and a way to take its relays
 // down and bring them back at the same address (same data dir, so the same
 // identity and fingerprint) for outage tests.
-import { spawn } from 'node:child_process'
-import { procOf, type Proc } from '../../../helpers/net.js'
-import { startNetwork, stopProc, type Network } from '../../../helpers/network.js'
+import type { Proc } from '../../../helpers/net.js'
+import { startNetwork, type Network } from '../../../helpers/network.js'
 
 export interface SmallNet {
   dir: string
@@ -13,7 +12,7 @@ export interface SmallNet {
   net: Network
   /** SIGKILLs every relay */
   relaysDown: () => Promise<void>
-  /** starts every relay again on its former host and port; resolves once each listens */
+  /** starts every relay again on its former host and port; resolves once the consensus lists each */
   relaysUp: () => Promise<void>
   stop: () => Promise<void>
 }
@@ -21,7 +20,6 @@ export interface SmallNet {
 export async function startSmallNet (relays = 3): Promise<SmallNet> {
   const net = await startNetwork({ relays })
   const current: Proc[] = net.relays.map((r) => r.proc)
-  const restarted: Proc[] = []
   return {
     dir: net.dir,
     directoryKey: net.directoryKey,
@@ -31,18 +29,9 @@ export async function startSmallNet (relays = 3): Promise<SmallNet> {
       await Promise.all(current.map((p) => p.child.exitCode === null && p.child.signalCode === null ? p.kill('SIGKILL') : null))
     },
     async relaysUp () {
-      await Promise.all(net.relays.map(async (r, i) => {
-        const args = [...current[i].child.spawnargs]
-        args[args.indexOf('--port') + 1] = String(r.port)
-        const p = procOf(spawn(args[0], args.slice(1), { env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] }))
-        current[i] = p
-        restarted.push(p)
-        await p.waitFor(/listening on https:\/\//, 30_000)
-      }))
+      // the devnet starts each again with its data dir, address and flags (test/helpers/network.ts)
+      await Promise.all(net.relays.map(async (r, i) => { current[i] = (await net.restartRelay(r.nickname)).proc }))
     },
-    async stop () {
-      await Promise.all(restarted.map((p) => stopProc(p)))
-      await net.stop()
-    },
+    stop: net.stop,
   }
 }
