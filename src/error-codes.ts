@@ -100,6 +100,7 @@ export const ERRORS = {
   MM_ERR_BAD_USERNAME: spec('bad-input', 400, 'a username breaks the name rules'),
   MM_ERR_BAD_USER: spec('bad-input', 400, 'a user name in a request is malformed'),
   MM_ERR_BAD_ROOM: spec('bad-input', 400, 'a room name breaks the name rules'),
+  MM_ERR_ROOMS_FULL: spec('bad-input', 409, 'a client joins a room while it follows the most rooms a profile keeps (32)'),
   MM_ERR_BAD_INPUT: spec('bad-input', 400, 'a field of a request is malformed'),
   MM_ERR_EMPTY: spec('bad-input', 400, 'a required value is empty'),
   MM_ERR_PASSWORD: spec('bad-input', 400, 'a password breaks the password rules'),

@@ -22,6 +22,7 @@ import { safetyNumber, type SafetyNumber } from '../../onion/crypto/safety-numbe
 import type { IdentityPublic } from '../../onion/crypto/pqxdh.js'
 import { createProfile, profileExists, unlockProfile } from './profile/identity.js'
 import { acceptContactKey, checkContact, loadContacts, markVerified } from './profile/contacts.js'
+import { OutboxFile } from './profile/outbox-file.js'
 import { Connectivity } from './connectivity.js'
 import { safeText } from './terminal/safe-text.js'
 
@@ -247,6 +248,13 @@ export class ChatClient {
     if (!full && upload.oneTime!.length === 0 && upload.oneTimeKem!.length === 0) return
     await sessions.persist() // the secrets are on disk before the server hands out their public halves
     await this.call('PUT', '/v1/users/me/prekeys', upload)
+  }
+
+  /** the profile's outbox file, sealed with a key derived from this login's private keys (profile/outbox-file.ts) */
+  outboxFile (): OutboxFile {
+    const { name, identity } = this.me()
+    const secret = Buffer.concat([identity.enc.privateKey, identity.sign.privateKey])
+    try { return new OutboxFile(this.home, name, secret) } finally { secret.fill(0) }
   }
 
   private me (): { name: string, identity: Identity, sessions: DmSessions } {

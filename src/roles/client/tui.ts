@@ -34,17 +34,13 @@ export async function runTerminalChat (a: ClientArgs & { user?: string, room?: s
   const path = () => client.circuits.describe().map((h) => h.nickname || h.role).join(' → ')
   screen.say(`logged in as ${client.username}; circuit: ${path() || 'building…'}  (/help for commands)`)
 
-  let warnedUnsent = false
-  const quit = async (force = false) => {
+  const quit = async () => {
     if (session.quitting) return
-    const unsent = session.outbox.pending().length
-    if (unsent && !force && !warnedUnsent) {
-      warnedUnsent = true
-      screen.say(`! ${unsent} message${unsent === 1 ? ' is' : 's are'} not sent yet; /quit again to leave anyway (they are lost)`)
-      return
-    }
     session.quitting = true
-    session.outbox.close()
+    // what is not sent yet stays in the profile (sealed) and goes out at the next start
+    await session.kept.close()
+    const unsent = session.outbox.pending().length
+    if (unsent) screen.say(`${unsent} message${unsent === 1 ? ' is' : 's are'} not sent yet: kept in your profile, sent when you next start the chat`)
     screen.close()
     await session.flush().catch(() => {})
     await client.logout().catch(() => {})
@@ -62,6 +58,6 @@ export async function runTerminalChat (a: ClientArgs & { user?: string, room?: s
       .then((r) => r === 'quit' ? quit() : undefined)
       .catch((err) => session.error(err))
       .finally(() => screen.prompt())
-  }, () => { void quit(true) })
+  }, () => { void quit() })
   await new Promise(() => {})
 }

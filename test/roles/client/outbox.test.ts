@@ -2,7 +2,9 @@
 // order typed with one client id each for life; a network failure keeps the message
 // and pauses the queue until resume(), then the same client id is sent again (so a
 // server that stored the first try stores it once); a refusal fails it and retry()
-// sends it again; a bounded queue; nothing is sent while paused.
+// sends it again; a bounded queue; nothing is sent while paused; a given client id is
+// one item; the first outcome of a send; what is unsent taken out and put back (as the
+// profile keeps it across a restart) under the same client ids.
 import t from 'tap'
 import { Outbox, type OutboxItem } from '../../../src/roles/client/outbox.js'
 
@@ -141,4 +143,56 @@ t.test('close stops sending and returns what was not stored', async (t) => {
   await box.idle()
   t.same(left.map((i) => i.text), ['x'])
   t.equal(server.calls.length, 1, 'nothing sent after close')
+})
+
+t.test('a given client id is one item; firstOutcome says how the first try went', async (t) => {
+  const { server, box } = setup()
+  const a = box.add({ room: 'lobby' }, 'typed in the page', { clientId: 'page-1' })
+  t.ok(a.ok && a.item.clientId === 'page-1', 'the given client id is used')
+  const again = box.add({ room: 'lobby' }, 'typed in the page', { clientId: 'page-1' })
+  t.ok(again.ok && again.known && again.item === (a.ok ? a.item : null), 'a resubmit is the same item')
+  t.equal(await box.firstOutcome(a.ok ? a.item.n : 0), 'sent')
+  t.same([...server.stored.values()], ['typed in the page'])
+  server.setRefuse((text) => text === 'no')
+  const r = box.add({ room: 'lobby' }, 'no')
+  t.equal(await box.firstOutcome(r.ok ? r.item.n : 0), 'failed')
+  server.setDown(true)
+  const q = box.add({ room: 'lobby' }, 'offline')
+  t.equal(await box.firstOutcome(q.ok ? q.item.n : 0), 'queued', 'offline: queued, and the queue pauses')
+  const later = box.add({ room: 'lobby' }, 'later')
+  t.equal(await box.firstOutcome(later.ok ? later.item.n : 0), 'queued', 'paused: queued at once')
+  box.close()
+})
+
+t.test('snapshot and restore: what was unsent goes out at the next start under its old client ids, stored once', async (t) => {
+  const first = setup()
+  first.server.setDown(true)
+  first.box.add({ room: 'lobby' }, 'one')
+  first.box.add({ to: 'bob' }, 'two')
+  await first.box.idle()
+  first.server.setRefuse((text) => text === 'three')
+  first.server.setDown(false)
+  first.box.resume()
+  await first.box.idle()
+  t.same([...first.server.stored.values()], ['one', 'two'])
+  first.server.setDown(true)
+  first.box.add({ room: 'dev' }, 'four') // queued, then the process ends before it is sent
+  await first.box.idle()
+  // 'one' was stored but its answer lost: the run ended thinking it unsent
+  first.server.stored.delete('c1')
+  const kept = [{ clientId: 'c1', target: { room: 'lobby' }, text: 'one', queuedAt: 5, state: 'queued' as const }, ...first.box.snapshot()]
+  t.same(first.box.snapshot().map((s) => [s.clientId, s.text, s.state]), [['c3', 'four', 'queued']], 'the snapshot holds what is unsent')
+  first.box.close()
+
+  const second = setup()
+  second.server.stored.set('c1', 'one') // the server stored it in the first run
+  const restored = second.box.restore([...kept, { clientId: 'f1', target: { room: 'lobby' }, text: 'refused before', queuedAt: 6, state: 'failed', error: 'refused by the server' }])
+  t.same(restored.map((i) => [i.n, i.clientId]), [[1, 'c1'], [2, 'c3'], [3, 'f1']], 'numbered afresh, same client ids')
+  t.equal(restored[2].state, 'failed', 'a failed one stays failed (it waits for retry)')
+  t.same(second.box.restore([kept[1]]), [], 'an id queued already is not restored twice')
+  await second.box.idle()
+  t.same(second.server.calls, ['c1', 'c3'], 'the queued ones are sent with their old client ids')
+  t.same([...second.server.stored.entries()], [['c1', 'one'], ['c3', 'four']], 'each stored once')
+  t.same(second.box.snapshot().map((s) => [s.clientId, s.state, s.error]), [['f1', 'failed', 'refused by the server']])
+  second.box.close()
 })

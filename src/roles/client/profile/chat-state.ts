@@ -1,15 +1,19 @@
-// What the terminal chat remembers between sessions, per user in
-// home/profiles/<me>/chat.json: the joined rooms (at most MAX_JOINED, in join order),
+// What the clients remember between sessions, per user in home/profiles/<me>/chat.json
+// (the one joined-rooms store of the terminal chat and the web UI alike; an older web
+// UI's rooms.json is merged in once and removed): the joined rooms (at most MAX_JOINED, in join order),
 // where the user was (a room, or a DM peer), and the last message seen in each room
 // and in the DMs, so the next login shows what was missed and counts it as unread.
 // A file that is not valid chat state is an error (never silently reset). Leaves out
 // contacts (contacts.ts) and the keys (identity.ts).
 
+import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { isRoomName, isUsername } from '../../../names.js'
 import { corrupt, ensureProfileDir, isObject, profileDir, readJson, serialized, writeFileAtomic } from './files.js'
 
 export const CHAT_STATE_FILE = 'chat.json'
+/** the joined rooms of web UIs before the two clients shared chat.json: read once, then removed */
+export const LEGACY_ROOMS_FILE = 'rooms.json'
 export const MAX_JOINED = 32
 const MESSAGE_ID = /^[A-Za-z0-9_.:-]{1,64}$/
 
@@ -29,12 +33,22 @@ export const emptyChatState = (): ChatState => ({ rooms: [], seenRooms: Object.c
 export async function loadChatState (home: string | undefined, me: string): Promise<ChatState> {
   const path = join(profileDir(home, me), CHAT_STATE_FILE)
   const raw = await readJson(path)
-  if (raw === undefined) return emptyChatState()
+  let state: ChatState
   try {
-    return parseChatState(raw)
+    state = raw === undefined ? emptyChatState() : parseChatState(raw)
   } catch (err) {
     throw corrupt(path, (err as Error).message)
   }
+  for (const room of await legacyRooms(home, me)) joinRoom(state, room)
+  return state
+}
+
+/** the rooms of an older web UI's rooms.json (`{"rooms":[…]}`); a damaged one is none */
+async function legacyRooms (home: string | undefined, me: string): Promise<string[]> {
+  let raw: unknown
+  try { raw = await readJson(join(profileDir(home, me), LEGACY_ROOMS_FILE)) } catch { return [] }
+  if (!isObject(raw) || !Array.isArray(raw.rooms)) return []
+  return raw.rooms.filter(isRoomName)
 }
 
 /** load, change, save as one step (within this process) */
@@ -46,6 +60,7 @@ export async function updateChatState (home: string | undefined, me: string, cha
     const clean = parseChatState(JSON.parse(JSON.stringify({ version: 1, ...s })))
     await ensureProfileDir(home, me)
     await writeFileAtomic(path, JSON.stringify({ version: 1, ...clean }, null, 2) + '\n')
+    await fs.rm(join(profileDir(home, me), LEGACY_ROOMS_FILE), { force: true }) // merged into chat.json now
     return clean
   })
 }

@@ -8,8 +8,9 @@
 import { isMarshmelloError } from '../../../errors.js'
 import { checkMessageText } from '../../../limits.js'
 import type { Clock } from '../../common/clock.js'
-import { KeyChangedError, newClientId, type ChatClient, type ChatMessage } from '../chat-client.js'
-import { Outbox, type OutboxItem } from '../outbox.js'
+import { KeyChangedError, type ChatClient, type ChatMessage } from '../chat-client.js'
+import { KeptOutbox, type Sent } from '../kept-outbox.js'
+import type { Outbox, OutboxItem } from '../outbox.js'
 import { joinRoom, leaveRoom, loadChatState, updateChatState, type ChatState } from '../profile/chat-state.js'
 import { formatMessage, zoneDescription } from './format.js'
 import type { Screen } from './screen.js'
@@ -31,7 +32,9 @@ export class ChatSession {
   state!: ChatState
   readonly unreadRooms = new Map<string, number>()
   readonly unreadDms = new Map<string, number>()
-  readonly outbox: Outbox<ChatMessage>
+  readonly outbox: Outbox<Sent>
+  /** the outbox as kept in the profile (sealed), so nothing typed is lost on exit */
+  readonly kept: KeptOutbox
   private gen = 0
   quitting = false
   /** the oldest message shown in the current view (where /older goes on from); undefined: nothing older */
@@ -42,13 +45,14 @@ export class ChatSession {
 
   constructor (readonly client: ChatClient, readonly screen: Screen, readonly home: string | undefined, readonly clock: Clock, private readonly startView?: View) {
     this.view = startView ?? { room: 'lobby' }
-    this.outbox = new Outbox<ChatMessage>({
-      send: (item) => 'room' in item.target ? client.sendRoom(item.target.room, item.text, item.clientId) : client.sendDm(item.target.to, item.text, item.clientId),
-      classify: (err) => client.connectivity.isNetworkError(err) ? 'offline' : 'refused',
-      newClientId,
+    this.kept = new KeptOutbox({
+      client,
       describe: errText,
+      now: () => clock.now(),
       onChange: (item) => this.outboxChanged(item),
+      onKeepError: (err) => this.screen.say(`! unsent messages could not be kept in the profile (${errText(err)}); they are lost if the chat ends before they are sent`),
     })
+    this.outbox = this.kept.outbox
   }
 
   get me (): string { return this.client.username! }
@@ -58,16 +62,20 @@ export class ChatSession {
     const saved = this.state.current
     if (!this.startView && saved) this.view = 'room' in saved ? { room: saved.room } : { dm: saved.dm }
     if ('room' in this.view) joinRoom(this.state, this.view.room)
+    // the kept outbox pauses and resumes itself with the connectivity
     this.client.connectivity.onChange((online) => {
-      if (online) {
-        this.screen.say('✓ reconnected')
-        this.outbox.resume()
-      } else {
-        this.outbox.pause()
-        this.screen.say('! offline — reconnecting… (what you type is kept and sent when the network is back)')
-      }
+      if (online) this.screen.say('✓ reconnected')
+      else this.screen.say('! offline — reconnecting… (what you type is kept and sent when the network is back)')
       this.refresh()
     })
+    // what the last session left unsent goes out now, under its old client ids (stored once)
+    const { restored, problem } = await this.kept.restore()
+    if (problem) this.screen.say(`! the kept outbox could not be read and was set aside (outbox.json.damaged): ${problem}`)
+    if (restored.length) {
+      this.screen.say(`… ${restored.length} message${restored.length === 1 ? '' : 's'} from your last session not sent yet:`,
+        ...restored.map((i) => `  ${i.n}: "${preview(i.text)}" to ${'room' in i.target ? `#${i.target.room}` : i.target.to}${i.state === 'failed' ? ` — not sent (${i.error ?? 'failed'}); /retry ${i.n}` : ' — sending'}`))
+      for (const i of restored) if (i.state !== 'failed') this.announced.add(i.n) // so "✓ sent" follows each
+    }
     this.screen.say(`times are local (${zoneDescription(this.clock.now())}); /help lists the commands`)
     this.refresh()
     if ('dm' in this.view) await this.openDm(this.view.dm).catch((err) => this.error(err))
@@ -293,7 +301,7 @@ export class ChatSession {
     return this.clock.sleep(Math.min(15_000, 1000 * 2 ** Math.min(failures - 1, 4)))
   }
 
-  private outboxChanged (item: OutboxItem<ChatMessage>): void {
+  private outboxChanged (item: OutboxItem<Sent>): void {
     const what = `${item.n}: "${preview(item.text)}"`
     switch (item.state) {
       case 'queued':

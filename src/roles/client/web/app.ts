@@ -9,8 +9,7 @@ import { ROOM_INPUT, ROOM_RULE, USERNAME_INPUT, USERNAME_RULE, isRoomName, isUse
 import { installErrorHandler } from '../../common/http-errors.js'
 import { newClientId } from '../chat-client.js'
 import { guardHook } from './security.js'
-import type { FirstTry } from './outbox.js'
-import type { WebSession } from './session.js'
+import type { FirstTry, WebSession } from './session.js'
 import { MESSAGE_MAX_CHARS } from './ui/limits.js'
 import type { NetworkChange, RoomListView, SessionView, Target } from './wire.js'
 

@@ -1,7 +1,7 @@
 // The web UI's one session: the ChatClient, the network it talks to, and the
 // background long-polls through the onion (one per joined room, one for DMs) that
 // keep a bounded cache of recent messages and feed new ones to the page's event
-// stream; the outbox of sends that wait for the network (outbox.ts), one online /
+// stream; the outbox of sends that wait for the network (kept-outbox.ts, the terminal's too), one online /
 // offline state for all of them, and the joined rooms kept in the profile. Changing
 // the network logs out and starts a fresh client. Never logs message text,
 // passwords or the token.
@@ -15,8 +15,9 @@ import { profileDir } from '../profile/files.js'
 import { profileExists } from '../profile/identity.js'
 import type { ClientArgs } from '../setup.js'
 import { EventFeed } from './events.js'
-import { loadJoinedRooms, saveJoinedRooms } from './joined-rooms.js'
-import { Outbox, type FirstTry } from './outbox.js'
+import { MAX_JOINED, joinRoom, leaveRoom, loadChatState, updateChatState } from '../profile/chat-state.js'
+import { KeptOutbox, type Sent } from '../kept-outbox.js'
+import type { OutboxItem, OutboxTarget } from '../outbox.js'
 import { PAGE, Timeline, dmPeer, view } from './timeline.js'
 import { MESSAGE_MAX_CHARS, PASSWORD_MIN, PASSWORD_RULE, messageTooLong } from './ui/limits.js'
 import type { HopView, MessagesPage, NetworkChange, NetworkView, OutboxView, Target } from './wire.js'
@@ -43,6 +44,21 @@ export interface SessionComponents {
 /** an error that retrying may fix: the network, not the request (kind `unavailable`, or no code at all) */
 export const transient = (err: unknown): boolean => !(err instanceof MarshmelloError) || err.kind === 'unavailable'
 
+/** how a message's first try went: stored, queued (the network is down, or older sends are ahead), or refused for good */
+export type FirstTry =
+  | { outcome: 'sent' | 'queued', item: OutboxView }
+  | { outcome: 'refused', item: OutboxView, error: unknown }
+
+const targetView = (t: OutboxTarget): Target => 'room' in t ? { kind: 'room', name: t.room } : { kind: 'dm', name: t.to }
+
+/** an outbox item as the page shows it: waiting and on the wire are both "sending" */
+export function outboxView (i: Readonly<OutboxItem<Sent>>): OutboxView {
+  const v: OutboxView = { clientId: i.clientId, target: targetView(i.target), text: i.text, state: i.state === 'sent' ? 'sent' : i.state === 'failed' ? 'failed' : 'sending', queuedAt: i.queuedAt, attempts: i.attempts }
+  if (i.error !== undefined) v.error = i.error
+  if (i.state === 'sent' && i.result) v.message = view(i.result)
+  return v
+}
+
 export class WebSession {
   readonly events = new EventFeed()
   client: ChatClient | null = null
@@ -52,7 +68,13 @@ export class WebSession {
   online = true
   private rooms = new Map<string, { timeline: Timeline, ready: Promise<void> }>()
   private dms: { timeline: Timeline, ready: Promise<void> } | null = null
-  private outbox: Outbox | null = null
+  /** the one outbox (kept-outbox.ts, also the terminal's), kept sealed in the profile */
+  private kept: KeptOutbox | null = null
+  /** client ids whose sender waits for the first try: their changes are told to the page only after it */
+  private readonly awaiting = new Set<string>()
+  /** the last send error of each client id awaited, so a refusal reaches the page with its details */
+  private readonly sendErrors = new Map<string, unknown>()
+  private offConnectivity: (() => void) | null = null
   private generation = 0
   private circuitKey = ''
   private circuitTimer: { cancel (): void } | null = null
@@ -123,17 +145,20 @@ export class WebSession {
     this.generation++
     this.events.clear()
     this.online = true
-    this.outbox?.close()
-    this.outbox = new Outbox({
-      send: (item) => this.deliver(item),
-      transient,
-      onChange: (item) => this.events.push({ type: 'outbox', item }),
-      onNetwork: (ok, err) => this.setOnline(ok, err),
-      clock: this.clock,
-      retryMs: this.c.retryMs,
+    await this.closeOutbox()
+    const gen = this.generation
+    this.offConnectivity = client.connectivity.onChange((online, cause) => { if (gen === this.generation) this.setOnline(online, cause) })
+    this.kept = new KeptOutbox({
+      client,
+      now: () => this.clock.now(),
+      onChange: (item) => { if (gen === this.generation) this.outboxChanged(item) },
+      onSendError: (item, err) => { if (this.awaiting.has(item.clientId)) this.sendErrors.set(item.clientId, err) },
     })
-    const kept = await loadJoinedRooms(client.home, name)
-    for (const r of new Set(['lobby', ...kept, toRoomName(this.args.room ?? 'lobby') ?? 'lobby'])) this.follow1(r)
+    // what the last run left unsent is shown pending and sent now, under its old client ids
+    await this.kept.restore()
+    // the joined rooms the terminal chat keeps too (profile/chat-state.ts); a damaged file is none
+    const joined = await loadChatState(client.home, name).then((s) => s.rooms, () => [])
+    for (const r of [...new Set(['lobby', ...joined, toRoomName(this.args.room ?? 'lobby') ?? 'lobby'])].slice(0, MAX_JOINED)) this.follow1(r)
     await this.saveRooms()
     const timeline = new Timeline()
     this.dms = { timeline, ready: this.follow(this.generation, timeline, (o) => this.me().client.readDms(o), (m) => this.events.push({ type: 'dm', peer: dmPeer(this.me().name, m), message: view(m) })) }
@@ -143,10 +168,33 @@ export class WebSession {
     this.generation++
     this.rooms.clear()
     this.dms = null
-    this.outbox?.close()
-    this.outbox = null
+    await this.closeOutbox()
     this.events.clear()
     await this.client?.logout()
+  }
+
+  /** stops sending; what is unsent stays kept in the profile for the next login */
+  private async closeOutbox (): Promise<void> {
+    this.offConnectivity?.()
+    this.offConnectivity = null
+    const kept = this.kept
+    this.kept = null
+    this.awaiting.clear()
+    this.sendErrors.clear()
+    await kept?.close().catch(() => {})
+  }
+
+  /** the page hears of each change, but of an awaited first try only once it is decided */
+  private outboxChanged (item: OutboxItem<Sent>): void {
+    if (item.state === 'sent' && item.result) {
+      const m = item.result
+      if ('room' in item.target) {
+        if (this.rooms.get(item.target.room)?.timeline.add(m)) this.events.push({ type: 'room', room: item.target.room, message: view(m) })
+      } else if (this.dms?.timeline.add(m)) {
+        this.events.push({ type: 'dm', peer: dmPeer(this.me().name, m), message: view(m) })
+      }
+    }
+    if (!this.awaiting.has(item.clientId)) this.events.push({ type: 'outbox', item: outboxView(item) })
   }
 
   joinedRooms (): string[] { return [...this.rooms.keys()] }
@@ -155,6 +203,8 @@ export class WebSession {
   async join (room: string): Promise<void> {
     this.me()
     if (this.rooms.has(room)) return
+    /** Thrown when the profile follows MAX_JOINED rooms already. */
+    if (this.rooms.size >= MAX_JOINED) throw new MarshmelloError('MM_ERR_ROOMS_FULL', `you follow ${MAX_JOINED} rooms already; leave one first`)
     this.follow1(room)
     await this.saveRooms()
   }
@@ -174,7 +224,12 @@ export class WebSession {
   private async saveRooms (): Promise<void> {
     const { client, name } = this.me()
     this.events.push({ type: 'rooms', rooms: this.joinedRooms() })
-    await saveJoinedRooms(client.home, name, this.joinedRooms()).catch(() => {}) // a read-only home still chats
+    const joined = this.joinedRooms()
+    // this UI's joined list; the terminal's marks of what was seen stay for the rooms kept
+    await updateChatState(client.home, name, (s) => {
+      for (const r of [...s.rooms]) if (!joined.includes(r)) leaveRoom(s, r)
+      for (const r of joined) joinRoom(s, r)
+    }).catch(() => {}) // a read-only home (or a damaged chat.json) still chats
   }
 
   /**
@@ -223,51 +278,59 @@ export class WebSession {
   }
 
   /** the sends not yet stored */
-  pending (): OutboxView[] { return this.outbox?.list() ?? [] }
+  pending (): OutboxView[] { return this.kept?.outbox.pending().map(outboxView) ?? [] }
 
   /**
    * Sends a message through the outbox: stored now, queued while the network is
-   * down (sent when it is back), or refused (thrown, nothing queued).
+   * down or older sends wait (sent when it is back), or refused (thrown, nothing queued).
+   * With nothing ahead of it, waits for its first try, so a refusal for good (a changed
+   * key, a bad name) leaves nothing queued and the page keeps the text. A client id
+   * queued already answers with that item.
    */
   async send (target: Target, text: string, clientId: string): Promise<FirstTry> {
     this.me()
     /** Thrown when a text is longer than the one message limit (checked before anything is sent). */
     const long = messageTooLong(text)
     if (long) throw new MarshmelloError('MM_ERR_BAD_TEXT', long)
-    const r = await this.outbox!.submit(target, text, clientId)
-    if (r.outcome === 'refused') throw r.error
-    return r
+    const kept = this.kept!
+    const box = kept.outbox
+    const ahead = box.pending().some((i) => i.state === 'queued' || i.state === 'sending')
+    const awaited = !ahead && !box.isPaused && !box.find(clientId)
+    if (awaited) this.awaiting.add(clientId)
+    const added = box.add(target.kind === 'room' ? { room: target.name } : { to: target.name }, text, { clientId })
+    if (!added.ok) {
+      this.awaiting.delete(clientId)
+      /** Thrown when the outbox holds its most unsent messages already. */
+      throw new MarshmelloError('MM_ERR_BUSY', `${box.pending().length} messages are waiting to be sent already; wait until the network is back`)
+    }
+    const item = added.item
+    if (!awaited) return { outcome: 'queued', item: outboxView(item) }
+    const outcome = await box.firstOutcome(item.n)
+    this.awaiting.delete(clientId)
+    const error = this.sendErrors.get(clientId)
+    this.sendErrors.delete(clientId)
+    if (outcome === 'sent') return { outcome: 'sent', item: outboxView(item) }
+    if (outcome === 'failed') {
+      kept.discard(item.n)
+      return { outcome: 'refused', item: outboxView(item), error: error ?? new MarshmelloError('MM_ERR_HTTP', item.error ?? 'not sent') }
+    }
+    this.events.push({ type: 'outbox', item: outboxView(item) })
+    return { outcome: 'queued', item: outboxView(item) }
   }
 
   retry (clientId: string): OutboxView {
     this.me()
-    return this.outbox!.retry(clientId)
+    const item = this.kept?.outbox.find(clientId)
+    /** Thrown when Retry names a message that is not waiting to be sent. */
+    if (!item) throw new MarshmelloError('MM_ERR_NOT_FOUND', 'no such message waiting to be sent')
+    if (item.state === 'failed') this.kept!.outbox.retry(item.n)
+    return outboxView(item)
   }
 
   discard (clientId: string): void {
     this.me()
-    this.outbox!.discard(clientId)
-  }
-
-  /** one try of one queued message; a DM retried after its first copy was stored counts as sent */
-  private async deliver (item: OutboxView): Promise<OutboxView['message']> {
-    const { client, name } = this.me()
-    const { target, text, clientId } = item
-    if (target.kind === 'room') {
-      const m = await client.sendRoom(target.name, text, clientId)
-      if (this.rooms.get(target.name)?.timeline.add(m)) this.events.push({ type: 'room', room: target.name, message: view(m) })
-      return view(m)
-    }
-    let m: ChatMessage
-    try {
-      m = await client.sendDm(target.name, text, clientId)
-    } catch (err) {
-      // a DM is sealed afresh on each try, so the server refuses a repeat of a stored one: it is stored
-      if (item.attempts > 1 && err instanceof MarshmelloError && err.code === 'MM_ERR_CLIENT_ID_REUSED') return undefined
-      throw err
-    }
-    if (this.dms?.timeline.add(m)) this.events.push({ type: 'dm', peer: dmPeer(name, m), message: view(m) })
-    return view(m)
+    const item = this.kept?.outbox.find(clientId)
+    if (item) this.kept!.discard(item.n)
   }
 
   /** one status for the whole session: "offline" once, "reconnected" once */
@@ -381,8 +444,7 @@ export class WebSession {
     this.generation++
     this.rooms.clear()
     this.dms = null
-    this.outbox?.close()
-    this.outbox = null
+    await this.closeOutbox()
     this.events.clear()
     const c = this.client
     this.client = null

@@ -2,7 +2,7 @@
 // joined rooms, the place, what was seen; bounded; an edited file is an error, never
 // silently reset.
 import t from 'tap'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MAX_JOINED, joinRoom, leaveRoom, loadChatState, updateChatState } from '../../../../src/roles/client/profile/chat-state.js'
@@ -49,4 +49,16 @@ t.test('an edited file is an error', async (t) => {
     await writeFile(file, bad)
     await t.rejects(loadChatState(home, 'alice'), { code: 'MM_ERR_PROFILE_CORRUPT' }, bad)
   }
+})
+
+t.test("an older web UI's rooms.json is merged into chat.json once, then removed", async (t) => {
+  const home = await tempHome(t)
+  await updateChatState(home, 'alice', (s) => { joinRoom(s, 'lobby'); joinRoom(s, 'dev'); s.seenRooms.dev = 'id-9' })
+  const legacy = join(home, 'profiles', 'alice', 'rooms.json')
+  await writeFile(legacy, JSON.stringify({ rooms: ['dev', 'web-only', 'Bad Name!', 'second'] }))
+  t.same((await loadChatState(home, 'alice')).rooms, ['lobby', 'dev', 'web-only', 'second'], 'merged: valid names, once each, after the ones there')
+  const saved = await updateChatState(home, 'alice', () => {})
+  t.equal(saved.seenRooms.dev, 'id-9', 'what was seen is kept')
+  await t.rejects(access(legacy), { code: 'ENOENT' }, 'rooms.json is gone once chat.json holds its rooms')
+  t.same((await loadChatState(home, 'alice')).rooms, ['lobby', 'dev', 'web-only', 'second'])
 })

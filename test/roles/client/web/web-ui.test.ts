@@ -406,7 +406,7 @@ t.test('web UI', async (t) => {
     await pa.waitForSelector('#screen-chat:not([hidden])', { timeout: 30_000 })
     t.equal(await activeId(pa), 'send-text', 'after login the focus is in the composer')
     t.same(await pa.locator('#room-list button').evaluateAll((bs) => bs.map((b) => (b as HTMLElement).dataset.name)), ['lobby', 'side', 'second-room'], 'the joined rooms came back')
-    t.same(JSON.parse(readFileSync(join(alice.home, 'profiles', 'alice', 'rooms.json'), 'utf8')).rooms, ['lobby', 'side', 'second-room'], 'kept in the profile')
+    t.same(JSON.parse(readFileSync(join(alice.home, 'profiles', 'alice', 'chat.json'), 'utf8')).rooms, ['lobby', 'side', 'second-room'], 'kept in the profile, in the chat.json the terminal chat keeps them in')
 
     // older history on scroll: 110 messages; the UI caches the newest page (50), the rest
     // comes from the server a page at a time (GET …?before=) when scrolled to the top
