@@ -42,6 +42,12 @@ export interface OutboxInit<R> {
   maxItems?: number
   /** network failures of one item before it is failed; default 5 */
   maxAttempts?: number
+  /**
+   * …and only once it waited this long (ms since it was typed); default 10 minutes. While
+   * the network comes back, requests succeed and fail by turns and each success resumes
+   * the queue: a count alone would fail messages during a recovery.
+   */
+  giveUpMs?: number
   /** the text of an error, for `error` (default: its message) */
   describe?: (err: unknown) => string
   /** time for `queuedAt`; default Date.now */
@@ -218,7 +224,8 @@ export class Outbox<R = unknown> {
       try {
         item.result = await this.init.send(item)
       } catch (err) {
-        if (this.init.classify(err) === 'offline' && item.attempts < this.maxAttempts) {
+        const young = (this.init.now ?? Date.now)() - item.queuedAt < (this.init.giveUpMs ?? 10 * 60_000)
+        if (this.init.classify(err) === 'offline' && (item.attempts < this.maxAttempts || young)) {
           item.state = 'queued'
           this.paused = true
           this.changed(item)

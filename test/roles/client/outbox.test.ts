@@ -36,7 +36,7 @@ function fakeServer () {
   }
 }
 
-function setup (opts: { maxItems?: number, maxAttempts?: number } = {}) {
+function setup (opts: { maxItems?: number, maxAttempts?: number, giveUpMs?: number } = {}) {
   const server = fakeServer()
   let next = 0
   const changes: string[] = []
@@ -118,7 +118,7 @@ t.test('a refusal fails the message (the next still goes); retry sends it again'
 })
 
 t.test('bounded: a full queue refuses; too many network failures fail the item', async (t) => {
-  const { server, box } = setup({ maxItems: 2, maxAttempts: 2 })
+  const { server, box } = setup({ maxItems: 2, maxAttempts: 2, giveUpMs: 0 })
   server.setDown(true)
   t.ok(box.add({ room: 'r' }, '1').ok)
   t.ok(box.add({ room: 'r' }, '2').ok)
@@ -131,6 +131,18 @@ t.test('bounded: a full queue refuses; too many network failures fail the item',
   t.equal(first.error, 'no circuit')
   t.ok(box.discard(first.n))
   t.equal(box.pending().length, 1)
+})
+
+t.test('a network coming back by fits (resumed, failing again) does not fail a message typed minutes ago', async (t) => {
+  const { server, box } = setup({ maxAttempts: 2 })
+  server.setDown(true)
+  box.add({ room: 'r' }, 'patient')
+  for (let i = 0; i < 8; i++) { box.resume(); await box.idle() }
+  t.equal(box.pending()[0].state, 'queued', 'still queued after 9 failed tries within the give-up time')
+  server.setDown(false)
+  box.resume()
+  await box.idle()
+  t.same([...server.stored.values()], ['patient'], 'and sent once the network holds')
 })
 
 t.test('close stops sending and returns what was not stored', async (t) => {
