@@ -51,6 +51,8 @@ export const ERRORS = {
   MM_ERR_DESCRIPTOR_STALE: spec('bad-input', 409, 'a descriptor is no newer than the last one accepted from that hop'),
   MM_ERR_DESCRIPTOR_REFUSED: spec('bad-input', 403, 'the directory does not accept a server descriptor with that fingerprint'),
   MM_ERR_ADDRESS_TAKEN: spec('bad-input', 409, 'a descriptor lists host:port of another live relay'),
+  MM_ERR_ADDRESS_LIMIT: spec('bad-input', 409, 'a descriptor lists an IP address that already lists the most relays one address may (2, Tor\'s AuthDirMaxServersPerAddr)'),
+  MM_ERR_ADDRESS_PRIVATE: spec('bad-input', 403, 'a descriptor lists a loopback, private, link-local, unspecified, multicast or reserved address at a directory that is not serving a private test network'),
   MM_ERR_REACHABILITY: spec('bad-input', 422, 'a descriptor\'s address does not answer with the hop\'s own identity when the directory checks it'),
   MM_ERR_CONSENSUS: spec('bad-input', 400, 'a consensus is malformed, not signed by the pinned key, or outside its validity'),
   MM_ERR_INTERNAL: spec('internal', 500, 'a bug: an invariant failed'),

@@ -82,7 +82,7 @@ export async function stopProc (p: Proc, ms = 3000): Promise<void> {
 /** starts `marshmello server ARGS` and parses what it prints */
 export async function startServerProc (o: { dataDir: string, host?: string, args?: string[], env?: Record<string, string> }): Promise<ServerInfo> {
   const host = o.host ?? '127.0.0.1'
-  const proc = run(['server', '--port', '0', '--host', host, '--data-dir', o.dataDir, ...(o.args ?? [])], { env: o.env })
+  const proc = run(['server', '--port', '0', '--host', host, '--data-dir', o.dataDir, '--private-network', ...(o.args ?? [])], { env: o.env })
   try {
     const m = await proc.waitFor(/listening on (https?):\/\/([^:\s]+):(\d+)/)
     await proc.waitFor(/data dir /)

@@ -2,20 +2,22 @@
 // encode/decode pair each. Every decoder checks lengths first and throws a
 // MarshmelloError with code MM_ERR_LENGTH or MM_ERR_RELAY_MSG.
 //
-//   EXTEND   = fp (32) | hostLen (u8) | host (ASCII) | port (u16 BE) | CREATE body
+//   EXTEND   = fp (32) | hostLen (u8) | host (ASCII IP literal) | port (u16 BE) | CREATE body
 //   EXTENDED = CREATED body (64)
 //   ERROR    = code (u16 BE) | reason (UTF-8, ≤ 200 bytes)
 //   DATA     = stream id (u32 BE, ≠ 0) | flags (u8: 1 = END, 2 = RESET) | offset (u32 BE)
 //              | total (u32 BE) | data          (§6: offset of this piece, length of the whole message)
 import { MarshmelloError, lengthError } from '../../errors.js'
+import { parseIp } from '../directory/address.js'
 
 export interface Extend { fingerprint: Buffer, host: string, port: number, create: Buffer }
 
-const HOST_RE = /^[A-Za-z0-9.:-]{1,253}$/
+/** an EXTEND names its next hop by IP literal only: a relay never resolves a name (PROTOCOL §5.2) */
+const isIpLiteral = (h: string): boolean => h.length <= 45 && parseIp(h) !== null && !h.startsWith('[')
 
 export function encodeExtend (m: Extend): Buffer {
   if (m.fingerprint.length !== 32) throw lengthError('fingerprint', '32', m.fingerprint.length)
-  if (!HOST_RE.test(m.host)) throw new MarshmelloError('MM_ERR_RELAY_MSG', `bad host ${JSON.stringify(m.host)}`)
+  if (!isIpLiteral(m.host)) throw new MarshmelloError('MM_ERR_RELAY_MSG', `EXTEND host must be an IP literal, not ${JSON.stringify(m.host)}`)
   const host = Buffer.from(m.host, 'ascii')
   const out = Buffer.alloc(32 + 1 + host.length + 2 + m.create.length)
   m.fingerprint.copy(out, 0)
@@ -31,7 +33,7 @@ export function decodeExtend (b: Buffer): Extend {
   const hl = b[32]
   if (hl === 0 || 35 + hl > b.length) throw lengthError('EXTEND host', `1..${b.length - 35}`, hl)
   const host = b.subarray(33, 33 + hl).toString('ascii')
-  if (!HOST_RE.test(host)) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'EXTEND host is not a hostname or address')
+  if (!isIpLiteral(host)) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'EXTEND host is not an IP literal (names are never resolved)')
   const port = b.readUInt16BE(33 + hl)
   if (port === 0) throw new MarshmelloError('MM_ERR_RELAY_MSG', 'EXTEND port 0')
   return { fingerprint: Buffer.from(b.subarray(0, 32)), host, port, create: Buffer.from(b.subarray(35 + hl)) }

@@ -12,6 +12,7 @@ import { HopError, decodeExtend, encodeError } from '../cells/relay-msg.js'
 import { CREATED_LENGTH, relayRespond } from '../handshake/oaep-x25519.js'
 import type { X25519Ephemeral } from '../crypto/primitives.js'
 import type { Descriptor } from '../directory/descriptor.js'
+import { sameIp } from '../directory/address.js'
 import type { ErrorCode } from '../../errors.js'
 import { HopState } from './hop-state.js'
 import { hopErrorName, relayedRefusal } from './hop-error.js'
@@ -186,7 +187,8 @@ function onExtend (hop: HopState, body: Buffer, listed: ListedHops): MiddleHopAc
     return extendFailed(hop, HopError.PROTOCOL, 'malformed EXTEND')
   }
   const target = listed(ext.fingerprint.toString('hex'))
-  if (!target || target.host !== ext.host || target.port !== ext.port) {
+  // compared as parsed addresses (::ffff:192.0.2.1 is 192.0.2.1), never as strings
+  if (!target || !sameIp(target.host, ext.host) || target.port !== ext.port) {
     return extendFailed(hop, HopError.NOT_LISTED, `${ext.host}:${ext.port} is not a hop listed in the consensus`)
   }
   return [{ type: 'extend', fingerprint: ext.fingerprint, target, create: ext.create }]

@@ -15,3 +15,20 @@ export const randomHex = (n: number): string => nodeRandomBytes(n).toString('hex
 
 /** `n` random bytes as base64url without padding. */
 export const randomBase64url = (n: number): string => nodeRandomBytes(n).toString('base64url')
+
+/**
+ * A uniformly random permutation of `items` (a copy): Fisher–Yates (Knuth, TAOCP
+ * vol. 2, Algorithm P) with each swap index from randomInt, itself unbiased (rejection
+ * sampling in node:crypto). Never sort with a random comparator: its permutations are
+ * not equally likely and depend on the sort's algorithm.
+ */
+export function shuffle<T> (items: readonly T[]): T[] {
+  const a = [...items]
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = nodeRandomInt(i + 1)
+    const x = a[i]
+    a[i] = a[j]
+    a[j] = x
+  }
+  return a
+}

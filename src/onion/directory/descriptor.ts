@@ -3,9 +3,12 @@
 // signed with the identity key itself (RSA-PSS-SHA256 over canonical JSON).
 // Identity keys are RSA-2048 or RSA-3072 with e = 65537 only; verified descriptors
 // are cached by digest, so the consensus re-checked every few seconds costs lookups.
+// The address is an IP literal in canonical form, never a name: nothing on a path is
+// ever resolved (a name could be re-pointed at 127.0.0.1 after listing).
 import { LRUCache } from 'lru-cache'
 import { MarshmelloError } from '../../errors.js'
 import { rsaCheckIdentityKey, rsaFingerprint, rsaSign, rsaVerify, sha256 } from '../crypto/primitives.js'
+import { canonicalIp } from './address.js'
 import { canonicalJson } from './canonical.js'
 
 export type HopRole = 'relay' | 'server'
@@ -14,6 +17,7 @@ export interface DescriptorBody {
   v: 1
   role: HopRole
   nickname: string
+  /** an IP literal in canonical form (dotted quad, or RFC 5952 IPv6 without brackets) */
   host: string
   port: number
   /** base64 SPKI DER of the RSA identity key */
@@ -26,6 +30,11 @@ export interface DescriptorBody {
   tlsFingerprint: string
   published: number
   expires: number
+  /**
+   * fingerprints of other relays its operator runs (Tor's MyFamily): two relays are one
+   * family only when each names the other (docs/PROTOCOL.md §7.4)
+   */
+  family?: string[]
 }
 
 export interface Descriptor extends DescriptorBody {
@@ -34,6 +43,8 @@ export interface Descriptor extends DescriptorBody {
 }
 
 export const HEX64 = /^[0-9a-f]{64}$/
+/** most fingerprints one descriptor's family may name */
+export const MAX_FAMILY = 64
 
 export function signDescriptor (body: DescriptorBody, identityPrivate: Uint8Array): Descriptor {
   const sig = rsaSign(identityPrivate, Buffer.from(canonicalJson(body)))
@@ -120,9 +131,15 @@ export function verifyDescriptorUncached (d: unknown, now: number): Descriptor {
   }
   for (const k of ['port', 'published', 'expires']) if (!Number.isSafeInteger(x[k])) throw bad(`descriptor field ${k} must be an integer`)
   if ((x.port as number) < 1 || (x.port as number) > 65535) throw bad('descriptor port out of range')
-  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(x.host as string)) throw bad('descriptor host is not a hostname or address')
+  const ip = canonicalIp(x.host as string)
+  if (ip === null) throw bad('descriptor host must be an IP address literal (names are never resolved on a path)')
+  if (ip !== x.host) throw bad(`descriptor host must be written in canonical form: ${ip}`)
   if (!/^[A-Za-z0-9_-]{0,32}$/.test(x.nickname as string)) throw bad('descriptor nickname must be [A-Za-z0-9_-]{0,32}')
   if (!HEX64.test(x.fingerprint as string) || !HEX64.test(x.tlsFingerprint as string)) throw bad('fingerprints must be 64 hex chars')
+  if (x.family !== undefined) {
+    if (!Array.isArray(x.family) || x.family.length > MAX_FAMILY) throw bad(`descriptor family must be a list of at most ${MAX_FAMILY} fingerprints`)
+    if (!x.family.every((f) => typeof f === 'string' && HEX64.test(f))) throw bad('descriptor family entries must be 64 hex chars')
+  }
   const { signature, ...body } = x as unknown as Descriptor
   const key = Buffer.from(body.identityKey, 'base64')
   if (rsaFingerprint(key).toString('hex') !== body.fingerprint) throw bad('fingerprint does not match the identity key')

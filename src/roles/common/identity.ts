@@ -89,7 +89,7 @@ export function loadOrCreateDirectoryKey (dir: string): { privateKey: Buffer, pu
 }
 
 /** this hop's descriptor (docs/PROTOCOL.md §7.1), freshly signed with its identity key */
-export function hopDescriptor (identity: HopIdentity, d: { role: HopRole, nickname: string, host: string, port: number, lifetimeMs?: number }): Descriptor {
+export function hopDescriptor (identity: HopIdentity, d: { role: HopRole, nickname: string, host: string, port: number, lifetimeMs?: number, family?: string[] }): Descriptor {
   const now = Date.now()
   return signDescriptor({
     v: 1,
@@ -103,5 +103,6 @@ export function hopDescriptor (identity: HopIdentity, d: { role: HopRole, nickna
     tlsFingerprint: identity.tlsFingerprint,
     published: now,
     expires: now + (d.lifetimeMs ?? 3 * 3600_000),
+    ...(d.family && d.family.length > 0 ? { family: [...new Set(d.family.map((f) => f.toLowerCase()))].sort() } : {}),
   }, identity.privateDer)
 }

@@ -67,7 +67,7 @@ const portOf = (url: string): number => Number(new URL(url).port)
 /** one `marshmello server --service X` process; resolves once it prints where it listens */
 async function service (s: SideInit, name: 'all' | SplitService, dataDir: string, port: number, args: string[]): Promise<{ proc: RoleProcess, url: string }> {
   const role = name === 'all' ? 'server' : name
-  const proc = s.launch(role, ['server', ...(name === 'all' ? [] : ['--service', name]), '--port', String(port), '--host', s.host, '--data-dir', dataDir, ...args])
+  const proc = s.launch(role, ['server', ...(name === 'all' ? [] : ['--service', name]), '--port', String(port), '--host', s.host, '--data-dir', dataDir, ...(name === 'all' || name === 'directory' ? ['--private-network'] : []), ...args])
   const url = (await proc.waitForLine(LISTEN_LINE(name), s.deadline))[1]
   return { proc, url }
 }

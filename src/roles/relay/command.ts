@@ -6,17 +6,21 @@ import { createLogger } from '../../log.js'
 import { openSessionStore } from '../../storage/index.js'
 import { startRelay, sessionKeyFor } from './index.js'
 import { onShutdown } from '../common/process.js'
+import { canonicalIp } from '../../onion/directory/address.js'
+
+const familyList = (v: unknown): string[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]).flatMap((x) => String(x).split(',')).map((x) => x.trim().toLowerCase()).filter(Boolean)
 
 export const relayCommand: CommandModule<any, any> = {
   command: 'relay',
   describe: 'run one onion relay (exchange keys, set redirection, redirect)',
   builder: (y) => y
     .option('port', { type: 'number', demandOption: true, describe: 'TCP port to listen on (HTTPS + cell channels)' })
-    .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on and to publish in the descriptor' })
+    .option('host', { type: 'string', default: '127.0.0.1', describe: 'IP address to listen on and to publish in the descriptor (a literal: names are never resolved on a path)' })
     .option('data-dir', { type: 'string', describe: 'where the identity key and TLS certificate live (default ~/.marshmello/relay-<port>)' })
     .option('nickname', { type: 'string', describe: 'a public name for this relay ([A-Za-z0-9_-], ≤ 32)' })
     .option('directory', { type: 'string', describe: 'URL of the directory to register with and fetch the consensus from' })
     .option('directory-key', { type: 'string', describe: 'pinned fingerprint (hex) of the directory key that signs the consensus' })
+    .option('family', { type: 'string', array: true, describe: 'fingerprint (hex) of another relay you run (repeat or comma-separate); a family only counts where each relay names the other' })
     .option('consensus', { type: 'string', describe: 'read the signed consensus from this file instead of a directory (re-read when it changes)' })
     .option('max-circuits', { type: 'number', default: 100_000, describe: 'most circuits at once; a CREATE beyond is refused BUSY (none evicted)' })
     .option('circuit-ttl', { type: 'number', default: 900, describe: 'seconds an idle circuit is kept' })
@@ -41,6 +45,8 @@ export const relayCommand: CommandModule<any, any> = {
       if (!a.directory && !a.consensus) throw new Error('give --directory URL (register with a server) or --consensus FILE')
       if (!/^[0-9a-fA-F]{64}$/.test(a['directory-key'])) throw new Error('--directory-key must be 64 hex characters')
       if (!(a.port >= 0 && a.port < 65536)) throw new Error('--port must be 0..65535')
+      if (canonicalIp(a.host) === null) throw new Error(`--host must be an IP address (e.g. 127.0.0.1 or 2001:db8::1), not ${JSON.stringify(a.host)}: descriptors list addresses, never names`)
+      for (const f of familyList(a.family)) if (!/^[0-9a-f]{64}$/.test(f)) throw new Error(`--family takes 64-hex relay fingerprints, not ${JSON.stringify(f)}`)
       for (const k of ['max-circuits', 'relay-create-burst', 'circuit-queue', 'max-queued-mem', 'stall-timeout', 'extend-timeout']) {
         if (!(a[k] > 0)) throw new Error(`--${k} must be a positive number`)
       }
@@ -50,7 +56,8 @@ export const relayCommand: CommandModule<any, any> = {
     const log = createLogger({ name: 'relay', json: a['log-json'] })
     const ttlMs = a['circuit-ttl'] * 1000
     const relay = await startRelay({
-      host: a.host,
+      host: canonicalIp(a.host)!,
+      family: familyList(a.family),
       port: a.port,
       dataDir: a['data-dir'] ?? join(homedir(), '.marshmello', `relay-${a.port}`),
       nickname: a.nickname ?? `relay${a.port}`,

@@ -42,6 +42,8 @@ export interface RelayInit {
   traceCells?: boolean
   sweepMs?: number
   descriptorLifetimeMs?: number
+  /** fingerprints of this operator's other relays (MyFamily, PROTOCOL §7.4): each must name this one too */
+  family?: string[]
   /** how long circuits of a closed inbound channel wait for their previous hop to reconnect; default 3000 ms */
   reattachGraceMs?: number
   /** the file holding the token /metrics demands; default DATA/operator.token (made at first start) */
@@ -78,7 +80,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
   if (init.traceFile) trace = createWriteStream(init.traceFile, { flags: 'a', mode: 0o600 })
 
   let port = init.port
-  const descriptor = (): Descriptor => hopDescriptor(identity, { role: 'relay', nickname: init.nickname, host: init.host, port, lifetimeMs: init.descriptorLifetimeMs })
+  const descriptor = (): Descriptor => hopDescriptor(identity, { role: 'relay', nickname: init.nickname, host: init.host, port, lifetimeMs: init.descriptorLifetimeMs, family: init.family })
 
   const consensus = new ConsensusSource({
     file: init.consensusFile,

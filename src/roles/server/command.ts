@@ -8,13 +8,14 @@ import { openMessageStore, openUserStore, defaultStoreUrls } from '../../storage
 import { startServer, type ServiceMode } from './index.js'
 import { onShutdown } from '../common/process.js'
 import { ensureDir } from '../common/identity.js'
+import { canonicalIp } from '../../onion/directory/address.js'
 
 export const serverCommand: CommandModule<any, any> = {
   command: 'server',
   describe: 'run the chat server: auth, messaging, the gateway (final hop) and the directory',
   builder: (y) => y
     .option('port', { type: 'number', default: 7000, describe: 'port of the HTTPS face (cell channel + directory), or of the service alone' })
-    .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on and to publish' })
+    .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on; with --service all or gateway also the IP literal published in the final hop\'s descriptor' })
     .option('data-dir', { type: 'string', describe: 'where keys, users and messages live (default ~/.marshmello/server)' })
     .option('service', { choices: ['all', 'auth', 'messages', 'gateway', 'directory'], default: 'all', describe: 'run every service in this process, or one alone' })
     .option('users', { type: 'string', describe: 'user store: sqlite:PATH | postgres://…[?schema=NAME] (default sqlite in the data dir)' })
@@ -33,9 +34,17 @@ export const serverCommand: CommandModule<any, any> = {
     .option('directory-key', { type: 'string', describe: 'gateway in split mode: pinned directory key fingerprint' })
     .option('gateway-fingerprint', { type: 'string', describe: 'directory in split mode: identity fingerprint of the gateway it lists as the final hop' })
     .option('relay-stale', { type: 'number', default: 30, describe: 'seconds without a heartbeat before a relay leaves the consensus' })
+    .option('private-network', { type: 'boolean', default: false, describe: 'the directory serves a private test network: list loopback, private and link-local addresses, and any number of relays per address (devnets and tests; never on the Internet)' })
+    .option('max-relays-per-ip', { type: 'number', describe: 'most relays the directory lists at one IP address (default 2, or no limit with --private-network; 0 = no limit)' })
     .option('verify-relays', { type: 'boolean', default: true, describe: 'list a relay only after it answers at its published address with its own identity (--no-verify-relays to skip; tests only)' })
     .option('trace-peers', { type: 'string', describe: 'append the address of every peer that opens a cell channel to this file (tests)' })
-    .option('log-json', { type: 'boolean', default: false, describe: 'log JSON lines' }),
+    .option('log-json', { type: 'boolean', default: false, describe: 'log JSON lines' })
+    .check((a) => {
+      if ((a.service === 'all' || a.service === 'gateway') && canonicalIp(a.host) === null) {
+        throw new Error(`--host must be an IP address for --service ${a.service} (its descriptor lists an address, never a name), not ${JSON.stringify(a.host)}`)
+      }
+      return true
+    }),
   handler: async (a) => {
     const log = createLogger({ name: 'server', json: a['log-json'] })
     const dataDir = a['data-dir'] ?? join(homedir(), '.marshmello', 'server')
@@ -48,7 +57,7 @@ export const serverCommand: CommandModule<any, any> = {
     const peers = a['trace-peers'] ? createWriteStream(a['trace-peers'], { flags: 'a', mode: 0o600 }) : undefined
     const server = await startServer({
       service: mode,
-      host: a.host,
+      host: canonicalIp(a.host) ?? a.host,
       port: a.port,
       dataDir,
       directApi: a['direct-api'],
@@ -65,6 +74,8 @@ export const serverCommand: CommandModule<any, any> = {
       directoryKey: a['directory-key'],
       gatewayFingerprint: a['gateway-fingerprint'],
       relayStaleMs: a['relay-stale'] * 1000,
+      privateNetwork: a['private-network'],
+      maxRelaysPerIp: a['max-relays-per-ip'],
       verifyRelays: a['verify-relays'],
       onPeer: peers ? (r) => peers.write(r + '\n') : undefined,
     }, { log, users, messages })

@@ -3,13 +3,18 @@
 // consensus of live descriptors is signed with the server's Ed25519 directory key
 // and carries a validity period. The final hop's own descriptor is either given
 // (one process) or accepted only from the pinned gateway fingerprint (split mode).
+// Address policy (PROTOCOL §7.1): IP literals only, public addresses only unless the
+// directory serves a private test network, at most MAX_PER_ADDRESS relays per IP
+// (Tor's AuthDirMaxServersPerAddr), checked before the reachability probe connects.
 import type { FastifyInstance } from 'fastify'
 import { LRUCache } from 'lru-cache'
 import { MarshmelloError } from '../../errors.js'
 import { signConsensus, directoryFingerprint, type Consensus } from '../../onion/directory/consensus.js'
 import { verifyDescriptor, type Descriptor } from '../../onion/directory/descriptor.js'
+import { ipKey } from '../../onion/directory/address.js'
+import { checkListable } from '../../onion/directory/families.js'
 import { TokenBuckets } from '../common/limits.js'
-import { cachedProbe, type Probe } from './reachability.js'
+import { cachedProbe, probeHop, type Probe } from './reachability.js'
 
 export interface DirectoryInit {
   key: { privateKey: Buffer, publicKey: Buffer }
@@ -22,11 +27,21 @@ export interface DirectoryInit {
   /** how long a consensus stays valid (default 1 h) */
   validityMs?: number
   maxRelays?: number
+  /**
+   * a private test network (a devnet, the tests, namespaces): loopback, private and
+   * link-local addresses may be listed, and the per-address limit defaults to none
+   */
+  privateNetwork?: boolean
+  /** most live relays listed at one IP address (default MAX_PER_ADDRESS; 0 = no limit) */
+  maxPerAddress?: number
   now?: () => number
 }
 
+/** at most this many relays per IP address outside a private network (Tor's AuthDirMaxServersPerAddr default, dir-spec §3.4.2) */
+export const MAX_PER_ADDRESS = 2
+
 export class Directory {
-  private readonly relays = new Map<string, { d: Descriptor, seen: number }>()
+  private readonly relays = new Map<string, { d: Descriptor, seen: number, ipKey: string }>()
   private gateway: { d: Descriptor, seen: number } | null = null
   /** newest `published` accepted per fingerprint, kept after the hop is pruned: a copy of a listed descriptor is no heartbeat */
   private readonly lastPublished = new Map<string, { published: number, expires: number }>()
@@ -39,11 +54,41 @@ export class Directory {
     this.now = init.now ?? Date.now
   }
 
-  /** Thrown MM_ERR_DESCRIPTOR for a bad or unacceptable descriptor. */
-  accept (doc: unknown): Descriptor {
+  /**
+   * The address rules, before anything connects to the descriptor's address (the
+   * reachability probe): MM_ERR_ADDRESS_PRIVATE, MM_ERR_ADDRESS_TAKEN (host:port of
+   * another live relay), MM_ERR_ADDRESS_LIMIT (the IP already lists its maximum).
+   * `d` is a verified descriptor.
+   */
+  admissible (d: Descriptor): void {
     const now = this.now()
-    const d = verifyDescriptor(doc, now)
+    this.prune(now)
+    const ip = checkListable(d.host, this.init.privateNetwork === true)
+    if (d.role !== 'relay') return
+    const key = ipKey(ip)
+    const max = this.init.maxPerAddress ?? (this.init.privateNetwork === true ? 0 : MAX_PER_ADDRESS)
+    let atIp = 0
+    for (const [fp, r] of this.relays) {
+      if (fp === d.fingerprint || r.ipKey !== key) continue
+      // one relay per address: a new identity at a listed address:port is refused while the other is live
+      if (r.d.port === d.port) throw new MarshmelloError('MM_ERR_ADDRESS_TAKEN', `${d.host}:${d.port} is already listed for another relay`)
+      atIp++
+    }
+    if (max > 0 && atIp >= max) {
+      throw new MarshmelloError('MM_ERR_ADDRESS_LIMIT', `${d.host} already lists ${atIp} relay(s), the most one address may list here`)
+    }
+  }
+
+  /** Thrown MM_ERR_DESCRIPTOR for a bad or unacceptable descriptor; the address rules as admissible(). */
+  accept (doc: unknown): Descriptor {
+    return this.admit(verifyDescriptor(doc, this.now()))
+  }
+
+  /** accept()'s rules after the signature check: `d` must come from verifyDescriptor */
+  admit (d: Descriptor): Descriptor {
+    const now = this.now()
     this.prune(now) // stale hops hold neither an address nor a slot
+    this.admissible(d)
     const last = this.lastPublished.get(d.fingerprint)
     if (last && last.published >= d.published) {
       // descriptors are public (the consensus lists them): only a live hop signs a newer one
@@ -55,16 +100,10 @@ export class Directory {
       }
       this.gateway = { d, seen: now }
     } else {
-      // one relay per address: a new identity at a listed address replaces the old one only when it is newer
-      for (const [fp, r] of this.relays) {
-        if (fp !== d.fingerprint && r.d.host === d.host && r.d.port === d.port && r.seen > now - (this.init.staleMs ?? 30_000)) {
-          throw new MarshmelloError('MM_ERR_ADDRESS_TAKEN', `${d.host}:${d.port} is already listed for another relay`)
-        }
-      }
       if (!this.relays.has(d.fingerprint) && this.relays.size >= (this.init.maxRelays ?? 5000)) {
         throw new MarshmelloError('MM_ERR_BUSY', 'directory is full')
       }
-      this.relays.set(d.fingerprint, { d, seen: now })
+      this.relays.set(d.fingerprint, { d, seen: now, ipKey: ipKey(checkListable(d.host, true)) })
     }
     this.lastPublished.delete(d.fingerprint)
     this.lastPublished.set(d.fingerprint, { published: d.published, expires: d.expires })
@@ -104,6 +143,10 @@ export class Directory {
     return this.cached
   }
 
+  get privateNetwork (): boolean {
+    return this.init.privateNetwork === true
+  }
+
   get relayCount (): number {
     this.prune(this.now())
     return this.relays.size
@@ -125,7 +168,9 @@ export const POSTS_PER_HOP = { perSecond: 0.25, burst: 3 }
 export async function directoryRoutes (app: FastifyInstance, opts: { directory: Directory, probe?: Probe | null, now?: () => number }): Promise<void> {
   const dir = opts.directory
   // null: no reachability check (tests of the parsers only); default: probe every new address
-  const probe = opts.probe === undefined ? cachedProbe() : opts.probe
+  // a private test network hides nothing from its own operator: failures answer at once
+  // there (a relay probed before it listens retries sooner); elsewhere after the full timeout
+  const probe = opts.probe === undefined ? cachedProbe(dir.privateNetwork ? (d) => probeHop(d, 3000, 0) : probeHop) : opts.probe
   const perAddress = new TokenBuckets(POSTS_PER_ADDRESS.perSecond, POSTS_PER_ADDRESS.burst, 10_000, opts.now)
   const perHop = new TokenBuckets(POSTS_PER_HOP.perSecond, POSTS_PER_HOP.burst, 10_000, opts.now)
   const acceptedHops = new LRUCache<string, true>({ max: 10_000 })
@@ -134,7 +179,9 @@ export async function directoryRoutes (app: FastifyInstance, opts: { directory: 
     const heartbeat = typeof claimed === 'string' && acceptedHops.has(claimed) && perHop.take(claimed)
     if (!heartbeat && !perAddress.take(req.socket.remoteAddress ?? '?')) throw new MarshmelloError('MM_ERR_RATE', 'too many descriptor posts; heartbeat at most every few seconds')
     if (!req.body || typeof req.body !== 'object') throw new MarshmelloError('MM_ERR_DESCRIPTOR', 'send the signed descriptor as a JSON object')
-    if (probe) await probe(verifyDescriptor(req.body, Date.now()))
+    const d0 = verifyDescriptor(req.body, Date.now())
+    dir.admissible(d0) // the address rules first: the probe never connects to a refused address
+    if (probe) await probe(d0)
     const d = dir.accept(req.body)
     acceptedHops.set(d.fingerprint, true)
     return reply.code(202).send({ accepted: d.fingerprint })

@@ -52,6 +52,10 @@ export interface ServerInit {
   /** directory in split mode: the gateway's identity fingerprint */
   gatewayFingerprint?: string
   relayStaleMs?: number
+  /** the directory serves a private test network: non-public addresses listed, no per-address limit unless maxRelaysPerIp */
+  privateNetwork?: boolean
+  /** most relays listed per IP address (default 2; 0 = no limit) */
+  maxRelaysPerIp?: number
   /** list a relay only after it answered at its published address with its own identity (default true) */
   verifyRelays?: boolean
   /** every peer address a cell channel came from, one per line (P1 tests) */
@@ -138,6 +142,8 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
       serverDescriptor: mode === 'all' ? descriptor : undefined,
       gatewayFingerprint: init.gatewayFingerprint,
       staleMs: init.relayStaleMs,
+      privateNetwork: init.privateNetwork,
+      maxPerAddress: init.maxRelaysPerIp,
     })
     await app.register(directoryRoutes, { directory, probe: init.verifyRelays === false ? null : undefined })
   }

@@ -2,7 +2,10 @@
 // descriptor says: an HTTPS GET of /descriptor at that address, pinned to the
 // descriptor's own certificate, must return the same identity. Otherwise anyone
 // could list 127.0.0.1:22 or 169.254.169.254 under a fresh key and make relays
-// connect there (P7). Results are cached per identity and address.
+// connect there (P7). Results are cached per identity and address. Every failure is
+// one generic answer, given no sooner than the probe's full timeout: neither the
+// connect error (ECONNREFUSED, a TLS alert, another identity) nor how fast it came
+// tells the poster anything about what listens there (no port scanner).
 import { request } from 'node:https'
 import { LRUCache } from 'lru-cache'
 import { MarshmelloError } from '../../errors.js'
@@ -11,10 +14,31 @@ import type { Descriptor } from '../../onion/directory/descriptor.js'
 
 export type Probe = (d: Descriptor) => Promise<void>
 
-/** fetches https://host:port/descriptor pinned to d.tlsCert; throws MM_ERR_REACHABILITY unless it names d's identity */
-export function probeHop (d: Descriptor, timeoutMs = 3000): Promise<void> {
-  const fail = (why: string) => new MarshmelloError('MM_ERR_REACHABILITY', `${d.host}:${d.port} does not serve this hop (${why}); a relay is listed only where it answers with its own identity`)
-  return new Promise((resolve, reject) => {
+/** the one answer to every failed probe: the address and what to do, never why */
+const unreachable = (d: Descriptor) =>
+  new MarshmelloError('MM_ERR_REACHABILITY', `${d.host}:${d.port} did not answer as this hop; a relay is listed only where it answers /descriptor with its own identity and certificate`)
+
+/**
+ * Fetches https://host:port/descriptor pinned to d.tlsCert; throws MM_ERR_REACHABILITY
+ * unless it names d's identity. A failure is reported `failAfterMs` after the start
+ * (default: the timeout), whatever went wrong and however fast.
+ */
+export async function probeHop (d: Descriptor, timeoutMs = 3000, failAfterMs = timeoutMs): Promise<void> {
+  const started = Date.now()
+  const ok = await attempt(d, timeoutMs)
+  if (ok) return
+  const wait = started + failAfterMs - Date.now()
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+  throw unreachable(d)
+}
+
+/** true when the hop answered with its own identity; false on any failure (the reason is deliberately dropped) */
+function attempt (d: Descriptor, timeoutMs: number): Promise<boolean> {
+  return new Promise((done) => {
+    // the whole exchange, not just socket idleness, is bounded: a trickling answer fails too
+    const timer = setTimeout(() => req.destroy(new Error('timeout')), timeoutMs)
+    const resolve = (ok: boolean) => { clearTimeout(timer); done(ok) }
+    const reject = () => resolve(false)
     const req = request({
       host: d.host,
       port: d.port,
@@ -37,15 +61,14 @@ export function probeHop (d: Descriptor, timeoutMs = 3000): Promise<void> {
       res.on('end', () => {
         try {
           const got = JSON.parse(body) as { fingerprint?: string }
-          if (res.statusCode === 200 && got.fingerprint === d.fingerprint) resolve()
-          else reject(fail('another identity answered'))
+          resolve(res.statusCode === 200 && got.fingerprint === d.fingerprint)
         } catch {
-          reject(fail('no descriptor'))
+          reject()
         }
       })
     })
     req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', (err) => reject(fail((err as NodeJS.ErrnoException).code ?? err.message)))
+    req.on('error', reject)
     req.end()
   })
 }

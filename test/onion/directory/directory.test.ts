@@ -81,6 +81,14 @@ t.test('descriptor: shape, ranges, time', async t => {
   for (const o of [{ port: 0 }, { port: 65536 }, { host: 'a b' }, { nickname: 'x'.repeat(33) }, { published: 1.5 }, { tlsFingerprint: 'AB'.repeat(32) }]) {
     t.equal(codeOf(() => verifyDescriptor(signed(o as Partial<DescriptorBody>), NOW)), 'MM_ERR_DESCRIPTOR', `validly signed but ${JSON.stringify(o)}`)
   }
+  for (const host of ['r1.evil.example', 'localhost', '2001:DB8::1', '[::1]', '::ffff:192.0.2.1', '127.1', '010.0.0.1']) {
+    t.equal(codeOf(() => verifyDescriptor(signed({ host }), NOW)), 'MM_ERR_DESCRIPTOR', `host ${host}: an IP literal in canonical form only`)
+  }
+  for (const host of ['192.0.2.1', '2001:db8::1', '::1']) t.equal(codeOf(() => verifyDescriptor(signed({ host }), NOW)), 'NO_THROW', `host ${host}`)
+  t.equal(codeOf(() => verifyDescriptor(signed({ family: ['ab'.repeat(32)] }), NOW)), 'NO_THROW', 'a family of fingerprints')
+  for (const family of [['AB'.repeat(32)], 'x', [1], Array(65).fill('ab'.repeat(32))]) {
+    t.equal(codeOf(() => verifyDescriptor(signed({ family } as unknown as Partial<DescriptorBody>), NOW)), 'MM_ERR_DESCRIPTOR', `family ${JSON.stringify(family).slice(0, 20)}`)
+  }
   t.equal(codeOf(() => verifyDescriptor(d, d.expires)), 'MM_ERR_DESCRIPTOR', 'expired at `expires`')
   t.equal(codeOf(() => verifyDescriptor(d, d.expires - 1)), 'NO_THROW')
   t.equal(codeOf(() => verifyDescriptor(signed({ published: NOW + 5 * 60_000 + 1 }), NOW)), 'MM_ERR_DESCRIPTOR', 'published more than 5 min ahead')

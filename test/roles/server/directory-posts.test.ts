@@ -27,7 +27,7 @@ function desc (id: HopIdentity, port: number): Descriptor {
 t.test('a spent address budget refuses new identities, not the heartbeats of accepted ones', async (t) => {
   const app = Fastify({ logger: false })
   installErrorHandler(app)
-  const directory = new Directory({ key: ed25519KeyPair() })
+  const directory = new Directory({ key: ed25519KeyPair(), privateNetwork: true })
   const frozen = Date.now() // the budgets' clock stands still: nothing refills during the test
   await app.register(directoryRoutes, { directory, probe: null, now: () => frozen })
   t.teardown(() => app.close())

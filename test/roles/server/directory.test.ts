@@ -2,13 +2,14 @@
 // listed, silence past staleMs drops it, the consensus is signed with the
 // directory key and carries its validity period, a listed address cannot be
 // taken by another identity, and a server descriptor is accepted only from the
-// pinned gateway fingerprint.
+// pinned gateway fingerprint. The address rules (PROTOCOL §7.1): IP literals only,
+// public addresses only outside a private network, at most 2 relays per IP.
 import t from 'tap'
 import { ed25519KeyPair } from '../../../src/onion/crypto/primitives.js'
 import { directoryFingerprint, verifyConsensus } from '../../../src/onion/directory/consensus.js'
 import { signDescriptor, type Descriptor, type HopRole } from '../../../src/onion/directory/descriptor.js'
 import { loadOrCreateIdentity, type HopIdentity } from '../../../src/roles/common/identity.js'
-import { Directory, type DirectoryInit } from '../../../src/roles/server/directory.js'
+import { Directory, MAX_PER_ADDRESS, type DirectoryInit } from '../../../src/roles/server/directory.js'
 import { tmp } from '../../helpers/net.js'
 
 const START = 1_800_000_000_000
@@ -28,7 +29,7 @@ function desc (id: HopIdentity, at: number, o: { host?: string, port?: number, r
 function setup (init: Partial<DirectoryInit> = {}) {
   const clock = { now: START }
   const key = ed25519KeyPair()
-  const dir = new Directory({ key, staleMs: STALE, now: () => clock.now, ...init })
+  const dir = new Directory({ key, staleMs: STALE, now: () => clock.now, privateNetwork: true, ...init })
   const listed = () => dir.consensus().doc.relays.map((r) => r.fingerprint)
   return { clock, key, dir, listed }
 }
@@ -181,4 +182,57 @@ t.test('server descriptors are accepted only from the pinned gateway fingerprint
     clock.now += 11_000
     t.equal(dir.consensus().doc.server, null, 'a silent gateway drops out like a relay')
   })
+})
+
+/** a verified-looking descriptor for `admit` (which runs after the signature check): thousands without an RSA key each */
+const unsigned = (i: number, host: string, at: number): Descriptor => ({
+  v: 1, role: 'relay', nickname: `s${i}`, host, port: 10_000 + i, identityKey: '', fingerprint: 'e' + i.toString(16).padStart(63, '0'),
+  tlsCert: '', tlsFingerprint: '0'.repeat(64), published: at, expires: at + 3600_000, signature: '',
+})
+
+t.test('5,000 relays on one IP: 2 are listed, the rest refused MM_ERR_ADDRESS_LIMIT; the IPv6 and mapped forms are the same IP', async (t) => {
+  const { clock, dir, listed } = setup({ privateNetwork: false })
+  const codes = new Map<string, number>()
+  for (let i = 0; i < 5000; i++) {
+    // one IP written three ways: compared as parsed addresses, never as strings
+    const host = i % 2 === 0 ? '2001:db8::7' : '2001:db8:0:0:0:0:0:7'
+    const code = thrown(() => dir.admit(unsigned(i, host, clock.now)))?.code ?? 'listed'
+    codes.set(code, (codes.get(code) ?? 0) + 1)
+  }
+  t.same(Object.fromEntries(codes), { listed: MAX_PER_ADDRESS, MM_ERR_ADDRESS_LIMIT: 5000 - MAX_PER_ADDRESS })
+  t.equal(listed().length, 2, 'the consensus lists 2')
+  const err = thrown(() => dir.admit(unsigned(9999, '2001:db8::7', clock.now)))
+  t.equal(err?.statusCode, 409)
+  t.doesNotThrow(() => dir.admit(unsigned(0, '2001:db8::7', clock.now + 1)), 'a listed relay at that IP still heartbeats')
+  dir.admit(unsigned(6000, '192.0.2.44', clock.now))
+  dir.admit(unsigned(6001, '192.0.2.44', clock.now))
+  t.equal(thrown(() => dir.admit(unsigned(6002, '::ffff:192.0.2.44', clock.now)))?.code, 'MM_ERR_ADDRESS_LIMIT', 'IPv4-mapped IPv6 counts as its IPv4 address')
+  t.doesNotThrow(() => dir.admit(unsigned(6003, '192.0.2.45', clock.now)), 'the next address has its own 2')
+  // slots free up when relays go stale
+  clock.now += STALE + 1
+  t.doesNotThrow(() => dir.admit(unsigned(7000, '2001:db8::7', clock.now)), 'once the listed ones are stale, a new one may take the IP')
+  t.same(setup({ privateNetwork: true, maxPerAddress: 3 }).dir.fingerprint.length, 64)
+})
+
+t.test('private, loopback and link-local addresses are refused outside a private network', async (t) => {
+  const pub = setup({ privateNetwork: false })
+  for (const host of ['127.0.0.1', '10.1.2.3', '192.168.0.5', '172.16.9.9', '169.254.169.254', '0.0.0.0', '224.0.0.1', '::1', 'fd00::5', 'fe80::1', '::']) {
+    const err = thrown(() => pub.dir.admit(unsigned(1, host, pub.clock.now)))
+    t.same({ code: err?.code, status: err?.statusCode }, { code: 'MM_ERR_ADDRESS_PRIVATE', status: 403 }, `${host} refused`)
+  }
+  t.equal(thrown(() => pub.dir.accept(desc(A, pub.clock.now)))?.code, 'MM_ERR_ADDRESS_PRIVATE', 'a signed descriptor on 127.0.0.1 too')
+  t.same(pub.listed(), [])
+  const dev = setup({ privateNetwork: true })
+  dev.dir.accept(desc(A, dev.clock.now))
+  for (let i = 0; i < 5; i++) dev.dir.admit(unsigned(i, '127.0.0.1', dev.clock.now))
+  t.equal(dev.listed().length, 6, 'a private network lists loopback relays, many per address (distinct ports)')
+})
+
+t.test('hostnames are refused at registration', async (t) => {
+  const { clock, dir, listed } = setup()
+  for (const host of ['r1.evil.example', 'r2.evil.example', 'localhost']) {
+    t.equal(thrown(() => dir.accept(desc(A, clock.now, { host })))?.code, 'MM_ERR_DESCRIPTOR', `${host} refused`)
+  }
+  t.equal(thrown(() => dir.accept(desc(A, clock.now, { host: '2001:DB8::1' })))?.code, 'MM_ERR_DESCRIPTOR', 'a non-canonical IPv6 text is refused (one text per address)')
+  t.same(listed(), [])
 })

@@ -1,6 +1,7 @@
 // The directory lists a relay only where it answers with its own identity (P7):
 // probeHop accepts a real relay at its published address and refuses a closed
-// port, a plain TCP service, and another hop's TLS endpoint under a fresh key.
+// port, a plain TCP service, and another hop's TLS endpoint under a fresh key, each
+// with the same generic answer, no sooner than the probe's fail time (no port scanner).
 import t from 'tap'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -35,8 +36,21 @@ t.test('probeHop', async (t) => {
   const closedPort = (closed.address() as { port: number }).port
   await new Promise<void>((r) => closed.close(() => r()))
 
-  t.equal(await codeOf(probeHop(at('127.0.0.1', closedPort))), 'MM_ERR_REACHABILITY', 'nothing listening')
-  t.equal(await codeOf(probeHop(at('127.0.0.1', (plain.address() as { port: number }).port))), 'MM_ERR_REACHABILITY', 'a non-TLS service (like SSH)')
-  t.equal(await codeOf(probeHop(at(relay.host, relay.port))), 'MM_ERR_REACHABILITY', 'another hop\'s address under a fresh key')
-  t.equal(await codeOf(probeHop({ ...real, fingerprint: fresh.fingerprintHex })), 'MM_ERR_REACHABILITY', 'the right endpoint answering with another identity')
+  const FAIL_AFTER = 400
+  const cases: [string, Descriptor][] = [
+    ['nothing listening', at('127.0.0.1', closedPort)],
+    ['a non-TLS service (like SSH)', at('127.0.0.1', (plain.address() as { port: number }).port)],
+    ['another hop\'s address under a fresh key', at(relay.host, relay.port)],
+    ['the right endpoint answering with another identity', { ...real, fingerprint: fresh.fingerprintHex }],
+  ]
+  const messages = new Set<string>()
+  for (const [what, d] of cases) {
+    const started = Date.now()
+    const err = await probeHop(d, 3000, FAIL_AFTER).then(() => null, (e) => e)
+    t.equal(err?.code, 'MM_ERR_REACHABILITY', what)
+    t.ok(Date.now() - started >= FAIL_AFTER - 5, `${what}: answered no sooner than the fail time (${Date.now() - started} ms)`)
+    t.notMatch(err?.message, /ECONN|EPROTO|mismatch|identity answered|no descriptor|timeout|\(/i, `${what}: the reason does not leak`)
+    messages.add(err?.message.replace(`${d.host}:${d.port}`, 'ADDR'))
+  }
+  t.equal(messages.size, 1, 'one generic message for every failure')
 })
