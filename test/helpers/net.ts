@@ -7,7 +7,7 @@ import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import { ed25519KeyPair } from '../../src/onion/crypto/primitives.js'
-import { directoryFingerprint, signConsensus } from '../../src/onion/directory/consensus.js'
+import { allFlags, directoryFingerprint, signConsensus } from '../../src/onion/directory/consensus.js'
 import type { Descriptor } from '../../src/onion/directory/descriptor.js'
 import { hopDescriptor, loadOrCreateIdentity } from '../../src/roles/common/identity.js'
 import { registerFinalHop, type FinalHopEndpoint } from '../../src/roles/common/final-hop-endpoint.js'
@@ -30,7 +30,7 @@ export function directoryKey (): DirectoryKey {
 
 export function writeConsensus (file: string, key: DirectoryKey, relays: Descriptor[], server: Descriptor | null): void {
   const now = Date.now()
-  const doc = signConsensus({ v: 1, validAfter: now - 1000, validUntil: now + 3600_000, directoryKey: key.publicKey.toString('base64'), relays, server }, key.privateKey)
+  const doc = signConsensus({ v: 1, validAfter: now - 1000, validUntil: now + 3600_000, directoryKey: key.publicKey.toString('base64'), relays, server, flags: allFlags(relays) }, key.privateKey)
   const t = `${file}.tmp`
   writeFileSync(t, JSON.stringify(doc))
   renameSync(t, file)

@@ -1,10 +1,21 @@
 // The consensus (docs/PROTOCOL.md §7.2): the live descriptors, signed by the
 // server's Ed25519 directory key, with a validity period. Clients and relays pin
 // the directory key's fingerprint; relays forward only to hops listed here (P7).
+// Each listed relay carries the flags the directory assigned (§7.3: Running, Stable,
+// Guard, after Tor's dir-spec §3.4.2); clients take guards only among Guard relays.
 import { MarshmelloError } from '../../errors.js'
 import { ed25519Fingerprint, ed25519Sign, ed25519Verify } from '../crypto/primitives.js'
 import { canonicalJson } from './canonical.js'
-import { descriptorVerifier, type Descriptor, type DescriptorVerifier } from './descriptor.js'
+import { HEX64, descriptorVerifier, type Descriptor, type DescriptorVerifier } from './descriptor.js'
+
+/**
+ * What the directory says about a listed relay (docs/PROTOCOL.md §7.3):
+ * Running — answered the directory's last reachability probe;
+ * Stable — reachable and listed without a break for the stable time;
+ * Guard — Stable, and so for the (longer) guard time: the only relays clients take as guards.
+ */
+export type RelayFlag = 'Guard' | 'Running' | 'Stable'
+export const RELAY_FLAGS: readonly RelayFlag[] = ['Guard', 'Running', 'Stable']
 
 export interface ConsensusBody {
   v: 1
@@ -15,6 +26,8 @@ export interface ConsensusBody {
   relays: Descriptor[]
   /** the final hop (the gateway) */
   server: Descriptor | null
+  /** fingerprint → its flags, sorted (a relay absent here has none) */
+  flags: Record<string, RelayFlag[]>
 }
 
 export interface Consensus extends ConsensusBody {
@@ -58,8 +71,32 @@ export function verifyConsensus (doc: unknown, pinnedFingerprint: string, now: n
   }
   const server = c.server ? descriptors.verify(c.server, now) : null
   if (server && server.role !== 'server') throw bad('consensus server entry must have role server')
-  return { ...c, relays, server }
+  return { ...c, relays, server, flags: verifyFlags(c.flags) }
 }
+
+function verifyFlags (f: unknown): Record<string, RelayFlag[]> {
+  if (!f || typeof f !== 'object' || Array.isArray(f)) throw bad('consensus flags must be an object of fingerprint → flags')
+  const out: Record<string, RelayFlag[]> = {}
+  const entries = Object.entries(f as Record<string, unknown>)
+  if (entries.length > 10_000) throw bad('consensus flags name more relays than a consensus lists')
+  for (const [fp, list] of entries) {
+    if (!HEX64.test(fp) || !Array.isArray(list) || list.length > 16 || !list.every((x) => typeof x === 'string')) throw bad('consensus flags must map fingerprints to lists of flag names')
+    // unknown names are left out (a later version may add flags), known ones kept
+    out[fp] = RELAY_FLAGS.filter((k) => list.includes(k))
+  }
+  return out
+}
+
+/** the relay carries `flag` in this consensus */
+export const hasFlag = (c: Pick<Consensus, 'flags'>, fingerprint: string, flag: RelayFlag): boolean =>
+  c.flags?.[fingerprint]?.includes(flag) ?? false
+
+/** the listed relays with the Guard flag: the only ones a client may take as guards (guard-spec §4.1 {GUARDS}) */
+export const guardRelays = (c: Consensus): Descriptor[] => c.relays.filter((d) => hasFlag(c, d.fingerprint, 'Guard'))
+
+/** every flag for each of `relays`: consensuses a devnet or a test signs itself (everything reachable, trusted from the start) */
+export const allFlags = (relays: readonly Descriptor[]): Record<string, RelayFlag[]> =>
+  Object.fromEntries(relays.map((d) => [d.fingerprint, [...RELAY_FLAGS]]))
 
 /** every hop a relay may forward to: listed relays and the server, by fingerprint */
 export function listedHops (c: Consensus): Map<string, Descriptor> {

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ed25519KeyPair } from '../../onion/crypto/primitives.js'
 import { randomHex } from '../../onion/crypto/random.js'
-import { directoryFingerprint, signConsensus } from '../../onion/directory/consensus.js'
+import { allFlags, directoryFingerprint, signConsensus } from '../../onion/directory/consensus.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 import { loadOrCreateDirectoryKey, loadOrCreateIdentity, writeSecretFile } from '../common/identity.js'
 import type { RoleProcess } from './children.js'
@@ -149,7 +149,7 @@ function startFile (s: SideInit): DirectorySide {
   const d = hop.descriptor
   const publish = async (relays: Descriptor[], server: Descriptor | null, serving: { url: string }[], deadline: number): Promise<void> => {
     const now = Date.now()
-    const doc = signConsensus({ v: 1, validAfter: now - 1000, validUntil: now + FILE_VALIDITY_MS, directoryKey: key.publicKey.toString('base64'), relays, server }, key.privateKey)
+    const doc = signConsensus({ v: 1, validAfter: now - 1000, validUntil: now + FILE_VALIDITY_MS, directoryKey: key.publicKey.toString('base64'), relays, server, flags: allFlags(relays) }, key.privateKey)
     const tmp = `${file}.${process.pid}.tmp`
     writeFileSync(tmp, JSON.stringify(doc), { mode: 0o644 })
     renameSync(tmp, file)

@@ -36,6 +36,8 @@ export const serverCommand: CommandModule<any, any> = {
     .option('relay-stale', { type: 'number', default: 30, describe: 'seconds without a heartbeat before a relay leaves the consensus' })
     .option('private-network', { type: 'boolean', default: false, describe: 'the directory serves a private test network: list loopback, private and link-local addresses, and any number of relays per address (devnets and tests; never on the Internet)' })
     .option('max-relays-per-ip', { type: 'number', describe: 'most relays the directory lists at one IP address (default 2, or no limit with --private-network; 0 = no limit)' })
+    .option('stable-after', { type: 'number', describe: 'seconds of unbroken reachability before a relay is Stable (default 5 days, 0 with --private-network)' })
+    .option('guard-after', { type: 'number', describe: 'seconds of unbroken reachability before a Stable relay is a Guard, the only relays clients take as guards (default 8 days, as Tor\'s "familiar"; 0 with --private-network)' })
     .option('verify-relays', { type: 'boolean', default: true, describe: 'list a relay only after it answers at its published address with its own identity (--no-verify-relays to skip; tests only)' })
     .option('trace-peers', { type: 'string', describe: 'append the address of every peer that opens a cell channel to this file (tests)' })
     .option('log-json', { type: 'boolean', default: false, describe: 'log JSON lines' })
@@ -76,6 +78,8 @@ export const serverCommand: CommandModule<any, any> = {
       relayStaleMs: a['relay-stale'] * 1000,
       privateNetwork: a['private-network'],
       maxRelaysPerIp: a['max-relays-per-ip'],
+      stableAfterMs: a['stable-after'] !== undefined ? a['stable-after'] * 1000 : undefined,
+      guardAfterMs: a['guard-after'] !== undefined ? a['guard-after'] * 1000 : undefined,
       verifyRelays: a['verify-relays'],
       onPeer: peers ? (r) => peers.write(r + '\n') : undefined,
     }, { log, users, messages })

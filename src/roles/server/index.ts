@@ -56,6 +56,9 @@ export interface ServerInit {
   privateNetwork?: boolean
   /** most relays listed per IP address (default 2; 0 = no limit) */
   maxRelaysPerIp?: number
+  /** unbroken reachability before Stable / Guard (defaults: 5 and 8 days; 0 in a private network) */
+  stableAfterMs?: number
+  guardAfterMs?: number
   /** list a relay only after it answered at its published address with its own identity (default true) */
   verifyRelays?: boolean
   /** every peer address a cell channel came from, one per line (P1 tests) */
@@ -144,6 +147,8 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
       staleMs: init.relayStaleMs,
       privateNetwork: init.privateNetwork,
       maxPerAddress: init.maxRelaysPerIp,
+      stableAfterMs: init.stableAfterMs,
+      guardAfterMs: init.guardAfterMs,
     })
     await app.register(directoryRoutes, { directory, probe: init.verifyRelays === false ? null : undefined })
   }

@@ -113,7 +113,7 @@ t.test('the huge-exponent descriptor is refused at the directory, by every verif
   const dir = ed25519KeyPair()
   const pin = directoryFingerprint(dir.publicKey)
   const honest = descriptor(fixedIdentity, 9003)
-  const cbody = { v: 1 as const, validAfter: NOW, validUntil: NOW + 3_600_000, directoryKey: dir.publicKey.toString('base64'), relays: [d, honest], server: null }
+  const cbody = { v: 1 as const, validAfter: NOW, validUntil: NOW + 3_600_000, directoryKey: dir.publicKey.toString('base64'), relays: [d, honest], server: null, flags: {} }
   const c = verifyConsensus(JSON.parse(JSON.stringify(signConsensus(cbody, dir.privateKey))), pin, NOW)
   t.same(c.relays.map((r) => r.fingerprint), [honest.fingerprint], 'a consensus listing it keeps only the honest relay')
   const asServer = signDescriptor({ ...(({ signature: _s, ...b }) => b)(d), role: 'server' }, huge.privateDer)
@@ -143,7 +143,7 @@ t.test('the same descriptor verified again is a cache hit; the cache is bounded 
   const b = descriptor(k3072, 9002)
   const dir = ed25519KeyPair()
   const pin = directoryFingerprint(dir.publicKey)
-  const doc = JSON.stringify(signConsensus({ v: 1, validAfter: NOW, validUntil: NOW + 3_600_000, directoryKey: dir.publicKey.toString('base64'), relays: [a, b], server: null }, dir.privateKey))
+  const doc = JSON.stringify(signConsensus({ v: 1, validAfter: NOW, validUntil: NOW + 3_600_000, directoryKey: dir.publicKey.toString('base64'), relays: [a, b], server: null, flags: {} }, dir.privateKey))
 
   // a relay re-reads the consensus every 5 s: each read is a fresh JSON parse
   t.equal(verifyConsensus(JSON.parse(doc), pin, NOW, v).relays.length, 2)

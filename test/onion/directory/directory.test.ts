@@ -101,7 +101,7 @@ const relayA = signDescriptor(body(), fixedIdentity.privateDer)
 const relayB = signDescriptor(body({ nickname: 'b', port: 9002, identityKey: other.publicDer.toString('base64'), fingerprint: createHash('sha256').update(other.publicDer).digest('hex') }), other.privateDer)
 const server = signDescriptor(body({ role: 'server', nickname: 'S', port: 8443, identityKey: other.publicDer.toString('base64'), fingerprint: createHash('sha256').update(other.publicDer).digest('hex') }), other.privateDer)
 const cbody = (over: Partial<ConsensusBody> = {}): ConsensusBody => ({
-  v: 1, validAfter: NOW - 1000, validUntil: NOW + 3_600_000, directoryKey: dirKey.publicKey.toString('base64'), relays: [relayA, relayB], server, ...over,
+  v: 1, validAfter: NOW - 1000, validUntil: NOW + 3_600_000, directoryKey: dirKey.publicKey.toString('base64'), relays: [relayA, relayB], server, flags: {}, ...over,
 })
 
 t.test('directory key fingerprint = SHA-256 of the Ed25519 SPKI DER', async t => {

@@ -6,7 +6,7 @@
 // that withholds every EXTEND is charged by path bias without any later hop blamed, and with
 // no usable guard the client reports MM_ERR_NO_GUARD instead of entering anywhere else.
 import t, { type Test } from 'tap'
-import { signConsensus, verifyConsensus, type Consensus } from '../../../src/onion/directory/consensus.js'
+import { allFlags, signConsensus, verifyConsensus, type Consensus } from '../../../src/onion/directory/consensus.js'
 import { ChannelCommand } from '../../../src/onion/cells/channel-cell.js'
 import { silentLogger, type Logger } from '../../../src/log.js'
 import { CircuitManager } from '../../../src/roles/client/circuit-manager.js'
@@ -37,7 +37,7 @@ async function advancing<T> (net: InProcessNet, p: Promise<T>, step: number): Pr
 
 /** signs a consensus of the net's relays valid from `from` for `ms`, and has every relay serve it */
 function publish (net: InProcessNet, from = net.clock.now() - 1000, ms = 3600_000): Consensus {
-  const doc = signConsensus({ v: 1, validAfter: from, validUntil: from + ms, directoryKey: dk.publicKey.toString('base64'), relays: net.relays.map((r) => r.d), server: net.final.d }, dk.privateKey)
+  const doc = signConsensus({ v: 1, validAfter: from, validUntil: from + ms, directoryKey: dk.publicKey.toString('base64'), relays: net.relays.map((r) => r.d), server: net.final.d, flags: allFlags(net.relays.map((r) => r.d)) }, dk.privateKey)
   net.consensus = doc
   net.raw = JSON.stringify(doc)
   return doc

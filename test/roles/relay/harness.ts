@@ -7,7 +7,7 @@ import type { Test } from 'tap'
 import { tmpdir } from 'node:os'
 import { mkdtempSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Consensus } from '../../../src/onion/directory/consensus.js'
+import { allFlags, type Consensus } from '../../../src/onion/directory/consensus.js'
 import type { ChannelCell } from '../../../src/onion/cells/channel-cell.js'
 import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
 import type { ApiRequest } from '../../../src/onion/streams/envelope.js'
@@ -105,12 +105,12 @@ export class InProcessNet {
   private port = 40000
 
   constructor () {
-    this.consensus = { v: 1, validAfter: 0, validUntil: Number.MAX_SAFE_INTEGER, directoryKey: '', relays: [], server: null, signature: '' }
+    this.consensus = { v: 1, validAfter: 0, validUntil: Number.MAX_SAFE_INTEGER, directoryKey: '', relays: [], server: null, signature: '', flags: {} }
   }
 
   /** a new consensus object listing these hops (relays re-read it on their next lookup) */
   publish (relays: Descriptor[], server: Descriptor | null = this.final?.d ?? null): void {
-    this.consensus = { ...this.consensus, relays, server }
+    this.consensus = { ...this.consensus, relays, server, flags: allFlags(relays) }
   }
 
   /** a relay at host:443 (`name` picks its identity) */

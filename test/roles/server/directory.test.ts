@@ -236,3 +236,55 @@ t.test('hostnames are refused at registration', async (t) => {
   t.equal(thrown(() => dir.accept(desc(A, clock.now, { host: '2001:DB8::1' })))?.code, 'MM_ERR_DESCRIPTOR', 'a non-canonical IPv6 text is refused (one text per address)')
   t.same(listed(), [])
 })
+
+t.test('flags: Running when probed, Stable and Guard only after an unbroken run of the configured time; a failed probe starts it over', async (t) => {
+  const { clock, dir } = setup({ stableAfterMs: 60_000, guardAfterMs: 120_000, reprobeMs: 25_000 })
+  const flags = () => {
+    const c = verifyConsensus(JSON.parse(dir.consensus().text), dir.fingerprint, clock.now)
+    return c.relays.some((r) => r.fingerprint === A.fingerprintHex) ? c.flags[A.fingerprintHex] : 'unlisted'
+  }
+  /** heartbeats every 10 s for `ms`, answering every due probe with `ok` */
+  const live = (ms: number, ok = true) => {
+    for (let left = ms; left > 0; left -= 10_000) {
+      clock.now += 10_000
+      dir.accept(desc(A, clock.now))
+      for (const d of dir.dueProbes()) dir.probed(d, ok)
+    }
+  }
+  dir.accept(desc(A, clock.now))
+  t.same(flags(), ['Running'], 'listed a moment ago: Running only (no fresh relay is anyone\'s guard)')
+  live(50_000)
+  t.same(flags(), ['Running'], 'at 50 s: not yet Stable')
+  live(10_000)
+  t.same(flags(), ['Running', 'Stable'], 'at 60 s: Stable')
+  live(50_000)
+  t.same(flags(), ['Running', 'Stable'], 'at 110 s: not yet Guard')
+  live(10_000)
+  t.same(flags(), ['Guard', 'Running', 'Stable'], 'at 120 s: Guard')
+
+  live(30_000, false)
+  t.equal(flags(), 'unlisted', 'an unreachable probe takes it out of the consensus (not Running), heartbeats or not')
+  live(30_000)
+  t.same(flags(), ['Running'], 'reachable again: Running, and its run starts over')
+  live(110_000)
+  t.same(flags(), ['Running', 'Stable'], 'Stable again, not yet Guard, 110 s or so into the new run')
+  live(30_000)
+  t.same(flags(), ['Guard', 'Running', 'Stable'], 'Guard again after a full unbroken run')
+
+  // silence past staleMs ends the run too: back with a fresh descriptor, it starts from Running
+  clock.now += STALE + 1
+  dir.accept(desc(A, clock.now))
+  t.same(flags(), ['Running'], 'a relay that dropped out starts over')
+})
+
+t.test('flags: production defaults are days (dir-spec §3.4.2), a private network gives them at once', async (t) => {
+  const pub = setup({ privateNetwork: false })
+  {
+    pub.dir.admit(unsigned(1, '192.0.2.9', pub.clock.now))
+    const fp = unsigned(1, '192.0.2.9', 0).fingerprint
+    t.same(pub.dir.consensus().doc.flags[fp], ['Running'], 'a new public relay: Running only')
+  }
+  const dev = setup({ privateNetwork: true })
+  dev.dir.accept(desc(A, dev.clock.now))
+  t.same(dev.dir.consensus().doc.flags[A.fingerprintHex], ['Guard', 'Running', 'Stable'], 'a devnet relay is a guard at once (configurable with --guard-after)')
+})

@@ -25,7 +25,7 @@
 // network is down does not walk through the network's guards; no directory-guard set apart
 // (the same guards serve directory fetches); no bridges, no restrictions beyond the path's.
 import { randomInt } from '../../../onion/crypto/random.js'
-import type { Consensus } from '../../../onion/directory/consensus.js'
+import { hasFlag, type Consensus } from '../../../onion/directory/consensus.js'
 import { verifyDescriptor, type Descriptor } from '../../../onion/directory/descriptor.js'
 import { MarshmelloError } from '../../../errors.js'
 import { silentLogger, type Logger } from '../../../log.js'
@@ -38,9 +38,9 @@ export const DAY_MS = 86_400_000
 
 /**
  * May this listed relay be a guard (guard-spec {GUARDS}: listed with the Guard flag)?
- * Every listed relay until the directory publishes flags (issue 15, item 2).
+ * The directory gives Guard only after an unbroken run of reachability (PROTOCOL §7.3).
  */
-export const isGuardEligible = (d: Descriptor): boolean => d.role === 'relay'
+export const isGuardEligible = (d: Descriptor, c: Consensus): boolean => d.role === 'relay' && hasFlag(c, d.fingerprint, 'Guard')
 
 /** where the guard state lives between runs */
 export interface GuardStore {
@@ -97,7 +97,7 @@ export interface GuardsInit {
   retryMs?: number
   pathBias?: Partial<PathBiasParams>
   /** which listed relays may be guards (default isGuardEligible) */
-  eligible?: (d: Descriptor) => boolean
+  eligible?: (d: Descriptor, c: Consensus) => boolean
   /** uniform integer in [0, n) (default: the CSPRNG; the simulation passes a seeded one) */
   random?: (n: number) => number
   /** told about every path-bias verdict that got worse (the client shows it; it is also logged) */
@@ -121,7 +121,7 @@ export class Guards {
   private readonly removeUnlistedAfter: number
   private readonly lifetime: number
   private readonly pb: PathBiasParams
-  private readonly eligible: (d: Descriptor) => boolean
+  private readonly eligible: (d: Descriptor, c: Consensus) => boolean
   private readonly random: (n: number) => number
 
   constructor (private readonly init: GuardsInit) {
@@ -297,7 +297,7 @@ export class Guards {
   private listedGuards (c: Consensus): Map<string, Descriptor> {
     if (this.listedOf?.c === c) return this.listedOf.m
     const m = new Map<string, Descriptor>()
-    for (const d of c.relays) if (this.eligible(d)) m.set(d.fingerprint, d)
+    for (const d of c.relays) if (this.eligible(d, c)) m.set(d.fingerprint, d)
     this.listedOf = { c, m }
     return m
   }

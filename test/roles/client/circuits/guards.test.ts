@@ -13,8 +13,11 @@ import { DAY_MS, Guards, memoryGuardStore, profileGuardStore, type GuardReport, 
 import { FakeClock } from '../../../helpers/fake-clock.js'
 
 const fp = (i: number) => i.toString(16).padStart(2, '0').repeat(32)
-/** a new consensus object listing relays `ids` (each object is a new consensus to the guard module) */
-const consensus = (ids: number[]) => ({ relays: ids.map((i) => ({ fingerprint: fp(i), role: 'relay', nickname: `r${i}` })) }) as unknown as Consensus
+/** a new consensus object listing relays `ids` (each object is a new consensus to the guard module), those in `guards` (default all) with the Guard flag */
+const consensus = (ids: number[], guards: number[] = ids) => ({
+  relays: ids.map((i) => ({ fingerprint: fp(i), role: 'relay', nickname: `r${i}` })),
+  flags: Object.fromEntries(ids.map((i) => [fp(i), guards.includes(i) ? ['Guard', 'Running', 'Stable'] : ['Running']])),
+}) as unknown as Consensus
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i)
 
 async function profile (o: Partial<GuardsInit> = {}) {
@@ -201,4 +204,18 @@ t.test('the guard state in the profile is checked, never silently reset; the old
   t.equal(s.sampled[0].addedAt, p.clock.now(), 'its lifetime counts from now')
   t.equal(JSON.parse(await readFile(p.file, 'utf8')).directoryKey, 'ab'.repeat(32), 'other settings kept')
   t.throws(() => new Guards({ store: memoryGuardStore(), primary: 4 }), { code: 'MM_ERR_CONFIG' })
+})
+
+t.test('guards are taken only from relays with the Guard flag (PROTOCOL §7.3)', async (t) => {
+  const p = await profile()
+  const flagged = range(30, 40)
+  const c = consensus(range(1, 41), flagged)
+  const g = p.guards()
+  await g.pick(c)
+  const sampled = (await g.current()).sampled.map((s) => s.fingerprint)
+  t.ok(sampled.length > 0, 'a sample is drawn')
+  t.ok(sampled.every((f) => flagged.map(fp).includes(f)), `every sampled guard is Guard-flagged (${sampled.length} sampled from ${flagged.length})`)
+  const none = await profile()
+  const err = await none.guards().pick(consensus(range(1, 41), [])).then(() => null, (e) => e)
+  t.equal(err?.code, 'MM_ERR_NO_GUARD', 'no Guard-flagged relay: no guard at all, never a fresh relay instead')
 })
