@@ -12,7 +12,7 @@
 // own (`forged`). Not simulated: descriptor self-signatures (an RSA-2048 key takes ~0.3 s
 // to make here; the consensus signature is real), several authorities (not built yet).
 import { ed25519KeyPair } from '../../src/onion/crypto/primitives.js'
-import { directoryFingerprint, signConsensus, verifyConsensus, type Consensus } from '../../src/onion/directory/consensus.js'
+import { allFlags, directoryFingerprint, signConsensus, verifyConsensus, type Consensus } from '../../src/onion/directory/consensus.js'
 import { DescriptorVerifier, type Descriptor } from '../../src/onion/directory/descriptor.js'
 import { newerConsensus } from '../../src/roles/client/circuit-manager.js'
 import { Guards, type GuardPick, type GuardStore } from '../../src/roles/client/circuits/guards.js'
@@ -148,7 +148,7 @@ export async function simulate (o: SimInit): Promise<SimResult> {
   const evil = ed25519KeyPair()
   const bootstrap = all.slice(0, 3) // the relays a user configured (a devnet lists all of its own)
 
-  const sign = (relays: Descriptor[], key = dir) => signConsensus({ v: 1, validAfter: clock.now(), validUntil: clock.now() + 3 * stepMs, directoryKey: key.publicKey.toString('base64'), relays, server }, key.privateKey)
+  const sign = (relays: Descriptor[], key = dir) => signConsensus({ v: 1, validAfter: clock.now(), validUntil: clock.now() + 3 * stepMs, directoryKey: key.publicKey.toString('base64'), relays, server, flags: allFlags(relays) }, key.privateKey)
   /** what a client gets from a source: the verified document, or the error verifying it threw */
   const verified = new Map<object, Consensus | Error>()
   const check = (doc: object): Consensus | Error => {
