@@ -9,6 +9,7 @@ import { rename } from 'node:fs/promises'
 import { isMarshmelloError } from '../../errors.js'
 import { newClientId, type ChatClient, type ChatMessage } from './chat-client.js'
 import { Outbox, type OutboxItem } from './outbox.js'
+import { systemClock, type Clock } from '../common/clock.js'
 import { MAX_KEPT, OutboxFile } from './profile/outbox-file.js'
 
 /** what a send resolves with: the stored message, or undefined for a DM known stored only by the server's refusal of a repeat */
@@ -24,6 +25,9 @@ export interface KeptOutboxInit {
   now?: () => number
   /** every failed send with its error, before the outbox decides (the web page needs a key change's details) */
   onSendError?: (item: OutboxItem<Sent>, err: unknown) => void
+  /** while paused with messages waiting, the oldest is tried this often (a probe of the network); default 3 s */
+  probeMs?: number
+  clock?: Clock
 }
 
 export class KeptOutbox {
@@ -34,6 +38,7 @@ export class KeptOutbox {
   /** client ids sent before by an earlier run (or an earlier try): a refused repeat of one of those DMs means it is stored */
   private readonly tried = new Set<string>()
   private readonly offConnectivity: () => void
+  private readonly probe: { cancel (): void }
 
   constructor (private readonly init: KeptOutboxInit) {
     const client = init.client
@@ -52,6 +57,11 @@ export class KeptOutbox {
     })
     if (!client.connectivity.online) this.outbox.pause()
     this.offConnectivity = client.connectivity.onChange((online) => { if (online) this.outbox.resume(); else this.outbox.pause() })
+    // a send is itself the quickest sign that the network is back (a long-poll may hang
+    // on its old circuit for its whole timeout): while paused, try the oldest again now and then
+    this.probe = (init.clock ?? systemClock).setInterval(() => {
+      if (this.loaded && this.outbox.isPaused && this.outbox.pending().some((i) => i.state === 'queued')) this.outbox.resume()
+    }, init.probeMs ?? 3000)
   }
 
   /**
@@ -84,6 +94,7 @@ export class KeptOutbox {
 
   /** stops sending and waits until the file holds what is unsent */
   async close (): Promise<void> {
+    this.probe.cancel()
     this.offConnectivity()
     this.outbox.close()
     this.keep()

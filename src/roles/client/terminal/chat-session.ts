@@ -47,6 +47,7 @@ export class ChatSession {
     this.view = startView ?? { room: 'lobby' }
     this.kept = new KeptOutbox({
       client,
+      clock,
       describe: errText,
       now: () => clock.now(),
       onChange: (item) => this.outboxChanged(item),

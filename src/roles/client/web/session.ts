@@ -150,6 +150,8 @@ export class WebSession {
     this.offConnectivity = client.connectivity.onChange((online, cause) => { if (gen === this.generation) this.setOnline(online, cause) })
     this.kept = new KeptOutbox({
       client,
+      clock: this.clock,
+      probeMs: this.c.retryMs,
       now: () => this.clock.now(),
       onChange: (item) => { if (gen === this.generation) this.outboxChanged(item) },
       onSendError: (item, err) => { if (this.awaiting.has(item.clientId)) this.sendErrors.set(item.clientId, err) },
