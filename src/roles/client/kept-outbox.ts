@@ -25,7 +25,7 @@ export interface KeptOutboxInit {
   now?: () => number
   /** every failed send with its error, before the outbox decides (the web page needs a key change's details) */
   onSendError?: (item: OutboxItem<Sent>, err: unknown) => void
-  /** while paused with messages waiting, the oldest is tried this often (a probe of the network); default 3 s */
+  /** while paused with messages waiting, the oldest is tried this often (a probe of the network); default 3 s, 0 never */
   probeMs?: number
   clock?: Clock
 }
@@ -38,7 +38,7 @@ export class KeptOutbox {
   /** client ids sent before by an earlier run (or an earlier try): a refused repeat of one of those DMs means it is stored */
   private readonly tried = new Set<string>()
   private readonly offConnectivity: () => void
-  private readonly probe: { cancel (): void }
+  private readonly probe: { cancel (): void } | null
 
   constructor (private readonly init: KeptOutboxInit) {
     const client = init.client
@@ -59,9 +59,12 @@ export class KeptOutbox {
     this.offConnectivity = client.connectivity.onChange((online) => { if (online) this.outbox.resume(); else this.outbox.pause() })
     // a send is itself the quickest sign that the network is back (a long-poll may hang
     // on its old circuit for its whole timeout): while paused, try the oldest again now and then
-    this.probe = (init.clock ?? systemClock).setInterval(() => {
-      if (this.loaded && this.outbox.isPaused && this.outbox.pending().some((i) => i.state === 'queued')) this.outbox.resume()
-    }, init.probeMs ?? 3000)
+    const probeMs = init.probeMs ?? 3000
+    this.probe = probeMs > 0
+      ? (init.clock ?? systemClock).setInterval(() => {
+          if (this.loaded && this.outbox.isPaused && this.outbox.pending().some((i) => i.state === 'queued')) this.outbox.resume()
+        }, probeMs)
+      : null
   }
 
   /**
@@ -94,7 +97,7 @@ export class KeptOutbox {
 
   /** stops sending and waits until the file holds what is unsent */
   async close (): Promise<void> {
-    this.probe.cancel()
+    this.probe?.cancel()
     this.offConnectivity()
     this.outbox.close()
     this.keep()

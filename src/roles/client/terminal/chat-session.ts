@@ -48,6 +48,8 @@ export class ChatSession {
     this.kept = new KeptOutbox({
       client,
       clock,
+      // the terminal resumes on "reconnected" only (its loops back off): each queued line says "queued"
+      probeMs: 0,
       describe: errText,
       now: () => clock.now(),
       onChange: (item) => this.outboxChanged(item),
