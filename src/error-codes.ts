@@ -117,6 +117,8 @@ export const ERRORS = {
   MM_ERR_STORE_CONFIG: spec('bad-input', 400, 'a store option is invalid'),
   MM_ERR_STORE_UNAVAILABLE: spec('unavailable', 503, 'a store cannot be reached'),
   MM_ERR_STORE_CLOSED: spec('internal', 500, 'a store is used after close'),
+  MM_ERR_SESSION_STALE: spec('storage', 500, 'the session store returned a circuit record older than one this relay process reserved (an old copy put back): the circuit ends with DESTROY INTEGRITY, no position is used twice (§4.1)'),
+  MM_ERR_SESSION_CONFLICT: spec('unavailable', 503, 'a circuit record kept changing under a relay process (another process wrote it first three times running): the circuit ends with DESTROY INTEGRITY (§4.1)'),
   MM_ERR_STORE_INTEGRITY: spec('storage', 500, 'a stored record is corrupt or fails its seal'),
   MM_ERR_MIGRATE_VERIFY: spec('storage', 500, 'a migration\'s copy does not match its source'),
 

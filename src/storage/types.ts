@@ -21,10 +21,27 @@ export interface SessionStore {
    * Atomic in a shared store: of several processes creating one id at once, one wins.
    */
   create (id: string, value: Uint8Array): Promise<boolean>
+  /**
+   * The value with its version: a number the store assigns on every write (set,
+   * create, compareAndSet), unique across the whole store and increasing, so a
+   * version never names two values, even of an id deleted and written again.
+   */
+  getVersioned (id: string): Promise<VersionedValue | undefined>
+  /**
+   * Writes `value` only when `id`'s current version is `expected` (0: only when
+   * absent); returns the new version, or 0 and writes nothing when another write came
+   * first (a stale copy written back is refused). Atomic in a shared store.
+   */
+  compareAndSet (id: string, value: Uint8Array, expected: number): Promise<number>
   delete (id: string): Promise<void>
   /** live entries (never more than maxEntries) */
   size (): Promise<number>
   close (): Promise<void>
+}
+
+export interface VersionedValue {
+  value: Uint8Array
+  version: number
 }
 
 export interface SessionStoreInit {

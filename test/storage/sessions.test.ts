@@ -34,11 +34,11 @@ if (!redisUp) {
     const { Redis } = await import('ioredis')
     const raw = new Redis(REDIS_URL)
     t.teardown(() => raw.disconnect())
-    const stored = await raw.getBuffer(`${keyPrefix}s:c1`)
+    const stored = await raw.hgetBuffer(`${keyPrefix}r:c1`, 'd')
     t.ok(stored !== null && stored.length >= secret.length + 45, 'a sealed value is stored')
     t.notOk(stored!.includes(secret.subarray(0, 8)), 'no plaintext in Redis')
     // moved to another id: refused
-    await raw.set(`${keyPrefix}s:c2`, stored!)
+    await raw.hset(`${keyPrefix}r:c2`, 'd', stored!, 'v', '1')
     await t.rejects(s.get('c2'), { code: 'MM_ERR_STORE_INTEGRITY' })
     // another relay key: refused
     const other = await redisSessionStore({ url: REDIS_URL, maxEntries: 10, ttlMs: 60_000, encryptionKey: randomBytes(32), keyPrefix })

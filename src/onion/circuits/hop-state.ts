@@ -10,6 +10,7 @@ import { MarshmelloError, lengthError } from '../../errors.js'
 import { CELL_DATA, LAYER_HEADER, LAYER_OVERHEAD, BACKWARD_BODY } from '../cells/constants.js'
 import { LayerOpener, LayerSealer, RelayCommand, layerLength, type OpenedLayer } from '../cells/layer.js'
 import type { HopKeys } from '../handshake/oaep-x25519.js'
+import { sha256 } from '../crypto/primitives.js'
 
 export const HOP_RECORD_VERSION = 2
 export const HOP_RECORD_SIZE = 1 + 32 + 32 + 8 + 8 + 4 + 32
@@ -92,6 +93,10 @@ export class HopState {
     s.nextFingerprint = s.nextCircId ? Buffer.from(fp) : null
     return s
   }
+
+  /** names the circuit's keys without revealing them (a relay's floor of reserved positions, PROTOCOL §4.1) */
+  get keyTag (): string { return (this.tag ??= sha256(this.keys.forward, this.keys.backward).toString('base64').slice(0, 22)) }
+  private tag?: string
 
   wipe (): void { this.forward.wipe(); this.backward.wipe() }
 }

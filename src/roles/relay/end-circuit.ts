@@ -45,7 +45,7 @@ export function endCircuit (x: RelayContext, key: string, reason: number, code: 
 }
 
 async function teardown (x: RelayContext, key: string, held?: HopState): Promise<void> {
-  const hop = held ?? await x.load(key)
+  const hop = held ?? await x.peek(key)
   await x.sessions.delete(key)
   if (!hop) return
   const nextCircId = hop.nextCircId

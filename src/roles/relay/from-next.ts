@@ -8,7 +8,7 @@ import type { ChannelCell } from '../../onion/cells/channel-cell.js'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
 import * as middle from '../../onion/circuits/middle-hop.js'
 import { CLOSE, type Channel } from '../common/channel-types.js'
-import { endByNextKey, hasEnded, performFor } from './end-circuit.js'
+import { endByNextKey, performFor } from './end-circuit.js'
 import type { RelayContext } from './relay-context.js'
 import { circuitKey, nextFingerprintOf } from './store-key.js'
 
@@ -29,12 +29,12 @@ export function fromNext (x: RelayContext, next: Channel, cell: ChannelCell): vo
     if (verb === 'destroy') return await destroyFromNext(x, nextKey, prevKey, cell.data[0] ?? 0)
     // this circuit's backward cells stay in order (nextKey's queue waits for prevKey's)
     await x.queue.run(prevKey, async () => {
-      const hop = await x.load(prevKey)
+      if (!x.routes.prev(prevKey)) return
+      // the backward position is reserved in the store before the sealed cell leaves (§4.1)
+      const r = await x.step(prevKey, (hop) => middle.onRelayFromNext(hop, cell.data))
       const prev = x.routes.prev(prevKey)
-      if (!hop || !prev || hasEnded(x, prevKey)) return
-      const { actions, save } = middle.onRelayFromNext(hop, cell.data)
-      x.perform(actions, { prev, from: next.remote, cell: cell.data })
-      if (save) await x.save(prevKey, hop)
+      if (!r || !prev) return
+      x.perform(r.actions, { prev, from: next.remote, cell: cell.data })
     }, (err) => x.reject('backward', err))
   }, (err) => x.reject('backward', err), verb === 'relay' ? { bytes: CELL_SIZE, source: next.id } : undefined)
 }
@@ -45,11 +45,11 @@ function onCreated (x: RelayContext, next: Channel, nextKey: string, cell: Chann
   x.routes.pending.delete(nextKey)
   p.timer.cancel()
   x.queue.run(p.prevKey, async () => {
-    const hop = await x.load(p.prevKey)
+    if (!x.routes.prev(p.prevKey)) return
+    const r = await x.step(p.prevKey, (hop) => ({ actions: middle.onCreated(hop, cell.data), save: true }))
     const prev = x.routes.prev(p.prevKey)
-    if (!hop || !prev || hasEnded(x, p.prevKey)) return
-    x.perform(middle.onCreated(hop, cell.data), { prev, from: next.remote })
-    await x.save(p.prevKey, hop)
+    if (!r || !prev) return
+    x.perform(r.actions, { prev, from: next.remote })
   }, (err) => x.reject('created', err))
 }
 
@@ -61,10 +61,12 @@ export function createRefused (x: RelayContext, next: Channel, nextKey: string, 
   x.routes.release(next, nextKey)
   x.queue.run(p.prevKey, async () => {
     await x.sessions.delete(nextKey)
-    const hop = await x.load(p.prevKey)
+    if (!x.routes.prev(p.prevKey)) return
+    // the ERROR's backward position is reserved before it leaves; then the circuit ends
+    const r = await x.step(p.prevKey, (hop) => ({ actions: middle.onCreateRefused(hop, reason, why), save: true }))
     const prev = x.routes.prev(p.prevKey)
-    if (!hop || !prev || hasEnded(x, p.prevKey)) return
-    if (!performFor(x, p.prevKey, hop, middle.onCreateRefused(hop, reason, why), { prev, from: next.remote })) await x.save(p.prevKey, hop)
+    if (!r || !prev) return
+    performFor(x, p.prevKey, r.l.hop, r.actions, { prev, from: next.remote })
   }, (err) => x.reject('create-refused', err))
 }
 
@@ -74,10 +76,11 @@ export function extendTimedOut (x: RelayContext, nextKey: string): void {
   if (!p) return
   x.routes.pending.delete(nextKey)
   x.queue.run(p.prevKey, async () => {
-    const hop = await x.load(p.prevKey)
+    if (!x.routes.prev(p.prevKey)) return
+    const r = await x.step(p.prevKey, (hop) => ({ actions: middle.onExtendTimeout(hop), save: true }))
     const prev = x.routes.prev(p.prevKey)
-    if (!hop || !prev || hasEnded(x, p.prevKey)) return
-    if (!performFor(x, p.prevKey, hop, middle.onExtendTimeout(hop), { prev, from: prev.ch.remote })) await x.save(p.prevKey, hop)
+    if (!r || !prev) return
+    performFor(x, p.prevKey, r.l.hop, r.actions, { prev, from: prev.ch.remote })
   }, (err) => x.reject('extend-timeout', err))
 }
 
@@ -88,7 +91,7 @@ async function destroyFromNext (x: RelayContext, nextKey: string, prevKey: strin
   // the cells the previous hop sent before it hears this DESTROY are dropped unanswered (§5.5)
   x.ended.set(prevKey, true)
   x.queue.clear(prevKey)
-  const hop = await x.load(prevKey)
+  const hop = await x.peek(prevKey)
   await x.sessions.delete(prevKey)
   x.routes.forget(prevKey)
   const actions = middle.onDestroyFromNext(hop, reason)

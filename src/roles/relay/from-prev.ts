@@ -8,13 +8,13 @@ import { randomInt } from '../../onion/crypto/random.js'
 import { isMarshmelloError } from '../../errors.js'
 import type { ChannelCell } from '../../onion/cells/channel-cell.js'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
-import type { HopState } from '../../onion/circuits/hop-state.js'
 import * as middle from '../../onion/circuits/middle-hop.js'
 import { CLOSE, type Channel } from '../common/channel-types.js'
 import { endCircuit, hasEnded, performFor } from './end-circuit.js'
 import { extendTimedOut } from './from-next.js'
 import type { CircuitEnd } from './perform.js'
-import type { RelayContext } from './relay-context.js'
+import type { LoadedHop, RelayContext } from './relay-context.js'
+import { HopError } from '../../onion/cells/relay-msg.js'
 import { circuitKey, peerIp } from './store-key.js'
 
 export function fromPrev (x: RelayContext, ch: Channel, cell: ChannelCell): void {
@@ -109,12 +109,16 @@ function storeFailed (x: RelayContext, prev: CircuitEnd, key: string, what: stri
 
 async function onRelay (x: RelayContext, ch: Channel, cell: ChannelCell, key: string): Promise<void> {
   const prev = { ch, circId: cell.circId }
-  const hop = await x.load(key)
-  if (!hop) {
+  // the forward position this cell opened at (and any answer sealed for it) is in the
+  // store before anything leaves (§4.1); another process's write first: re-read, retry
+  const r = await x.step(key, (hop) => middle.onRelayFromPrev(hop, cell.data, x.listed, x.c.directoryDocument))
+  if (r === undefined) {
     if (x.routes.arrivesOn(key) === ch) x.routes.forget(key)
     return x.perform(middle.unknownCircuit(), { prev, from: ch.remote })
   }
-  const { actions, save, end } = middle.onRelayFromPrev(hop, cell.data, x.listed, x.c.directoryDocument)
+  if (!r) return
+  const { actions, save, end, l } = r
+  const hop = l.hop
   if (!save) x.perform(actions, { prev, from: ch.remote })
   // a cell out of sequence (PROTOCOL §4): the circuit ends here, and beyond with DESTROY
   if (end) return await destroyFromPrev(x, key)
@@ -129,23 +133,32 @@ async function onRelay (x: RelayContext, ch: Channel, cell: ChannelCell, key: st
       const fp = hop.nextFingerprint!.toString('hex')
       const next = await x.channels.to(fp, x.listed(fp)).catch(() => null)
       if (!next || next.closed) {
-        x.perform([middle.nextUnreachable(hop)], { prev, from: ch.remote })
+        const answer = middle.nextUnreachable(hop)
+        if (!await reserveOrEnd(x, key, l)) return
+        x.perform([answer], { prev, from: ch.remote })
         continue
       }
       // a channel opened by this process for a circuit another process extended
       x.routes.claim(next, circuitKey('next', fp, hop.nextCircId))
       x.perform([a], { prev, next: { ch: next, circId: hop.nextCircId }, from: ch.remote, cell: cell.data })
     } else if (a.type === 'extend') {
-      if (!await extend(x, prev, key, hop, a)) return
+      if (!await extend(x, prev, key, l, a)) return
     } else {
       x.perform([a], { prev, from: ch.remote })
     }
   }
-  await x.save(key, hop)
+}
+
+/** reserves what was sealed after the step (§4.1); when another write came first the circuit ends and nothing is sent */
+async function reserveOrEnd (x: RelayContext, key: string, l: LoadedHop): Promise<boolean> {
+  if (await x.reserve(key, l)) return true
+  endCircuit(x, key, HopError.INTEGRITY, 'MM_ERR_SESSION_CONFLICT', l.hop)
+  return false
 }
 
 /** opens (or reuses) the channel and sends the CREATE; false when the circuit ended instead */
-async function extend (x: RelayContext, prev: CircuitEnd, key: string, hop: HopState, a: Extract<middle.MiddleHopAction, { type: 'extend' }>): Promise<boolean> {
+async function extend (x: RelayContext, prev: CircuitEnd, key: string, l: LoadedHop, a: Extract<middle.MiddleHopAction, { type: 'extend' }>): Promise<boolean> {
+  const hop = l.hop
   const fp = a.fingerprint.toString('hex')
   let next: Channel | null
   // a next hop that never completes the channel is as unreachable as one that refuses it (§5.5)
@@ -160,7 +173,9 @@ async function extend (x: RelayContext, prev: CircuitEnd, key: string, hop: HopS
   }
   if (hasEnded(x, key)) return false // ended while the channel opened (the memory budget)
   if (!next || next.closed) {
-    return !performFor(x, key, hop, middle.extendUnreachable(hop, a.target), { prev, from: prev.ch.remote })
+    const actions = middle.extendUnreachable(hop, a.target)
+    if (!await reserveOrEnd(x, key, l)) return false
+    return !performFor(x, key, hop, actions, { prev, from: prev.ch.remote })
   }
   let nextCircId: number
   let nextKey: string
@@ -170,16 +185,23 @@ async function extend (x: RelayContext, prev: CircuitEnd, key: string, hop: HopS
     nextCircId = randomInt(1, 0xffffffff)
     nextKey = circuitKey('next', fp, nextCircId)
   } while (x.routes.claimed(next, nextKey) || x.routes.pending.has(nextKey) || !await x.sessions.create(nextKey, Buffer.from(key)))
+  const actions = middle.extendTo(hop, nextCircId, a.fingerprint, a.create)
+  // the next hop is in the record before the CREATE goes
+  if (!await x.reserve(key, l)) {
+    await x.sessions.delete(nextKey)
+    endCircuit(x, key, HopError.INTEGRITY, 'MM_ERR_SESSION_CONFLICT')
+    return false
+  }
   x.routes.claim(next, nextKey)
   const created = x.clock.setTimeout(() => extendTimedOut(x, nextKey), x.opt.extendTimeoutMs)
   x.routes.pending.set(nextKey, { prevKey: key, timer: created })
-  x.perform(middle.extendTo(hop, nextCircId, a.fingerprint, a.create), { prev, next: { ch: next, circId: nextCircId }, from: prev.ch.remote })
+  x.perform(actions, { prev, next: { ch: next, circId: nextCircId }, from: prev.ch.remote })
   return true
 }
 
 /** DESTROY from the previous hop, or its channel gone for good: the circuit ends here and beyond */
 export async function destroyFromPrev (x: RelayContext, key: string): Promise<void> {
-  const hop = await x.load(key)
+  const hop = await x.peek(key)
   x.routes.forget(key)
   await x.sessions.delete(key)
   if (!hop) return

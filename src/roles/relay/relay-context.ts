@@ -4,7 +4,9 @@
 // store, the CREATE budgets, the queued-bytes accounting (the memory budget and the
 // backpressure of §5.5) and the circuits ended here. Built once by RelayCore; holds no
 // protocol rule.
-import { isMarshmelloError } from '../../errors.js'
+import { LRUCache } from 'lru-cache'
+import { MarshmelloError, isMarshmelloError } from '../../errors.js'
+import { HopError } from '../../onion/cells/relay-msg.js'
 import type { Logger } from '../../log.js'
 import type { SessionStore } from '../../storage/types.js'
 import { HOP_RECORD_SIZE, HopState } from '../../onion/circuits/hop-state.js'
@@ -21,6 +23,16 @@ import type { HopIdentity } from '../common/identity.js'
 import type { RelayChannelPool } from './channel-pool.js'
 import { RoutingTable } from './routing.js'
 import { RelayCounters, apply, type RelayEnd, type TraceEvent } from './perform.js'
+import { endCircuit } from './end-circuit.js'
+
+/** a hop record as read from the store: the state, and the version it was read at (§4.1) */
+export interface LoadedHop {
+  hop: HopState
+  version: number
+}
+
+/** how often one cell is retried when another process wrote its circuit's record first (§4.1) */
+export const RESERVE_TRIES = 3
 
 export interface RelayCoreInit {
   identity: HopIdentity
@@ -107,6 +119,12 @@ export class RelayContext {
   /** every hop record is serialised into this one buffer: SessionStore.set copies it before returning */
   private readonly recordBuffer = Buffer.alloc(HOP_RECORD_SIZE)
   private listedOf: { c: Consensus, m: Map<string, Descriptor> } | null = null
+  /**
+   * The highest positions this process reserved per circuit (§4.1), by store key and
+   * the circuit's keys: a record read back below them (an old copy put back in the
+   * store) is refused, so this process never seals or opens at a position twice.
+   */
+  private readonly floors = new LRUCache<string, { tag: string, forward: number, backward: number }>({ max: 65_536 })
   shuttingDown = false
 
   constructor (readonly init: RelayCoreInit, readonly c: RelayCoreComponents, readonly channels: RelayChannelPool) {
@@ -162,7 +180,24 @@ export class RelayContext {
     return this.listedOf.m.get(fpHex)
   }
 
-  async load (key: string): Promise<HopState | undefined> {
+  /**
+   * The circuit's record with its version, to act on. A record older than one this
+   * process reserved ends the circuit (DESTROY INTEGRITY) and throws MM_ERR_SESSION_STALE.
+   */
+  async load (key: string): Promise<LoadedHop | undefined> {
+    const rec = await this.c.sessions.getVersioned(key)
+    if (!rec) return undefined
+    const hop = HopState.deserialize(rec.value)
+    const floor = this.floors.get(key)
+    if (floor && floor.tag === hop.keyTag && (hop.forward.position < floor.forward || hop.backward.position < floor.backward)) {
+      endCircuit(this, key, HopError.INTEGRITY, 'MM_ERR_SESSION_STALE', hop)
+      throw new MarshmelloError('MM_ERR_SESSION_STALE', 'the session store returned a circuit record older than one this relay wrote: the circuit ends')
+    }
+    return { hop, version: rec.version }
+  }
+
+  /** the record as stored, with no check: only to tear a circuit down */
+  async peek (key: string): Promise<HopState | undefined> {
     const rec = await this.c.sessions.get(key)
     return rec ? HopState.deserialize(rec) : undefined
   }
@@ -170,9 +205,40 @@ export class RelayContext {
   /** the hop's record, in a buffer reused for every record (the store copies it) */
   record (hop: HopState): Buffer { return hop.serialize(this.recordBuffer) }
 
-  async save (key: string, hop: HopState): Promise<void> {
-    if (this.ended.get(key)) return // ended meanwhile (§5.5): its record stays deleted
-    await this.c.sessions.set(key, this.record(hop))
+  /**
+   * Reserves what `l.hop` advanced (§4.1): writes its positions to the store
+   * compare-and-set at the version it was read at, BEFORE anything opened or sealed at
+   * those positions leaves this process. False when another write came first (another
+   * process, or the circuit ended here meanwhile): then nothing may be sent.
+   */
+  async reserve (key: string, l: LoadedHop): Promise<boolean> {
+    if (this.ended.get(key)) return false // ended meanwhile (§5.5): its record stays deleted
+    const v = await this.c.sessions.compareAndSet(key, this.record(l.hop), l.version)
+    if (v === 0) return false
+    l.version = v
+    this.floors.set(key, { tag: l.hop.keyTag, forward: l.hop.forward.position, backward: l.hop.backward.position })
+    return true
+  }
+
+  /**
+   * Runs `step` on the circuit's record and reserves what it advanced, retrying from a
+   * fresh read when another process wrote first; then the actions may be sent.
+   * undefined when the store holds no such circuit, null when it ended here; after
+   * RESERVE_TRIES conflicts the circuit ends (MM_ERR_SESSION_CONFLICT) and null.
+   * `save: false` steps changed nothing: no write.
+   */
+  async step<R extends { actions: MiddleHopAction[], save: boolean }> (key: string, step: (hop: HopState) => R): Promise<(R & { l: LoadedHop }) | null | undefined> {
+    for (let i = 0; i < RESERVE_TRIES; i++) {
+      const l = await this.load(key)
+      if (!l) return i === 0 ? undefined : null
+      if (this.ended.get(key)) return null
+      const r = step(l.hop)
+      if (!r.save || await this.reserve(key, l)) return { ...r, l }
+      l.hop.wipe() // what it sealed never leaves
+      if (this.ended.get(key)) return null
+    }
+    endCircuit(this, key, HopError.INTEGRITY, 'MM_ERR_SESSION_CONFLICT')
+    return null
   }
 
   reject (what: string, err?: unknown): void {

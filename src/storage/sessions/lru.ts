@@ -29,7 +29,7 @@ const CHUNK_SLOTS = 1 << CHUNK_BITS
 const CHUNK_MASK = CHUNK_SLOTS - 1
 
 /** A value longer than the largest slot: a private copy (rare for a relay: correct, not compact). */
-interface Big { bytes: Uint8Array, stamp: number }
+interface Big { bytes: Uint8Array, stamp: number, version: number }
 
 /** What the index holds per id: a slab handle (slot × classes + class), or a Big. */
 type Stored = number | Big
@@ -40,6 +40,8 @@ interface Chunk {
   lengths: Uint16Array
   /** when each slot was last set (performance.now() ms) */
   stamps: Float64Array
+  /** the store's version of each slot's value (SessionStore.getVersioned) */
+  versions: Float64Array
 }
 
 /**
@@ -85,7 +87,12 @@ class SlabClass {
     return bytes.slice(at, at + lengths[i])
   }
 
-  stamp (slot: number, t: number): void { this.chunks[slot >>> CHUNK_BITS].stamps[slot & CHUNK_MASK] = t }
+  stamp (slot: number, t: number, version: number): void {
+    const c = this.chunks[slot >>> CHUNK_BITS]
+    c.stamps[slot & CHUNK_MASK] = t
+    c.versions[slot & CHUNK_MASK] = version
+  }
+  versionOf (slot: number): number { return this.chunks[slot >>> CHUNK_BITS].versions[slot & CHUNK_MASK] }
   stampOf (slot: number): number { return this.chunks[slot >>> CHUNK_BITS].stamps[slot & CHUNK_MASK] }
 
   /** wipes the slot and returns it to the free list */
@@ -95,6 +102,7 @@ class SlabClass {
     const at = i * this.slotSize
     bytes.fill(0, at, at + lengths[i])
     lengths[i] = 0
+    this.chunks[slot >>> CHUNK_BITS].versions[i] = 0
     this.free[this.freeCount++] = slot
   }
 
@@ -106,7 +114,7 @@ class SlabClass {
     const n = Math.min(CHUNK_SLOTS, this.maxSlots - this.capacity)
     // unreachable while every slot belongs to a cache entry and the cache is bounded
     if (n <= 0) throw new Error(`session slab of ${this.slotSize}-byte slots is full (${this.capacity})`)
-    this.chunks.push({ bytes: new Uint8Array(n * this.slotSize), lengths: new Uint16Array(n), stamps: new Float64Array(n) })
+    this.chunks.push({ bytes: new Uint8Array(n * this.slotSize), lengths: new Uint16Array(n), stamps: new Float64Array(n), versions: new Float64Array(n) })
     // grow() runs only when no slot is free: the old stack holds nothing to keep
     this.free = new Int32Array(this.capacity + n)
     for (let s = this.capacity + n - 1; s >= this.capacity; s--) this.free[this.freeCount++] = s
@@ -122,25 +130,29 @@ class Slabs {
     this.classes = SLOT_SIZES.map(size => new SlabClass(size, maxEntries))
   }
 
-  /** a handle to a copy of `value`, set at `t` */
-  store (value: Uint8Array, t: number): Stored {
+  /** a handle to a copy of `value`, set at `t` as `version` */
+  store (value: Uint8Array, t: number, version: number): Stored {
     const c = this.classFor(value.length)
-    if (c < 0) return { bytes: Uint8Array.from(value), stamp: t }
+    if (c < 0) return { bytes: Uint8Array.from(value), stamp: t, version }
     const slot = this.classes[c].take(value)
-    this.classes[c].stamp(slot, t)
+    this.classes[c].stamp(slot, t, version)
     return slot * SLOT_SIZES.length + c
   }
 
   /** writes `value` over `h` at `t` when it fits the same class; false when it needs another handle */
-  rewrite (h: Stored, value: Uint8Array, t: number): boolean {
+  rewrite (h: Stored, value: Uint8Array, t: number, version: number): boolean {
     if (typeof h !== 'number' || this.classFor(value.length) !== h % SLOT_SIZES.length) return false
     this.slabOf(h).write(this.slotOf(h), value)
-    this.slabOf(h).stamp(this.slotOf(h), t)
+    this.slabOf(h).stamp(this.slotOf(h), t, version)
     return true
   }
 
   read (h: Stored): Uint8Array {
     return typeof h === 'number' ? this.slabOf(h).read(this.slotOf(h)) : Uint8Array.from(h.bytes)
+  }
+
+  versionOf (h: Stored): number {
+    return typeof h === 'number' ? this.slabOf(h).versionOf(this.slotOf(h)) : h.version
   }
 
   /** when `h` was last set */
@@ -214,14 +226,17 @@ export function lruSessionStore (init: SessionStoreInit): SessionStore {
   let closed = false
   const open = () => { if (closed) throw storeClosed('sessions') }
 
-  /** insert or replace; the value is copied (the caller may reuse or zero its buffer) */
-  const put = (id: string, value: Uint8Array): void => {
+  /** the last version given out: versions are unique in the store, never reused */
+  let lastVersion = 0
+  /** insert or replace; the value is copied (the caller may reuse or zero its buffer); returns its version */
+  const put = (id: string, value: Uint8Array): number => {
     const t = now()
+    const version = ++lastVersion
     let h = index.get(id)
     if (h !== undefined) {
       index.delete(id) // re-inserted below, at the end
       // same class: overwrite the slot in place; otherwise wipe it and take another
-      if (!slabs.rewrite(h, value, t)) {
+      if (!slabs.rewrite(h, value, t, version)) {
         slabs.release(h)
         h = undefined
       }
@@ -231,7 +246,18 @@ export function lruSessionStore (init: SessionStoreInit): SessionStore {
       const [oldId, oldH] = index.entries().next().value!
       remove(oldId, oldH)
     }
-    index.set(id, h ?? slabs.store(value, t))
+    index.set(id, h ?? slabs.store(value, t, version))
+    return version
+  }
+  /** the live handle of `id`, dropping it when expired */
+  const live = (id: string): Stored | undefined => {
+    const h = index.get(id)
+    if (h === undefined) return undefined
+    if (expired(h, now())) {
+      remove(id, h)
+      return undefined
+    }
+    return h
   }
 
   const store: SessionStore = {
@@ -252,10 +278,20 @@ export function lruSessionStore (init: SessionStoreInit): SessionStore {
     },
     async create (id, value) {
       open()
-      const h = index.get(id)
-      if (h !== undefined && !expired(h, now())) return false
+      if (live(id) !== undefined) return false
       put(id, value)
       return true
+    },
+    async getVersioned (id) {
+      open()
+      const h = live(id)
+      return h === undefined ? undefined : { value: slabs.read(h), version: slabs.versionOf(h) }
+    },
+    async compareAndSet (id, value, expected) {
+      open()
+      const h = live(id)
+      if ((h === undefined ? 0 : slabs.versionOf(h)) !== expected) return 0
+      return put(id, value)
     },
     async delete (id) {
       open()

@@ -1,8 +1,10 @@
 // The shared session store: Redis through ioredis, so several relay processes behind
 // one address share circuits. Values are sealed (seal.ts) so Redis never holds key
-// material in the clear; each value key expires with PX, and a sorted set of ids by
-// insertion time bounds the store: one Lua script sets (or creates only if absent),
-// expires and evicts atomically.
+// material in the clear; each value is a hash (`d` the sealed bytes, `v` its version)
+// that expires with PEXPIRE, and a sorted set of ids by insertion time bounds the
+// store: one Lua script sets (unconditionally, only if absent, or only at an expected
+// version: compare-and-set), stamps a version from one store-wide counter, expires and
+// evicts atomically (Redis runs a script alone: no other command interleaves).
 
 import { Redis } from 'ioredis'
 import type { SessionStore, SessionStoreInit } from '../types.js'
@@ -29,15 +31,22 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 `
 
 /**
- * KEYS: value key, index. ARGV: sealed value, ttl ms, max entries, id, value key prefix,
- * '1' to write only when the value key does not exist. Returns 1 when written, 0 when not.
+ * KEYS: value key, index, version counter. ARGV: sealed value, ttl ms, max entries, id,
+ * value key prefix, mode ('set', or 'cas' to write only when the current version is
+ * ARGV[7]; 0 = absent). Returns the new version when written, 0 when not.
  */
 const SET_LUA = NOW_US + `
-if ARGV[6] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if ARGV[6] == 'cas' then
+  local cur = redis.call('HGET', KEYS[1], 'v') or '0'
+  if cur ~= ARGV[7] then return 0 end
+end
+local version = redis.call('INCR', KEYS[3])
 local ttl = tonumber(ARGV[2])
 local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if top[2] and tonumber(top[2]) >= now then now = tonumber(top[2]) + 1 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'v', version)
+redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], now, ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl * 1000)
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
@@ -46,7 +55,7 @@ if over > 0 then
   for i = 1, #old, 2 do redis.call('DEL', ARGV[5] .. old[i]) end
 end
 redis.call('PEXPIRE', KEYS[2], ttl)
-return 1
+return version
 `
 
 /** KEYS: index. ARGV: ttl ms. */
@@ -56,7 +65,7 @@ return redis.call('ZCARD', KEYS[1])
 `
 
 interface SessionCommands {
-  mmSessionSet (valueKey: string, index: string, value: Buffer, ttlMs: number, max: number, id: string, valuePrefix: string, onlyIfAbsent: '0' | '1'): Promise<number>
+  mmSessionSet (valueKey: string, index: string, counter: string, value: Buffer, ttlMs: number, max: number, id: string, valuePrefix: string, mode: 'set' | 'cas', expected: string): Promise<number>
   mmSessionSize (index: string, ttlMs: number): Promise<number>
 }
 
@@ -65,8 +74,10 @@ export async function redisSessionStore (init: RedisSessionStoreInit): Promise<S
   checkSealKey(init.encryptionKey)
   const key = Uint8Array.from(init.encryptionKey)
   const prefix = init.keyPrefix ?? 'mm:sessions:'
-  const valuePrefix = `${prefix}s:`
+  // `r:` (records with versions) since the hash layout; `s:` held plain strings before
+  const valuePrefix = `${prefix}r:`
   const index = `${prefix}index`
+  const counter = `${prefix}version`
   const timeout = init.connectTimeoutMs ?? 5_000
 
   const redis = new Redis(init.url, {
@@ -89,7 +100,7 @@ export async function redisSessionStore (init: RedisSessionStoreInit): Promise<S
   }
   // from now on a request while Redis is down fails at once instead of queueing
   redis.options.enableOfflineQueue = false
-  redis.defineCommand('mmSessionSet', { numberOfKeys: 2, lua: SET_LUA })
+  redis.defineCommand('mmSessionSet', { numberOfKeys: 3, lua: SET_LUA })
   redis.defineCommand('mmSessionSize', { numberOfKeys: 1, lua: SIZE_LUA })
   const cmd = redis as unknown as SessionCommands
 
@@ -104,19 +115,32 @@ export async function redisSessionStore (init: RedisSessionStoreInit): Promise<S
     }
   }
 
+  const write = async (id: string, value: Uint8Array, mode: 'set' | 'cas', expected = 0): Promise<number> => {
+    const sealed = seal(key, id, value)
+    return Number(await run(async () => await cmd.mmSessionSet(valuePrefix + id, index, counter, sealed, init.ttlMs, init.maxEntries, id, valuePrefix, mode, String(expected))))
+  }
+  const read = async (id: string) => {
+    const [sealed, v] = await run(async () => await redis.hmgetBuffer(valuePrefix + id, 'd', 'v'))
+    return sealed === null || v === null ? undefined : { value: unseal(key, id, sealed), version: Number(v.toString()) }
+  }
+
   return {
     kind: 'redis',
     async get (id) {
-      const sealed = await run(async () => await redis.getBuffer(valuePrefix + id))
-      return sealed === null ? undefined : unseal(key, id, sealed)
+      return (await read(id))?.value
+    },
+    async getVersioned (id) {
+      return await read(id)
     },
     async set (id, value) {
-      const sealed = seal(key, id, value)
-      await run(async () => await cmd.mmSessionSet(valuePrefix + id, index, sealed, init.ttlMs, init.maxEntries, id, valuePrefix, '0'))
+      await write(id, value, 'set')
     },
     async create (id, value) {
-      const sealed = seal(key, id, value)
-      return await run(async () => await cmd.mmSessionSet(valuePrefix + id, index, sealed, init.ttlMs, init.maxEntries, id, valuePrefix, '1')) === 1
+      return await write(id, value, 'cas', 0) !== 0
+    },
+    async compareAndSet (id, value, expected) {
+      if (!Number.isSafeInteger(expected) || expected < 0) return 0
+      return await write(id, value, 'cas', expected)
     },
     async delete (id) {
       await run(async () => await redis.multi().del(valuePrefix + id).zrem(index, id).exec())

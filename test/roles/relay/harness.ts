@@ -77,6 +77,8 @@ function keyedStore (inner: SessionStore): { store: SessionStore, keys: Set<stri
     get: (id) => inner.get(id),
     set: async (id, v) => { await inner.set(id, v); keys.add(id) },
     create: async (id, v) => { const ok = await inner.create(id, v); if (ok) keys.add(id); return ok },
+    getVersioned: (id) => inner.getVersioned(id),
+    compareAndSet: async (id, v, expected) => { const n = await inner.compareAndSet(id, v, expected); if (n) keys.add(id); return n },
     delete: async (id) => { await inner.delete(id); keys.delete(id) },
     size: () => inner.size(),
     close: () => inner.close(),

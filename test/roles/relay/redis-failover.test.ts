@@ -64,7 +64,7 @@ if (!redisUp) {
       await r.connect()
       try { return await r.keys(`${prefix}*`) } finally { r.disconnect() }
     })()
-    t.ok(aStore.some(k => k.includes(`s:${CLIENT_IP}:${circuit.circId}`)), 'A keeps the circuit in Redis under <client ip>:<circId>')
+    t.ok(aStore.some(k => k.includes(`r:${CLIENT_IP}:${circuit.circId}`)), 'A keeps the circuit in Redis under <client ip>:<circId>')
 
     const detached = new Promise(resolve => circuit.once('detached', resolve))
     t.equal(await a1.kill('SIGTERM'), 0, 'A1 exits cleanly on SIGTERM')

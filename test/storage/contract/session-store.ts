@@ -89,4 +89,39 @@ export function sessionStoreContract (
     t.equal(await s.get('kept'), undefined)
     t.equal(await s.size(), 0)
   })
+  t.test(`${name}: versions and compare-and-set; a stale copy written back is refused`, async t => {
+    const s = await factory({ maxEntries: 50, ttlMs: 60_000 })
+    t.teardown(() => s.close())
+    t.equal(await s.getVersioned('v'), undefined)
+    t.equal(await s.compareAndSet('v', bytes(9), 5), 0, 'absent: only expected 0 writes')
+    const v1 = await s.compareAndSet('v', bytes(1), 0)
+    t.ok(v1 > 0, 'absent + expected 0: written, a version returned')
+    t.same(await s.getVersioned('v'), { value: bytes(1), version: v1 })
+    t.equal(await s.compareAndSet('v', bytes(2), 0), 0, 'present: expected 0 refused')
+    const v2 = await s.compareAndSet('v', bytes(2), v1)
+    t.ok(v2 > v1, 'the current version: written, the version grows')
+    t.equal(await s.compareAndSet('v', bytes(1), v1), 0, 'the old record written back (its old version): refused')
+    t.same(await s.getVersioned('v'), { value: bytes(2), version: v2 }, 'and nothing changed')
+    await s.set('v', bytes(3))
+    const v3 = (await s.getVersioned('v'))!.version
+    t.ok(v3 > v2, 'set() stamps a new version too')
+    t.equal(await s.compareAndSet('v', bytes(4), v2), 0, 'a copy read before that set is stale')
+    t.ok(await s.create('w', bytes(5)))
+    t.ok((await s.getVersioned('w'))!.version > v3, 'versions are store-wide: another id never repeats one')
+    await s.delete('v')
+    t.equal(await s.compareAndSet('v', bytes(6), v3), 0, 'deleted: its last version no longer writes')
+    const again = await s.compareAndSet('v', bytes(7), 0)
+    t.ok(again > v3, 'written anew, under a version never used before')
+
+    // racing writers on one record: each reads, then writes at what it read; of every round one wins
+    await s.set('r', bytes(0))
+    const won: number[] = []
+    for (let round = 0; round < 5; round++) {
+      const seen = await Promise.all([0, 1, 2, 3].map(() => s.getVersioned('r')))
+      const results = await Promise.all(seen.map((r, i) => s.compareAndSet('r', bytes(round, i), r!.version)))
+      t.equal(results.filter((n) => n > 0).length, 1, `round ${round}: four writers at one version, exactly one wins`)
+      won.push(results.findIndex((n) => n > 0))
+    }
+    t.same(await s.get('r'), bytes(4, won[4]), 'the last winner\'s value is stored')
+  })
 }
