@@ -62,8 +62,8 @@ export class KeptOutbox {
     const probeMs = init.probeMs ?? 3000
     this.probe = probeMs > 0
       ? (init.clock ?? systemClock).setInterval(() => {
-          if (this.loaded && this.outbox.isPaused && this.outbox.pending().some((i) => i.state === 'queued')) this.outbox.resume()
-        }, probeMs)
+        if (this.loaded && this.outbox.isPaused && this.outbox.pending().some((i) => i.state === 'queued')) this.outbox.resume()
+      }, probeMs)
       : null
   }
 
