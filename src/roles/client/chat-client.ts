@@ -8,7 +8,7 @@
 // account, and login never replaces the server's keys with other ones unless told to
 // (issue 17). Nothing here prints; callers decide what to show.
 import { randomBase64url } from '../../onion/crypto/random.js'
-import { MarshmelloError, isErrorCode } from '../../errors.js'
+import { MarshmelloError, isErrorCode, isMarshmelloError } from '../../errors.js'
 import { passwordProblem } from '../../limits.js'
 import { USERNAME_RULE, isRoomName, toUsername } from '../../names.js'
 import type { UserKeys } from '../../storage/types.js'
@@ -24,6 +24,7 @@ import { createProfile, profileExists, unlockProfile } from './profile/identity.
 import { acceptContactKey, checkContact, loadContacts, markVerified } from './profile/contacts.js'
 import { OutboxFile } from './profile/outbox-file.js'
 import { Connectivity } from './connectivity.js'
+import { SealedSender, type LoggedDm } from './sealed-sender.js'
 import { safeText } from './terminal/safe-text.js'
 
 export interface ChatMessage {
@@ -128,6 +129,10 @@ export class ChatClient {
   private identity: Identity | null = null
   private readonly sealedPending = new Map<string, { to: string, text: string, sentAt: number, body: string }>()
   private sessions: DmSessions | null = null
+  /** sealed sender: certificate, access keys, anonymous tokens, the local DM log (sealed-sender.ts); null when the server offers none */
+  private sealed: SealedSender | null = null
+  /** resolves when this client logs a DM it sent, so a long-poll for DMs shows it at once (the server cannot: it never learns the sender) */
+  private sentWake = wakeUp()
   /** safety numbers by the pair's keys (each costs 2 × 5200 SHA-512) */
   private readonly numbers = new Map<string, SafetyNumber>()
   /** online or not, from what requests get (connectivity.ts) */
@@ -136,16 +141,19 @@ export class ChatClient {
   constructor (readonly home: string | undefined, readonly circuits: CircuitManager) {}
 
   /** one API call through the onion; throws MarshmelloError with the server's code on 4xx/5xx */
-  async call<T = any> (method: string, path: string, body?: unknown, opts: { timeoutMs?: number, auth?: boolean, isolated?: boolean } = {}): Promise<{ status: number, data: T }> {
+  async call<T = any> (method: string, path: string, body?: unknown, opts: { timeoutMs?: number, auth?: boolean, isolated?: boolean, anonymous?: boolean } = {}): Promise<{ status: number, data: T }> {
     const headers: Record<string, string> = {}
     if (body !== undefined) headers['content-type'] = 'application/json'
     // an isolated request (a contact lookup) never carries the token: nothing ties it to us
-    if (opts.auth !== false && !opts.isolated && this.token) headers.authorization = `Bearer ${this.token}`
+    // an anonymous request (a sealed send, the token key) never carries it either, and goes on the anonymous circuit
+    if (opts.auth !== false && !opts.isolated && !opts.anonymous && this.token) headers.authorization = `Bearer ${this.token}`
     const n = this.connectivity.begin()
     let res
     try {
       const req = { method, path, headers, body: body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body)) }
-      res = opts.isolated ? await this.circuits.requestIsolated(req, { timeoutMs: opts.timeoutMs }) : await this.circuits.request(req, { timeoutMs: opts.timeoutMs })
+      res = opts.isolated
+        ? await this.circuits.requestIsolated(req, { timeoutMs: opts.timeoutMs })
+        : opts.anonymous ? await this.circuits.requestAnonymous(req, { timeoutMs: opts.timeoutMs }) : await this.circuits.request(req, { timeoutMs: opts.timeoutMs })
     } catch (err) {
       this.connectivity.failed(n, err)
       throw err
@@ -221,6 +229,20 @@ export class ChatClient {
       this.identity = mine
       this.sessions = await DmSessions.open(this.home, name, mine)
       await this.ensurePrekeys()
+      try {
+        this.sealed = await SealedSender.start({
+          home: this.home,
+          me: name,
+          identity: mine,
+          pinnedRoot: this.circuits.directoryKey,
+          call: async (m, p, b) => (await this.call(m, p, b)).data,
+          anonymous: async (m, p, b) => (await this.call(m, p, b, { anonymous: true })).data,
+        })
+      } catch (err) {
+        // a split deployment's messages service has no sealed sender: rooms work, DMs are refused
+        if (!(isMarshmelloError(err) && err.code === 'MM_ERR_SEALED_UNAVAILABLE')) throw err
+        this.sealed = null
+      }
     } catch (err) {
       await this.logout()
       throw err
@@ -233,6 +255,7 @@ export class ChatClient {
     this.identity = null
     this.username = null
     this.sessions = null
+    this.sealed = null
   }
 
   /**
@@ -260,6 +283,19 @@ export class ChatClient {
   private me (): { name: string, identity: Identity, sessions: DmSessions } {
     if (!this.username || !this.identity || !this.token || !this.sessions) throw new MarshmelloError('MM_ERR_NOT_LOGGED_IN', 'log in first')
     return { name: this.username, identity: this.identity, sessions: this.sessions }
+  }
+
+  /** the signed-in user with sealed sender, which DMs need */
+  private meSealed (): { name: string, identity: Identity, sessions: DmSessions, sealed: SealedSender } {
+    const me = this.me()
+    /** Thrown when the server (a split messages service) offers no sealed sender: DMs are never sent identified instead. */
+    if (!this.sealed) throw new MarshmelloError('MM_ERR_SEALED_UNAVAILABLE', 'this server does not offer sealed sender, so DMs are off (they are never sent with your name instead)')
+    return { ...me, sealed: this.sealed }
+  }
+
+  /** whether strangers may send this user sealed first messages (PROTOCOL §12.3; default true) */
+  async setAllowStrangers (allow: boolean): Promise<void> {
+    await this.meSealed().sealed.setAllowStrangers(allow)
   }
 
   async sendRoom (room: string, text: string, clientId = newClientId()): Promise<ChatMessage> {
@@ -366,7 +402,7 @@ export class ChatClient {
    * quietly when there is none or the contact's key was re-trusted) and sends it.
    */
   async sendDm (to: string, text: string, clientId = newClientId()): Promise<ChatMessage> {
-    const { name, sessions } = this.me()
+    const { name, sessions, sealed: sender } = this.meSealed()
     const peer = to.toLowerCase()
     // a retry of the same client id sends the bytes encrypted the first time, so the server stores it once
     const earlier = this.sealedPending.get(clientId)
@@ -390,28 +426,97 @@ export class ChatClient {
       if (this.sealedPending.size >= MAX_SEALED_PENDING) this.sealedPending.delete(this.sealedPending.keys().next().value!)
       this.sealedPending.set(clientId, sealed)
     }
-    const { data } = await this.call('POST', '/v1/dms', { to: peer, clientId, body: sealed.body })
+    // the inner bytes go in a sealed envelope to the peer's pinned identity key, on the anonymous circuit, with no token (PROTOCOL §12)
+    const recipient = (await loadContacts(this.home, name))[peer]
+    if (!recipient) throw new MarshmelloError('MM_ERR_NO_KEYS', `no pinned key for ${peer}`)
+    const { id } = await sender.send(peer, recipient.keys.enc, Buffer.from(sealed.body, 'base64url'))
     this.sealedPending.delete(clientId)
-    sessions.remember({ id: data.message.id, from: name, to: peer, text, sentAt: sealed.sentAt })
+    sessions.remember({ id, from: name, to: peer, text, sentAt: sealed.sentAt })
     await sessions.persist()
-    return { id: data.message.id, from: name, to: peer, text, sentAt: sealed.sentAt, verified: true, ...await this.contactView(peer) }
+    // the server keeps no copy for the sender: the local log does
+    await sender.remember([{ id, from: name, to: peer, text, sentAt: sealed.sentAt }])
+    const wake = this.sentWake
+    this.sentWake = wakeUp()
+    wake.resolve()
+    return { id, from: name, to: peer, text, sentAt: sealed.sentAt, verified: true, ...await this.contactView(peer) }
   }
 
+  /**
+   * DMs: the server's inbox (a sealed DM is opened here, its sender is whoever the checked
+   * certificate names) merged with the local log of DMs sent and already read. A DM that
+   * opened is logged, then acknowledged, and the server deletes it (PROTOCOL §12.6).
+   */
   async readDms (opts: ReadOptions = {}): Promise<Page> {
-    const { sessions } = this.me()
-    const { data } = await this.call('GET', `/v1/dms${readQuery(opts)}`, undefined, { timeoutMs: ((opts.wait ?? 0) + 15) * 1000 })
+    const { name, sessions, sealed } = this.meSealed()
+    const limit = opts.limit ?? 50
+    const sent = this.sentWake.promise // before looking: a DM sent after this wakes the wait below
+    const logged = new Map(sealed.log.map((l) => [l.id, l]))
+    // something newer is already here: answer at once rather than long-poll the server
+    const localNews = opts.after !== undefined && sealed.log.some((l) => l.id > opts.after!)
+    const query = readQuery({ ...opts, wait: localNews ? undefined : opts.wait })
+    const request = this.call('GET', `/v1/dms${query}`, undefined, { timeoutMs: ((opts.wait ?? 0) + 15) * 1000 })
+    let data: { messages: WireMessage[], cursor?: string | null, hasMore?: boolean }
+    if (opts.wait && !localNews) {
+      // our own sends never wake the server's long-poll: stop waiting for it when one is logged
+      // (what the abandoned request brings is not acknowledged, so the next read gets it again)
+      const first = await Promise.race([request.then((r) => r.data), sent.then(() => null)])
+      if (first === null) request.catch(() => {})
+      data = first ?? { messages: [], cursor: null, hasMore: false }
+    } else {
+      data = (await request).data
+    }
     const out: ChatMessage[] = []
+    const opened: LoggedDm[] = []
+    const ack: string[] = []
     let changed = false
-    for (const m of data.messages as WireMessage[]) {
-      const r = await this.openOne(m)
+    for (const raw of data.messages) {
+      const known = logged.get(raw.id)
+      if (known !== undefined) {
+        out.push(fromLog(known))
+        if (raw.to === name) ack.push(raw.id)
+        continue
+      }
+      let r: { message: ChatMessage, changed: boolean }
+      if (raw.from === '') {
+        let o
+        try {
+          o = await sealed.open(raw.body)
+        } catch (err) {
+          const code = isMarshmelloError(err) ? err.code : 'MM_ERR_SEALED'
+          out.push({ id: raw.id, from: '?', to: raw.to, text: null, sentAt: raw.sentAt, verified: false, warning: `a sealed message that failed its checks (${code}); it is not shown` })
+          continue
+        }
+        // the certificate names the X25519 identity key that sealed it: the session must be under it
+        r = await this.openInner({ id: raw.id, from: o.sender, to: name, sentAt: raw.sentAt }, o.inner, { dh: o.senderIdentity })
+      } else {
+        r = await this.openOne(raw)
+      }
       changed ||= r.changed
       out.push(r.message)
+      if (raw.from === '' && r.message.verified && r.message.text !== null) {
+        opened.push({ id: raw.id, from: r.message.from, to: name, text: r.message.text, sentAt: r.message.sentAt })
+        ack.push(raw.id)
+      }
     }
     // every session step of this page is on disk before any of its messages is shown
     if (changed) await sessions.persist()
-    const contacts = out.length > 0 ? await loadContacts(this.home, this.username!) : undefined
-    for (const m of out) if (m.to !== undefined) Object.assign(m, await this.contactView(m.from === this.username ? m.to : m.from, contacts))
-    return { messages: out, cursor: data.cursor ?? (opts.before ? undefined : opts.after), hasMore: data.hasMore === true }
+    // logged (on disk) before the server is told it may delete them
+    await sealed.remember(opened)
+    if (ack.length > 0) await sealed.ack(ack).catch(() => { /* deleted at a later read, or after the retention period */ })
+
+    const onServer = new Set(out.map((m) => m.id))
+    let local = sealed.log.filter((l) => !onServer.has(l.id) && (opts.after === undefined || l.id > opts.after) && (opts.before === undefined || l.id < opts.before))
+    const lastServer = out.at(-1)?.id
+    const backwards = opts.latest === true || opts.before !== undefined
+    // a full forward page ends where the next one starts: local entries past it belong to that page
+    if (!backwards && data.hasMore === true && lastServer !== undefined) local = local.filter((l) => l.id <= lastServer)
+    const merged = [...out, ...local.map(fromLog)].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    const messages = backwards ? merged.slice(-limit) : merged.slice(0, limit)
+    const contacts = messages.length > 0 ? await loadContacts(this.home, name) : undefined
+    for (const m of messages) if (m.to !== undefined && m.from !== '?') Object.assign(m, await this.contactView(m.from === name ? m.to : m.from, contacts))
+    const hasMore = data.hasMore === true || merged.length > messages.length
+    const cursor = opts.before !== undefined ? messages[0]?.id : messages.at(-1)?.id ?? data.cursor ?? opts.after
+    return { messages, cursor: cursor ?? undefined, hasMore }
   }
 
   /**
@@ -434,14 +539,14 @@ export class ChatClient {
     return { messages: found, before: cursor }
   }
 
-  /** the people of the last 200 DMs, the most recent first (read without opening them) */
+  /** the people of the last 200 DMs, the most recent first */
   async dmPeers (): Promise<string[]> {
     const { name } = this.me()
-    const { data } = await this.call('GET', '/v1/dms?latest=1&limit=200')
+    const page = await this.readDms({ latest: true, limit: 200 })
     const peers: string[] = []
-    for (const m of (data.messages as WireMessage[]).slice().reverse()) {
+    for (const m of page.messages.slice().reverse()) {
       const peer = m.from === name ? m.to : m.from
-      if (peer && !peers.includes(peer)) peers.push(peer)
+      if (peer && peer !== '?' && !peers.includes(peer)) peers.push(peer)
     }
     return peers
   }
@@ -476,13 +581,14 @@ export class ChatClient {
    * certificate: pass them as `certified`, and a session with other keys is refused). The
    * caller persists the sessions (`changed`) before it shows the message.
    */
-  async openInner (m: { id: string, from: string, to: string, sentAt: number }, inner: Uint8Array, certified?: IdentityPublic): Promise<{ message: ChatMessage, changed: boolean }> {
+  async openInner (m: { id: string, from: string, to: string, sentAt: number }, inner: Uint8Array, certified?: { dh: Buffer, sig?: Buffer }): Promise<{ message: ChatMessage, changed: boolean }> {
     const { name: me, sessions } = this.me()
     const base: ChatMessage = { id: m.id, from: m.from, to: m.to, text: null, sentAt: m.sentAt, verified: false }
     const refuse = (warning: string) => ({ message: { ...base, warning }, changed: false })
     const r = sessions.decryptDm(m.from, inner)
     if (!r.ok) return refuse(failureText(r.reason))
-    if (certified && !(r.identity.dh.equals(certified.dh) && r.identity.sig.equals(certified.sig))) {
+    // a sender certificate names the X25519 identity key (PROTOCOL §12.2); the Ed25519 one only when given
+    if (certified && !(r.identity.dh.equals(certified.dh) && (certified.sig === undefined || r.identity.sig.equals(certified.sig)))) {
       return refuse('refused: the session\'s keys are not the ones the sender certificate names')
     }
     const check = await checkContact(this.home, me, m.from, { enc: r.identity.dh.toString('base64'), sign: r.identity.sig.toString('base64') })
@@ -527,6 +633,15 @@ export function checkNewAccount (username: string, password: string): string {
   if (problem) throw new MarshmelloError('MM_ERR_PASSWORD', problem)
   return name
 }
+
+/** a promise and the function that resolves it */
+function wakeUp (): { promise: Promise<void>, resolve: () => void } {
+  let resolve!: () => void
+  const promise = new Promise<void>((r) => { resolve = r })
+  return { promise, resolve }
+}
+
+const fromLog = (l: LoggedDm): ChatMessage => ({ id: l.id, from: l.from, to: l.to, text: l.text, sentAt: l.sentAt, verified: true })
 
 const identityOf = (keys: UserKeys): IdentityPublic => ({ dh: Buffer.from(keys.enc, 'base64'), sig: Buffer.from(keys.sign, 'base64') })
 

@@ -46,6 +46,9 @@ export class CircuitManager {
   private currentCircuit: Circuit | null = null
   private building: Promise<Circuit> | null = null
   private readonly retiring = new Set<Circuit>()
+  /** the anonymous circuit (requestAnonymous), never used for a request with a token */
+  private anonymous: Circuit | null = null
+  private anonymousBuilding: Promise<Circuit> | null = null
   private readonly channels: ChannelPool
   private closed = false
   private readonly clock: Clock
@@ -199,6 +202,39 @@ export class CircuitManager {
     return this.current()
   }
 
+  /** the pinned directory key's fingerprint (hex): also the trust root of sender certificates (PROTOCOL §12.2) */
+  get directoryKey (): string { return this.init.network.directoryKey }
+
+  /**
+   * A request on the anonymous circuit: a second current circuit, rotated like the first,
+   * that carries only requests without a token (sealed sends, the token key; PROTOCOL
+   * §12.1), so the server can tie none of them to the account whose requests use the
+   * signed-in circuit. Retried on a circuit failure on a new anonymous circuit.
+   */
+  async requestAnonymous (req: ApiRequest, opts: { timeoutMs?: number } = {}): Promise<ApiResponse> {
+    if (this.closed) throw new MarshmelloError('MM_ERR_CLOSED', 'client is closed')
+    let last: Error | undefined
+    for (let i = 0; i < 3; i++) {
+      let c = this.anonymous
+      if (!c || c.closed || this.clock.now() - c.createdAt >= (this.init.rotateMs ?? 600_000)) {
+        if (c && !c.closed) this.retire(c)
+        this.anonymousBuilding ??= this.build().finally(() => { this.anonymousBuilding = null })
+        c = this.anonymous = await this.anonymousBuilding
+      }
+      try {
+        const res = await c.request(req, { timeoutMs: opts.timeoutMs ?? this.init.timeoutMs ?? 15_000 })
+        this.sweep()
+        return res
+      } catch (err) {
+        last = err as Error
+        if (!(err instanceof CircuitError) && !(isMarshmelloError(err) && err.kind === 'unavailable')) throw err
+        c.destroy()
+        if (this.anonymous === c) this.anonymous = null
+      }
+    }
+    throw last ?? new MarshmelloError('MM_ERR_REQUEST_FAILED', 'request failed')
+  }
+
   /** sends a request, rebuilding the circuit and retrying on circuit failures */
   async request (req: ApiRequest, opts: { timeoutMs?: number, retries?: number } = {}): Promise<ApiResponse> {
     const retries = opts.retries ?? 3
@@ -259,6 +295,7 @@ export class CircuitManager {
   async close (): Promise<void> {
     this.closed = true
     this.currentCircuit?.destroy()
+    this.anonymous?.destroy()
     for (const c of this.retiring) c.destroy()
     this.retiring.clear()
     await this.channels.close()

@@ -39,6 +39,7 @@ export const serverCommand: CommandModule<any, any> = {
     .option('stable-after', { type: 'number', describe: 'seconds of unbroken reachability before a relay is Stable (default 5 days, 0 with --private-network)' })
     .option('guard-after', { type: 'number', describe: 'seconds of unbroken reachability before a Stable relay is a Guard, the only relays clients take as guards (default 8 days, as Tor\'s "familiar"; 0 with --private-network)' })
     .option('verify-relays', { type: 'boolean', default: true, describe: 'list a relay only after it answers at its published address with its own identity (--no-verify-relays to skip; tests only)' })
+    .option('trace-requests', { type: 'string', describe: 'append what the final hop sees of every request (circuit, token subject, path, body; passwords and bearer tokens masked) to this file as JSON lines (the adversarial-server test)' })
     .option('trace-peers', { type: 'string', describe: 'append the address of every peer that opens a cell channel to this file (tests)' })
     .option('log-json', { type: 'boolean', default: false, describe: 'log JSON lines' })
     .check((a) => {
@@ -56,6 +57,7 @@ export const serverCommand: CommandModule<any, any> = {
     const users = mode === 'all' || mode === 'auth' ? await openUserStore(a.users ?? urls.users) : undefined
     const messages = mode === 'all' || mode === 'messages' ? await openMessageStore(a.messages ?? urls.messages) : undefined
     const internalToken = a['internal-token-file'] ? readFileSync(a['internal-token-file'], 'utf8').trim() : process.env.MARSHMELLO_INTERNAL_TOKEN
+    const requests = a['trace-requests'] ? createWriteStream(a['trace-requests'], { flags: 'a', mode: 0o600 }) : undefined
     const peers = a['trace-peers'] ? createWriteStream(a['trace-peers'], { flags: 'a', mode: 0o600 }) : undefined
     const server = await startServer({
       service: mode,
@@ -82,6 +84,7 @@ export const serverCommand: CommandModule<any, any> = {
       guardAfterMs: a['guard-after'] !== undefined ? a['guard-after'] * 1000 : undefined,
       verifyRelays: a['verify-relays'],
       onPeer: peers ? (r) => peers.write(r + '\n') : undefined,
+      onRequest: requests ? (r) => requests.write(JSON.stringify(r) + '\n') : undefined,
     }, { log, users, messages })
     const lines = [`server (${mode}) listening on ${server.url}`, `data dir ${dataDir}`]
     if (server.directoryFingerprint) lines.push(`directory key ${server.directoryFingerprint}`)

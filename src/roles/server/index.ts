@@ -63,8 +63,38 @@ export interface ServerInit {
   verifyRelays?: boolean
   /** every peer address a cell channel came from, one per line (P1 tests) */
   onPeer?: (remote: string) => void
+  /** what the final hop sees of every request (the adversarial-server test, PROTOCOL §12.6): never secrets */
+  onRequest?: (r: SeenRequest) => void
   /** the file holding the token /metrics demands; default DATA/operator.token (made at first start) */
   operatorTokenFile?: string
+}
+
+/** One request as the server sees it: passwords and the bearer token itself masked. */
+export interface SeenRequest {
+  /** ms since epoch */
+  at: number
+  circuit?: string
+  method: string
+  path: string
+  /** the subject of the request's JWT, when it carries one */
+  sub?: string
+  /** the JSON body's fields */
+  body?: unknown
+}
+
+/** what a request shows the server (its JWT's subject read, not verified: the gateway verifies) */
+function seen (req: ApiRequest, circuit: string | undefined): SeenRequest {
+  const r: SeenRequest = { at: Date.now(), circuit, method: req.method, path: req.path }
+  const jwt = /^Bearer [^.]+\.([^.]+)\./.exec(req.headers.authorization ?? '')
+  if (jwt !== null) {
+    try { r.sub = JSON.parse(Buffer.from(jwt[1], 'base64url').toString('utf8')).sub } catch { r.sub = '?' }
+  }
+  if (req.body.length > 0) {
+    try {
+      r.body = JSON.parse(req.body.toString('utf8'), (k, v) => k === 'password' ? '[masked]' : v)
+    } catch { r.body = `[${req.body.length} bytes]` }
+  }
+  return r
 }
 
 export interface ServerComponents {
@@ -181,6 +211,7 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
     const gw = createGateway({ tokens, upstream, logger: log })
     gateway = gw
     const handler = async (req: ApiRequest, ctx: RequestContext): Promise<ApiResponse> => {
+      init.onRequest?.(seen(req, ctx.circuit))
       const res = await gw({ method: req.method, url: req.path, contentType: req.headers['content-type'] || undefined, authorization: req.headers.authorization || undefined, body: req.body, circuit: ctx.circuit })
       return { status: res.status, headers: res.contentType !== undefined ? { 'content-type': res.contentType } : {}, body: res.body }
     }
