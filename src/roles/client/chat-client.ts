@@ -477,23 +477,23 @@ export class ChatClient {
         continue
       }
       let r: { message: ChatMessage, changed: boolean }
-      if (raw.from === '') {
-        let o
-        try {
-          o = await sealed.open(raw.body)
-        } catch (err) {
-          const code = isMarshmelloError(err) ? err.code : 'MM_ERR_SEALED'
-          out.push({ id: raw.id, from: '?', to: raw.to, text: null, sentAt: raw.sentAt, verified: false, warning: `a sealed message that failed its checks (${code}); it is not shown` })
-          continue
-        }
+      // a sealed envelope, however the server labels its row (a server replaying one under a sender's name included)
+      let o: Awaited<ReturnType<SealedSender['open']>> | undefined
+      let failed: unknown
+      try { o = await sealed.open(raw.body) } catch (err) { failed = err }
+      if (o !== undefined) {
         // the certificate names the X25519 identity key that sealed it: the session must be under it
         r = await this.openInner({ id: raw.id, from: o.sender, to: name, sentAt: raw.sentAt }, o.inner, { dh: o.senderIdentity })
+      } else if (raw.from === '') {
+        const code = isMarshmelloError(failed) ? failed.code : 'MM_ERR_SEALED'
+        out.push({ id: raw.id, from: '?', to: raw.to, text: null, sentAt: raw.sentAt, verified: false, warning: `a sealed message that failed its checks (${code}); it is not shown` })
+        continue
       } else {
         r = await this.openOne(raw)
       }
       changed ||= r.changed
       out.push(r.message)
-      if (raw.from === '' && r.message.verified && r.message.text !== null) {
+      if (o !== undefined && raw.to === name && r.message.verified && r.message.text !== null) {
         opened.push({ id: raw.id, from: r.message.from, to: name, text: r.message.text, sentAt: r.message.sentAt })
         ack.push(raw.id)
       }
