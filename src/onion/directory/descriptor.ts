@@ -28,6 +28,9 @@ export interface DescriptorBody {
   tlsCert: string
   /** hex SHA-256 of the certificate DER */
   tlsFingerprint: string
+  /** the next TLS certificate, published ahead of a rotation (PROTOCOL §2.1); peers accept either */
+  tlsNextCert?: string
+  tlsNextFingerprint?: string
   published: number
   expires: number
   /**
@@ -145,6 +148,10 @@ export function verifyDescriptorUncached (d: unknown, now: number): Descriptor {
   if (rsaFingerprint(key).toString('hex') !== body.fingerprint) throw bad('fingerprint does not match the identity key')
   rsaCheckIdentityKey(key) // MM_ERR_KEY / MM_ERR_IDENTITY_KEY before any modexp
   if (certFingerprint(body.tlsCert) !== body.tlsFingerprint) throw bad('tlsFingerprint does not match the certificate')
+  if (x.tlsNextCert !== undefined || x.tlsNextFingerprint !== undefined) {
+    if (typeof x.tlsNextCert !== 'string' || x.tlsNextCert.length > 8192 || typeof x.tlsNextFingerprint !== 'string' || !HEX64.test(x.tlsNextFingerprint)) throw bad('tlsNextCert and tlsNextFingerprint come together: a PEM and 64 hex chars')
+    if (certFingerprint(x.tlsNextCert) !== x.tlsNextFingerprint) throw bad('tlsNextFingerprint does not match the next certificate')
+  }
   checkTimes(body as Descriptor, now)
   if (!rsaVerify(key, Buffer.from(canonicalJson(body)), Buffer.from(signature, 'base64'))) throw bad('descriptor signature does not verify')
   return x as unknown as Descriptor

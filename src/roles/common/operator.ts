@@ -78,6 +78,8 @@ export async function fetchOperatorJson (url: string, creds: OperatorCredentials
     connect: {
       ca: [creds.certPem],
       timeout: 5000,
+      minVersion: 'TLSv1.3',
+      maxCachedSessions: 0,
       // the certificate is the pinned anchor; its name is irrelevant, its hash is not
       checkServerIdentity: (_host, cert) => certificateFingerprint(cert.raw) === pinned ? undefined : new Error('certificate does not match the role\'s own'),
     },

@@ -7,7 +7,7 @@ import { MarshmelloError } from '../../errors.js'
 
 const agent = new Agent({
   keepAliveTimeout: 30_000,
-  connect: { rejectUnauthorized: false, timeout: 5000 }, // documents are signature-checked against a pinned key, not TLS
+  connect: { rejectUnauthorized: false, timeout: 5000, minVersion: 'TLSv1.3', maxCachedSessions: 0 }, // documents are signature-checked against a pinned key, not TLS
 })
 
 const byAddress = new Map<string, Agent>()
@@ -15,7 +15,7 @@ const byAddress = new Map<string, Agent>()
 function agentFrom (localAddress: string): Agent {
   let a = byAddress.get(localAddress)
   if (!a) {
-    a = new Agent({ localAddress, keepAliveTimeout: 30_000, connect: { rejectUnauthorized: false, timeout: 5000 } }) // signature-checked documents; not pinned by TLS
+    a = new Agent({ localAddress, keepAliveTimeout: 30_000, connect: { rejectUnauthorized: false, timeout: 5000, minVersion: 'TLSv1.3', maxCachedSessions: 0 } }) // signature-checked documents; not pinned by TLS
     byAddress.set(localAddress, a)
   }
   return a

@@ -4,13 +4,13 @@
 // the TLS 1.3 exporter (§2.3). Frame checks, AUTH and the per-circuit send queues are
 // ChannelBase's; here the socket's 'drain' tells it when there is room again, and
 // pausing reading pauses the socket (TCP then pushes back on the peer, §5.5).
-import { certificateFingerprint } from '../../onion/crypto/certificate.js'
 import WebSocket from 'ws'
 import type { ConnectionOptions, TLSSocket } from 'node:tls'
 import { CELL_SIZE } from '../../onion/cells/constants.js'
 import { AUTH_EXPORTER_LABEL, AUTH_EXPORTER_LENGTH } from '../../onion/handshake/channel-auth.js'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
 import { ChannelBase } from './channel-base.js'
+import { pinnedClientTls } from './link-tls.js'
 import { CLOSE, type Channel, type ChannelAuthSigner, type ChannelAuthVerifier } from './channel-types.js'
 
 /** the exporter's context argument: empty (RFC 8446 §7.5: the same as none) */
@@ -99,6 +99,9 @@ export interface ConnectInit {
   tlsCert: string
   /** hex SHA-256 of that certificate's DER */
   tlsFingerprint: string
+  /** the next certificate the descriptor lists ahead of a rotation (§2.1), accepted too */
+  tlsNextCert?: string
+  tlsNextFingerprint?: string
   /** source address to connect from (a client on its own address, P1 tests) */
   localAddress?: string
   timeoutMs?: number
@@ -110,14 +113,7 @@ export interface ConnectInit {
 export function connectChannel (init: ConnectInit): Promise<Channel> {
   const url = `wss://${init.host.includes(':') ? `[${init.host}]` : init.host}:${init.port}/channel`
   return new Promise((resolve, reject) => {
-    const tlsOptions: ConnectionOptions = {
-      ca: [init.tlsCert],
-      // the certificate is the pinned trust anchor; its name is irrelevant, its hash is not
-      checkServerIdentity: (_host, cert) => {
-        const fp = certificateFingerprint(cert.raw)
-        return fp === init.tlsFingerprint ? undefined : new Error('certificate does not match the pinned fingerprint')
-      },
-    }
+    const tlsOptions: ConnectionOptions = pinnedClientTls(init)
     const ws = new WebSocket(url, {
       ...(tlsOptions as WebSocket.ClientOptions),
       localAddress: init.localAddress,

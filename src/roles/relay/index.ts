@@ -12,8 +12,10 @@ import type { Descriptor } from '../../onion/directory/descriptor.js'
 import type { Logger } from '../../log.js'
 import type { SessionStore } from '../../storage/types.js'
 import { acceptChannel, connectChannel, CLOSE } from '../common/channel.js'
-import { hopDescriptor, loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
+import type { Server as TlsServer } from 'node:tls'
+import { hopDescriptor, loadOrCreateIdentity, rotateLinkCertificates, type HopIdentity } from '../common/identity.js'
 import { ConsensusSource } from '../common/consensus-source.js'
+import { linkServerTls } from '../common/link-tls.js'
 import { installErrorHandler } from '../common/http-errors.js'
 import { loadOrCreateOperatorToken, operatorOnly, operatorTokenPath } from '../common/operator.js'
 import { RelayCore } from './relay-core.js'
@@ -64,6 +66,12 @@ export interface RunningRelay {
   url: string
   port: number
   descriptor: () => Descriptor
+  /**
+   * Rotates the link certificates now (docs/PROTOCOL.md §2.1; also run hourly): makes the
+   * next one ahead, switches to it before the current one expires, and serves it to new
+   * connections at once. True when the served certificate changed.
+   */
+  rotateLinkCertificates (now?: number): boolean
   close (): Promise<void>
 }
 
@@ -110,13 +118,13 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
     sessions,
     consensus: () => consensus.current,
     directoryDocument: () => consensus.raw, // a directory cache on one-hop circuits (PROTOCOL §7.3)
-    openChannel: (d, auth) => connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, localAddress, auth }),
+    openChannel: (d, auth) => connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, tlsNextCert: d.tlsNextCert, tlsNextFingerprint: d.tlsNextFingerprint, localAddress, auth }),
     log,
     trace: trace ? ({ cell, ...e }) => trace!.write(JSON.stringify({ t: Date.now(), relay: self, ...e, ...(init.traceCells && cell ? { cell: cell.toString('base64') } : {}) }) + '\n') : undefined,
   })
 
   const app = Fastify({
-    https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem },
+    https: linkServerTls(identity),
     logger: false,
     bodyLimit: 16 * 1024,
     connectionTimeout: 30_000,
@@ -158,6 +166,13 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
   await app.listen({ host: init.host, port: init.port })
   port = (app.server.address() as { port: number }).port
   await consensus.start()
+  const rotate = (now?: number): boolean => {
+    const changed = rotateLinkCertificates(init.dataDir, init.host, identity, now)
+    if (changed) (app.server as unknown as TlsServer).setSecureContext(linkServerTls(identity))
+    return changed
+  }
+  const rotation = setInterval(() => { try { rotate() } catch (err) { log.warn('link certificate rotation failed', { reason: (err as Error).message }) } }, 3600_000)
+  rotation.unref()
 
   return {
     app,
@@ -167,7 +182,9 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
     url: `https://${init.host}:${port}`,
     port,
     descriptor,
+    rotateLinkCertificates: rotate,
     async close () {
+      clearInterval(rotation)
       consensus.stop()
       core.closeAll()
       await app.close()

@@ -12,7 +12,9 @@ import type { MessageStore, UserStore } from '../../storage/types.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
 import type { RequestContext } from '../../onion/circuits/final-hop.js'
-import { hopDescriptor, loadOrCreateDirectoryKey, loadOrCreateIdentity, type HopIdentity } from '../common/identity.js'
+import type { Server as TlsServer } from 'node:tls'
+import { hopDescriptor, loadOrCreateDirectoryKey, loadOrCreateIdentity, rotateLinkCertificates, type HopIdentity } from '../common/identity.js'
+import { linkServerTls } from '../common/link-tls.js'
 import { installErrorHandler } from '../common/http-errors.js'
 import { registerFinalHop, type FinalHopEndpoint } from '../common/final-hop-endpoint.js'
 import { ConsensusSource } from '../common/consensus-source.js'
@@ -162,9 +164,17 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
 
   /* ---- HTTPS face: cell channel (gateway/all) and directory (directory/all) ---- */
   const identity = loadOrCreateIdentity(init.dataDir, init.host)
-  const app = Fastify({ https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem }, logger: false, bodyLimit: 64 * 1024, requestTimeout: 30_000, frameworkErrors: baseFastifyOptions().frameworkErrors })
+  const app = Fastify({ https: linkServerTls(identity), logger: false, bodyLimit: 64 * 1024, requestTimeout: 30_000, frameworkErrors: baseFastifyOptions().frameworkErrors })
   installErrorHandler(app, { log })
   closers.push(() => app.close())
+  // link certificates are rotated ahead of expiry (docs/PROTOCOL.md §2.1), served to new connections at once
+  const rotation = setInterval(() => {
+    try {
+      if (rotateLinkCertificates(init.dataDir, init.host, identity)) (app.server as unknown as TlsServer).setSecureContext(linkServerTls(identity))
+    } catch (err) { log.warn('link certificate rotation failed', { reason: (err as Error).message }) }
+  }, 3600_000)
+  rotation.unref()
+  closers.push(async () => clearInterval(rotation))
   let port = init.port
   const descriptor = (): Descriptor => hopDescriptor(identity, { role: 'server', nickname: init.nickname ?? 'server', host: init.host, port })
 

@@ -9,8 +9,8 @@
 import { request } from 'node:https'
 import { LRUCache } from 'lru-cache'
 import { MarshmelloError } from '../../errors.js'
-import { certificateFingerprint } from '../../onion/crypto/certificate.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
+import { pinnedClientTls } from '../common/link-tls.js'
 
 export type Probe = (d: Descriptor) => Promise<void>
 
@@ -44,11 +44,7 @@ function attempt (d: Descriptor, timeoutMs: number): Promise<boolean> {
       port: d.port,
       path: '/descriptor',
       method: 'GET',
-      ca: [d.tlsCert],
-      checkServerIdentity: (_h, cert) => {
-        const fp = certificateFingerprint(cert.raw)
-        return fp === d.tlsFingerprint ? undefined : new Error('certificate mismatch')
-      },
+      ...pinnedClientTls(d),
       timeout: timeoutMs,
       agent: false,
     }, (res) => {

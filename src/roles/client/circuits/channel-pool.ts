@@ -10,7 +10,7 @@ import { CLOSE, connectChannel, type Channel } from '../../common/channel.js'
 /** opens a channel to a listed hop, pinning its certificate */
 export type Dial = (d: Descriptor, opts: { localAddress?: string, timeoutMs: number }) => Promise<Channel>
 
-const dialTls: Dial = (d, o) => connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, localAddress: o.localAddress, timeoutMs: o.timeoutMs })
+const dialTls: Dial = (d, o) => connectChannel({ host: d.host, port: d.port, tlsCert: d.tlsCert, tlsFingerprint: d.tlsFingerprint, tlsNextCert: d.tlsNextCert, tlsNextFingerprint: d.tlsNextFingerprint, localAddress: o.localAddress, timeoutMs: o.timeoutMs })
 
 /** one channel to an entry relay and the circuits on it, by circuit id */
 export class ClientChannel {
