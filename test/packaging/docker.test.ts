@@ -57,7 +57,9 @@ t.test('Dockerfile: multi-stage, binary built then run as a non-root user', asyn
 })
 
 /* ---------------- docker-compose.yml ---------------- */
-interface Service { image?: string, build?: unknown, command?: string[], environment?: Record<string, string>, networks?: string[], secrets?: string[] }
+interface Service { image?: string, build?: unknown, command?: string[], environment?: Record<string, string>, networks?: string[] | Record<string, { ipv4_address?: string } | null>, secrets?: string[] }
+/** a service's networks, whether listed or mapped (with fixed addresses) */
+const netsOf = (s: Service): string[] => Array.isArray(s.networks) ? s.networks : Object.keys(s.networks ?? {})
 const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service>, networks: Record<string, { internal?: boolean } | null>, secrets: Record<string, { file: string }> }
 const ours = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith('marshmello') || s.build !== undefined)
 
@@ -87,7 +89,7 @@ t.test('compose: every subcommand, flag and MARSHMELLO_* variable exists in the 
 })
 
 t.test('compose: networks keep services apart', async (t) => {
-  const nets = (n: string) => [...(compose.services[n].networks ?? [])].sort()
+  const nets = (n: string) => [...netsOf(compose.services[n])].sort()
   t.same(nets('gateway'), ['edge', 'internal'])
   t.same(nets('directory'), ['edge'])
   t.same(nets('auth'), ['data', 'internal'])
@@ -98,8 +100,24 @@ t.test('compose: networks keep services apart', async (t) => {
   t.same(nets('redis'), ['sessions'])
   for (const n of ['internal', 'data', 'sessions']) t.equal(compose.networks[n]?.internal, true, `${n} has no route out`)
   for (const [name, s] of Object.entries(compose.services)) {
-    if (!(s.networks ?? []).includes('edge')) t.notOk((s as { ports?: unknown }).ports, `${name}: no published port off the edge`)
+    if (!netsOf(s).includes('edge')) t.notOk((s as { ports?: unknown }).ports, `${name}: no published port off the edge`)
   }
+})
+
+t.test('compose: hops publish IP literals they hold on the edge network, and the directory lists that private subnet', async (t) => {
+  const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/
+  const subnet = (compose.networks.edge as { ipam?: { config?: { subnet?: string }[] } } | null)?.ipam?.config?.[0]?.subnet ?? ''
+  const [net, bits] = subnet.split('/')
+  t.equal(bits, '24', 'the edge network has a fixed /24')
+  for (const name of ['gateway', 'relay1', 'relay2', 'relay3']) {
+    const s = compose.services[name]
+    const host = s.command![s.command!.indexOf('--host') + 1]
+    t.match(host, ipv4, `${name}: --host is an IP literal (descriptors never hold names)`)
+    t.equal(host.split('.').slice(0, 3).join('.'), net.split('.').slice(0, 3).join('.'), `${name}: inside the edge subnet`)
+    const edge = (s.networks as Record<string, { ipv4_address?: string } | null>).edge
+    t.equal(edge?.ipv4_address, host, `${name}: holds that address on the edge network`)
+  }
+  t.ok(compose.services.directory.command!.includes('--private-network'), 'the directory lists the private edge subnet (--private-network)')
 })
 
 t.test('compose: the internal token and JWT secret only as secret files', async (t) => {
