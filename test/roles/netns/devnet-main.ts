@@ -30,7 +30,8 @@ const devnet = await startDevnet({
   portBase: 0,
   host: SERVER.ip,
   relayHosts: RELAYS.map(hostIp),
-  serverArgs: ['--trace-peers', peers],
+  // the devnet lists private test networks without a per-IP limit; these hosts use the real rule (2 per IP)
+  serverArgs: ['--trace-peers', peers, '--max-relays-per-ip', '2'],
   keepGoing: true,
   stopGraceMs: 3000,
   readyTimeoutMs: 40_000,

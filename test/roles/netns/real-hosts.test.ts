@@ -149,9 +149,8 @@ if (reason) {
       for (const s of siblings) t.notOk(paths.some((p) => p.some((h) => h.fingerprint === s.fingerprint)), `${s.nickname} (${s.host}) is never on a path with the guard (${guard.host})`)
     })
 
-    // pending until the directory enforces Tor's AuthDirMaxServersPerAddr (issue 15 item 1):
-    // today every relay on one address is listed, so this runs and reports as TODO
-    t.test('at most two relays on one address', { todo: 'pending: the per-IP limit at the directory (issue 15 item 1) is not on main yet' }, async (t) => {
+    // the directory's per-IP limit (issue 15 item 1, Tor's AuthDirMaxServersPerAddr) on real addresses
+    t.test('at most two relays on one address', async (t) => {
       const onB = extra.listed.filter((r: any) => r.host === hostIp(EXTRA_RELAY))
       t.equal(onB.length, 2, `two relays listed on ${hostIp(EXTRA_RELAY)}`)
       t.notOk(extra.listed.some((r: any) => r.fingerprint === extra.fingerprint), 'the third one on that address is not listed')
