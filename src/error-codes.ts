@@ -74,6 +74,7 @@ export const ERRORS = {
   MM_ERR_NO_GUARD: spec('unavailable', 503, 'no entry guard of the client\'s sample can be used now (unreachable, unlisted or avoided for path bias); the client does not enter through another relay'),
   MM_ERR_DIR_REQUEST: spec('bad-input', 400, 'a directory request on a one-hop circuit is not one complete DATA piece asking GET /consensus'),
   MM_ERR_CONSENSUS_OLDER: spec('unavailable', 503, 'a directory source served a consensus older than the one the client holds'),
+  MM_ERR_CONSENSUS_SHRANK: spec('unavailable', 503, 'a new consensus drops most relays of the valid one held: the held one is kept while valid'),
   MM_ERR_RATE: spec('bad-input', 429, 'too many descriptor posts from one address'),
   MM_ERR_CONFIG: spec('bad-input', 400, 'an option or a configured value is missing or invalid'),
   MM_ERR_DATA_DIR: spec('storage', 503, 'the data directory cannot be used'),

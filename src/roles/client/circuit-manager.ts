@@ -7,6 +7,7 @@
 // consensus comes through the guard after bootstrap (PROTOCOL §7.3).
 import { verifyConsensus, type Consensus } from '../../onion/directory/consensus.js'
 import { DIRECTORY_PATH } from '../../onion/circuits/directory-cache.js'
+import { judgeConsensus } from '../../onion/directory/freshness.js'
 import type { ApiRequest, ApiResponse } from '../../onion/streams/envelope.js'
 import type { Logger } from '../../log.js'
 import { MarshmelloError, isMarshmelloError } from '../../errors.js'
@@ -111,7 +112,20 @@ export class CircuitManager {
     }
   }
 
+  /**
+   * Takes `c` unless it goes back in time past the newest one this profile ever accepted
+   * (a restart included: MM_ERR_CONSENSUS_OLDER, the source counts as failed) or, while the
+   * held one is valid, drops most of its relays (kept back, and said: PROTOCOL §7.7).
+   */
   private async adopt (c: Consensus): Promise<Consensus> {
+    const held = this.consensus
+    const verdict = judgeConsensus(held, c, await this.init.guards.newestValidAfter(), this.clock.now())
+    if (!verdict.adopt) {
+      if (verdict.code === 'MM_ERR_CONSENSUS_OLDER') throw new MarshmelloError(verdict.code, verdict.message)
+      this.init.log.warn('consensus kept back', { code: verdict.code, reason: verdict.message })
+      return held!
+    }
+    if (verdict.warning) this.init.log.warn('consensus shrank', { reason: verdict.warning })
     this.consensus = c
     await this.init.guards.observe(c)
     return c

@@ -2,7 +2,10 @@
 // when it changes) or the directory (`--directory URL`, fetched periodically,
 // and this relay's descriptor posted there). Either way the document is verified
 // against the pinned directory key before it is used (P7).
+import { readFileSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
+import { judgeConsensus } from '../../onion/directory/freshness.js'
+import { writeSecretFile } from './identity.js'
 import { fetchDocument } from './signed-fetch.js'
 import { verifyConsensus, type Consensus } from '../../onion/directory/consensus.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
@@ -24,6 +27,11 @@ export interface ConsensusSourceInit {
   /** how often while warming up or not listed (default 1 s) */
   warmupEveryMs?: number
   clock?: Clock
+  /**
+   * directory mode: where the newest validAfter accepted is kept across restarts
+   * (PROTOCOL §7.7); without it, only for this process's life
+   */
+  stateFile?: string
 }
 
 export class ConsensusSource {
@@ -36,10 +44,18 @@ export class ConsensusSource {
   /** when the descriptor was last posted (directory mode) */
   private postedAt = 0
   private stopped = false
+  /** the newest validAfter ever accepted from the directory (PROTOCOL §7.7) */
+  private newestValidAfter = 0
   private readonly clock: Clock
 
   constructor (private readonly init: ConsensusSourceInit) {
     this.clock = init.clock ?? systemClock
+    if (init.stateFile) {
+      try {
+        const v = (JSON.parse(readFileSync(init.stateFile, 'utf8')) as { newestValidAfter?: unknown }).newestValidAfter
+        if (Number.isSafeInteger(v) && (v as number) > 0) this.newestValidAfter = v as number
+      } catch { /* none kept yet */ }
+    }
     if (!init.file && !init.directory) throw new MarshmelloError('MM_ERR_CONFIG', 'a consensus needs --consensus FILE or --directory URL')
   }
 
@@ -104,6 +120,16 @@ export class ConsensusSource {
   private accept (text: string): void {
     if (text.length > 4 * 1024 * 1024) throw new MarshmelloError('MM_ERR_CONSENSUS', 'consensus larger than 4 MiB')
     const doc = verifyConsensus(JSON.parse(text), this.init.directoryKey, this.clock.now())
+    if (this.init.directory) {
+      // a consensus file is the operator's own; the directory's answers are judged (PROTOCOL §7.7)
+      const verdict = judgeConsensus(this.current, doc, this.newestValidAfter, this.clock.now())
+      if (!verdict.adopt) throw new MarshmelloError(verdict.code, verdict.message) // logged by tick(); the held one stays
+      if (verdict.warning) this.init.log.warn('consensus shrank', { reason: verdict.warning })
+      if (verdict.newestValidAfter > this.newestValidAfter) {
+        this.newestValidAfter = verdict.newestValidAfter
+        if (this.init.stateFile) writeSecretFile(this.init.stateFile, JSON.stringify({ newestValidAfter: this.newestValidAfter }) + '\n')
+      }
+    }
     this.current = doc
     this.raw = text
   }

@@ -12,6 +12,7 @@ import type { Descriptor } from '../../onion/directory/descriptor.js'
 import type { Logger } from '../../log.js'
 import type { SessionStore } from '../../storage/types.js'
 import { acceptChannel, connectChannel, CLOSE } from '../common/channel.js'
+import { join } from 'node:path'
 import type { Server as TlsServer } from 'node:tls'
 import { hopDescriptor, loadOrCreateIdentity, rotateLinkCertificates, type HopIdentity } from '../common/identity.js'
 import { ConsensusSource } from '../common/consensus-source.js'
@@ -96,6 +97,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
     directoryKey: init.directoryKey,
     log,
     descriptor: init.directory ? descriptor : undefined,
+    stateFile: join(init.dataDir, 'consensus-state.json'),
   })
 
   const self = `${init.host}:${init.port}`

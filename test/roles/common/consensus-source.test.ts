@@ -6,6 +6,9 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import { createServer } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Descriptor } from '../../../src/onion/directory/descriptor.js'
 import { ed25519KeyPair } from '../../../src/onion/crypto/primitives.js'
 import { ConsensusSource } from '../../../src/roles/common/consensus-source.js'
 import { hopDescriptor, loadOrCreateIdentity } from '../../../src/roles/common/identity.js'
@@ -33,7 +36,7 @@ async function freePort (): Promise<number> {
 t.test('a hop that started before its directory is listed a second later; heartbeats stay every 5 s', async (t) => {
   const hop = loadOrCreateIdentity(tmp('mm-csrc-hop-'), '127.0.0.1')
   const dirId = loadOrCreateIdentity(tmp('mm-csrc-dir-'), '127.0.0.1')
-  const directory = new Directory({ key: ed25519KeyPair() })
+  const directory = new Directory({ key: ed25519KeyPair(), privateNetwork: true })
   const port = await freePort()
   const clock = new FakeClock()
   const src = new ConsensusSource({
@@ -87,4 +90,55 @@ t.test('a hop that started before its directory is listed a second later; heartb
     await eventually(refreshed)
   }
   t.same(requests, ['POST', 'GET', 'POST', 'GET', 'POST', 'GET', 'POST', 'GET'], 'after the warm-up: a post and a fetch every 5 s, nothing between')
+})
+
+t.test('a relay never goes back to an older consensus, across a restart; a collapse is kept back', async (t) => {
+  const dirId = loadOrCreateIdentity(tmp('mm-csrc-dir2-'), '127.0.0.1')
+  const key = ed25519KeyPair()
+  const stateFile = join(tmp('mm-csrc-state-'), 'consensus-state.json')
+  const started: { close: () => Promise<void> }[] = []
+  t.teardown(async () => { for (const a of started) await a.close() })
+  /** a directory signing with `key` whose clock is `skewMs` off; it lists `relays` */
+  async function directoryAt (skewMs: number, relays: Descriptor[]): Promise<{ url: string, directory: Directory }> {
+    const now = () => Date.now() + skewMs
+    const directory = new Directory({ key, now, privateNetwork: true })
+    for (const d of relays) directory.accept(d)
+    const app = Fastify({ logger: false, https: { key: dirId.tlsKeyPem, cert: dirId.tlsCertPem } })
+    installErrorHandler(app)
+    await app.register(directoryRoutes, { directory, probe: null, now })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    started.push(app)
+    return { url: `https://127.0.0.1:${(app.server.address() as { port: number }).port}`, directory }
+  }
+  const hops = Array.from({ length: 6 }, () => loadOrCreateIdentity(tmp('mm-csrc-r-'), '127.0.0.1'))
+  const descs = hops.map((h, i) => hopDescriptor(h, { role: 'relay', nickname: `r${i}`, host: '127.0.0.1', port: 9100 + i, lifetimeMs: 3600_000 }))
+  const source = (url: string) => new ConsensusSource({ directory: url, directoryKey: new Directory({ key }).fingerprint, log: silentLogger, stateFile })
+
+  const fresh = await directoryAt(0, descs)
+  const a = source(fresh.url)
+  await a.refresh()
+  t.equal(a.current?.relays.length, 6, 'the current consensus is taken')
+  const newest = a.current!.validAfter
+  t.same(JSON.parse(readFileSync(stateFile, 'utf8')), { newestValidAfter: newest }, 'and its validAfter kept in the data dir')
+  a.stop()
+
+  /* a restart, and a hostile directory source serving a document signed two minutes earlier (still valid) */
+  const old = await directoryAt(-120_000, descs)
+  const b = source(old.url)
+  await t.rejects(b.refresh(), { code: 'MM_ERR_CONSENSUS_OLDER' }, 'after the restart, an older (validly signed) consensus is refused')
+  t.equal(b.current, null, 'nothing is held from it')
+  await b.refresh().catch(() => {})
+  b.stop()
+
+  /* a newer document that drops 4 of the 6 relays: kept back while the held one is valid */
+  const c = source(fresh.url)
+  await c.refresh()
+  const held = c.current!
+  const shrunk = await directoryAt(30_000, descs.slice(0, 2).map((_, i) => hopDescriptor(hops[i], { role: 'relay', nickname: `r${i}`, host: '127.0.0.1', port: 9100 + i, lifetimeMs: 3600_000 })))
+  const d = new ConsensusSource({ directory: shrunk.url, directoryKey: new Directory({ key }).fingerprint, log: silentLogger, stateFile })
+  ;(d as unknown as { current: unknown }).current = held // the same relay, now asking a directory that lists 2 of its 6
+  await t.rejects(d.refresh(), { code: 'MM_ERR_CONSENSUS_SHRANK' }, 'a consensus dropping 4 of 6 relays is not adopted')
+  t.equal(d.current, held, 'the previous one stays while it is valid')
+  c.stop()
+  d.stop()
 })

@@ -33,6 +33,8 @@ export interface SampledGuard {
 export interface GuardState {
   v: 2
   sampled: SampledGuard[]
+  /** the newest consensus validAfter this client accepted (PROTOCOL §7.7): nothing older is taken, across restarts */
+  newestValidAfter?: number
 }
 
 const MAX_STRING = 4096
@@ -85,5 +87,6 @@ export function parseGuardState (raw: unknown): GuardState {
   if (raw.sampled.length > MAX_SAMPLED) throw new Error(`guard.sampled holds at most ${MAX_SAMPLED} guards`)
   const sampled = raw.sampled.map(parseSampled)
   if (new Set(sampled.map((g) => g.fingerprint)).size !== sampled.length) throw new Error('guard.sampled lists a guard twice')
-  return { v: 2, sampled }
+  const newestValidAfter = optionalTime(raw.newestValidAfter, 'guard.newestValidAfter')
+  return newestValidAfter === undefined ? { v: 2, sampled } : { v: 2, sampled, newestValidAfter }
 }

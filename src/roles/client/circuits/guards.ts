@@ -172,8 +172,14 @@ export class Guards {
       if (primary.has(g.fingerprint) && d) g.descriptor = d
       else delete g.descriptor
     }
+    if (c.validAfter > (s.newestValidAfter ?? 0)) s.newestValidAfter = c.validAfter
     this.seen = c
     await this.save()
+  }
+
+  /** the newest consensus validAfter ever observed here (0 when none), kept in the profile (PROTOCOL §7.7) */
+  async newestValidAfter (): Promise<number> {
+    return (await this.load()).newestValidAfter ?? 0
   }
 
   /**

@@ -219,3 +219,16 @@ t.test('guards are taken only from relays with the Guard flag (PROTOCOL §7.3)',
   const err = await none.guards().pick(consensus(range(1, 41), [])).then(() => null, (e) => e)
   t.equal(err?.code, 'MM_ERR_NO_GUARD', 'no Guard-flagged relay: no guard at all, never a fresh relay instead')
 })
+
+t.test('the newest consensus validAfter observed is kept in the profile (PROTOCOL §7.7), so a restart refuses older ones', async (t) => {
+  const p = await profile()
+  const g = p.guards()
+  t.equal(await g.newestValidAfter(), 0, 'none before any consensus')
+  await g.observe({ ...consensus(range(1, 10)), validAfter: 1_800_000_000_000 } as Consensus)
+  await g.observe({ ...consensus(range(1, 10)), validAfter: 1_799_000_000_000 } as Consensus)
+  t.equal((await p.saved()).newestValidAfter, 1_800_000_000_000, 'the newest one is in settings.json (an older observed never lowers it)')
+  t.equal(await p.guards().newestValidAfter(), 1_800_000_000_000, 'and read back by a restarted client')
+  const bad = await p.saved()
+  await writeFile(p.file, JSON.stringify({ guard: { ...bad, newestValidAfter: -1 } }))
+  await t.rejects(p.guards().newestValidAfter(), /newestValidAfter must be a non-negative integer/, 'a damaged mark is refused, not reset to 0')
+})
