@@ -92,6 +92,16 @@ export interface DescriptorVerifierInit {
  * validity period is re-checked on a hit. Failures are not cached (a refused key
  * costs a parse, no modexp). `hits`/`misses` count lookups.
  */
+/** canonicalJson of a descriptor; one nesting too deep is a bad descriptor (MM_ERR_DESCRIPTOR), not a crash */
+function canonicalOf (d: unknown): string {
+  try {
+    return canonicalJson(d)
+  } catch (err) {
+    if (err instanceof RangeError) throw bad(`descriptor ${err.message}`)
+    throw err
+  }
+}
+
 export class DescriptorVerifier {
   private readonly cache: LRUCache<string, Descriptor>
   private readonly check: (d: unknown, now: number) => Descriptor
@@ -105,7 +115,7 @@ export class DescriptorVerifier {
 
   verify (d: unknown, now: number): Descriptor {
     if (!d || typeof d !== 'object' || Array.isArray(d)) throw bad('descriptor must be an object')
-    const digest = sha256(Buffer.from(canonicalJson(d))).toString('base64')
+    const digest = sha256(Buffer.from(canonicalOf(d))).toString('base64')
     const known = this.cache.get(digest)
     if (known) {
       this.hits++
@@ -153,6 +163,6 @@ export function verifyDescriptorUncached (d: unknown, now: number): Descriptor {
     if (certFingerprint(x.tlsNextCert) !== x.tlsNextFingerprint) throw bad('tlsNextFingerprint does not match the next certificate')
   }
   checkTimes(body as Descriptor, now)
-  if (!rsaVerify(key, Buffer.from(canonicalJson(body)), Buffer.from(signature, 'base64'))) throw bad('descriptor signature does not verify')
+  if (!rsaVerify(key, Buffer.from(canonicalOf(body)), Buffer.from(signature, 'base64'))) throw bad('descriptor signature does not verify')
   return x as unknown as Descriptor
 }
