@@ -69,6 +69,8 @@ export interface NetworkInit {
   relayArgs?: (i: number) => string[]
   /** set in every child's environment */
   env?: Record<string, string>
+  /** more node flags for every child, after the devnet's own (e.g. '--no-single-threaded-gc': a role as deployed) */
+  nodeArgs?: string[]
 }
 
 /** SIGTERM, then SIGKILL if it has not exited within `ms` */
@@ -113,7 +115,7 @@ export async function startNetwork (init: NetworkInit = {}): Promise<Network> {
   const procs = new Map<string, Proc>()
   // the built CLI outside tap's loaders; each child's output is kept from its first byte
   const spawn = (role: string, args: string[], onLine: (role: string, line: string) => void): RoleProcess => {
-    const rp = spawnRole(role, args, onLine, { command: { file: process.execPath, args: [BIN] }, env: { NODE_OPTIONS: '', ...init.env } })
+    const rp = spawnRole(role, args, onLine, { command: { file: process.execPath, args: [BIN] }, env: { NODE_OPTIONS: '', ...init.env }, nodeArgs: init.nodeArgs })
     procs.set(role, procOf(rp.child))
     return rp
   }

@@ -35,7 +35,7 @@ export interface Net {
 }
 
 /** relay processes on `hosts` (with per-relay extra CLI args), a final hop, and a consensus listing them all */
-export async function startNet (t: Test, hosts: string[], o: { extra?: (i: number) => string[], finalHost?: string, trace?: (i: number) => string } = {}): Promise<Net> {
+export async function startNet (t: Test, hosts: string[], o: { extra?: (i: number) => string[], finalHost?: string, trace?: (i: number) => string, nodeArgs?: string[] } = {}): Promise<Net> {
   const final = await startEchoHop(o.finalHost ?? '127.0.0.20')
   t.teardown(final.close)
   const network = await startNetwork({
@@ -44,6 +44,7 @@ export async function startNet (t: Test, hosts: string[], o: { extra?: (i: numbe
     relays: hosts.length,
     relayHosts: hosts,
     relayArgs: (i) => [...(o.trace ? ['--trace', o.trace(i - 1)] : []), ...(o.extra?.(i - 1) ?? [])],
+    nodeArgs: o.nodeArgs,
   })
   t.teardown(network.stop)
   return {
