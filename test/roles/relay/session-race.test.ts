@@ -83,10 +83,12 @@ function suite (name: string, open: () => Promise<SessionStore>, raw?: () => Pro
       (async () => { for (let i = 0; i < 40; i++) if (await backward(A, 'A', sent)) okA++ })(),
       (async () => { for (let i = 0; i < 40; i++) if (await backward(B, 'B', sent)) okB++ })(),
     ])
-    t.ok(okA > 0 && okB > 0, `both processes sent cells (A ${okA}, B ${okB})`)
+    const left = await sa.get(KEY)
+    // both send unless the circuit ended early: three lost races in a row end it (allowed, below), and
+    // against Redis one process can lose its first three before it sends anything
+    t.ok(okA + okB > 0 && ((okA > 0 && okB > 0) || left === null), `both processes sent cells, or the circuit ended (A ${okA}, B ${okB})`)
     t.ok(refusedWrites > 0, `the race was real: ${refusedWrites} writes were refused (compare-and-set) and their cells re-sealed or dropped`)
     checkNonces(t, sent, keys.backward, 'racing')
-    const left = await sa.get(KEY)
     if (left) t.equal(HopState.deserialize(left).backward.position, Math.max(...sent.map((s) => s.position)), 'the record holds the highest position sent')
     else t.comment('the circuit ended after three conflicts in a row (MM_ERR_SESSION_CONFLICT): allowed, nothing reused')
 
