@@ -40,6 +40,9 @@ export function newerConsensus (held: Consensus | null, next: Consensus): Consen
   return next
 }
 
+/** a failure of the circuit or of a hop behind it, which a new circuit may not have (retried); any other error is the answer */
+const failedOnCircuit = (err: unknown): boolean => err instanceof CircuitError || (isMarshmelloError(err) && err.kind === 'unavailable')
+
 export interface HopView { nickname: string, role: string, fingerprint: string, host: string, port: number }
 
 export class CircuitManager {
@@ -241,7 +244,7 @@ export class CircuitManager {
         return res
       } catch (err) {
         last = err as Error
-        if (!(err instanceof CircuitError) && !(isMarshmelloError(err) && err.kind === 'unavailable')) throw err
+        if (!failedOnCircuit(err)) throw err
         c.destroy()
         if (this.anonymous === c) this.anonymous = null
       }
@@ -268,7 +271,7 @@ export class CircuitManager {
         return res
       } catch (err) {
         last = err as Error
-        if (!(err instanceof CircuitError) && !(isMarshmelloError(err) && err.kind === 'unavailable')) throw err
+        if (!failedOnCircuit(err)) throw err
         this.init.log.debug('request failed on circuit; rebuilding', { code: (err as any).code })
         c.destroy()
         if (this.currentCircuit === c) this.currentCircuit = null
@@ -292,7 +295,7 @@ export class CircuitManager {
         return await c.request(req, { timeoutMs: opts.timeoutMs ?? this.init.timeoutMs ?? 15_000 })
       } catch (err) {
         last = err as Error
-        if (!(err instanceof CircuitError) && !(isMarshmelloError(err) && err.kind === 'unavailable')) throw err
+        if (!failedOnCircuit(err)) throw err
       } finally {
         c.destroy()
       }
