@@ -8,6 +8,9 @@ import {
 } from '../src/names.js'
 import { checkUsername } from '../src/roles/client/profile/files.js'
 import { call, signUp, stack } from './roles/server/api/helpers.js'
+import { randomBytes } from 'node:crypto'
+import { PAD_BUCKETS } from '../src/onion/sealed/padding.js'
+import { SEALED_OVERHEAD } from '../src/onion/sealed/sealed-envelope.js'
 
 /** [typed, stored form or null] */
 const USERS: Array<[string, string | null]> = [
@@ -54,7 +57,7 @@ t.test('the server API and the client check agree on every case', async (t) => {
     const r = await call(gateway, 'GET', `/v1/users/${encodeURIComponent(typed)}/keys`, { token })
     const looked = r.status === 404 && r.json?.error?.code === 'MM_ERR_USER_UNKNOWN'
     t.equal(looked, stored !== null, `server on user ${JSON.stringify(typed)}: ${r.status} ${r.json?.error?.code}`)
-    const dm = await call(gateway, 'POST', '/v1/dms', { token, body: { to: typed, clientId: 'c-1', body: 'AAAA' } })
+    const dm = await call(gateway, 'POST', '/v1/dms/sealed', { body: { to: typed, envelope: randomBytes(SEALED_OVERHEAD + PAD_BUCKETS[0]).toString('base64url') } })
     const dmRefused = dm.status === 400 && /^body\/to /.test(dm.json?.error?.message ?? '')
     t.equal(dmRefused, stored === null, `server on DM to ${JSON.stringify(typed)}: ${dm.status} ${dm.json?.error?.message}`)
   }

@@ -22,7 +22,7 @@ import { loadOrCreateOperatorToken, operatorOnly, operatorTokenPath } from '../c
 import { Directory, directoryRoutes } from './directory.js'
 import {
   TokenService, buildServiceApp, createGateway, createServices, httpUpstream, inProcessUpstream, loadOrCreateSecret, serveGateway,
-  remoteRevocationCheck, remoteUserExists, type Gateway, type Upstream,
+  remoteRevocationCheck, type Gateway, type Upstream,
 } from './api/index.js'
 import { baseFastifyOptions, bytesApp } from './api/http.js'
 
@@ -149,7 +149,7 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
     } else {
       const authUp = httpUpstream(need(init.authUrl, '--service messages needs --auth-url (for DM recipients)'), token)
       closers.push(() => authUp.close())
-      app = buildServiceApp({ service: 'messages', internalToken: token, messages: need(c.messages, 'messages needs a message store'), ttlMs: init.messageTtlMs, dmRetentionMs: init.dmRetentionMs, userExists: remoteUserExists(authUp), logger: log })
+      app = buildServiceApp({ service: 'messages', internalToken: token, messages: need(c.messages, 'messages needs a message store'), ttlMs: init.messageTtlMs, dmRetentionMs: init.dmRetentionMs, logger: log })
     }
     closers.push(() => app.close())
     await app.listen({ host: init.host, port: init.port })

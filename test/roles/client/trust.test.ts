@@ -16,7 +16,7 @@ const live = liveNetwork(t)
 const client = (home: string) => live.client(home)
 
 /** DMs as the server stores them for the caller (raw, undecrypted) */
-const rawDms = async (c: ChatClient): Promise<{ id: string, from: string, to: string, body: string }[]> =>
+const rawDms = async (c: ChatClient): Promise<{ id: string, from: string, to: string, body: string, sentAt: number }[]> =>
   (await c.call('GET', '/v1/dms?limit=200')).data.messages
 
 t.test('a changed contact key is warned about and blocks sending until trusted', async (t) => {
@@ -94,29 +94,41 @@ t.test('a DM with one flipped bit is never shown as genuine', async (t) => {
   const me = await unlockProfile(home, 'carol', 'carol-password')
   const danKeys = (await carol.call('GET', '/v1/users/dan/keys')).data.keys
   const seal = (clientId: string, sentAt: number) => sealDm({ from: 'carol', to: 'dan', clientId, sentAt, text: 'pay 100 to carol', senderSign: me.sign.privateKey, recipientEnc: danKeys.enc, senderEnc: me.enc.publicKey })
-  // one bit flipped in the header, a key wrap, the ciphertext and the signature
+  // The server no longer takes identified DMs (POST /v1/dms is gone), so what a hostile
+  // server (or one still holding rows from before the upgrade) could answer is put into
+  // the real server's answers to dan: envelope v1 rows with one bit flipped in the
+  // header, a key wrap, the ciphertext and the signature, an untouched one, and below
+  // the current format replayed under a new server id and with flipped bits.
+  const injected: Array<{ id: string, from: string, to: string, clientId: string, body: string, sentAt: number }> = []
+  const genuine = (await rawDms(dan)).at(-1)!
   const size = Buffer.from(seal(newClientId(), Date.now()), 'base64url').length
   const positions = [3, 60, size - 80, size - 1]
-  for (const pos of positions) {
+  for (const [i, pos] of positions.entries()) {
     const clientId = newClientId()
     const bytes = Buffer.from(seal(clientId, Date.now()), 'base64url')
     bytes[pos] ^= 0x04
-    await carol.call('POST', '/v1/dms', { to: 'dan', clientId, body: bytes.toString('base64url') })
+    injected.push({ id: `${genuine.id}.${i}`, from: 'carol', to: 'dan', clientId, body: bytes.toString('base64url'), sentAt: Date.now() })
   }
   // the control: the same sealing, unmodified, is genuine
   const okId = newClientId()
-  await carol.call('POST', '/v1/dms', { to: 'dan', clientId: okId, body: seal(okId, Date.now()) })
+  injected.push({ id: `${genuine.id}.${positions.length}`, from: 'carol', to: 'dan', clientId: okId, body: seal(okId, Date.now()), sentAt: Date.now() })
 
-  // the current format: a stored DM replayed under a new server id, and with flipped bits
   await carol.sendDm('dan', 'session message')
   const current = (await rawDms(dan)).at(-1)!
-  const replayId = newClientId()
-  await carol.call('POST', '/v1/dms', { to: 'dan', clientId: replayId, body: current.body })
+  injected.push({ id: `${current.id}.r`, from: '', to: 'dan', clientId: 'replay', body: current.body, sentAt: current.sentAt })
   for (const pos of [5, 200, 1300]) {
     const bytes = Buffer.from(current.body, 'base64url')
     bytes[Math.min(pos, bytes.length - 1)] ^= 0x10
-    await carol.call('POST', '/v1/dms', { to: 'dan', clientId: newClientId(), body: bytes.toString('base64url') })
+    injected.push({ id: `${current.id}.f${pos}`, from: '', to: 'dan', clientId: `flip-${pos}`, body: bytes.toString('base64url'), sentAt: current.sentAt })
   }
+  const real = dan.call.bind(dan)
+  dan.call = (async (method: string, path: string, ...rest: unknown[]) => {
+    const res = await (real as (...a: unknown[]) => Promise<{ data: { messages: typeof injected } }>)(method, path, ...rest)
+    if (method === 'GET' && path.startsWith('/v1/dms')) {
+      res.data.messages = [...res.data.messages, ...injected].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    }
+    return res
+  }) as typeof dan.call
   const first = (await dan.readDms()).messages
   t.same(first.filter((m) => m.verified).map((m) => m.text), ['genuine', 'pay 100 to carol', 'session message'], 'only the untouched DMs are verified, each once')
   t.match(first.find((m) => m.id !== current.id && m.warning?.includes('replay'))?.warning, /replay/, 'the replay is refused as one')

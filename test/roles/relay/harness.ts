@@ -35,8 +35,8 @@ export function identityFor (name: string, host = '127.0.0.1'): HopIdentity {
 export interface Listener {
   accept: (ch: MemoryChannel) => void
   auth?: ChannelAuthVerifier
-  /** sees each frame sent to this listener before it arrives; false drops it (a hop that ignores it) */
-  intercept?: (frame: Extract<MemoryFrame, { kind: 'frame' }>) => boolean
+  /** sees each frame sent to this listener before it arrives, with the host that opened its channel; false drops it (a hop that ignores it) */
+  intercept?: (frame: Extract<MemoryFrame, { kind: 'frame' }>, openedBy: string) => boolean
   /** carries the frames sent to this listener (default: in order, one turn later); a hold() transport is a hop that stops reading */
   transport?: MemoryTransport
   /** a hop whose channel never finishes opening (a relay's openChannel never settles) */
@@ -181,11 +181,12 @@ export class InProcessNet {
     const l = this.listeners.get(`${target.host}:${target.port}`)
     if (!l) throw new MarshmelloError('MM_ERR_UNREACHABLE', `nothing listens at ${target.host}:${target.port}`)
     const carry = o.transport ?? l.transport ?? inOrder
+    const openedBy = o.from ?? '127.0.0.77'
     const transport: MemoryTransport = (f, deliver) => {
-      if (f.kind === 'frame' && f.from === 'a' && l.intercept && !l.intercept(f)) return
+      if (f.kind === 'frame' && f.from === 'a' && l.intercept && !l.intercept(f, openedBy)) return
       carry(f, deliver)
     }
-    const { a, b } = memoryChannelPair({ aAddress: `${o.from ?? '127.0.0.77'}:${this.port++}`, bAddress: `${target.host}:${target.port}`, auth: l.auth, signer: o.signer, transport })
+    const { a, b } = memoryChannelPair({ aAddress: `${openedBy}:${this.port++}`, bAddress: `${target.host}:${target.port}`, auth: l.auth, signer: o.signer, transport })
     l.accept(b)
     return a
   }

@@ -10,6 +10,8 @@ import { signDescriptor, type Descriptor } from '../../../src/onion/directory/de
 import { loadOrCreateIdentity, type HopIdentity } from '../../../src/roles/common/identity.js'
 import { tmp } from '../../helpers/net.js'
 import { startServerProc, stopProc } from '../../helpers/network.js'
+import { PAD_BUCKETS } from '../../../src/onion/sealed/padding.js'
+import { SEALED_OVERHEAD } from '../../../src/onion/sealed/sealed-envelope.js'
 
 interface Req { method: string, path: string, headers?: Record<string, string>, body?: string | Buffer }
 interface Res { status: number, text: string, json: any }
@@ -84,7 +86,7 @@ t.test('fuzzing a server process: the direct API and the HTTPS face', async (t) 
     { method: 'POST', path: '/v1/auth/login', valid: { username: 'alice', password: 'alice-password' }, auth: false },
     { method: 'PUT', path: '/v1/users/me/keys', valid: { enc: KEY, sign: KEY }, auth: true },
     { method: 'POST', path: '/v1/rooms/lobby/messages', valid: { clientId: 'c1', text: 'hello' }, auth: true },
-    { method: 'POST', path: '/v1/dms', valid: { to: 'bob_2', clientId: 'd1', body: 'Y2lwaGVydGV4dA' }, auth: true },
+    { method: 'POST', path: '/v1/dms/sealed', valid: { to: 'bob_2', envelope: randomBytes(SEALED_OVERHEAD + PAD_BUCKETS[0]).toString('base64url'), deliveryToken: randomBytes(16).toString('base64url') }, auth: false },
     { method: 'GET', path: '/v1/users/bob_2/keys', auth: true },
     { method: 'GET', path: '/v1/rooms/lobby/messages', auth: true },
     { method: 'GET', path: '/v1/dms', auth: true },

@@ -9,6 +9,10 @@ import { startServerProc, stopProc, type ServerInfo } from '../../helpers/networ
 import { waitUntil } from '../../helpers/wait.js'
 import { fetchOperatorJson, readOperatorCredentials } from '../../../src/roles/common/operator.js'
 import { tmp } from '../../helpers/net.js'
+import { randomBytes } from 'node:crypto'
+import { PAD_BUCKETS } from '../../../src/onion/sealed/padding.js'
+import { SEALED_OVERHEAD } from '../../../src/onion/sealed/sealed-envelope.js'
+import { accessVerifier, deliveryTokenFor } from '../../../src/roles/client/e2e/sealed.js'
 import { PG_URL, pgDropSchemas, reachable } from '../../storage/backends.js'
 
 const pgUp = await reachable(PG_URL)
@@ -78,9 +82,13 @@ if (!pgUp) {
     t.ok(Date.now() - waitStarted < 10_000, 'returned well before the wait expired')
 
     // a DM through B is read through A; a token issued by A is revoked on B too
-    t.equal((await call(b, 'POST', '/v1/dms', { token: aliceB, body: { to: 'bob', clientId: 'dm-1', body: 'Y2lwaGVydGV4dA' } })).status, 201)
+    // (sealed: bob's delivery setting through A, the DM through B with no JWT)
+    const accessKey = randomBytes(16)
+    t.equal((await call(a, 'PUT', '/v1/dms/settings', { token: bobA, body: { verifier: accessVerifier(accessKey), allowStrangers: true } })).status, 204)
+    const envelope = randomBytes(SEALED_OVERHEAD + PAD_BUCKETS[0]).toString('base64url')
+    t.equal((await call(b, 'POST', '/v1/dms/sealed', { body: { to: 'bob', envelope, deliveryToken: deliveryTokenFor(accessKey) } })).status, 201)
     const dms = await call(a, 'GET', '/v1/dms', { token: bobA })
-    t.same(dms.json.messages.map((m: { clientId: string }) => m.clientId), ['dm-1'])
+    t.same(dms.json.messages.map((m: { body: string }) => m.body), [envelope])
     t.equal((await call(a, 'POST', '/v1/auth/logout', { token: bobA })).status, 204)
     const revoked = await call(b, 'GET', '/v1/dms', { token: bobA })
     t.equal(revoked.status, 401, 'logout through A is seen by B (shared revocations)')

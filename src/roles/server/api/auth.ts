@@ -232,15 +232,6 @@ export async function authRoutes (opts: AuthServiceOptions): Promise<ServiceRout
       },
       async handler ({ body }) { return ok({ revoked: await users.isTokenRevoked((body as { jti: string }).jti) }) },
     },
-    {
-      method: 'POST',
-      url: '/internal/user-status',
-      schema: {
-        body: { type: 'object', properties: { username: { type: 'string', pattern: USERNAME_INPUT } }, required: ['username'] },
-        response: { 200: { type: 'object', properties: { exists: { type: 'boolean' } }, required: ['exists'] }, ...errorResponses },
-      },
-      async handler ({ body }) { return ok({ exists: (await users.get((body as { username: string }).username.toLowerCase())) !== undefined }) },
-    },
   ]
   return { routes, close: () => purge.cancel(), stats: () => {
     const w = work.stats

@@ -16,7 +16,7 @@ import { systemClock, type Clock } from '../../common/clock.js'
 import { LRUCache } from 'lru-cache'
 
 export { buildServiceApp, createServices, type ServiceAppInit, type ServiceName, type Services } from './service-app.js'
-export { httpUpstream, inProcessUpstream, remoteRevocationCheck, remoteUserExists, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream.js'
+export { httpUpstream, inProcessUpstream, remoteRevocationCheck, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream.js'
 
 export interface GatewayApiInit {
   tokens: TokenService

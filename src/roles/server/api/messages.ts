@@ -13,7 +13,7 @@ import { DEFAULT_DM_RETENTION_MS, sealedRoutes, type SealedInit } from './sealed
 import { requireCaller } from './http.js'
 import { LongPollHub, waitFor } from './long-poll.js'
 import type { Answer, Route } from './router.js'
-import { CLIENT_ID, MESSAGE_ID, ROOM_INPUT, USERNAME_INPUT, errorResponses, isWellFormedText, messageSchema, pageSchema } from './schemas.js'
+import { CLIENT_ID, MESSAGE_ID, ROOM_INPUT, errorResponses, isWellFormedText, messageSchema, pageSchema } from './schemas.js'
 
 export interface MessagesServiceOptions {
   messages: MessageStore
@@ -23,8 +23,6 @@ export interface MessagesServiceOptions {
   longPollMaxMs?: number
   /** concurrent waiting GETs before 503; default 10,000 */
   maxLongPolls?: number
-  /** whether a DM recipient exists; without it any well-formed name is accepted */
-  userExists?: (username: string) => Promise<boolean>
   logger?: Logger
   now?: () => number
   /** DMs are deleted this long after they arrive unless acknowledged earlier; default 30 days */
@@ -37,7 +35,6 @@ export interface MessagesServiceOptions {
 
 /** the one message size limit (src/limits.ts), which both clients check before sending */
 export const MAX_TEXT_CHARS = MESSAGE_MAX_CHARS
-export const MAX_DM_BYTES = 24 * 1024 // the client's DM envelope is at most ~23.2 k base64url chars
 const DEFAULT_LIMIT = 50
 const MAX_LIMIT = 200
 
@@ -246,35 +243,6 @@ export function messagesRoutes (opts: MessagesServiceOptions): ServiceRoutes {
         requireCaller(call)
         const room = params.room.toLowerCase()
         return page({ room, after: query.after }, query as PageQuery, [`r:${room}`], signal)
-      },
-    },
-    {
-      method: 'POST',
-      url: '/v1/dms',
-      schema: {
-        body: {
-          type: 'object',
-          properties: {
-            to: { type: 'string', pattern: USERNAME_INPUT },
-            clientId: { type: 'string', pattern: CLIENT_ID },
-            body: { type: 'string', minLength: 1, maxLength: MAX_DM_BYTES },
-          },
-          required: ['to', 'clientId', 'body'],
-        },
-        response: sendResponses,
-      },
-      async handler ({ body: input, call }) {
-        const from = requireCaller(call)
-        const { to: rawTo, clientId, body } = input as { to: string, clientId: string, body: string }
-        if (!isWellFormedText(body)) throw badText('body')
-        if (Buffer.byteLength(body, 'utf8') > MAX_DM_BYTES) {
-          throw new MarshmelloError('MM_ERR_TOO_LARGE', `expected a DM body of at most ${MAX_DM_BYTES} bytes`)
-        }
-        const to = rawTo.toLowerCase()
-        if (opts.userExists !== undefined && !(await opts.userExists(to))) {
-          throw new MarshmelloError('MM_ERR_USER_UNKNOWN', 'no such user')
-        }
-        return send({ from, to, clientId, body })
       },
     },
     {

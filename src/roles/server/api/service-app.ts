@@ -33,8 +33,6 @@ export interface ServicesInit {
   ttlMs?: number
   longPollMaxMs?: number
   maxLongPolls?: number
-  /** messages alone: how to check a DM recipient (e.g. remoteUserExists); 'all' uses `users` */
-  userExists?: (username: string) => Promise<boolean>
   logger?: Logger
   now?: () => number
   /** auth: the scrypt gate's bounds, and failed-login throttling (PROTOCOL §6.1) */
@@ -81,7 +79,6 @@ export async function createServices (init: ServicesInit): Promise<Services> {
       ttlMs: init.ttlMs,
       longPollMaxMs: init.longPollMaxMs,
       maxLongPolls: init.maxLongPolls,
-      userExists: init.userExists ?? (users && (async (name: string) => (await users.get(name)) !== undefined)),
       logger,
       now: init.now,
       clock: init.clock,

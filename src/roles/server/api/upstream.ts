@@ -147,12 +147,3 @@ export function remoteRevocationCheck (upstream: Upstream): (jti: string) => Pro
     return revoked
   }
 }
-
-/** `userExists` for a messages service running apart from the auth service. */
-export function remoteUserExists (upstream: Upstream): (username: string) => Promise<boolean> {
-  return async (username) => {
-    const { exists } = await postJson(upstream, '/internal/user-status', { username })
-    if (typeof exists !== 'boolean') throw unavailable('the auth service')
-    return exists
-  }
-}

@@ -1,6 +1,9 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { call, rawKey, signUp, stack } from './helpers.js'
+import { randomBytes } from 'node:crypto'
+import { PAD_BUCKETS } from '../../../../src/onion/sealed/padding.js'
+import { SEALED_OVERHEAD } from '../../../../src/onion/sealed/sealed-envelope.js'
 
 // P9: bad input never crashes a process; every malformed request gets a 4xx with a
 // clear JSON error. Each endpoint gets broken JSON, wrong types, missing fields, a
@@ -91,7 +94,7 @@ const endpoints = (): Endpoint[] => [
   { method: 'POST', url: '/v1/auth/login', valid: { username: 'alice', password: 'password123' } },
   { method: 'PUT', url: '/v1/users/me/keys', valid: { enc: rawKey(), sign: rawKey() } },
   { method: 'POST', url: '/v1/rooms/lobby/messages', valid: { clientId: 'fuzz-1', text: 'hello' } },
-  { method: 'POST', url: '/v1/dms', valid: { to: 'bob', clientId: 'fuzz-2', body: 'Y2lwaGVy' } },
+  { method: 'POST', url: '/v1/dms/sealed', valid: { to: 'bob', envelope: randomBytes(SEALED_OVERHEAD + PAD_BUCKETS[0]).toString('base64url'), deliveryToken: randomBytes(16).toString('base64url') } },
   { method: 'POST', url: '/v1/auth/logout', valid: {} },
 ]
 

@@ -19,6 +19,9 @@ import { FakeClock } from '../../../helpers/fake-clock.js'
 import { ed25519KeyPair } from '../../../../src/onion/crypto/primitives.js'
 import { directoryFingerprint } from '../../../../src/onion/directory/consensus.js'
 import type { AnonTokensInit } from '../../../../src/roles/server/api/anon-tokens.js'
+import { accessVerifier, deliveryTokenFor } from '../../../../src/roles/client/e2e/sealed.js'
+import { PAD_BUCKETS } from '../../../../src/onion/sealed/padding.js'
+import { SEALED_OVERHEAD } from '../../../../src/onion/sealed/sealed-envelope.js'
 
 type Teardown = { teardown (fn: () => unknown): void }
 
@@ -56,8 +59,9 @@ export async function stack (t: Teardown, opts: StackOptions = {}): Promise<Stac
   const secret = await loadOrCreateSecret(join(dir, 'token.secret'))
   const tokens = new TokenService({ secret, ttlMs: opts.tokenTtlMs }, { isRevoked: jti => users.isTokenRevoked(jti), now: opts.now })
   const internalToken = randomBytes(24).toString('base64url')
-  const services = await createServices({ service: 'all', users, tokens, messages, ttlMs: opts.ttlMs, maxLongPolls: opts.maxLongPolls })
-  const service = buildServiceApp({ service: 'all', internalToken, users, tokens, messages, ttlMs: opts.ttlMs, maxLongPolls: opts.maxLongPolls })
+  const sealed = { rootPrivate: ed25519KeyPair().privateKey }
+  const services = await createServices({ service: 'all', users, tokens, messages, ttlMs: opts.ttlMs, maxLongPolls: opts.maxLongPolls, sealed })
+  const service = buildServiceApp({ service: 'all', internalToken, users, tokens, messages, ttlMs: opts.ttlMs, maxLongPolls: opts.maxLongPolls, sealed })
   const upstream = inProcessUpstream(services.dispatch)
   const gateway = buildGatewayApi({ tokens, upstream: { auth: upstream, messages: upstream } })
   t.teardown(async () => {
@@ -97,6 +101,20 @@ export async function signUp (app: FastifyInstance, name: string, password = PAS
   const login = await call(app, 'POST', '/v1/auth/login', { body: { username: name, password } })
   if (login.status !== 200) throw new Error(`login ${name}: ${login.status} ${login.raw}`)
   return login.json.token
+}
+
+/**
+ * A sealed DM to `to` (PROTOCOL §12), the only kind the server takes: the recipient (signed
+ * in with `recipientToken`) sets a fresh access verifier, then an envelope of random bytes
+ * padded to a valid length (the server cannot tell it from a real one) is sent with the
+ * matching delivery token and no JWT. `bytes` picks another length (a refused one included).
+ */
+export async function sealedDm (app: FastifyInstance, recipientToken: string, to: string, o: { bytes?: number } = {}): Promise<Answer> {
+  const accessKey = randomBytes(16)
+  const set = await call(app, 'PUT', '/v1/dms/settings', { token: recipientToken, body: { verifier: accessVerifier(accessKey), allowStrangers: true } })
+  if (set.status !== 204) throw new Error(`dm settings for ${to}: ${set.status} ${set.raw}`)
+  const envelope = randomBytes(o.bytes ?? SEALED_OVERHEAD + PAD_BUCKETS[0]).toString('base64url')
+  return await call(app, 'POST', '/v1/dms/sealed', { body: { to, envelope, deliveryToken: deliveryTokenFor(accessKey) } })
 }
 
 /** 32 random bytes as base64, like a raw X25519 or Ed25519 public key */

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { nedbMessageStore } from '../../../../src/storage/messages/nedb.js'
 import { sqliteUserStore } from '../../../../src/storage/users/sqlite.js'
-import { buildGatewayApi, buildServiceApp, httpUpstream, remoteRevocationCheck, remoteUserExists } from '../../../../src/roles/server/api/gateway-api.js'
+import { buildGatewayApi, buildServiceApp, httpUpstream, remoteRevocationCheck } from '../../../../src/roles/server/api/gateway-api.js'
 import { TokenService, loadOrCreateSecret } from '../../../../src/roles/server/api/tokens.js'
 import { serviceAppStats } from '../../../../src/roles/server/api/service-app.js'
 import { waitUntil } from '../../../helpers/wait.js'
@@ -20,10 +20,8 @@ t.test('services need the internal token', async t => {
     ['PUT', '/v1/users/me/keys', { enc: 'x', sign: 'y' }],
     ['POST', '/v1/rooms/lobby/messages', { clientId: 'a', text: 'b' }],
     ['GET', '/v1/rooms/lobby/messages'],
-    ['POST', '/v1/dms', { to: 'zed', clientId: 'a', body: 'b' }],
     ['GET', '/v1/dms'],
     ['POST', '/internal/token-status', { jti: 'x' }],
-    ['POST', '/internal/user-status', { username: 'zed' }],
   ]
   const wrong: Array<Record<string, string>> = [{}, { 'x-marshmello-internal': 'nope' }, { 'x-marshmello-internal': internalToken + 'x' }, { 'x-marshmello-internal': internalToken.slice(1) }]
   for (const [method, url, body] of routes) {
@@ -42,7 +40,7 @@ t.test('services need the internal token', async t => {
   t.equal((await call(service, 'GET', '/v1/dms', { headers: { ...ok, 'x-marshmello-user': 'zed' } })).status, 200)
   const { jti } = await tokens.verify((await tokens.issue('zed')).token)
   t.same((await call(service, 'POST', '/internal/token-status', { headers: ok, body: { jti } })).json, { revoked: false })
-  t.same((await call(service, 'POST', '/internal/user-status', { headers: ok, body: { username: 'ZED' } })).json, { exists: true })
+  t.equal((await call(service, 'POST', '/internal/user-status', { headers: ok, body: { username: 'zed' } })).status, 404, 'no internal "does this user exist" oracle: it served only identified DMs')
   t.equal((await call(service, 'GET', '/nope', { headers: ok })).json.error.code, 'MM_ERR_NOT_FOUND')
 })
 
@@ -59,7 +57,7 @@ t.test('split deployment over real HTTP', async t => {
   const authUrl = await auth.listen({ host: '127.0.0.1', port: 0 })
   const authUp = httpUpstream(authUrl, internalToken)
   // messages: asks auth whether DM recipients exist
-  const msgs = buildServiceApp({ service: 'messages', internalToken, messages, userExists: remoteUserExists(authUp) })
+  const msgs = buildServiceApp({ service: 'messages', internalToken, messages })
   const msgsUrl = await msgs.listen({ host: '127.0.0.1', port: 0 })
   const msgsUp = httpUpstream(msgsUrl, internalToken)
   // gateway: verifies JWTs with the shared secret, asks auth about revocation
@@ -100,9 +98,10 @@ t.test('split deployment over real HTTP', async t => {
   t.ok(Date.now() - start < 2000, 'long-poll woke through two HTTP hops')
   t.equal((await call(gateway, 'POST', '/v1/rooms/lobby/messages', { token: bob, body: { clientId: 'h1', text: 'over http' } })).status, 200)
 
-  t.equal((await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'bob', clientId: 'd', body: 'Y3Q=' } })).status, 201)
-  t.equal((await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'ghost', clientId: 'e', body: 'Y3Q=' } })).status, 404)
-  t.equal(await messages.count(), 2, 'the room message and the DM are stored')
+  t.equal((await call(gateway, 'POST', '/v1/dms', { token: alice, body: { to: 'bob', clientId: 'd', body: 'Y3Q=' } })).status, 404, 'no identified DMs')
+  const sealed = await call(gateway, 'GET', '/v1/dms/token-key')
+  t.same([sealed.status, sealed.json?.error?.code], [503, 'MM_ERR_SEALED_UNAVAILABLE'], 'a messages service apart has no trust root: sealed sender says so')
+  t.equal(await messages.count(), 1, 'the room message is stored')
   t.equal((await call(gateway, 'GET', '/v1/stats', { token: alice })).status, 404, 'no live counters in the API: /v1/stats is gone (issue 14)')
 
   const timeout = await call(gateway, 'GET', '/v1/dms?wait=1&after=zzzzzzzzzzzzzzzzzzzzz', { token: bob })
