@@ -54,7 +54,9 @@ export const ERRORS = {
   MM_ERR_ADDRESS_LIMIT: spec('bad-input', 409, 'a descriptor lists an IP address that already lists the most relays one address may (2, Tor\'s AuthDirMaxServersPerAddr)'),
   MM_ERR_ADDRESS_PRIVATE: spec('bad-input', 403, 'a descriptor lists a loopback, private, link-local, unspecified, multicast or reserved address at a directory that is not serving a private test network'),
   MM_ERR_REACHABILITY: spec('bad-input', 422, 'a descriptor\'s address does not answer with the hop\'s own identity when the directory checks it'),
-  MM_ERR_CONSENSUS: spec('bad-input', 400, 'a consensus is malformed, not signed by the pinned key, or outside its validity'),
+  MM_ERR_CONSENSUS: spec('bad-input', 400, 'a consensus is malformed or outside its validity'),
+  MM_ERR_CONSENSUS_THRESHOLD: spec('bad-input', 400, 'a consensus carries valid signatures by fewer distinct pinned directory authorities than the threshold, whatever it lists'),
+  MM_ERR_VOTE: spec('bad-input', 400, 'a directory authority\'s vote is malformed, too large, or not signed by that authority'),
   MM_ERR_INTERNAL: spec('internal', 500, 'a bug: an invariant failed'),
 
   // ---- circuits and network (roles) ----

@@ -148,7 +148,7 @@ export async function simulate (o: SimInit): Promise<SimResult> {
   const evil = ed25519KeyPair()
   const bootstrap = all.slice(0, 3) // the relays a user configured (a devnet lists all of its own)
 
-  const sign = (relays: Descriptor[], key = dir) => signConsensus({ v: 1, validAfter: clock.now(), validUntil: clock.now() + 3 * stepMs, directoryKey: key.publicKey.toString('base64'), relays, server, flags: allFlags(relays) }, key.privateKey)
+  const sign = (relays: Descriptor[], key = dir) => signConsensus({ v: 2, method: 1, validAfter: clock.now(), validUntil: clock.now() + 3 * stepMs, relays, server, flags: allFlags(relays) }, key)
   /** what a client gets from a source: the verified document, or the error verifying it threw */
   const verified = new Map<object, Consensus | Error>()
   const check = (doc: object): Consensus | Error => {

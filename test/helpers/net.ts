@@ -30,7 +30,7 @@ export function directoryKey (): DirectoryKey {
 
 export function writeConsensus (file: string, key: DirectoryKey, relays: Descriptor[], server: Descriptor | null): void {
   const now = Date.now()
-  const doc = signConsensus({ v: 1, validAfter: now - 1000, validUntil: now + 3600_000, directoryKey: key.publicKey.toString('base64'), relays, server, flags: allFlags(relays) }, key.privateKey)
+  const doc = signConsensus({ v: 2, method: 1, validAfter: now - 1000, validUntil: now + 3600_000, relays, server, flags: allFlags(relays) }, key)
   const t = `${file}.tmp`
   writeFileSync(t, JSON.stringify(doc))
   renameSync(t, file)

@@ -48,7 +48,7 @@ export async function waitForConsensus (w: ConsensusWait): Promise<void> {
   throw new Error(`the consensus did not list all ${want.length} relays in time (${behind})${lastError ? `; last error: ${lastError}` : ''}`)
 }
 
-/** until each of `urls` serves a consensus with this very signature (relays re-read a consensus file every second) */
+/** until each of `urls` serves a consensus with this very (first) signature (relays re-read a consensus file every second) */
 export async function waitServing (w: { urls: string[], signature: string, deadline: number, everyMs?: number }): Promise<void> {
   const pending = new Set(w.urls)
   let lastError = ''
@@ -56,7 +56,7 @@ export async function waitServing (w: { urls: string[], signature: string, deadl
     await Promise.all([...pending].map(async (url) => {
       try {
         const res = await fetchDocument(url)
-        if (res.status === 200 && (JSON.parse(res.text) as { signature?: unknown }).signature === w.signature) pending.delete(url)
+        if (res.status === 200 && (JSON.parse(res.text) as { signatures?: { signature?: unknown }[] }).signatures?.[0]?.signature === w.signature) pending.delete(url)
         else lastError = `${url}: HTTP ${res.status}`
       } catch (err) {
         lastError = `${url}: ${(err as Error).message}`

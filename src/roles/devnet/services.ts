@@ -149,11 +149,11 @@ function startFile (s: SideInit): DirectorySide {
   const d = hop.descriptor
   const publish = async (relays: Descriptor[], server: Descriptor | null, serving: { url: string }[], deadline: number): Promise<void> => {
     const now = Date.now()
-    const doc = signConsensus({ v: 1, validAfter: now - 1000, validUntil: now + FILE_VALIDITY_MS, directoryKey: key.publicKey.toString('base64'), relays, server, flags: allFlags(relays) }, key.privateKey)
+    const doc = signConsensus({ v: 2, method: 1, validAfter: now - 1000, validUntil: now + FILE_VALIDITY_MS, relays, server, flags: allFlags(relays) }, key)
     const tmp = `${file}.${process.pid}.tmp`
     writeFileSync(tmp, JSON.stringify(doc), { mode: 0o644 })
     renameSync(tmp, file)
-    await waitServing({ urls: serving.map((r) => `${r.url}/consensus`), signature: doc.signature, deadline })
+    await waitServing({ urls: serving.map((r) => `${r.url}/consensus`), signature: doc.signatures[0]!.signature, deadline })
   }
   return {
     directoryKey,

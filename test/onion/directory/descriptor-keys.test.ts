@@ -113,11 +113,11 @@ t.test('the huge-exponent descriptor is refused at the directory, by every verif
   const dir = ed25519KeyPair()
   const pin = directoryFingerprint(dir.publicKey)
   const honest = descriptor(fixedIdentity, 9003)
-  const cbody = { v: 1 as const, validAfter: NOW, validUntil: NOW + 3_600_000, directoryKey: dir.publicKey.toString('base64'), relays: [d, honest], server: null, flags: {} }
-  const c = verifyConsensus(JSON.parse(JSON.stringify(signConsensus(cbody, dir.privateKey))), pin, NOW)
+  const cbody = { v: 2 as const, method: 1, validAfter: NOW, validUntil: NOW + 3_600_000, relays: [d, honest], server: null, flags: {} }
+  const c = verifyConsensus(JSON.parse(JSON.stringify(signConsensus(cbody, dir))), pin, NOW)
   t.same(c.relays.map((r) => r.fingerprint), [honest.fingerprint], 'a consensus listing it keeps only the honest relay')
   const asServer = signDescriptor({ ...(({ signature: _s, ...b }) => b)(d), role: 'server' }, huge.privateDer)
-  t.equal(codeOf(() => verifyConsensus(signConsensus({ ...cbody, server: asServer }, dir.privateKey), pin, NOW)), 'MM_ERR_IDENTITY_KEY', 'as the server entry it fails the consensus')
+  t.equal(codeOf(() => verifyConsensus(signConsensus({ ...cbody, server: asServer }, dir), pin, NOW)), 'MM_ERR_IDENTITY_KEY', 'as the server entry it fails the consensus')
 })
 
 t.test('RSA-1024, RSA-4096 and e = 3 are refused; RSA-2048 and RSA-3072 with e = 65537 pass', async (t) => {
@@ -143,7 +143,7 @@ t.test('the same descriptor verified again is a cache hit; the cache is bounded 
   const b = descriptor(k3072, 9002)
   const dir = ed25519KeyPair()
   const pin = directoryFingerprint(dir.publicKey)
-  const doc = JSON.stringify(signConsensus({ v: 1, validAfter: NOW, validUntil: NOW + 3_600_000, directoryKey: dir.publicKey.toString('base64'), relays: [a, b], server: null, flags: {} }, dir.privateKey))
+  const doc = JSON.stringify(signConsensus({ v: 2, method: 1, validAfter: NOW, validUntil: NOW + 3_600_000, relays: [a, b], server: null, flags: {} }, dir))
 
   // a relay re-reads the consensus every 5 s: each read is a fresh JSON parse
   t.equal(verifyConsensus(JSON.parse(doc), pin, NOW, v).relays.length, 2)

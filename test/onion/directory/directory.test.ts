@@ -101,7 +101,7 @@ const relayA = signDescriptor(body(), fixedIdentity.privateDer)
 const relayB = signDescriptor(body({ nickname: 'b', port: 9002, identityKey: other.publicDer.toString('base64'), fingerprint: createHash('sha256').update(other.publicDer).digest('hex') }), other.privateDer)
 const server = signDescriptor(body({ role: 'server', nickname: 'S', port: 8443, identityKey: other.publicDer.toString('base64'), fingerprint: createHash('sha256').update(other.publicDer).digest('hex') }), other.privateDer)
 const cbody = (over: Partial<ConsensusBody> = {}): ConsensusBody => ({
-  v: 1, validAfter: NOW - 1000, validUntil: NOW + 3_600_000, directoryKey: dirKey.publicKey.toString('base64'), relays: [relayA, relayB], server, flags: {}, ...over,
+  v: 2, method: 1, validAfter: NOW - 1000, validUntil: NOW + 3_600_000, relays: [relayA, relayB], server, flags: {}, ...over,
 })
 
 t.test('directory key fingerprint = SHA-256 of the Ed25519 SPKI DER', async t => {
@@ -110,7 +110,7 @@ t.test('directory key fingerprint = SHA-256 of the Ed25519 SPKI DER', async t =>
 })
 
 t.test('consensus: verifies against the pinned key; listedHops', async t => {
-  const c = signConsensus(cbody(), dirKey.privateKey)
+  const c = signConsensus(cbody(), dirKey)
   const ok = verifyConsensus(JSON.parse(JSON.stringify(c)), pinned.toUpperCase(), NOW)
   t.equal(ok.relays.length, 2)
   t.equal(ok.server?.nickname, 'S')
@@ -120,36 +120,39 @@ t.test('consensus: verifies against the pinned key; listedHops', async t => {
 
 t.test('consensus: expired or broken descriptors are dropped, not fatal', async t => {
   const expired = signDescriptor(body({ nickname: 'old', published: NOW - 10_000, expires: NOW - 1 }), fixedIdentity.privateDer)
-  const c = signConsensus(cbody({ relays: [relayA, expired, { ...relayB, port: 1 }, 'junk' as never, server] }), dirKey.privateKey)
+  const c = signConsensus(cbody({ relays: [relayA, expired, { ...relayB, port: 1 }, 'junk' as never, server] }), dirKey)
   const ok = verifyConsensus(c, pinned, NOW)
   t.same(ok.relays.map((r) => r.nickname), ['r1'], 'expired, tampered, junk and a server entry left out')
 })
 
-t.test('consensus: another key, tampering, validity, shape → MM_ERR_CONSENSUS', async t => {
-  const c = signConsensus(cbody(), dirKey.privateKey)
+t.test('consensus: another key, tampering, validity, shape → MM_ERR_CONSENSUS(_THRESHOLD)', async t => {
+  const c = signConsensus(cbody(), dirKey)
   const mallory = ed25519KeyPair()
-  t.equal(codeOf(() => verifyConsensus(signConsensus(cbody({ directoryKey: mallory.publicKey.toString('base64') }), mallory.privateKey), pinned, NOW)), 'MM_ERR_CONSENSUS', 'signed by another directory key')
-  t.equal(codeOf(() => verifyConsensus(signConsensus(cbody(), mallory.privateKey), pinned, NOW)), 'MM_ERR_CONSENSUS', 'claims the pinned key, signed by another')
-  t.equal(codeOf(() => verifyConsensus(c, directoryFingerprint(mallory.publicKey), NOW)), 'MM_ERR_CONSENSUS', 'a different pin')
+  t.equal(codeOf(() => verifyConsensus(signConsensus(cbody(), mallory), pinned, NOW)), 'MM_ERR_CONSENSUS_THRESHOLD', 'signed by another directory key')
+  const claims = { ...signConsensus(cbody(), mallory), signatures: [{ key: dirKey.publicKey.toString('base64'), signature: signConsensus(cbody(), mallory).signatures[0]!.signature }] }
+  t.equal(codeOf(() => verifyConsensus(claims, pinned, NOW)), 'MM_ERR_CONSENSUS_THRESHOLD', 'claims the pinned key, signed by another')
+  t.equal(codeOf(() => verifyConsensus(c, directoryFingerprint(mallory.publicKey), NOW)), 'MM_ERR_CONSENSUS_THRESHOLD', 'a different pin')
   for (const [k, val] of Object.entries({ validAfter: NOW - 1, validUntil: NOW + 1, relays: [relayA], server: null, extra: 1 })) {
-    t.equal(codeOf(() => verifyConsensus({ ...c, [k]: val }, pinned, NOW)), 'MM_ERR_CONSENSUS', `changed ${k}`)
+    t.equal(codeOf(() => verifyConsensus({ ...c, [k]: val }, pinned, NOW)), 'MM_ERR_CONSENSUS_THRESHOLD', `changed ${k}: no signature verifies`)
   }
   for (const k of Object.keys(c)) {
     const { [k]: _, ...rest } = c as unknown as Record<string, unknown>
-    t.equal(codeOf(() => verifyConsensus(rest, pinned, NOW)), 'MM_ERR_CONSENSUS', `without ${k}`)
+    t.match(codeOf(() => verifyConsensus(rest, pinned, NOW)), /^MM_ERR_CONSENSUS(_THRESHOLD)?$/, `without ${k}`)
   }
+  t.equal(codeOf(() => verifyConsensus({ ...c, signatures: Array(17).fill(c.signatures[0]) }, pinned, NOW)), 'MM_ERR_CONSENSUS', 'more signatures than authorities may be')
+  t.equal(codeOf(() => verifyConsensus({ ...c, v: 1, signature: c.signatures[0]!.signature }, pinned, NOW)), 'MM_ERR_CONSENSUS', 'the single-key v1 format is refused')
   t.equal(codeOf(() => verifyConsensus(c, pinned, c.validUntil + 1)), 'MM_ERR_CONSENSUS', 'expired')
   t.equal(codeOf(() => verifyConsensus(c, pinned, c.validAfter - 60_001)), 'MM_ERR_CONSENSUS', 'not valid yet')
   t.equal(codeOf(() => verifyConsensus(c, pinned, c.validAfter - 60_000)), 'NO_THROW', '1 min of clock skew allowed')
   for (const x of [null, 'x', 1, []]) t.equal(codeOf(() => verifyConsensus(x, pinned, NOW)), 'MM_ERR_CONSENSUS', `not an object: ${JSON.stringify(x)}`)
-  const sig = Buffer.from(c.signature, 'base64')
+  const sig = Buffer.from(c.signatures[0]!.signature, 'base64')
   const flips: string[] = []
-  for (let bit = 0; bit < 512; bit += 5) { const s = Buffer.from(sig); s[bit >> 3] ^= 1 << (bit & 7); flips.push(codeOf(() => verifyConsensus({ ...c, signature: s.toString('base64') }, pinned, NOW))) }
-  t.same([...new Set(flips)], ['MM_ERR_CONSENSUS'], 'signature bit flips')
+  for (let bit = 0; bit < 512; bit += 5) { const s = Buffer.from(sig); s[bit >> 3] ^= 1 << (bit & 7); flips.push(codeOf(() => verifyConsensus({ ...c, signatures: [{ ...c.signatures[0]!, signature: s.toString('base64') }] }, pinned, NOW))) }
+  t.same([...new Set(flips)], ['MM_ERR_CONSENSUS_THRESHOLD'], 'signature bit flips')
 })
 
 t.test('consensus: a server entry that does not verify makes the whole consensus fail', async t => {
   const expiredServer = signDescriptor(body({ role: 'server', published: NOW - 10_000, expires: NOW - 1 }), fixedIdentity.privateDer)
-  t.equal(codeOf(() => verifyConsensus(signConsensus(cbody({ server: expiredServer }), dirKey.privateKey), pinned, NOW)), 'MM_ERR_DESCRIPTOR', 'as built: the descriptor code surfaces (§7.2)')
-  t.equal(codeOf(() => verifyConsensus(signConsensus(cbody({ server: relayA }), dirKey.privateKey), pinned, NOW)), 'MM_ERR_CONSENSUS', 'server entry with role relay')
+  t.equal(codeOf(() => verifyConsensus(signConsensus(cbody({ server: expiredServer }), dirKey), pinned, NOW)), 'MM_ERR_DESCRIPTOR', 'as built: the descriptor code surfaces (§7.2)')
+  t.equal(codeOf(() => verifyConsensus(signConsensus(cbody({ server: relayA }), dirKey), pinned, NOW)), 'MM_ERR_CONSENSUS', 'server entry with role relay')
 })

@@ -11,7 +11,7 @@ const H = 3600_000
 const T = 1_800_000_000_000
 const relay = (i: number) => ({ fingerprint: i.toString(16).padStart(64, '0') }) as Descriptor
 function doc (validAfter: number, relays: number[]): Consensus {
-  return { v: 1, validAfter, validUntil: validAfter + H, directoryKey: '', relays: relays.map(relay), server: null, flags: {}, signature: '' }
+  return { v: 2, method: 1, validAfter, validUntil: validAfter + H, relays: relays.map(relay), server: null, flags: {}, signatures: [] }
 }
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i)
 

@@ -21,7 +21,7 @@ const relay = (host: string, o: Partial<Descriptor> = {}): Descriptor => {
   }
 }
 const server = relay('198.51.100.1', { role: 'server' })
-const consensus = (relays: Descriptor[]): Consensus => ({ v: 1, validAfter: 0, validUntil: 1, directoryKey: '', relays, server, signature: '', flags: {} })
+const consensus = (relays: Descriptor[]): Consensus => ({ v: 2, method: 1, validAfter: 0, validUntil: 1, relays, server, signatures: [], flags: {} })
 const fps = (ds: Descriptor[]) => ds.map((d) => d.fingerprint)
 
 /** chi-square statistic of observed counts against equal expected counts over `k` classes */

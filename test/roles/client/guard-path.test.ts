@@ -40,7 +40,7 @@ async function advancing<T> (net: InProcessNet, p: Promise<T>, step: number): Pr
 
 /** signs a consensus of the net's relays valid from `from` for `ms`, and has every relay serve it */
 function publish (net: InProcessNet, from = net.clock.now() - 1000, ms = 3600_000): Consensus {
-  const doc = signConsensus({ v: 1, validAfter: from, validUntil: from + ms, directoryKey: dk.publicKey.toString('base64'), relays: net.relays.map((r) => r.d), server: net.final.d, flags: allFlags(net.relays.map((r) => r.d)) }, dk.privateKey)
+  const doc = signConsensus({ v: 2, method: 1, validAfter: from, validUntil: from + ms, relays: net.relays.map((r) => r.d), server: net.final.d, flags: allFlags(net.relays.map((r) => r.d)) }, dk)
   net.consensus = doc
   net.raw = JSON.stringify(doc)
   return doc

@@ -107,7 +107,7 @@ export class InProcessNet {
   private port = 40000
 
   constructor () {
-    this.consensus = { v: 1, validAfter: 0, validUntil: Number.MAX_SAFE_INTEGER, directoryKey: '', relays: [], server: null, signature: '', flags: {} }
+    this.consensus = { v: 2, method: 1, validAfter: 0, validUntil: Number.MAX_SAFE_INTEGER, relays: [], server: null, signatures: [], flags: {} }
   }
 
   /** a new consensus object listing these hops (relays re-read it on their next lookup) */

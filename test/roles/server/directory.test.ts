@@ -104,28 +104,34 @@ t.test('the consensus is signed with the directory key and has a validity period
   const { doc, text } = dir.consensus()
   const fpr = directoryFingerprint(key.publicKey)
   t.equal(dir.fingerprint, fpr)
-  t.equal(doc.validAfter, clock.now)
-  t.equal(doc.validUntil, clock.now + 600_000)
-  t.equal(doc.directoryKey, key.publicKey.toString('base64'))
+  t.equal(doc.validAfter, clock.now - (clock.now % 10_000), 'validAfter: the start of the voting period')
+  t.equal(doc.validUntil, doc.validAfter + 600_000)
+  t.same(doc.signatures.map((s) => s.key), [key.publicKey.toString('base64')], 'one authority: its own signature')
   const verified = verifyConsensus(JSON.parse(text), fpr, clock.now)
   t.same(verified.relays.map((r) => r.fingerprint), [A.fingerprintHex], 'verifies against the pinned fingerprint')
 
-  t.equal(thrown(() => verifyConsensus(JSON.parse(text), directoryFingerprint(ed25519KeyPair().publicKey), clock.now))?.code, 'MM_ERR_CONSENSUS', 'not under another pinned key')
+  t.equal(thrown(() => verifyConsensus(JSON.parse(text), directoryFingerprint(ed25519KeyPair().publicKey), clock.now))?.code, 'MM_ERR_CONSENSUS_THRESHOLD', 'not under another pinned key')
   const tampered = { ...JSON.parse(text), validUntil: clock.now + 10 * 600_000 }
-  t.equal(thrown(() => verifyConsensus(tampered, fpr, clock.now))?.code, 'MM_ERR_CONSENSUS', 'an extended validity breaks the signature')
+  t.equal(thrown(() => verifyConsensus(tampered, fpr, clock.now))?.code, 'MM_ERR_CONSENSUS_THRESHOLD', 'an extended validity breaks the signature')
   const dropped = { ...JSON.parse(text), relays: [] }
-  t.equal(thrown(() => verifyConsensus(dropped, fpr, clock.now))?.code, 'MM_ERR_CONSENSUS', 'a dropped relay breaks the signature')
-  t.equal(thrown(() => verifyConsensus(JSON.parse(text), fpr, clock.now + 600_001))?.code, 'MM_ERR_CONSENSUS', 'expired after validUntil')
+  t.equal(thrown(() => verifyConsensus(dropped, fpr, clock.now))?.code, 'MM_ERR_CONSENSUS_THRESHOLD', 'a dropped relay breaks the signature')
+  t.equal(thrown(() => verifyConsensus(JSON.parse(text), fpr, doc.validUntil + 1))?.code, 'MM_ERR_CONSENSUS', 'expired after validUntil')
 
-  // re-signed when the set changes, and at least every 10 s while it does not
-  clock.now += 5_000
-  t.equal(dir.consensus().doc.validAfter, START, 'cached within 10 s')
+  // re-signed when the set changes, and at least every voting period (10 s) while it does not
+  const first = dir.consensus().text
+  clock.now += 3_000
+  t.equal(dir.consensus().text, first, 'the same document within the period')
+  clock.now += 1000
+  dir.accept(desc(A, clock.now))
+  t.equal(dir.consensus().text, first, 'a heartbeat waits for the next period')
   dir.accept(desc(B, clock.now))
-  t.equal(dir.consensus().doc.validAfter, clock.now, 're-signed when a relay joins')
+  t.not(dir.consensus().text, first, 're-signed when a relay joins')
+  t.equal(dir.consensus().doc.validAfter, doc.validAfter, 'in the same period')
   clock.now += 10_000
   dir.accept(desc(A, clock.now))
   dir.accept(desc(B, clock.now))
-  t.equal(dir.consensus().doc.validAfter, clock.now, 're-signed after 10 s')
+  t.equal(dir.consensus().doc.validAfter, doc.validAfter + 10_000, 're-signed in the next period')
+  t.equal(dir.consensus().doc.relays.find((r) => r.fingerprint === A.fingerprintHex)?.published, clock.now, 'with the newest heartbeat')
 })
 
 t.test('another relay cannot take a listed address', async (t) => {
