@@ -7,12 +7,16 @@
 // going back in time), the Guards module (sample, primaries, reachability) and choosePath.
 // "old" replays the client before issue 15 (commit 01e9c56: a consensus from a random
 // listed relay, one guard replaced when a consensus omits it), kept here only to score it.
-// Hostile directory sources serve honest documents (`passive`), the one of two periods ago,
-// still valid (`stale`), or one listing only the attacker's relays signed with a key of its
-// own (`forged`). Not simulated: descriptor self-signatures (an RSA-2048 key takes ~0.3 s
-// to make here; the consensus signature is real), several authorities (not built yet).
+// Clients pin three directory authorities with a threshold of two (PROTOCOL §7.8); the
+// honest two sign each period's consensus and the third is the attacker's. Hostile
+// directory sources serve honest documents (`passive`), the one of two periods ago, still
+// valid (`stale`), one listing only the attacker's relays signed with a key of its own
+// (`forged`), or the same signed by the hostile authority alone (`authority`: a pinned key,
+// one signature of the two needed). Not simulated: descriptor self-signatures (an RSA-2048
+// key takes ~0.3 s to make here; the consensus signatures are real), the authorities'
+// vote exchange (test/roles/server/authorities.test.ts covers it).
 import { ed25519KeyPair } from '../../src/onion/crypto/primitives.js'
-import { allFlags, directoryFingerprint, signConsensus, verifyConsensus, type Consensus } from '../../src/onion/directory/consensus.js'
+import { allFlags, authorityPin, directoryFingerprint, signConsensus, verifyConsensus, type Consensus } from '../../src/onion/directory/consensus.js'
 import { DescriptorVerifier, type Descriptor } from '../../src/onion/directory/descriptor.js'
 import { newerConsensus } from '../../src/roles/client/circuit-manager.js'
 import { Guards, type GuardPick, type GuardStore } from '../../src/roles/client/circuits/guards.js'
@@ -36,7 +40,7 @@ export interface SimInit {
   /** the attacker's relays each in a /16 of its own, or all in one /16 (Sybils on one subnet) */
   sybils?: 'spread' | 'subnet'
   /** what a hostile directory source serves */
-  cache?: 'passive' | 'stale' | 'forged'
+  cache?: 'passive' | 'stale' | 'forged' | 'authority'
   code: 'new' | 'old'
   seed?: number
 }
@@ -63,6 +67,8 @@ export interface SimResult {
   /** documents from hostile sources the clients accepted / refused */
   hostileAccepted: number
   hostileRefused: number
+  /** times a client adopted a consensus signed by the hostile authority alone (must be 0) */
+  hostileAuthorityAlone: number
   /** times a client adopted a consensus older than the one it held (taken back in time) */
   wentBack: number
   /** distinct guards a client used, on average */
@@ -143,18 +149,21 @@ export async function simulate (o: SimInit): Promise<SimResult> {
   const all = Array.from({ length: n }, (_, i) => relay(i, i >= n - hostileCount, sybils))
   const hostile = new Set(all.slice(n - hostileCount).map((d) => d.fingerprint))
   const server = { ...relay(999_999, false, 'spread'), role: 'server' as const, nickname: 'server', host: '198.51.100.1' }
-  const dir = ed25519KeyPair()
-  const pinned = directoryFingerprint(dir.publicKey)
+  // three pinned authorities, two must sign: the honest two, and the attacker's
+  const [dir, dir2, hostileAuthority] = [ed25519KeyPair(), ed25519KeyPair(), ed25519KeyPair()]
+  const pinned = authorityPin([dir, dir2, hostileAuthority].map((k) => directoryFingerprint(k.publicKey)))
   const evil = ed25519KeyPair()
+  const alone = new WeakSet<object>()
   const bootstrap = all.slice(0, 3) // the relays a user configured (a devnet lists all of its own)
 
-  const sign = (relays: Descriptor[], key = dir) => signConsensus({ v: 2, method: 1, validAfter: clock.now(), validUntil: clock.now() + 3 * stepMs, relays, server, flags: allFlags(relays) }, key)
+  const sign = (relays: Descriptor[], ...keys: typeof dir[]) => signConsensus({ v: 2, method: 1, validAfter: clock.now(), validUntil: clock.now() + 3 * stepMs, relays, server, flags: allFlags(relays) }, ...(keys.length > 0 ? keys : [dir, dir2]))
   /** what a client gets from a source: the verified document, or the error verifying it threw */
   const verified = new Map<object, Consensus | Error>()
   const check = (doc: object): Consensus | Error => {
     let v = verified.get(doc)
     if (v === undefined) {
       try { v = verifyConsensus(JSON.parse(JSON.stringify(doc)), pinned, clock.now(), simDescriptors) } catch (err) { v = err as Error }
+      if (!(v instanceof Error) && alone.has(doc)) alone.add(v)
       verified.set(doc, v)
     }
     return v
@@ -172,6 +181,7 @@ export async function simulate (o: SimInit): Promise<SimResult> {
   let both = 0
   let hostileAccepted = 0
   let hostileRefused = 0
+  let hostileAuthorityAlone = 0
   let noGuard = 0
   let wentBack = 0
 
@@ -181,7 +191,11 @@ export async function simulate (o: SimInit): Promise<SimResult> {
     const listed = all.filter((d) => hostile.has(d.fingerprint) || random(1_000_000) >= absent * 1_000_000)
     const honestDoc = sign(listed)
     // stale: the document of two periods ago (still valid: documents live three periods)
-    const hostileDoc = cache === 'forged' ? sign(all.filter((d) => hostile.has(d.fingerprint)), evil) : cache === 'stale' && older ? older : honestDoc
+    const own = all.filter((d) => hostile.has(d.fingerprint))
+    const hostileDoc = cache === 'forged'
+      ? sign(own, evil)
+      : cache === 'authority' ? sign(own, hostileAuthority) : cache === 'stale' && older ? older : honestDoc
+    if (cache === 'authority') alone.add(hostileDoc)
     const served = (source: string): object => hostile.has(source) ? hostileDoc : honestDoc
 
     for (let i = 0; i < clients; i++) {
@@ -197,6 +211,7 @@ export async function simulate (o: SimInit): Promise<SimResult> {
         }
         if (!(got instanceof Error)) {
           if (h && got.validAfter < h.validAfter) wentBack++
+          if (alone.has(got)) hostileAuthorityAlone++
           held[i] = got
         }
         if (h === null && o.code === 'new' && held[i]) await nu[i].observe(held[i]!)
@@ -218,6 +233,7 @@ export async function simulate (o: SimInit): Promise<SimResult> {
           }
           if (next) {
             if (next.validAfter < h.validAfter) wentBack++
+            if (alone.has(next)) hostileAuthorityAlone++
             held[i] = next
             await nu[i].observe(next)
             break
@@ -270,6 +286,7 @@ export async function simulate (o: SimInit): Promise<SimResult> {
     circuits,
     hostileAccepted,
     hostileRefused,
+    hostileAuthorityAlone,
     wentBack,
     guardsPerClient: guardsUsed.reduce((s, g) => s + g.size, 0) / clients,
     noGuard,

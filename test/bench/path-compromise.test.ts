@@ -3,7 +3,8 @@
 // over 30 simulated days the share of clients whose guard or directory source is hostile
 // stays within f + 0.01 with the new code, while the old client (a consensus from a random
 // relay every fetch) is linked for almost every client; a hostile cache's forged or stale
-// consensus is never adopted; Sybils in one /16 never hold both ends of a circuit. The
+// consensus is never adopted, nor one signed by the hostile authority (one of the three
+// pinned) alone; Sybils in one /16 never hold both ends of a circuit. The
 // guard draws are seeded, so the figures repeat.
 import t from 'tap'
 import { simulate, table } from '../../bench/lib/path-sim.js'
@@ -37,6 +38,16 @@ t.test('a hostile cache serving a stale or forged consensus: the new client is n
   t.equal(forged.hostileAccepted, 0, `forged: none adopted (${forged.hostileRefused} refused by the signature check)`)
   t.ok(forged.hostileRefused > 0)
   t.comment(`hostile guard or source, ever: stale ${stale.eitherEver}, forged ${forged.eitherEver} (a guard that serves what is refused is left for the next guard)`)
+})
+
+t.test('one hostile authority among three: no client ever accepts a consensus it signed alone', async (t) => {
+  const r = await simulate({ ...base, f: 0.2, clients: 100, days: 10, code: 'new', cache: 'authority' })
+  t.equal(r.hostileAuthorityAlone, 0, 'never adopted (1 signature of the 2 the pin requires)')
+  t.equal(r.hostileAccepted, 0, 'no hostile document accepted at all')
+  t.ok(r.hostileRefused > 0, `hostile guards did serve it (${r.hostileRefused} times, every time refused)`)
+  t.equal(r.wentBack, 0)
+  const old = await simulate({ ...base, f: 0.2, clients: 50, days: 10, code: 'old', cache: 'authority' })
+  t.equal(old.hostileAuthorityAlone, 0, 'the old client\'s random caches too: the threshold holds whoever serves it')
 })
 
 t.test('Sybils in one /16 never hold guard and exit of one circuit', async (t) => {

@@ -7,6 +7,7 @@
 // after a key change only. Sign-up writes the profile only once the server accepted the
 // account, and login never replaces the server's keys with other ones unless told to
 // (issue 17). Nothing here prints; callers decide what to show.
+import { serverAuthority } from '../../onion/directory/consensus.js'
 import { randomBase64url } from '../../onion/crypto/random.js'
 import { MarshmelloError, isErrorCode, isMarshmelloError } from '../../errors.js'
 import { passwordProblem } from '../../limits.js'
@@ -234,7 +235,8 @@ export class ChatClient {
           home: this.home,
           me: name,
           identity: mine,
-          pinnedRoot: this.circuits.directoryKey,
+          // sender certificates chain to the server's own authority key, the first pinned (PROTOCOL §12.2)
+          pinnedRoot: serverAuthority(this.circuits.directoryKey),
           call: async (m, p, b) => (await this.call(m, p, b)).data,
           anonymous: async (m, p, b) => (await this.call(m, p, b, { anonymous: true })).data,
         })

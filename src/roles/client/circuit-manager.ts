@@ -16,7 +16,7 @@ import { ChannelPool, type Dial } from './circuits/channel-pool.js'
 import { CircuitError } from './circuits/circuit-error.js'
 import { Circuit } from './circuits/circuit.js'
 import type { GuardPick, Guards } from './circuits/guards.js'
-import { choosePath, fetchConsensus, type NetworkSettings, type PathChoice } from './network.js'
+import { choosePath, fetchConsensus, networkPin, type NetworkSettings, type PathChoice } from './network.js'
 
 export interface CircuitManagerInit {
   network: NetworkSettings
@@ -83,7 +83,7 @@ export class CircuitManager {
       const pick = held ? await this.init.guards.pick(held) : await this.init.guards.stored()
       if (!pick) {
         if (held) break
-        return await this.adopt(await fetchConsensus(this.init.network.relays, this.init.network.directoryKey, this.init.localAddress, this.clock.now()))
+        return await this.adopt(await fetchConsensus(this.init.network.relays, networkPin(this.init.network), this.init.localAddress, this.clock.now()))
       }
       try {
         return await this.adopt(await this.fetchThroughGuard(pick, held))
@@ -109,7 +109,7 @@ export class CircuitManager {
       } catch {
         throw new MarshmelloError('MM_ERR_CONSENSUS', 'the guard served a consensus that is not JSON')
       }
-      return newerConsensus(held, verifyConsensus(doc, this.init.network.directoryKey, this.clock.now()))
+      return newerConsensus(held, verifyConsensus(doc, networkPin(this.init.network), this.clock.now()))
     } finally {
       c.destroy()
     }
@@ -219,7 +219,7 @@ export class CircuitManager {
     return this.current()
   }
 
-  /** the pinned directory key's fingerprint (hex): also the trust root of sender certificates (PROTOCOL §12.2) */
+  /** the pinned directory authorities' fingerprints (hex, comma-separated; the server's first, also the trust root of sender certificates, PROTOCOL §12.2) */
   get directoryKey (): string { return this.init.network.directoryKey }
 
   /**

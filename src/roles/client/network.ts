@@ -1,5 +1,5 @@
 // How a client finds the network (docs/PROTOCOL.md §7): from a devnet's devnet.json or
-// a bootstrap relay URL plus the pinned directory key; fetches the signed consensus
+// a bootstrap relay URL plus the pinned directory authority keys (and threshold); fetches the signed consensus
 // from a relay (never from the server, P1) and chooses paths: the entry the guard
 // module picked (circuits/guards.ts), then middle and exit relays drawn uniformly
 // (no bandwidth weights: the consensus carries none), no two related (path.ts).
@@ -7,16 +7,22 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { shuffle } from '../../onion/crypto/random.js'
 import { MarshmelloError } from '../../errors.js'
-import { verifyConsensus, type Consensus } from '../../onion/directory/consensus.js'
+import { authorityPin, verifyConsensus, type AuthorityPin, type Consensus } from '../../onion/directory/consensus.js'
 import { fetchDocument } from '../common/signed-fetch.js'
 import { DEVNET_FILE, type DevnetInfo } from '../devnet/devnet-file.js'
 
 export interface NetworkSettings {
   /** bootstrap relays (https URLs); the first that answers is used */
   relays: string[]
+  /** pinned authority key fingerprints, comma-separated (the server's first) */
   directoryKey: string
+  /** how many of them must sign a consensus (default: a majority) */
+  directoryThreshold?: number
   devnetDir?: string
 }
+
+/** the pin a client verifies every consensus with (PROTOCOL §7.8) */
+export const networkPin = (n: Pick<NetworkSettings, 'directoryKey' | 'directoryThreshold'>): AuthorityPin => authorityPin(n.directoryKey, n.directoryThreshold)
 
 /** Reads DIR/devnet.json. Throws MM_ERR_DEVNET with what to do when it is missing. */
 export function readDevnet (dir: string): NetworkSettings {
@@ -28,11 +34,12 @@ export function readDevnet (dir: string): NetworkSettings {
     throw new MarshmelloError('MM_ERR_DEVNET', `no devnet at ${file}: start one with \`marshmello devnet --dir ${dir}\``)
   }
   if (!doc || !Array.isArray(doc.relays) || typeof doc.directoryKey !== 'string') throw new MarshmelloError('MM_ERR_DEVNET', `${file} is not a devnet description`)
-  return { relays: doc.relays.map((r) => r.url), directoryKey: doc.directoryKey, devnetDir: resolve(dir) }
+  const threshold = Number.isSafeInteger(doc.directoryThreshold) ? { directoryThreshold: doc.directoryThreshold } : {}
+  return { relays: doc.relays.map((r) => r.url), directoryKey: doc.directoryKey, ...threshold, devnetDir: resolve(dir) }
 }
 
 /** fetches and verifies (as of `now`) the consensus from the first bootstrap relay that answers */
-export async function fetchConsensus (relays: string[], directoryKey: string, localAddress?: string, now = Date.now()): Promise<Consensus> {
+export async function fetchConsensus (relays: string[], directoryKey: string | AuthorityPin, localAddress?: string, now = Date.now()): Promise<Consensus> {
   const order = shuffle(relays)
   let last: Error | undefined
   for (const url of order) {

@@ -5,6 +5,7 @@
 // echo; never argv).
 import type { Argv } from 'yargs'
 import { createLogger, silentLogger } from '../../log.js'
+import { authorityPin } from '../../onion/directory/consensus.js'
 import { MarshmelloError } from '../../errors.js'
 import type { Clock } from '../common/clock.js'
 import { CircuitManager } from './circuit-manager.js'
@@ -18,7 +19,8 @@ export function networkOptions<T> (y: Argv<T>) {
     .option('home', { type: 'string', describe: 'client home with profiles and settings (default ~/.marshmello)' })
     .option('devnet', { type: 'string', describe: 'use the devnet described in DIR/devnet.json (default DIR: ./.devnet)' })
     .option('relay', { type: 'string', array: true, describe: 'bootstrap relay URL (https://host:port); repeatable' })
-    .option('directory-key', { type: 'string', describe: 'pinned fingerprint (hex) of the directory key' })
+    .option('directory-key', { type: 'string', describe: 'pinned fingerprint (hex) of the directory authority key; comma-separate several (the server\'s first)' })
+    .option('directory-threshold', { type: 'number', describe: 'how many of the pinned authorities must sign a consensus (default: a majority)' })
     .option('local-address', { type: 'string', describe: 'source address for connections to the entry relay' })
     .option('rotate', { type: 'number', default: 600, describe: 'seconds before a new circuit replaces the current one' })
     .option('verbose', { type: 'boolean', default: false, describe: 'log circuit events to stderr' })
@@ -29,6 +31,7 @@ export interface ClientArgs {
   devnet?: string
   relay?: string[]
   'directory-key'?: string
+  'directory-threshold'?: number
   'local-address'?: string
   rotate: number
   verbose: boolean
@@ -38,18 +41,20 @@ export interface ClientArgs {
 export async function resolveNetwork (a: ClientArgs): Promise<NetworkSettings> {
   if (a.devnet !== undefined) {
     const n = readDevnet(a.devnet === '' ? '.devnet' : a.devnet)
-    await updateSettings(a.home, (s) => ({ ...s, devnetDir: n.devnetDir, relay: undefined, directoryKey: undefined }))
+    await updateSettings(a.home, (s) => ({ ...s, devnetDir: n.devnetDir, relay: undefined, directoryKey: undefined, directoryThreshold: undefined }))
     return n
   }
   if (a.relay?.length) {
     const key = a['directory-key']
-    if (!key || !/^[0-9a-fA-F]{64}$/.test(key)) throw new MarshmelloError('MM_ERR_CONFIG', 'with --relay, give --directory-key FPR (the 64-hex fingerprint the server printed)')
-    await updateSettings(a.home, (s) => ({ ...s, relay: a.relay![0], directoryKey: key.toLowerCase(), devnetDir: undefined }))
-    return { relays: a.relay, directoryKey: key.toLowerCase() }
+    if (!key) throw new MarshmelloError('MM_ERR_CONFIG', 'with --relay, give --directory-key FPR[,FPR…] (the 64-hex fingerprint the server printed)')
+    const pin = authorityPin(key, a['directory-threshold']) // MM_ERR_CONFIG for a malformed key or threshold
+    const threshold = a['directory-threshold']
+    await updateSettings(a.home, (s) => ({ ...s, relay: a.relay![0], directoryKey: pin.keys.join(','), directoryThreshold: threshold, devnetDir: undefined }))
+    return { relays: a.relay, directoryKey: pin.keys.join(','), ...(threshold !== undefined ? { directoryThreshold: threshold } : {}) }
   }
   const s = await loadSettings(a.home)
   if (s.devnetDir) return readDevnet(s.devnetDir)
-  if (s.relay && s.directoryKey) return { relays: [s.relay], directoryKey: s.directoryKey }
+  if (s.relay && s.directoryKey) return { relays: [s.relay], directoryKey: s.directoryKey, ...(s.directoryThreshold !== undefined ? { directoryThreshold: s.directoryThreshold } : {}) }
   throw new MarshmelloError('MM_ERR_CONFIG', 'no network configured: pass --devnet DIR, or --relay URL --directory-key FPR (remembered afterwards)')
 }
 

@@ -1,13 +1,14 @@
 // Where a relay gets its signed consensus: a file (`--consensus FILE`, re-read
-// when it changes) or the directory (`--directory URL`, fetched periodically,
-// and this relay's descriptor posted there). Either way the document is verified
-// against the pinned directory key before it is used (P7).
+// when it changes) or the directory authorities (`--directory URL[,URL…]`: this relay's
+// descriptor posted to every one, the consensus fetched periodically from one, the next
+// when it fails). Either way the document is verified against the pinned authority keys
+// and threshold before it is used (P7, PROTOCOL §7.8).
 import { readFileSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { judgeConsensus } from '../../onion/directory/freshness.js'
 import { writeSecretFile } from './identity.js'
 import { fetchDocument } from './signed-fetch.js'
-import { verifyConsensus, type Consensus } from '../../onion/directory/consensus.js'
+import { authorityPin, verifyConsensus, type AuthorityPin, type Consensus } from '../../onion/directory/consensus.js'
 import type { Descriptor } from '../../onion/directory/descriptor.js'
 import type { Logger } from '../../log.js'
 import { MarshmelloError } from '../../errors.js'
@@ -15,8 +16,12 @@ import { systemClock, type Clock, type Timer } from './clock.js'
 
 export interface ConsensusSourceInit {
   file?: string
+  /** the authorities' base URLs, comma-separated (each gets the descriptor; the consensus comes from any) */
   directory?: string
+  /** pinned authority key fingerprints, comma-separated */
   directoryKey: string
+  /** how many of them must sign (default: a majority) */
+  directoryThreshold?: number
   log: Logger
   /** this hop's descriptor, posted to the directory on every refresh (directory mode) */
   descriptor?: () => Descriptor
@@ -47,9 +52,15 @@ export class ConsensusSource {
   /** the newest validAfter ever accepted from the directory (PROTOCOL §7.7) */
   private newestValidAfter = 0
   private readonly clock: Clock
+  private readonly pin: AuthorityPin
+  private readonly directories: string[]
+  /** the authority the consensus is fetched from first (the next one after a failure) */
+  private from = 0
 
   constructor (private readonly init: ConsensusSourceInit) {
     this.clock = init.clock ?? systemClock
+    this.pin = authorityPin(init.directoryKey, init.directoryThreshold)
+    this.directories = (init.directory ?? '').split(',').map((u) => u.trim().replace(/\/$/, '')).filter(Boolean).slice(0, 16)
     if (init.stateFile) {
       try {
         const v = (JSON.parse(readFileSync(init.stateFile, 'utf8')) as { newestValidAfter?: unknown }).newestValidAfter
@@ -106,20 +117,38 @@ export class ConsensusSource {
       this.accept(await readFile(this.init.file, 'utf8'))
       return
     }
-    const base = this.init.directory!.replace(/\/$/, '')
     if (this.init.descriptor && (!this.listed() || this.clock.now() - this.postedAt >= (this.init.refreshMs ?? 5000))) {
       this.postedAt = this.clock.now()
-      const res = await fetchDocument(`${base}/v1/directory/descriptors`, { method: 'POST', json: this.init.descriptor() })
-      if (res.status >= 300) this.init.log.warn('directory refused our descriptor', { status: res.status, reason: res.text.slice(0, 200) })
+      // the same signed descriptor to every authority: each votes on what it finds (PROTOCOL §7.8)
+      const d = this.init.descriptor()
+      await Promise.all(this.directories.map(async (base) => {
+        try {
+          const res = await fetchDocument(`${base}/v1/directory/descriptors`, { method: 'POST', json: d })
+          if (res.status >= 300) this.init.log.warn('directory refused our descriptor', { directory: base, status: res.status, reason: res.text.slice(0, 200) })
+        } catch (err) {
+          this.init.log.warn('directory not reachable', { directory: base, reason: (err as Error).message })
+        }
+      }))
     }
-    const res = await fetchDocument(`${base}/v1/directory/consensus`)
-    if (res.status !== 200) throw new Error(`directory answered ${res.status}`)
-    this.accept(res.text)
+    let last: Error = new Error('no directory given')
+    for (let i = 0; i < this.directories.length; i++) {
+      const base = this.directories[(this.from + i) % this.directories.length]!
+      try {
+        const res = await fetchDocument(`${base}/v1/directory/consensus`)
+        if (res.status !== 200) throw new Error(`directory ${base} answered ${res.status}`)
+        this.accept(res.text)
+        return
+      } catch (err) {
+        last = err as Error
+        this.from = (this.from + 1) % this.directories.length
+      }
+    }
+    throw last
   }
 
   private accept (text: string): void {
     if (text.length > 4 * 1024 * 1024) throw new MarshmelloError('MM_ERR_CONSENSUS', 'consensus larger than 4 MiB')
-    const doc = verifyConsensus(JSON.parse(text), this.init.directoryKey, this.clock.now())
+    const doc = verifyConsensus(JSON.parse(text), this.pin, this.clock.now())
     if (this.init.directory) {
       // a consensus file is the operator's own; the directory's answers are judged (PROTOCOL §7.7)
       const verdict = judgeConsensus(this.current, doc, this.newestValidAfter, this.clock.now())

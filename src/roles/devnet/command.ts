@@ -22,7 +22,8 @@ function readyLines (info: DevnetInfo, startMs: number, c: Connect): string[] {
   return [
     `${pad('server')} ${info.server.url}  identity ${info.server.fingerprint.slice(0, 16)}…  pid ${info.server.pid}  data ${info.server.dataDir}`,
     ...info.relays.map((r) => `${pad(r.nickname)} ${r.url}  identity ${r.fingerprint.slice(0, 16)}…  pid ${r.pid}  data ${r.dataDir}`),
-    `directory key ${info.directoryKey}`,
+    ...(info.authorities.length > 1 ? info.authorities.slice(1).map((x, j) => `${pad(`auth${j + 2}`)} ${x.url}  directory authority ${x.fingerprint.slice(0, 16)}…  pid ${x.pid ?? '?'}  data ${x.dataDir ?? '?'}`) : []),
+    `directory key ${info.directoryKey}${info.authorities.length > 1 ? `  (${info.authorities.length} authorities, ${info.directoryThreshold} must sign)` : ''}`,
     `devnet ready in ${((Date.now() - startMs) / 1000).toFixed(1)} s: ${info.relays.length} relays listed in the consensus; endpoints in ${info.dir}/devnet.json`,
     `connect from ${c.cwd} with: ${p} chat --devnet ${d}`,
     `  scripting:  ${p} register --devnet ${d} --user alice`,
@@ -72,7 +73,8 @@ export const devnetCommand: CommandModule<any, any> = {
     .command(restartCommand)
     .option('relays', { type: 'number', default: 5, describe: 'number of relays' })
     .option('dir', { type: 'string', default: './.devnet', describe: 'where data dirs and devnet.json live (kept between runs)' })
-    .option('port-base', { type: 'number', default: 7100, describe: 'server port; relay i listens on port-base + i' })
+    .option('port-base', { type: 'number', default: 7100, describe: 'server port; relay i listens on port-base + i, extra directory authorities above the relays' })
+    .option('authorities', { type: 'number', default: 3, describe: 'directory authorities signing the consensus: the server\'s and this many less one `server --service directory` processes (1: the server alone)' })
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'loopback address every role listens on' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON object per event (ready, stats, child-exit, relay-restart, stopped) instead of text' })
     .option('stats-interval', { type: 'number', default: 10, describe: 'seconds between live count lines (0: none)' })
@@ -126,6 +128,7 @@ export const devnetCommand: CommandModule<any, any> = {
         dir: a.dir,
         portBase: a['port-base'],
         host: a.host,
+        authorities: a.authorities,
         trace: a.demo,
         keepRelays: true,
         restartRelayAfterMs: restartAfter > 0 ? restartAfter * 1000 : undefined,

@@ -31,7 +31,12 @@ export interface DevnetInfo {
   version: 1
   dir: string
   host: string
+  /** the directory authorities' key fingerprints, comma-separated, the server's first (what clients and relays pin) */
   directoryKey: string
+  /** how many of them must sign a consensus (a majority) */
+  directoryThreshold: number
+  /** every directory authority: where it serves votes and the consensus, and its key fingerprint (the server's first) */
+  authorities: { url: string, fingerprint: string, pid?: number, dataDir?: string }[]
   mode: DevnetMode
   /** where the consensus is served: the server, or the directory service in split mode (absent in file mode) */
   directoryUrl?: string

@@ -38,6 +38,12 @@ export interface DevnetInit {
   mode?: DevnetMode
   /** file mode: the final hop the consensus lists (the caller runs it) */
   finalHop?: FinalHopInit
+  /**
+   * all mode: how many directory authorities sign the consensus: the server's and this many
+   * less one `server --service directory` processes (default 1; `marshmello devnet`: 3).
+   * With a port base they listen on portBase + relays + 1 …
+   */
+  authorities?: number
   /** split mode: more flags for one service (serverArgs go to the gateway) */
   serviceArgs?: Partial<Record<SplitService, string[]>>
   /** relay i (1-based) listens on relayHosts[i - 1] instead of host (tests: distinct loopback addresses) */
@@ -89,7 +95,7 @@ export interface Devnet {
   /** what devnet.json holds (a restarted relay's new pid included) */
   info: DevnetInfo
   /** the children: the final hop's process (the server or the gateway; none in file mode), every service by role, relay 1 … N (a restarted relay's new process in its place) */
-  processes: { server?: RoleProcess, services: Partial<Record<'server' | SplitService, RoleProcess>>, relays: RoleProcess[] }
+  processes: { server?: RoleProcess, services: Partial<Record<string, RoleProcess>>, relays: RoleProcess[] }
   /** file mode: signs a consensus listing `relays` and `server` (default: the final hop) and resolves once every running relay serves it */
   publish?: (relays: Descriptor[], server?: Descriptor | null) => Promise<void>
   /** file mode: each relay's signed descriptor, as its /descriptor served it at start-up */
@@ -118,7 +124,8 @@ function checkNotRunning (file: string): void {
 export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promise<Devnet> {
   const n = init.relays
   if (!Number.isInteger(n) || n < 1 || n > 50) throw new Error('--relays must be an integer from 1 to 50')
-  if (!Number.isInteger(init.portBase) || init.portBase < 0 || init.portBase + n > 65535) throw new Error(`--port-base must leave room for ${n + 1} ports below 65536`)
+  const extra = init.mode === undefined || init.mode === 'all' ? Math.max(0, (init.authorities ?? 1) - 1) : 0
+  if (!Number.isInteger(init.portBase) || init.portBase < 0 || init.portBase + n + extra > 65535) throw new Error(`--port-base must leave room for ${n + extra + 1} ports below 65536`)
   const dir = resolve(init.dir)
   mkdirSync(dir, { recursive: true })
   const file = join(dir, DEVNET_FILE)
@@ -180,7 +187,7 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
   try {
     /* the directory side first: relays need its key and where the consensus is */
     const mode = init.mode ?? 'all'
-    const side = await startDirectorySide({ mode, dir, host: init.host, portBase: init.portBase, serverArgs: init.serverArgs ?? [], serviceArgs: init.serviceArgs, finalHop: init.finalHop, deadline, launch: (role, args) => launch(role, args) })
+    const side = await startDirectorySide({ mode, dir, host: init.host, portBase: init.portBase, serverArgs: init.serverArgs ?? [], serviceArgs: init.serviceArgs, finalHop: init.finalHop, relays: n, authorities: init.authorities, deadline, launch: (role, args) => launch(role, args) })
     const { directoryKey } = side
     const launchRelay = (s: RelaySlot) => launch(s.nickname, relayArgs(s, side.relayArgs), s)
 
@@ -209,6 +216,8 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
       dir,
       host: init.host,
       directoryKey,
+      directoryThreshold: side.directoryThreshold,
+      authorities: side.authorities,
       mode,
       ...(side.directoryUrl ? { directoryUrl: side.directoryUrl } : {}),
       ...(side.consensusFile ? { consensusFile: side.consensusFile } : {}),

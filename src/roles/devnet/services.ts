@@ -8,6 +8,7 @@
 // bench's onion-only case). Each mode says which flags a relay needs to find the
 // consensus; index.ts starts the relays the same way in every mode.
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { ed25519KeyPair } from '../../onion/crypto/primitives.js'
 import { randomHex } from '../../onion/crypto/random.js'
@@ -37,12 +38,19 @@ export interface SideInit {
   serviceArgs?: Partial<Record<SplitService, string[]>>
   finalHop?: FinalHopInit
   deadline: number
+  /** how many relays the devnet runs (extra authorities listen above their ports when portBase is set) */
+  relays?: number
+  /** `all` mode: directory authorities, the server's and this many less one `server --service directory` processes (default 1) */
+  authorities?: number
   /** starts one role as a watched child (index.ts: its death is reported or stops the devnet) */
   launch: (role: string, args: string[]) => RoleProcess
 }
 
 export interface DirectorySide {
+  /** the authorities' key fingerprints, comma-separated, the server's first */
   directoryKey: string
+  directoryThreshold: number
+  authorities: { url: string, fingerprint: string, pid?: number, dataDir?: string }[]
   /** where the consensus is served (absent in `file` mode) */
   directoryUrl?: string
   consensusFile?: string
@@ -51,7 +59,7 @@ export interface DirectorySide {
   services?: DevnetServices
   /** the final hop's process (the server or the gateway; none in `file` mode) */
   serverProc?: RoleProcess
-  procs: Partial<Record<'server' | SplitService, RoleProcess>>
+  procs: Partial<Record<string, RoleProcess>>
   /** the flags every relay gets to find and check the consensus */
   relayArgs: string[]
   /** `file` mode: signs and writes a consensus of `relays` and `server`, then waits until each of `serving` serves that very document */
@@ -75,20 +83,76 @@ async function service (s: SideInit, name: 'all' | SplitService, dataDir: string
 const info = (p: { proc: RoleProcess, url: string }, fingerprint: string, dataDir: string, host: string): RoleInfo =>
   ({ url: p.url, host, port: portOf(p.url), pid: p.proc.pid, fingerprint, dataDir })
 
+/** a port free on `host` now (the system's pick, released at once: authorities must know each other's URLs before they start) */
+function freePort (host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as AddressInfo
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** the server's flags that set how a directory authority votes: its peers must vote alike (flag times, staleness, probes) */
+function votingFlags (args: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (['--stable-after', '--guard-after', '--relay-stale', '--max-relays-per-ip'].includes(a) && i + 1 < args.length) out.push(a, args[++i]!)
+    else if (/^--(stable-after|guard-after|relay-stale|max-relays-per-ip)=/.test(a) || a === '--no-verify-relays' || a === '--verify-relays=false') out.push(a)
+  }
+  return out
+}
+
 async function startAll (s: SideInit): Promise<DirectorySide> {
   const dataDir = join(s.dir, 'server')
-  const server = await service(s, 'all', dataDir, s.portBase, s.serverArgs)
-  const [directoryKey, finalHop] = await Promise.all([
-    server.proc.waitForLine(DIRKEY_LINE, s.deadline).then((m) => m[1]),
-    server.proc.waitForLine(FINAL_HOP_LINE, s.deadline).then((m) => m[1]),
-  ])
+  const k = s.authorities ?? 1
+  if (!Number.isInteger(k) || k < 1 || k > 9) throw new Error('--authorities must be an integer from 1 to 9')
+  if (k === 1) {
+    const server = await service(s, 'all', dataDir, s.portBase, s.serverArgs)
+    const [directoryKey, finalHop] = await Promise.all([
+      server.proc.waitForLine(DIRKEY_LINE, s.deadline).then((m) => m[1]),
+      server.proc.waitForLine(FINAL_HOP_LINE, s.deadline).then((m) => m[1]),
+    ])
+    return {
+      directoryKey,
+      directoryThreshold: 1,
+      authorities: [{ url: server.url, fingerprint: directoryKey, pid: server.proc.pid, dataDir }],
+      directoryUrl: server.url,
+      server: info(server, finalHop, dataDir, s.host),
+      serverProc: server.proc,
+      procs: { server: server.proc },
+      relayArgs: ['--directory', server.url, '--directory-key', directoryKey],
+    }
+  }
+  // several authorities (PROTOCOL §7.8): the server's and k - 1 directory services, each
+  // configured with the others' URLs and key fingerprints, so their keys (and the final
+  // hop's identity, which the others list from the server's vote) are made here first,
+  // with the server's own functions, in the data dirs the processes then load them from
+  const dirs = [dataDir, ...Array.from({ length: k - 1 }, (_, j) => join(s.dir, `authority${j + 2}`))]
+  const keys = dirs.map((d) => directoryFingerprint(loadOrCreateDirectoryKey(d).publicKey))
+  const finalHop = loadOrCreateIdentity(dataDir, s.host).fingerprintHex
+  const ports = s.portBase === 0 ? await Promise.all(dirs.map(() => freePort(s.host))) : dirs.map((_, j) => (j === 0 ? s.portBase : s.portBase + (s.relays ?? 0) + j))
+  const urls = ports.map((p) => `https://${s.host}:${p}`)
+  const peersOf = (j: number) => dirs.flatMap((_, x) => (x === j ? [] : ['--authority-peer', `${keys[x]}@${urls[x]}`]))
+  const voting = votingFlags(s.serverArgs)
+  const started = await Promise.all(dirs.map((d, j) => j === 0
+    ? service(s, 'all', d, ports[0]!, [...peersOf(0), ...s.serverArgs])
+    : service(s, 'directory', d, ports[j]!, ['--gateway-fingerprint', finalHop, ...peersOf(j), ...voting, ...(s.serviceArgs?.directory ?? [])])))
+  const said = (await started[0]!.proc.waitForLine(FINAL_HOP_LINE, s.deadline))[1]
+  if (said !== finalHop) throw new Error(`the server runs with identity ${said}, not the one made in ${dataDir}`)
+  const server = started[0]!
   return {
-    directoryKey,
+    directoryKey: keys.join(','),
+    directoryThreshold: Math.floor(k / 2) + 1,
+    authorities: started.map((p, j) => ({ url: p.url, fingerprint: keys[j]!, pid: p.proc.pid, dataDir: dirs[j] })),
     directoryUrl: server.url,
     server: info(server, finalHop, dataDir, s.host),
     serverProc: server.proc,
-    procs: { server: server.proc },
-    relayArgs: ['--directory', server.url, '--directory-key', directoryKey],
+    procs: { server: server.proc, ...Object.fromEntries(started.slice(1).map((p, j) => [`authority${j + 2}`, p.proc])) },
+    relayArgs: ['--directory', started.map((p) => p.url).join(','), '--directory-key', keys.join(',')],
   }
 }
 
@@ -121,6 +185,8 @@ async function startSplit (s: SideInit): Promise<DirectorySide> {
   if (said !== gatewayFpr) throw new Error(`the gateway runs with identity ${said}, not the one made in ${dirs.gateway}`)
   return {
     directoryKey,
+    directoryThreshold: 1,
+    authorities: [{ url: directory.url, fingerprint: directoryKey, pid: directory.proc.pid, dataDir: dirs.directory }],
     directoryUrl: directory.url,
     server: info(gateway, gatewayFpr, dirs.gateway, s.host),
     services: {
@@ -157,6 +223,8 @@ function startFile (s: SideInit): DirectorySide {
   }
   return {
     directoryKey,
+    directoryThreshold: 1,
+    authorities: [],
     consensusFile: file,
     server: { url: `https://${d.host}:${d.port}`, host: d.host, port: d.port, pid: hop.pid ?? process.pid, fingerprint: d.fingerprint, dataDir: hop.dataDir ?? '' },
     procs: {},

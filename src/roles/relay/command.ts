@@ -7,6 +7,7 @@ import { openSessionStore } from '../../storage/index.js'
 import { startRelay, sessionKeyFor } from './index.js'
 import { onShutdown } from '../common/process.js'
 import { canonicalIp } from '../../onion/directory/address.js'
+import { authorityPin } from '../../onion/directory/consensus.js'
 
 const familyList = (v: unknown): string[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]).flatMap((x) => String(x).split(',')).map((x) => x.trim().toLowerCase()).filter(Boolean)
 
@@ -18,8 +19,9 @@ export const relayCommand: CommandModule<any, any> = {
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'IP address to listen on and to publish in the descriptor (a literal: names are never resolved on a path)' })
     .option('data-dir', { type: 'string', describe: 'where the identity key and TLS certificate live (default ~/.marshmello/relay-<port>)' })
     .option('nickname', { type: 'string', describe: 'a public name for this relay ([A-Za-z0-9_-], ≤ 32)' })
-    .option('directory', { type: 'string', describe: 'URL of the directory to register with and fetch the consensus from' })
-    .option('directory-key', { type: 'string', describe: 'pinned fingerprint (hex) of the directory key that signs the consensus' })
+    .option('directory', { type: 'string', describe: 'URL of the directory authority to register with and fetch the consensus from; comma-separate several (the descriptor goes to each)' })
+    .option('directory-key', { type: 'string', describe: 'pinned fingerprint (hex) of the directory authority key that signs the consensus; comma-separate several (the server\'s first)' })
+    .option('directory-threshold', { type: 'number', describe: 'how many of the pinned authorities must sign a consensus (default: a majority)' })
     .option('family', { type: 'string', array: true, describe: 'fingerprint (hex) of another relay you run (repeat or comma-separate); a family only counts where each relay names the other' })
     .option('consensus', { type: 'string', describe: 'read the signed consensus from this file instead of a directory (re-read when it changes)' })
     .option('max-circuits', { type: 'number', default: 100_000, describe: 'most circuits at once; a CREATE beyond is refused BUSY (none evicted)' })
@@ -43,7 +45,8 @@ export const relayCommand: CommandModule<any, any> = {
     .check((a) => {
       if (!a['directory-key']) throw new Error('--directory-key FPR is required: the fingerprint of the directory key the consensus must be signed with')
       if (!a.directory && !a.consensus) throw new Error('give --directory URL (register with a server) or --consensus FILE')
-      if (!/^[0-9a-fA-F]{64}$/.test(a['directory-key'])) throw new Error('--directory-key must be 64 hex characters')
+      if (!String(a['directory-key']).split(',').every((k) => /^\s*[0-9a-fA-F]{64}\s*$/.test(k))) throw new Error('--directory-key must be 64 hex characters (comma-separate the keys of several authorities)')
+      authorityPin(a['directory-key'], a['directory-threshold']) // distinct keys, a threshold from 1 to their number
       if (!(a.port >= 0 && a.port < 65536)) throw new Error('--port must be 0..65535')
       if (canonicalIp(a.host) === null) throw new Error(`--host must be an IP address (e.g. 127.0.0.1 or 2001:db8::1), not ${JSON.stringify(a.host)}: descriptors list addresses, never names`)
       for (const f of familyList(a.family)) if (!/^[0-9a-f]{64}$/.test(f)) throw new Error(`--family takes 64-hex relay fingerprints, not ${JSON.stringify(f)}`)
@@ -63,7 +66,8 @@ export const relayCommand: CommandModule<any, any> = {
       nickname: a.nickname ?? `relay${a.port}`,
       consensusFile: a.consensus,
       directory: a.directory,
-      directoryKey: a['directory-key'].toLowerCase(),
+      directoryKey: authorityPin(a['directory-key']).keys.join(','),
+      directoryThreshold: a['directory-threshold'],
       createRate: a['create-rate'],
       createBurst: a['create-burst'],
       relayCreateRate: a['relay-create-rate'],

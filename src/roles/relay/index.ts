@@ -27,8 +27,12 @@ export interface RelayInit {
   dataDir: string
   nickname: string
   consensusFile?: string
+  /** the directory authorities' URLs, comma-separated */
   directory?: string
+  /** pinned authority key fingerprints, comma-separated */
   directoryKey: string
+  /** how many pinned authorities must sign a consensus (default: a majority) */
+  directoryThreshold?: number
   createRate: number
   createBurst: number
   /** the §5.5 bounds (RelayCoreInit has their defaults) */
@@ -95,6 +99,7 @@ export async function startRelay (init: RelayInit, components: RelayComponents):
     file: init.consensusFile,
     directory: init.directory,
     directoryKey: init.directoryKey,
+    directoryThreshold: init.directoryThreshold,
     log,
     descriptor: init.directory ? descriptor : undefined,
     stateFile: join(init.dataDir, 'consensus-state.json'),

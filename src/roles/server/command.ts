@@ -9,6 +9,17 @@ import { startServer, type ServiceMode } from './index.js'
 import { onShutdown } from '../common/process.js'
 import { ensureDir } from '../common/identity.js'
 import { canonicalIp } from '../../onion/directory/address.js'
+import type { AuthorityPeer } from './directory.js'
+
+/** `--authority-peer FP@URL` (repeated or comma-separated) → peers; throws for a malformed one */
+function peerList (v: unknown): AuthorityPeer[] {
+  const items = (Array.isArray(v) ? v : v === undefined ? [] : [v]).flatMap((x) => String(x).split(',')).map((x) => x.trim()).filter(Boolean)
+  return items.map((x) => {
+    const m = /^([0-9a-fA-F]{64})@(https:\/\/\S+)$/.exec(x)
+    if (!m) throw new Error(`--authority-peer takes FINGERPRINT@https://host:port (64 hex, then the authority's URL), not ${JSON.stringify(x)}`)
+    return { fingerprint: m[1]!.toLowerCase(), url: m[2]!.replace(/\/$/, '') }
+  })
+}
 
 export const serverCommand: CommandModule<any, any> = {
   command: 'server',
@@ -30,8 +41,10 @@ export const serverCommand: CommandModule<any, any> = {
     .option('messages-url', { type: 'string', describe: 'split mode: URL of the messages service (for the gateway)' })
     .option('internal-token-file', { type: 'string', describe: 'split mode: file holding the token the gateway and the services share (or MARSHMELLO_INTERNAL_TOKEN)' })
     .option('token-secret-file', { type: 'string', describe: 'split mode: file holding the JWT secret shared by auth and the gateway' })
-    .option('directory', { type: 'string', describe: 'gateway in split mode: URL of the directory to publish to' })
-    .option('directory-key', { type: 'string', describe: 'gateway in split mode: pinned directory key fingerprint' })
+    .option('directory', { type: 'string', describe: 'gateway in split mode: URL of the directory authority to publish to; comma-separate several' })
+    .option('directory-key', { type: 'string', describe: 'gateway in split mode: pinned directory authority key fingerprint; comma-separate several' })
+    .option('directory-threshold', { type: 'number', describe: 'gateway in split mode: how many pinned authorities must sign (default: a majority)' })
+    .option('authority-peer', { type: 'string', array: true, describe: 'directory (all or directory): another directory authority, as FINGERPRINT@https://host:port (repeat or comma-separate); the consensus then needs a majority of the authorities\' signatures' })
     .option('gateway-fingerprint', { type: 'string', describe: 'directory in split mode: identity fingerprint of the gateway it lists as the final hop' })
     .option('relay-stale', { type: 'number', default: 30, describe: 'seconds without a heartbeat before a relay leaves the consensus' })
     .option('private-network', { type: 'boolean', default: false, describe: 'the directory serves a private test network: list loopback, private and link-local addresses, and any number of relays per address (devnets and tests; never on the Internet)' })
@@ -43,6 +56,7 @@ export const serverCommand: CommandModule<any, any> = {
     .option('trace-peers', { type: 'string', describe: 'append the address of every peer that opens a cell channel to this file (tests)' })
     .option('log-json', { type: 'boolean', default: false, describe: 'log JSON lines' })
     .check((a) => {
+      peerList(a['authority-peer'])
       if ((a.service === 'all' || a.service === 'gateway') && canonicalIp(a.host) === null) {
         throw new Error(`--host must be an IP address for --service ${a.service} (its descriptor lists an address, never a name), not ${JSON.stringify(a.host)}`)
       }
@@ -76,6 +90,8 @@ export const serverCommand: CommandModule<any, any> = {
       messagesUrl: a['messages-url'],
       directory: a.directory,
       directoryKey: a['directory-key'],
+      directoryThreshold: a['directory-threshold'],
+      authorityPeers: peerList(a['authority-peer']),
       gatewayFingerprint: a['gateway-fingerprint'],
       relayStaleMs: a['relay-stale'] * 1000,
       privateNetwork: a['private-network'],

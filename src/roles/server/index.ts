@@ -19,7 +19,7 @@ import { installErrorHandler } from '../common/http-errors.js'
 import { registerFinalHop, type FinalHopEndpoint } from '../common/final-hop-endpoint.js'
 import { ConsensusSource } from '../common/consensus-source.js'
 import { loadOrCreateOperatorToken, operatorOnly, operatorTokenPath } from '../common/operator.js'
-import { Directory, directoryRoutes } from './directory.js'
+import { Directory, directoryRoutes, type AuthorityPeer } from './directory.js'
 import {
   TokenService, buildServiceApp, createGateway, createServices, httpUpstream, inProcessUpstream, loadOrCreateSecret, serveGateway,
   remoteRevocationCheck, type Gateway, type Upstream,
@@ -51,6 +51,10 @@ export interface ServerInit {
   /** gateway in split mode: where to post its descriptor */
   directory?: string
   directoryKey?: string
+  /** gateway in split mode: how many pinned authorities must sign (default: a majority) */
+  directoryThreshold?: number
+  /** directory (all or directory mode): the other directory authorities (PROTOCOL §7.8) */
+  authorityPeers?: AuthorityPeer[]
   /** directory in split mode: the gateway's identity fingerprint */
   gatewayFingerprint?: string
   relayStaleMs?: number
@@ -189,8 +193,9 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
       maxPerAddress: init.maxRelaysPerIp,
       stableAfterMs: init.stableAfterMs,
       guardAfterMs: init.guardAfterMs,
+      peers: init.authorityPeers,
     })
-    await app.register(directoryRoutes, { directory, probe: init.verifyRelays === false ? null : undefined })
+    await app.register(directoryRoutes, { directory, probe: init.verifyRelays === false ? null : undefined, log })
   }
 
   let endpoint: FinalHopEndpoint | undefined
@@ -255,7 +260,7 @@ async function start (init: ServerInit, c: ServerComponents, closers: (() => Pro
   port = (app.server.address() as { port: number }).port
 
   if (mode === 'gateway') {
-    const src = new ConsensusSource({ directory: need(init.directory, '--service gateway needs --directory URL to publish its descriptor'), directoryKey: need(init.directoryKey, '--service gateway needs --directory-key'), log, descriptor })
+    const src = new ConsensusSource({ directory: need(init.directory, '--service gateway needs --directory URL to publish its descriptor'), directoryKey: need(init.directoryKey, '--service gateway needs --directory-key'), directoryThreshold: init.directoryThreshold, log, descriptor })
     await src.start()
     closers.push(() => src.stop())
   }

@@ -7,7 +7,7 @@ import { run, tmp } from '../../helpers/net.js'
 t.test('devnet --demo shows what each hop saw', async (t) => {
   const dir = tmp('mm-demo-')
   const base = 24000 + (process.pid % 5000) * 2
-  const p = run(['devnet', '--relays', '3', '--dir', dir, '--port-base', String(base), '--json', '--demo', '--stats-interval', '0'])
+  const p = run(['devnet', '--authorities', '1', '--relays', '3', '--dir', dir, '--port-base', String(base), '--json', '--demo', '--stats-interval', '0'])
   t.teardown(() => p.kill())
   await p.waitFor(/"demo: done/, 90_000)
   const lines = p.stdout().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.event === 'demo').map((e) => e.line as string)

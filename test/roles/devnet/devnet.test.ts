@@ -1,5 +1,7 @@
-// `marshmello devnet` end to end: 5 relays come up and are listed in the signed
-// consensus, devnet.json matches the ready event, SIGTERM stops every child (exit 0),
+// `marshmello devnet` end to end: 5 relays come up and are listed in the consensus
+// signed by the three directory authorities it runs by default (the server's and two
+// `server --service directory` processes: three signatures, PROTOCOL §7.8), a consensus
+// signed by one of them alone is refused, devnet.json matches the ready event, SIGTERM stops every child (exit 0),
 // a second run on the same dir keeps every identity, SIGKILL of the devnet leaves
 // no orphans; a relay that dies (kill -9) is reported while the network keeps
 // serving, `devnet restart` (or --restart-after) brings it back listed, the server's
@@ -16,9 +18,9 @@ import { events, freePortBase, isGone, parentOf, pidsOf, readyEvent, survivors }
 
 const READY = /"event":"ready"/
 
-t.test('devnet: 5 relays, devnet.json, clean stop, same identities on restart, no orphans', async (t) => {
+t.test('devnet: 5 relays, three authorities, devnet.json, clean stop, same identities on restart, no orphans', async (t) => {
   const dir = tmp('mm-devnet-')
-  const base = await freePortBase(6)
+  const base = await freePortBase(8)
   const args = ['devnet', '--relays', '5', '--dir', dir, '--port-base', String(base), '--json', '--stats-interval', '1']
 
   const first = run(args)
@@ -34,7 +36,10 @@ t.test('devnet: 5 relays, devnet.json, clean stop, same identities on restart, n
   t.equal(info.version, 1)
   t.equal(info.dir, dir)
   t.equal(info.host, '127.0.0.1')
-  t.match(info.directoryKey, /^[0-9a-f]{64}$/)
+  t.match(info.directoryKey, /^[0-9a-f]{64}(,[0-9a-f]{64}){2}$/, 'three authority keys pinned')
+  t.equal(info.directoryThreshold, 2, 'a majority must sign')
+  t.same(info.authorities.map((a) => a.url), [base, base + 6, base + 7].map((p) => `https://127.0.0.1:${p}`), 'the server\'s authority, then two above the relays')
+  t.same(info.authorities.map((a) => a.fingerprint).join(','), info.directoryKey)
   t.match(info.server, { url: `https://127.0.0.1:${base}`, host: '127.0.0.1', port: base, fingerprint: /^[0-9a-f]{64}$/, dataDir: join(dir, 'server') })
   t.equal(info.relays.length, 5)
   info.relays.forEach((r, i) => t.match(r, {
@@ -46,9 +51,19 @@ t.test('devnet: 5 relays, devnet.json, clean stop, same identities on restart, n
   const consensus = verifyConsensus(JSON.parse(res.text), info.directoryKey, Date.now())
   t.same(consensus.relays.map((r) => r.fingerprint).sort(), info.relays.map((r) => r.fingerprint).sort(), 'the signed consensus lists exactly the 5 relays')
   t.equal(consensus.server?.fingerprint, info.server.fingerprint, 'and the server as final hop')
+  // every authority serves the same body; within a couple of seconds it carries all three signatures
+  let signed = 0
+  for (let i = 0; i < 50 && signed < 3; i++) {
+    const docs = await Promise.all(info.authorities.map(async (a) => JSON.parse((await fetchDocument(`${a.url}/v1/directory/consensus`)).text)))
+    signed = Math.min(...docs.map((d) => d.signatures.length))
+    if (signed < 3) await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  t.equal(signed, 3, 'the consensus carries three authority signatures')
+  const one = JSON.parse(res.text)
+  t.throws(() => verifyConsensus({ ...one, signatures: one.signatures.slice(0, 1) }, info.directoryKey, Date.now()), { code: 'MM_ERR_CONSENSUS_THRESHOLD' }, 'one signature of three is refused')
 
   const pids = pidsOf(info)
-  t.equal(new Set(pids).size, 6)
+  t.equal(new Set(pids).size, 8)
   for (const pid of pids) {
     t.notOk(isGone(pid), `child ${pid} is alive`)
     t.equal(parentOf(pid), first.child.pid, `child ${pid} is the devnet's own child`)
@@ -63,7 +78,7 @@ t.test('devnet: 5 relays, devnet.json, clean stop, same identities on restart, n
   t.same(await survivors(pids, 10_000), [], 'every child is gone')
   const evs = events(first.stdout())
   t.equal(evs.at(-1)?.event, 'stopped')
-  t.equal(evs.filter((e) => e.event === 'child-exit' && e.expected === true).length, 6, 'six expected child exits')
+  t.equal(evs.filter((e) => e.event === 'child-exit' && e.expected === true).length, 8, 'eight expected child exits')
   t.notOk(existsSync(file), 'devnet.json is removed on a clean stop')
 
   /* second run, same dir: same identities; then SIGKILL the devnet itself */
@@ -82,7 +97,7 @@ t.test('devnet: 5 relays, devnet.json, clean stop, same identities on restart, n
 t.test('devnet: a relay that dies is reported, sends still flow, `devnet restart` brings it back, the server dying ends it (exit 1)', async (t) => {
   const dir = tmp('mm-devnet-')
   const base = await freePortBase(5, 20000 + ((process.pid + 7919) % 20000))
-  const p = run(['devnet', '--relays', '4', '--dir', dir, '--port-base', String(base), '--json', '--stats-interval', '0'])
+  const p = run(['devnet', '--authorities', '1', '--relays', '4', '--dir', dir, '--port-base', String(base), '--json', '--stats-interval', '0'])
   t.teardown(() => p.kill('SIGKILL'))
   await p.waitFor(READY, 60_000)
   const info = readyEvent(p.stdout())
@@ -149,7 +164,7 @@ t.test('devnet: a relay that dies is reported, sends still flow, `devnet restart
 t.test('devnet --restart-after: a relay that dies is restarted after the delay, and it says so', async (t) => {
   const dir = tmp('mm-devnet-')
   const base = await freePortBase(3, 20000 + ((process.pid + 104729) % 20000))
-  const p = run(['devnet', '--relays', '2', '--dir', dir, '--port-base', String(base), '--json', '--stats-interval', '0', '--restart-after', '1'])
+  const p = run(['devnet', '--authorities', '1', '--relays', '2', '--dir', dir, '--port-base', String(base), '--json', '--stats-interval', '0', '--restart-after', '1'])
   t.teardown(() => p.kill('SIGKILL'))
   await p.waitFor(READY, 60_000)
   const info = readyEvent(p.stdout())
@@ -172,7 +187,7 @@ t.test('devnet: a start that fails (server port taken) says why and leaves no ch
   const blocker = createServer()
   await new Promise<void>((resolve) => blocker.listen(base, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())))
-  const p = run(['devnet', '--relays', '2', '--dir', dir, '--port-base', String(base)])
+  const p = run(['devnet', '--authorities', '1', '--relays', '2', '--dir', dir, '--port-base', String(base)])
   t.teardown(() => p.kill('SIGKILL'))
   t.equal(await p.exited, 1)
   t.match(p.stderr(), /devnet did not start: server exited during start-up/)

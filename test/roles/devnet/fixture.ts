@@ -39,8 +39,10 @@ export function readyEvent (stdout: string): DevnetInfo & { event: 'ready' } {
   return e as DevnetInfo & { event: 'ready' }
 }
 
+/** the server, the other directory authorities (their own processes) and the relays */
 export function pidsOf (info: DevnetInfo): number[] {
-  return [info.server.pid, ...info.relays.map((r) => r.pid)]
+  const authorities = (info.authorities ?? []).flatMap((a) => (a.pid !== undefined && a.pid !== info.server.pid ? [a.pid] : []))
+  return [info.server.pid, ...authorities, ...info.relays.map((r) => r.pid)]
 }
 
 /** true when pid no longer runs: ESRCH, or a zombie (it exited; only its status is left) */

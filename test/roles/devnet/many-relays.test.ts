@@ -24,7 +24,7 @@ t.test(`devnet --relays ${RELAYS}: no descriptor post refused, all listed; the p
   const cwd = tmp('mm-many-cwd-')
   const dir = join(cwd, 'net')
   const base = await freePortBase(RELAYS + 1, 20000 + ((process.pid + 65537) % 20000))
-  const p = run(['devnet', '--relays', String(RELAYS), '--dir', dir, '--port-base', String(base), '--stats-interval', '0'], { cwd })
+  const p = run(['devnet', '--authorities', '1', '--relays', String(RELAYS), '--dir', dir, '--port-base', String(base), '--stats-interval', '0'], { cwd })
   t.teardown(() => p.kill('SIGKILL'))
   await p.waitFor(/^devnet ready in/m, 240_000)
   const info = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')) as DevnetInfo

@@ -13,7 +13,10 @@ export const SETTINGS_FILE = 'settings.json'
 
 export interface Settings {
   relay?: string
+  /** pinned authority key fingerprints, comma-separated */
   directoryKey?: string
+  /** how many of them must sign (absent: a majority) */
+  directoryThreshold?: number
   devnetDir?: string
   guard?: GuardState
 }
@@ -71,6 +74,10 @@ function validateSettings (raw: unknown): Settings {
     if (v === undefined) continue
     if (typeof v !== 'string' || v.length === 0 || v.length > MAX_STRING) throw new Error(`${k} must be a non-empty string`)
     out[k] = v
+  }
+  if (raw.directoryThreshold !== undefined) {
+    if (!Number.isSafeInteger(raw.directoryThreshold) || (raw.directoryThreshold as number) < 1 || (raw.directoryThreshold as number) > 16) throw new Error('directoryThreshold must be an integer from 1 to 16')
+    out.directoryThreshold = raw.directoryThreshold as number
   }
   if (raw.guard !== undefined) out.guard = parseGuardState(raw.guard)
   return out

@@ -49,7 +49,7 @@ const emptyBody = { type: 'object', additionalProperties: false, properties: {} 
 const networkBody = {
   oneOf: [
     { type: 'object', additionalProperties: false, properties: { devnet: { type: 'string', minLength: 1, maxLength: 4096 } }, required: ['devnet'] },
-    { type: 'object', additionalProperties: false, properties: { relay: { type: 'string', minLength: 1, maxLength: 2048 }, directoryKey: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } }, required: ['relay', 'directoryKey'] },
+    { type: 'object', additionalProperties: false, properties: { relay: { type: 'string', minLength: 1, maxLength: 2048 }, directoryKey: { type: 'string', pattern: '^[0-9a-fA-F]{64}(,[0-9a-fA-F]{64}){0,15}$' } }, required: ['relay', 'directoryKey'] },
   ],
 }
 

@@ -10,7 +10,7 @@ import { MarshmelloError } from '../../../errors.js'
 import { toRoomName } from '../../../names.js'
 import { systemClock, type Clock } from '../../common/clock.js'
 import type { ChatClient, ChatMessage } from '../chat-client.js'
-import { fetchConsensus, readDevnet, type NetworkSettings } from '../network.js'
+import { fetchConsensus, networkPin, readDevnet, type NetworkSettings } from '../network.js'
 import { profileDir } from '../profile/files.js'
 import { profileExists } from '../profile/identity.js'
 import type { ClientArgs } from '../setup.js'
@@ -411,7 +411,7 @@ export class WebSession {
       if (url.protocol !== 'https:' || !url.hostname || url.pathname !== '/' || url.search || url.hash) {
         throw new MarshmelloError('MM_ERR_CONFIG', 'the bootstrap relay must be an https://host:port URL')
       }
-      if (!/^[0-9a-f]{64}$/i.test(change.directoryKey)) throw new MarshmelloError('MM_ERR_CONFIG', 'the directory key must be 64 hex characters (the fingerprint the server printed)')
+      if (!/^[0-9a-f]{64}(,[0-9a-f]{64}){0,15}$/i.test(change.directoryKey)) throw new MarshmelloError('MM_ERR_CONFIG', 'the directory key must be 64 hex characters (the fingerprint the server printed), comma-separated for several authorities')
       settings = { relays: [url.origin], directoryKey: change.directoryKey.toLowerCase() }
       next = { ...this.args, devnet: undefined, relay: [url.origin], 'directory-key': change.directoryKey.toLowerCase() }
     }
@@ -464,5 +464,5 @@ export class WebSession {
 }
 
 async function probe (n: NetworkSettings): Promise<void> {
-  await fetchConsensus(n.relays, n.directoryKey)
+  await fetchConsensus(n.relays, networkPin(n))
 }

@@ -8,7 +8,8 @@ import type { Shell } from './shell.js'
 import type { UiState } from './state.js'
 import type { NetworkChange } from '../wire.js'
 
-const HEX64 = /^[0-9a-fA-F]{64}$/
+/** one directory authority key, or several comma-separated (the server's first) */
+const HEX64 = /^[0-9a-fA-F]{64}(,[0-9a-fA-F]{64}){0,15}$/
 const RELAY_URL = /^https:\/\/[^/]+\/?$/
 
 export interface NetworkDeps {
@@ -33,9 +34,9 @@ export class NetworkView {
     byId('net-form', HTMLFormElement).addEventListener('submit', (ev) => {
       ev.preventDefault()
       const relay = this.relay.value.trim()
-      const directoryKey = this.key.value.trim()
+      const directoryKey = this.key.value.replace(/\s+/g, '')
       if (!RELAY_URL.test(relay)) return this.fail('The relay URL must look like https://host:port.')
-      if (!HEX64.test(directoryKey)) return this.fail('The directory key must be exactly 64 hex characters.')
+      if (!HEX64.test(directoryKey)) return this.fail('The directory key must be exactly 64 hex characters (comma-separate several authorities\' keys).')
       void this.change({ relay, directoryKey })
     })
     byId('devnet-form', HTMLFormElement).addEventListener('submit', (ev) => {
