@@ -38,7 +38,7 @@ if (!existsSync(DIST)) {
     t.equal(serverHelp.status, 0)
     t.match(serverHelp.stdout, /--service/)
 
-    const base = await freePortBase(4, 20000 + ((process.pid + 3571) % 20000))
+    const base = await freePortBase(6, 20000 + ((process.pid + 3571) % 20000))
     const net = join(dir, 'net')
     const devnet = spawn(bin, ['devnet', '--relays', '3', '--dir', net, '--port-base', String(base), '--json'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] })
     t.teardown(() => { if (devnet.exitCode === null) devnet.kill('SIGKILL') })

@@ -131,18 +131,21 @@ export class ConsensusSource {
       }))
     }
     let last: Error = new Error('no directory given')
+    const first = this.from
     for (let i = 0; i < this.directories.length; i++) {
-      const base = this.directories[(this.from + i) % this.directories.length]!
+      const at = (first + i) % this.directories.length
+      const base = this.directories[at]!
       try {
         const res = await fetchDocument(`${base}/v1/directory/consensus`)
         if (res.status !== 200) throw new Error(`directory ${base} answered ${res.status}`)
         this.accept(res.text)
+        this.from = at // asked first next time
         return
       } catch (err) {
         last = err as Error
-        this.from = (this.from + 1) % this.directories.length
       }
     }
+    this.from = (first + 1) % Math.max(1, this.directories.length)
     throw last
   }
 

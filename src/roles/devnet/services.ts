@@ -72,10 +72,9 @@ const FINAL_HOP_LINE = /^final hop identity ([0-9a-f]{64})$/
 
 const portOf = (url: string): number => Number(new URL(url).port)
 
-/** one `marshmello server --service X` process; resolves once it prints where it listens */
-async function service (s: SideInit, name: 'all' | SplitService, dataDir: string, port: number, args: string[]): Promise<{ proc: RoleProcess, url: string }> {
-  const role = name === 'all' ? 'server' : name
-  const proc = s.launch(role, ['server', ...(name === 'all' ? [] : ['--service', name]), '--port', String(port), '--host', s.host, '--data-dir', dataDir, ...(name === 'all' || name === 'directory' ? ['--private-network'] : []), ...args])
+/** one `marshmello server --service X` process (as `role`, default the service's name); resolves once it prints where it listens */
+async function service (s: SideInit, name: 'all' | SplitService, dataDir: string, port: number, args: string[], role?: string): Promise<{ proc: RoleProcess, url: string }> {
+  const proc = s.launch(role ?? (name === 'all' ? 'server' : name), ['server', ...(name === 'all' ? [] : ['--service', name]), '--port', String(port), '--host', s.host, '--data-dir', dataDir, ...(name === 'all' || name === 'directory' ? ['--private-network'] : []), ...args])
   const url = (await proc.waitForLine(LISTEN_LINE(name), s.deadline))[1]
   return { proc, url }
 }
@@ -140,7 +139,7 @@ async function startAll (s: SideInit): Promise<DirectorySide> {
   const voting = votingFlags(s.serverArgs)
   const started = await Promise.all(dirs.map((d, j) => j === 0
     ? service(s, 'all', d, ports[0]!, [...peersOf(0), ...s.serverArgs])
-    : service(s, 'directory', d, ports[j]!, ['--gateway-fingerprint', finalHop, ...peersOf(j), ...voting, ...(s.serviceArgs?.directory ?? [])])))
+    : service(s, 'directory', d, ports[j]!, ['--gateway-fingerprint', finalHop, ...peersOf(j), ...voting, ...(s.serviceArgs?.directory ?? [])], `auth${j + 1}`)))
   const said = (await started[0]!.proc.waitForLine(FINAL_HOP_LINE, s.deadline))[1]
   if (said !== finalHop) throw new Error(`the server runs with identity ${said}, not the one made in ${dataDir}`)
   const server = started[0]!
@@ -151,7 +150,7 @@ async function startAll (s: SideInit): Promise<DirectorySide> {
     directoryUrl: server.url,
     server: info(server, finalHop, dataDir, s.host),
     serverProc: server.proc,
-    procs: { server: server.proc, ...Object.fromEntries(started.slice(1).map((p, j) => [`authority${j + 2}`, p.proc])) },
+    procs: { server: server.proc, ...Object.fromEntries(started.slice(1).map((p, j) => [`auth${j + 2}`, p.proc])) },
     relayArgs: ['--directory', started.map((p) => p.url).join(','), '--directory-key', keys.join(',')],
   }
 }

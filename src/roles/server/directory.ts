@@ -421,8 +421,10 @@ export const POSTS_PER_ADDRESS = { perSecond: 2, burst: 20 }
  */
 export const POSTS_PER_HOP = { perSecond: 0.25, burst: 3 }
 
-/** how often an authority fetches each peer's state (and its vote when that changed): at most 4 times a second */
+/** how often an authority fetches each peer's state (and its vote when that changed); never more than 4 times a second */
 export const PEER_FETCH_MS = 1000
+/** the same in a private test network (loopback devnets): the authorities agree within a second of a relay's post */
+export const PEER_FETCH_PRIVATE_MS = 250
 
 /**
  * One round with every peer (in parallel, at most one round in flight): GET its state;
@@ -467,7 +469,7 @@ export async function directoryRoutes (app: FastifyInstance, opts: { directory: 
       if (running) return // one round in flight
       running = true
       syncPeers(dir, warn).finally(() => { running = false })
-    }, Math.max(250, opts.peerFetchMs ?? PEER_FETCH_MS))
+    }, Math.max(250, opts.peerFetchMs ?? (dir.privateNetwork ? PEER_FETCH_PRIVATE_MS : PEER_FETCH_MS)))
     timer.unref()
     app.addHook('onClose', async () => { clearInterval(timer); said = new Map() })
   }
@@ -500,7 +502,17 @@ export async function directoryRoutes (app: FastifyInstance, opts: { directory: 
     acceptedHops.set(d.fingerprint, true)
     return reply.code(202).send({ accepted: d.fingerprint })
   })
-  app.get('/v1/directory/consensus', async (_req, reply) => reply.type('application/json').send(dir.consensus().text))
+  app.get('/v1/directory/consensus', async (_req, reply) => {
+    let text: string
+    try {
+      text = dir.consensus().text
+    } catch (err) {
+      // not a failure of this process: the authorities have not agreed yet (answered, not logged as an error)
+      if ((err as MarshmelloError).code === 'MM_ERR_NO_CONSENSUS') return reply.code(503).send({ error: { code: 'MM_ERR_NO_CONSENSUS', message: (err as Error).message } })
+      throw err
+    }
+    return reply.type('application/json').send(text)
+  })
   app.get('/v1/directory/key', async () => ({ fingerprint: dir.fingerprint, authorities: dir.authorities, threshold: dir.threshold }))
   // between authorities (PROTOCOL §7.8): this one's signed vote, and the digest of the body it signs with the signatures collected
   app.get('/v1/directory/vote', async (_req, reply) => reply.type('application/json').send(dir.vote().text))

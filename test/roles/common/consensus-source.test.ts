@@ -142,3 +142,42 @@ t.test('a relay never goes back to an older consensus, across a restart; a colla
   c.stop()
   d.stop()
 })
+
+t.test('several authorities: the descriptor goes to each, the consensus needs both signatures, one down is routed around', async (t) => {
+  const hop = loadOrCreateIdentity(tmp('mm-csrc-multi-'), '127.0.0.1')
+  const tlsId = loadOrCreateIdentity(tmp('mm-csrc-multi-dir-'), '127.0.0.1')
+  const keys = [ed25519KeyPair(), ed25519KeyPair()]
+  const fps = keys.map((k) => new Directory({ key: k }).fingerprint)
+  const ports = [await freePort(), await freePort()]
+  const urls = ports.map((p) => `https://127.0.0.1:${p}`)
+  const posts = [0, 0]
+  const apps = await Promise.all(keys.map(async (key, j) => {
+    const directory = new Directory({ key, privateNetwork: true, peers: [{ url: urls[1 - j]!, fingerprint: fps[1 - j]! }] })
+    const app = Fastify({ logger: false, https: { key: tlsId.tlsKeyPem, cert: tlsId.tlsCertPem } })
+    installErrorHandler(app)
+    app.addHook('onRequest', async (req) => { if (req.method === 'POST') posts[j]!++ })
+    await app.register(directoryRoutes, { directory, probe: null, peerFetchMs: 250 })
+    await app.listen({ host: '127.0.0.1', port: ports[j]! })
+    return app
+  }))
+  t.teardown(async () => { for (const a of apps) await a.close().catch(() => {}) })
+  const src = new ConsensusSource({
+    directory: urls.join(','),
+    directoryKey: fps.join(','), // two pinned: a majority is both
+    log: silentLogger,
+    descriptor: () => hopDescriptor(hop, { role: 'relay', nickname: 'multi', host: '127.0.0.1', port: 9, lifetimeMs: 3600_000 }),
+  })
+  t.teardown(() => src.stop())
+  let listed = false
+  for (let i = 0; i < 40 && !listed; i++) {
+    await src.refresh().catch(() => {})
+    listed = src.current?.relays.some((r) => r.fingerprint === hop.fingerprintHex) ?? false
+    if (!listed) await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+  t.ok(listed, 'listed once both authorities signed the body computed from both votes')
+  t.ok(posts[0]! >= 1 && posts[1]! >= 1, `the descriptor was posted to each authority (${posts.join(' and ')} posts)`)
+  t.equal(src.current!.signatures.length, 2, 'the consensus held carries both signatures')
+  await apps[0]!.close()
+  await src.refresh()
+  t.equal(src.current?.signatures.length, 2, 'the first authority down: the consensus comes from the second')
+})

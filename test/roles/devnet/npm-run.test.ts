@@ -33,7 +33,7 @@ const jsonEvents = (stdout: string): DevnetEvent[] => stdout.split('\n').filter(
 for (const [signal, seed, relays] of [['SIGTERM', 31337, 3], ['SIGINT', 27449, 1]] as const) {
   t.test(`npm run devnet: ${signal} to npm stops the devnet and every child`, async (t) => {
     const dir = tmp('mm-npm-devnet-')
-    const base = await freePortBase(4, 20000 + ((process.pid + seed) % 20000))
+    const base = await freePortBase(6, 20000 + ((process.pid + seed) % 20000))
     // exec: the pid is npm's own, as a supervisor that started npm holds it
     const npm = spawn('sh', ['-c', `${AS_TYPED}exec npm run devnet -- --dir ${dir} --port-base ${base} --relays ${relays} --json --stats-interval 0`],
       { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
