@@ -54,13 +54,13 @@ function recording (): { log: Logger, lines: { msg: string, fields?: Record<stri
 }
 
 /** a client whose profile already holds a sample (a second run): its first consensus comes through its guard */
-async function client (t: Test, net: InProcessNet, o: { store?: GuardStore, log?: Logger, guards?: Partial<ConstructorParameters<typeof Guards>[0]> } = {}) {
+async function client (t: Test, net: InProcessNet, o: { store?: GuardStore, log?: Logger, guards?: Partial<ConstructorParameters<typeof Guards>[0]>, pin?: string } = {}) {
   const store = o.store ?? memoryGuardStore()
-  await new Guards({ store, clock: net.clock, ...o.guards }).observe(verifyConsensus(JSON.parse(net.raw!), dk.fingerprint, net.clock.now()))
+  await new Guards({ store, clock: net.clock, ...o.guards }).observe(verifyConsensus(JSON.parse(net.raw!), o.pin ?? dk.fingerprint, net.clock.now()))
   const guards = new Guards({ store, clock: net.clock, ...o.guards })
   const dialed: string[] = []
   const cm = new CircuitManager({
-    network: { relays: ['https://192.0.2.1:1'], directoryKey: dk.fingerprint }, // never reached: a bootstrap relay only for a first run
+    network: { relays: ['https://192.0.2.1:1'], directoryKey: o.pin ?? dk.fingerprint }, // never reached: a bootstrap relay only for a first run
     guards,
     clock: net.clock,
     log: o.log ?? silentLogger,
@@ -92,6 +92,27 @@ t.test('every connection reaches the guard: the consensus through it on a one-ho
   t.same(cm.directoryFetches, [guard, guard], 'the refresh came through the guard too')
   t.same([...new Set(dialed)], [guard], 'still no other relay ever saw a connection from the client')
   t.equal(dialed.length, 1, 'one channel, shared by the directory fetches and the circuits')
+})
+
+t.test('three pinned authorities: a consensus the hostile one signed alone, from the guard, is refused and the next guard asked', async (t) => {
+  const net = network(t)
+  const [dk2, hostile] = [directoryKey(), directoryKey()]
+  const pin = [dk, dk2, hostile].map((k) => k.fingerprint).join(',')
+  const body = (from: number, relays = net.relays.map((r) => r.d)) => ({ v: 2 as const, method: 1, validAfter: from, validUntil: from + 3600_000, relays, server: net.final.d, flags: allFlags(relays) })
+  const honest = signConsensus(body(net.clock.now() - 1000), dk, dk2)
+  net.consensus = honest
+  net.raw = JSON.stringify(honest)
+  const { cm, dialed, primaries } = await client(t, net, { pin })
+  await cm.refreshConsensus()
+  t.same(cm.directoryFetches, [primaries[0]], 'the honest consensus (2 of 3 signatures) is taken through the first guard')
+  // the first guard now serves a newer document listing only itself, signed by the hostile authority alone
+  const first = net.relays.find((r) => r.d.fingerprint === primaries[0])!
+  net.rawOf.set(first.d.host, JSON.stringify(signConsensus(body(net.clock.now(), [first.d]), hostile)))
+  const got = await cm.refreshConsensus()
+  t.equal(got.validAfter, honest.validAfter, 'the client keeps the honest one')
+  t.equal(got.relays.length, net.relays.length, 'with every relay')
+  t.same(cm.directoryFetches, [primaries[0], primaries[0], primaries[1]], 'refused from the first guard (1 signature of the 2 needed), fetched through the second')
+  t.same([...new Set(dialed)], primaries.slice(0, 2), 'only guards were contacted')
 })
 
 t.test('an older consensus from the guard is refused and the next primary guard is asked', async (t) => {
