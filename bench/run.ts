@@ -1,10 +1,11 @@
 // `npm run bench`: measures Marshmello on loopback in one run (circuit build, onion vs
-// direct round trip, delivery, throughput and relay CPU, relay memory per circuit,
+// direct round trip, delivery, throughput and relay CPU, direct messages (sealed, on
+// ratchet sessions) beside room sends, relay memory per circuit,
 // storage, single-executable cold start, the onion alone against an echo final hop, and the
 // path-compromise simulation of issue 15), prints tables and target verdicts, and
 // writes bench/results/latest.json (+ a timestamped copy) and latency-vs-concurrency.svg.
 // Flags: --quick (seconds, tiny samples: CI), --only=a,b (cases: build, roundtrip, delivery,
-// throughput, memory, echo, storage, coldstart, paths), --cpu-prof=DIR (relays, server),
+// throughput, dm, memory, echo, storage, coldstart, paths), --cpu-prof=DIR (relays, server),
 // --circuits=N (relay-memory case size), --levels=1,16 (throughput concurrency levels).
 // BENCH_NODE_ARGS='--flag …' adds node flags to the relay and server processes (experiments).
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -23,6 +24,7 @@ import { benchStorage } from './cases/storage.js'
 import { benchColdStart } from './cases/cold-start.js'
 import { benchEcho } from './cases/echo.js'
 import { benchPathCompromise } from './cases/path-compromise.js'
+import { benchDm } from './cases/dm.js'
 import { machine, machineSpeed } from './report/machine.js'
 import { checkTargets } from './report/targets.js'
 import { render } from './report/table.js'
@@ -56,7 +58,7 @@ async function main (): Promise<number> {
     process.stderr.write(`bench: ${name}…\n`)
     try { await fn() } catch (err) { r.errors.push({ case: name, message: String((err as Error)?.stack ?? err).split('\n').slice(0, 3).join(' | ') }) }
   }
-  const needsNet = ['build', 'roundtrip', 'delivery', 'throughput', 'memory'].some(want)
+  const needsNet = ['build', 'roundtrip', 'delivery', 'throughput', 'dm', 'memory'].some(want)
   let net: BenchNetwork | null = null
   try {
     if (needsNet) {
@@ -74,6 +76,7 @@ async function main (): Promise<number> {
       const busiest = [...top.relays].sort((a, b) => a.cellsPerCpuSecond - b.cellsPerCpuSecond)[0]
       r.relaySaturation = { ...busiest, clients: top.clients }
     })
+    await step('dm', async () => { r.dm = await benchDm(n(), { samples: plan.dmSamples, levels: plan.dmLevels, seconds: plan.seconds }) })
     await step('memory', async () => { r.relayMemory = await benchRelayMemory(n(), Number.isFinite(circuitsArg) ? circuitsArg : plan.circuits, profArgs) })
     // its own processes (no server): started after the main network's cases, stopped with it
     await step('echo', async () => {

@@ -8,6 +8,7 @@ import type { StoreFigure } from '../cases/storage.js'
 import type { PathCompromise } from '../cases/path-compromise.js'
 import type { ColdStart } from '../cases/cold-start.js'
 import type { EchoResult } from '../cases/echo.js'
+import type { DmResult } from '../cases/dm.js'
 import type { Machine } from './machine.js'
 
 export interface BenchResults {
@@ -22,6 +23,8 @@ export interface BenchResults {
   throughput?: ThroughputLevel[]
   /** the busiest relay at the highest concurrency: the lowest cells per CPU-second */
   relaySaturation?: RelayLoad & { clients: number }
+  /** direct messages through the real client, beside its room sends */
+  dm?: DmResult
   relayMemory?: MemoryResult
   /** the onion alone: three relays and a final hop that echoes (no auth, no store) */
   echo?: EchoResult

@@ -37,6 +37,17 @@ export function render (r: BenchResults): string {
     const s = r.relaySaturation
     parts.push(`  busiest relay at ${s.clients} clients (${s.relay}): ${s.cellsPerSec} cells/s, ${s.cellsPerCpuSecond} cells per CPU-second, ${Math.round(s.cpuUtilisation * 100)}% of a core`)
   }
+  if (r.dm) {
+    const d = r.dm
+    parts.push(table('Direct messages through the onion (the real client: ratchet, sealed envelope, delivery token, local log)', ['measure', 'p50', 'p90', 'p99', 'n'], [
+      ['DM send (sealed, anonymous circuit)', ...pct(d.send)],
+      ['room send by the same client', ...pct(d.roomSend)],
+      ['DM receive (read one new DM: open, decrypt, log, ack)', ...pct(d.receive)],
+    ]))
+    parts.push(`  DM send / room send (p50): ${d.ratioP50} ×`)
+    parts.push(table('Direct messages: closed loop, clients in pairs, each sending to its partner; then the same clients sending room messages', ['clients', 'DMs/s', 'DM p50 ms', 'DM p99 ms', 'room sends/s', 'room p50 ms', 'room p99 ms', 'errors'],
+      d.throughput.map((l) => [l.clients, l.dmsPerSec, l.dmLatency.p50, l.dmLatency.p99, l.roomSendsPerSec, l.roomLatency.p50, l.roomLatency.p99, l.errors])))
+  }
   if (r.echo) {
     const e = r.echo
     parts.push(table('Onion only: three relays and an echo final hop (no auth, no store; ~200-byte request)', ['measure', 'p50', 'p90', 'p99', 'n'], [

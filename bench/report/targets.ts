@@ -16,6 +16,7 @@ export function checkTargets (r: BenchResults): TargetCheck[] {
   add('delivery p50 ≤ 2 × warm round trip', r.delivery && rt ? r.delivery.p50 / rt : undefined, 2, 'le', (v) => `${v.toFixed(2)} × (${r.delivery!.p50} ms vs ${rt} ms)`)
   add('≥ 3,000 sends/s at 16 concurrent clients', r.throughput?.find((l) => l.clients === 16)?.sendsPerSec, 3000, 'ge', (v) => `${v} sends/s`)
   add('relay ≥ 12,000 cells per CPU-second', r.relaySaturation?.cellsPerCpuSecond, 12_000, 'ge', (v) => `${v} cells/CPU-s (${r.relaySaturation!.relay})`)
+  add('sealed DM send ≤ 1.3 × room send (p50, same client)', r.dm?.ratioP50, 1.3, 'le', (v) => `${v} × (${r.dm!.send.p50} ms vs ${r.dm!.roomSend.p50} ms)`)
   add('≤ 1 KiB relay memory per idle circuit', r.relayMemory?.bytesPerCircuit, 1024, 'le', (v) => `${v} B/circuit`)
   return out
 }

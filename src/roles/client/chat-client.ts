@@ -25,7 +25,8 @@ import { createProfile, profileExists, unlockProfile } from './profile/identity.
 import { acceptContactKey, checkContact, loadContacts, markVerified } from './profile/contacts.js'
 import { OutboxFile } from './profile/outbox-file.js'
 import { Connectivity } from './connectivity.js'
-import { SealedSender, type LoggedDm } from './sealed-sender.js'
+import { SealedSender } from './sealed-sender.js'
+import type { HistoryEntry } from './profile/dm-state.js'
 import { safeText } from './terminal/safe-text.js'
 
 export interface ChatMessage {
@@ -240,6 +241,14 @@ export class ChatClient {
           call: async (m, p, b) => (await this.call(m, p, b)).data,
           anonymous: async (m, p, b) => (await this.call(m, p, b, { anonymous: true })).data,
         })
+        // a profile from before the one history kept its DM log in sealed.json: moved over once,
+        // on disk in dm-state.json before sealed.json lets go of it (a crash between keeps both)
+        const legacy = this.sealed.legacyLog
+        if (legacy.length > 0) {
+          for (const m of legacy) this.sessions.remember(m)
+          await this.sessions.persist()
+          await this.sealed.dropLegacyLog()
+        }
       } catch (err) {
         // a split deployment's messages service has no sealed sender: rooms work, DMs are refused
         if (!(isMarshmelloError(err) && err.code === 'MM_ERR_SEALED_UNAVAILABLE')) throw err
@@ -433,10 +442,9 @@ export class ChatClient {
     if (!recipient) throw new MarshmelloError('MM_ERR_NO_KEYS', `no pinned key for ${peer}`)
     const { id } = await sender.send(peer, recipient.keys.enc, Buffer.from(sealed.body, 'base64url'))
     this.sealedPending.delete(clientId)
+    // the server keeps no copy for the sender: the local history does (one write with the session)
     sessions.remember({ id, from: name, to: peer, text, sentAt: sealed.sentAt })
     await sessions.persist()
-    // the server keeps no copy for the sender: the local log does
-    await sender.remember([{ id, from: name, to: peer, text, sentAt: sealed.sentAt }])
     const wake = this.sentWake
     this.sentWake = wakeUp()
     wake.resolve()
@@ -445,16 +453,16 @@ export class ChatClient {
 
   /**
    * DMs: the server's inbox (a sealed DM is opened here, its sender is whoever the checked
-   * certificate names) merged with the local log of DMs sent and already read. A DM that
+   * certificate names) merged with the local history of DMs sent and already read (dm-state.json). A DM that
    * opened is logged, then acknowledged, and the server deletes it (PROTOCOL §12.6).
    */
   async readDms (opts: ReadOptions = {}): Promise<Page> {
     const { name, sessions, sealed } = this.meSealed()
     const limit = opts.limit ?? 50
     const sent = this.sentWake.promise // before looking: a DM sent after this wakes the wait below
-    const logged = new Map(sealed.log.map((l) => [l.id, l]))
+    const logged = new Map(sessions.log.map((l) => [l.id, l]))
     // something newer is already here: answer at once rather than long-poll the server
-    const localNews = opts.after !== undefined && sealed.log.some((l) => l.id > opts.after!)
+    const localNews = opts.after !== undefined && sessions.log.some((l) => l.id > opts.after!)
     const query = readQuery({ ...opts, wait: localNews ? undefined : opts.wait })
     const request = this.call('GET', `/v1/dms${query}`, undefined, { timeoutMs: ((opts.wait ?? 0) + 15) * 1000 })
     let data: { messages: WireMessage[], cursor?: string | null, hasMore?: boolean }
@@ -468,7 +476,6 @@ export class ChatClient {
       data = (await request).data
     }
     const out: ChatMessage[] = []
-    const opened: LoggedDm[] = []
     const ack: string[] = []
     let changed = false
     for (const raw of data.messages) {
@@ -495,19 +502,16 @@ export class ChatClient {
       }
       changed ||= r.changed
       out.push(r.message)
-      if (o !== undefined && raw.to === name && r.message.verified && r.message.text !== null) {
-        opened.push({ id: raw.id, from: r.message.from, to: name, text: r.message.text, sentAt: r.message.sentAt })
-        ack.push(raw.id)
-      }
+      // opened: in the local history (openInner), which is on disk before the server may delete it
+      if (o !== undefined && raw.to === name && r.message.verified && r.message.text !== null) ack.push(raw.id)
     }
-    // every session step of this page is on disk before any of its messages is shown
+    // every session step of this page, and the messages it revealed, are on disk (one file,
+    // one write) before any of them is shown or acknowledged
     if (changed) await sessions.persist()
-    // logged (on disk) before the server is told it may delete them
-    await sealed.remember(opened)
     if (ack.length > 0) await sealed.ack(ack).catch(() => { /* deleted at a later read, or after the retention period */ })
 
     const onServer = new Set(out.map((m) => m.id))
-    let local = sealed.log.filter((l) => !onServer.has(l.id) && (opts.after === undefined || l.id > opts.after) && (opts.before === undefined || l.id < opts.before))
+    let local = sessions.log.filter((l) => !onServer.has(l.id) && (opts.after === undefined || l.id > opts.after) && (opts.before === undefined || l.id < opts.before))
     const lastServer = out.at(-1)?.id
     const backwards = opts.latest === true || opts.before !== undefined
     // a full forward page ends where the next one starts: local entries past it belong to that page
@@ -643,7 +647,7 @@ function wakeUp (): { promise: Promise<void>, resolve: () => void } {
   return { promise, resolve }
 }
 
-const fromLog = (l: LoggedDm): ChatMessage => ({ id: l.id, from: l.from, to: l.to, text: l.text, sentAt: l.sentAt, verified: true })
+const fromLog = (l: HistoryEntry): ChatMessage => ({ id: l.id, from: l.from, to: l.to, text: l.text, sentAt: l.sentAt, verified: true })
 
 const identityOf = (keys: UserKeys): IdentityPublic => ({ dh: Buffer.from(keys.enc, 'base64'), sig: Buffer.from(keys.sign, 'base64') })
 

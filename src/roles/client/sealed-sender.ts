@@ -2,8 +2,8 @@
 // (made once, given to contacts inside every sealed DM) and its verifier at the server,
 // the contacts' access keys it learned from their DMs, a sender certificate fetched at
 // login, a wallet of anonymous Privacy Pass tokens (fetched in batches on the signed-in
-// circuit, spent on the anonymous one), and the local log of opened and sent DMs that
-// lets the server delete a DM once its recipient has it. All of it lives in
+// circuit, spent on the anonymous one). The DMs themselves, opened and sent, are kept in
+// the one local history, beside the sessions (profile/dm-state.ts). All of this lives in
 // profiles/<me>/sealed.json, sealed with AES-256-GCM under a key derived from the
 // profile's private keys (never in clear on disk). Leaves the inner DM bytes to the
 // session layer and the UI to chat-client.ts.
@@ -19,8 +19,6 @@ import { accessVerifier, deliveryTokenFor, openSealed, sealFor, type OpenedSeale
 import { corrupt, ensureProfileDir, isObject, profileDir, readJson, serialized, writeFileAtomic } from './profile/files.js'
 
 export const SEALED_STATE_FILE = 'sealed.json'
-/** DMs kept in the local log (oldest dropped first) */
-export const MAX_LOGGED_DMS = 5000
 /** tokens asked for at once, and the wallet level below which a login tops it up */
 const TOKEN_BATCH = 5
 const TOKEN_LOW = 1
@@ -34,7 +32,8 @@ interface State {
   /** contact → its access key (base64) */
   contacts: Record<string, string>
   tokens: { token: string, keyId: string, validUntil: number }[]
-  log: LoggedDm[]
+  /** before the one history (profile/dm-state.ts): the DM log, moved there at the next login */
+  log?: LoggedDm[]
   /** the last sender certificate (base64) and its expiry, reused by the next process while fresh */
   certificate?: { bytes: string, expires: number }
   /** the verifier and setting the server last confirmed, so a login sends them only when they change */
@@ -68,7 +67,7 @@ export class SealedSender {
   /** loads (or makes) the state, fetches a certificate, tells the server the verifier and setting, tops up tokens */
   static async start (init: SealedSenderInit): Promise<SealedSender> {
     const file = join(profileDir(init.home, init.me), SEALED_STATE_FILE)
-    const state = await load(file, init.identity, init.me) ?? { accessKey: randomBytes(ACCESS_KEY_BYTES).toString('base64'), allowStrangers: true, contacts: {}, tokens: [], log: [] }
+    const state = await load(file, init.identity, init.me) ?? { accessKey: randomBytes(ACCESS_KEY_BYTES).toString('base64'), allowStrangers: true, contacts: {}, tokens: [] }
     const s = new SealedSender(init, state, file)
     if (state.certificate !== undefined) {
       const bytes = Buffer.from(state.certificate.bytes, 'base64')
@@ -195,33 +194,45 @@ export class SealedSender {
     return o
   }
 
-  /** adds DMs to the local log (by id, once) and saves it */
-  async remember (dms: LoggedDm[]): Promise<void> {
-    if (dms.length === 0) return
-    const ids = new Set(this.state.log.map((m) => m.id))
-    for (const m of dms) if (!ids.has(m.id)) this.state.log.push(m)
-    this.state.log.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
-    if (this.state.log.length > MAX_LOGGED_DMS) this.state.log.splice(0, this.state.log.length - MAX_LOGGED_DMS)
+  /** the DM log an earlier version kept here (empty once moved to the one history) */
+  get legacyLog (): readonly LoggedDm[] { return this.state.log ?? [] }
+
+  /** forgets the earlier version's DM log, once the one history holds it on disk */
+  async dropLegacyLog (): Promise<void> {
+    if (this.state.log === undefined) return
+    delete this.state.log
     await this.save()
   }
 
-  get log (): readonly LoggedDm[] { return this.state.log }
-
-  /** the server deletes these DMs to us: they are in the local log (PROTOCOL §12.6) */
+  /** the server deletes these DMs to us: they are in the local history (profile/dm-state.ts) (PROTOCOL §12.6) */
   async ack (ids: string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += 200) await this.init.call('POST', '/v1/dms/ack', { ids: ids.slice(i, i + 200) })
   }
 
   private async save (): Promise<void> {
-    const key = stateKey(this.init.identity)
-    const nonce = randomBytes(12)
-    const sealed = aesGcmSeal(key, nonce, Buffer.from(JSON.stringify(this.state)), Buffer.from(this.init.me))
-    key.fill(0)
-    await serialized(this.file, async () => {
-      await ensureProfileDir(this.init.home, this.init.me)
-      await writeFileAtomic(this.file, JSON.stringify({ v: 1, nonce: nonce.toString('base64'), sealed: sealed.toString('base64') }) + '\n')
-    })
+    await writeState(this.file, this.init.home, this.init.identity, this.init.me, this.state)
   }
+}
+
+async function writeState (file: string, home: string | undefined, identity: Identity, me: string, state: State): Promise<void> {
+  const key = stateKey(identity)
+  const nonce = randomBytes(12)
+  const sealed = aesGcmSeal(key, nonce, Buffer.from(JSON.stringify(state)), Buffer.from(me))
+  key.fill(0)
+  await serialized(file, async () => {
+    await ensureProfileDir(home, me)
+    await writeFileAtomic(file, JSON.stringify({ v: 1, nonce: nonce.toString('base64'), sealed: sealed.toString('base64') }) + '\n')
+  })
+}
+
+/** the sealed-sender state of `me` as on disk (tests: an earlier version's profile), undefined without one */
+export async function readSealedState (home: string | undefined, me: string, identity: Identity): Promise<Record<string, unknown> | undefined> {
+  return await load(join(profileDir(home, me), SEALED_STATE_FILE), identity, me) as Record<string, unknown> | undefined
+}
+
+/** replaces the sealed-sender state of `me` on disk (tests: an earlier version's profile) */
+export async function writeSealedState (home: string | undefined, me: string, identity: Identity, state: Record<string, unknown>): Promise<void> {
+  await writeState(join(profileDir(home, me), SEALED_STATE_FILE), home, identity, me, state as unknown as State)
 }
 
 async function load (file: string, identity: Identity, me: string): Promise<State | undefined> {
@@ -233,6 +244,6 @@ async function load (file: string, identity: Identity, me: string): Promise<Stat
   key.fill(0)
   if (plain === null) throw corrupt(file, 'does not open with this profile\'s keys')
   const s = JSON.parse(plain.toString('utf8')) as State
-  if (!isObject(s) || typeof s.accessKey !== 'string' || !Array.isArray(s.log) || !Array.isArray(s.tokens) || !isObject(s.contacts)) throw corrupt(file, 'not sealed-sender state')
+  if (!isObject(s) || typeof s.accessKey !== 'string' || (s.log !== undefined && !Array.isArray(s.log)) || !Array.isArray(s.tokens) || !isObject(s.contacts)) throw corrupt(file, 'not sealed-sender state')
   return s
 }

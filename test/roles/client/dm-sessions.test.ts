@@ -10,6 +10,9 @@ import type { CircuitManager } from '../../../src/roles/client/circuit-manager.j
 import type { ApiRequest, ApiResponse } from '../../../src/onion/streams/envelope.js'
 import { tmp } from '../../helpers/net.js'
 import { clockedStack } from '../server/api/helpers.js'
+import { unlockProfile } from '../../../src/roles/client/profile/identity.js'
+import { loadDmState, saveDmState } from '../../../src/roles/client/profile/dm-state.js'
+import { readSealedState, writeSealedState } from '../../../src/roles/client/sealed-sender.js'
 
 interface Seen { circuit: string, method: string, path: string, token: boolean }
 
@@ -31,7 +34,8 @@ t.test('DM sessions end to end over the real server code', async t => {
     } as unknown as CircuitManager
   }
   const homeB = tmp('mm-dms-bob-')
-  const alice = new ChatClient(tmp('mm-dms-alice-'), circuits('alice'))
+  const homeA = tmp('mm-dms-alice-')
+  const alice = new ChatClient(homeA, circuits('alice'))
   let bob = new ChatClient(homeB, circuits('bob'))
   await alice.register('alice', 'alice-password')
   await bob.register('bob', 'bob-password')
@@ -79,4 +83,20 @@ t.test('DM sessions end to end over the real server code', async t => {
   const dm = (await alice.readDms()).messages.at(-1)!
   t.same([dm.safetyNumber, dm.contactVerified], [wa.safetyNumber.replace(/ /g, ''), true], 'a DM carries the pair\'s safety number and the mark (read --json)')
   t.notOk(seen.some(s => s.path.includes('/keys') && s.token && !s.path.includes('/me/')), 'no contact key lookup ever carried a token')
+
+  // a profile from before the one history kept its DM log in sealed.json (and a copy in
+  // dm-state.json nobody read): at the next login it is moved over, and nothing is lost
+  await alice.logout()
+  const idA = await unlockProfile(homeA, 'alice', 'alice-password')
+  const state = await loadDmState(homeA, 'alice', idA)
+  const history = state.data.history
+  t.same(history.map((h) => h.text), ['one', 'two', 'three', 'back to you'], 'one history, in the ratchet\'s file: what alice sent and read')
+  await saveDmState(homeA, 'alice', idA, { ...state.data, history: [] })
+  await writeSealedState(homeA, 'alice', idA, { ...await readSealedState(homeA, 'alice', idA), log: history })
+  const again = new ChatClient(homeA, circuits('alice'))
+  await again.login('alice', 'alice-password')
+  t.same(texts((await again.readDms()).messages).slice(0, 4), [['alice', 'one', true], ['alice', 'two', true], ['alice', 'three', true], ['bob', 'back to you', true]], 'the earlier log is read after the upgrade')
+  t.same((await loadDmState(homeA, 'alice', idA)).data.history.map((h) => h.text).slice(0, 4), ['one', 'two', 'three', 'back to you'], 'now in dm-state.json')
+  t.notOk('log' in (await readSealedState(homeA, 'alice', idA))!, 'and no longer in sealed.json')
+  await again.logout()
 })

@@ -25,7 +25,7 @@ t.test('devnet: 5 relays, three authorities, devnet.json, clean stop, same ident
 
   const first = run(args)
   t.teardown(() => first.kill('SIGKILL'))
-  await first.waitFor(READY, 30_000)
+  await first.waitFor(READY, 60_000) // 6–13 s alone; CI runs two heavy files beside it
   const ready = readyEvent(first.stdout())
   const file = join(dir, 'devnet.json')
   const info = JSON.parse(readFileSync(file, 'utf8')) as DevnetInfo
@@ -84,7 +84,7 @@ t.test('devnet: 5 relays, three authorities, devnet.json, clean stop, same ident
   /* second run, same dir: same identities; then SIGKILL the devnet itself */
   const second = run(args)
   t.teardown(() => second.kill('SIGKILL'))
-  await second.waitFor(READY, 30_000)
+  await second.waitFor(READY, 60_000)
   const again = readyEvent(second.stdout())
   t.equal(again.directoryKey, info.directoryKey, 'same directory key')
   t.equal(again.server.fingerprint, info.server.fingerprint, 'same server identity')

@@ -233,10 +233,23 @@ export class DmSessions {
     return this.data.history.find(h => h.id === id)
   }
 
+  /**
+   * Adds a DM sent or revealed here to the local history (by server id, once; kept in id
+   * order, the oldest dropped past MAX_HISTORY). It is written with the next persist(), in
+   * the same file as the ratchet step that revealed it: the one local DM history.
+   */
   remember (entry: HistoryEntry): void {
     if (this.shown(entry.id)) return
-    this.data.history.push(entry)
-    if (this.data.history.length > MAX_HISTORY) this.data.history.splice(0, this.data.history.length - MAX_HISTORY)
+    const h = this.data.history
+    let i = h.length
+    while (i > 0 && h[i - 1].id > entry.id) i--
+    h.splice(i, 0, entry)
+    if (h.length > MAX_HISTORY) h.splice(0, h.length - MAX_HISTORY)
+  }
+
+  /** the local DM history, in server id order (what readDms merges with the server's inbox) */
+  get log (): readonly HistoryEntry[] {
+    return this.data.history
   }
 
   /** one-time prekeys this side still holds secrets for */
