@@ -137,21 +137,27 @@ async function startAll (s: SideInit): Promise<DirectorySide> {
   const urls = ports.map((p) => `https://${s.host}:${p}`)
   const peersOf = (j: number) => dirs.flatMap((_, x) => (x === j ? [] : ['--authority-peer', `${keys[x]}@${urls[x]}`]))
   const voting = votingFlags(s.serverArgs)
-  const started = await Promise.all(dirs.map((d, j) => j === 0
-    ? service(s, 'all', d, ports[0]!, [...peersOf(0), ...s.serverArgs])
-    : service(s, 'directory', d, ports[j]!, ['--gateway-fingerprint', finalHop, ...peersOf(j), ...voting, ...(s.serviceArgs?.directory ?? [])], `auth${j + 1}`)))
-  const said = (await started[0]!.proc.waitForLine(FINAL_HOP_LINE, s.deadline))[1]
+  // the server first; the other authorities come up while the relays start (their URLs are
+  // known already, and relays post again every second until each answers): their deaths
+  // are watched like any child's, and the readiness wait needs a majority's signatures
+  const others = dirs.slice(1).map((d, i) => {
+    const j = i + 1
+    const proc = s.launch(`auth${j + 1}`, ['server', '--service', 'directory', '--port', String(ports[j]), '--host', s.host, '--data-dir', d, '--private-network',
+      '--gateway-fingerprint', finalHop, ...peersOf(j), ...voting, ...(s.serviceArgs?.directory ?? [])])
+    return proc
+  })
+  const server = await service(s, 'all', dataDir, ports[0]!, [...peersOf(0), ...s.serverArgs])
+  const said = (await server.proc.waitForLine(FINAL_HOP_LINE, s.deadline))[1]
   if (said !== finalHop) throw new Error(`the server runs with identity ${said}, not the one made in ${dataDir}`)
-  const server = started[0]!
   return {
     directoryKey: keys.join(','),
     directoryThreshold: Math.floor(k / 2) + 1,
-    authorities: started.map((p, j) => ({ url: p.url, fingerprint: keys[j]!, pid: p.proc.pid, dataDir: dirs[j] })),
+    authorities: [{ url: server.url, fingerprint: keys[0]!, pid: server.proc.pid, dataDir }, ...others.map((p, i) => ({ url: urls[i + 1]!, fingerprint: keys[i + 1]!, pid: p.pid, dataDir: dirs[i + 1] }))],
     directoryUrl: server.url,
     server: info(server, finalHop, dataDir, s.host),
     serverProc: server.proc,
-    procs: { server: server.proc, ...Object.fromEntries(started.slice(1).map((p, j) => [`auth${j + 2}`, p.proc])) },
-    relayArgs: ['--directory', started.map((p) => p.url).join(','), '--directory-key', keys.join(',')],
+    procs: { server: server.proc, ...Object.fromEntries(others.map((p, i) => [`auth${i + 2}`, p])) },
+    relayArgs: ['--directory', urls.join(','), '--directory-key', keys.join(',')],
   }
 }
 
