@@ -245,6 +245,10 @@ t.test('web UI', async (t) => {
     await seen(pb, 'hello from alice over three hops')
     t.pass('bob\'s page shows alice\'s room message live')
     t.equal(await activeId(pa), 'send-text', 'the focus stays in the composer after sending')
+    // the list of the server's rooms, empty at sign-in, is fetched again once a room has a message
+    await pa.locator('#all-rooms button[data-name="lobby"]').waitFor({ timeout: 10_000 })
+    await pb.locator('#all-rooms button[data-name="lobby"]').waitFor({ timeout: 10_000 })
+    t.pass('both pages list #lobby among the rooms on the server, sent and received alike')
 
     // Shift+Enter is a new line; Enter sends the whole text
     await pb.click('#send-text')

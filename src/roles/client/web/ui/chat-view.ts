@@ -133,6 +133,7 @@ export class ChatView {
       if (r.message) state.applyOutbox({ clientId, target: v, text, state: 'sent', queuedAt: 0, attempts: 1, message: r.message })
       else state.applyOutbox(r.pending)
       if (v.kind === 'dm' && state.addDmPeer(v.name)) sidebar.render()
+      if (v.kind === 'room' && r.message) sidebar.noteRoomActivity(v.name)
     } catch (e) {
       state.outbox.delete(clientId)
       // nothing was queued: the text goes back to the composer, unless something new is typed there

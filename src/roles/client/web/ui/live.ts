@@ -62,6 +62,7 @@ export class Live {
       if (open) messages.render(false)
       this.arrived(key, open, e.message.from, `${e.message.from} in #${e.room}`)
       sidebar.render()
+      sidebar.noteRoomActivity(e.room)
     } else if (e.type === 'dm') {
       const key = 'd:' + e.peer
       if (!state.addMessages(key, [e.message])) return

@@ -22,6 +22,8 @@ export class Sidebar {
   /** the server's rooms listed so far, and where the next page starts (null: none left) */
   private listed: RoomInfoView[] = []
   private nextAfter: string | null | undefined = undefined
+  /** a fetch of the list after room activity is under way */
+  private refreshing = false
 
   constructor (private readonly d: SidebarDeps) {
     this.joinName.pattern = ROOM_HTML_PATTERN
@@ -42,6 +44,17 @@ export class Sidebar {
       this.nextAfter = page.hasMore ? page.cursor : null
       this.renderAll()
     } catch (e) { this.d.shell.notice((e as Error).message, true) }
+  }
+
+  /**
+   * A message was sent or arrived in `room`: a shown list that does not have it (or says no
+   * room holds messages) is out of date, so it is fetched again (one fetch at a time).
+   */
+  noteRoomActivity (room: string): void {
+    if (this.nextAfter === undefined || this.refreshing || this.listed.some((r) => r.name === room)) return
+    if (typeof this.nextAfter === 'string') return // a partial list: the room may be on a later page
+    this.refreshing = true
+    void this.loadRooms().finally(() => { this.refreshing = false })
   }
 
   /** forgets the listed rooms (signed out) */
