@@ -65,6 +65,8 @@ export interface AuthorityPeer { url: string, fingerprint: string }
 export const VOTE_PERIOD_MS = 10_000
 /** a peer's vote older than this many periods is no longer counted (the peer is down or cut off) */
 const VOTE_STALE_PERIODS = 3
+/** a peer that did not answer this many rounds in a row: its vote no longer counts */
+export const PEER_DOWN_ROUNDS = 3
 
 /** what an authority tells its peers (GET /v1/directory/signatures): its vote's digest and the body it signs */
 export interface AuthorityState {
@@ -113,6 +115,8 @@ export class Directory {
   private cached: { text: string, doc: Vote, digest: string, period: number, flagsUntil: number } | null = null
   /** each peer's freshest verified vote, by fingerprint */
   private readonly peerVotes = new Map<string, { doc: Vote, digest: string }>()
+  /** rounds in a row each peer did not answer */
+  private readonly peerFailures = new Map<string, number>()
   /** the body computed from the votes now held, with the signatures collected for it */
   private pending: { body: ConsensusBody, digest: string, sigs: Map<string, AuthoritySignature>, votes: string } | null = null
   /** the newest consensus signed by at least `threshold` authorities: what is served */
@@ -328,6 +332,23 @@ export class Directory {
     }
   }
 
+  /**
+   * A round in which `fingerprint` did not answer: after PEER_DOWN_ROUNDS in a row its vote
+   * no longer counts (the live authorities then agree again within seconds, not once the
+   * vote has aged out: two of them may hold different last votes from it).
+   */
+  peerUnreachable (fingerprint: string): void {
+    const fp = fingerprint.toLowerCase()
+    const n = (this.peerFailures.get(fp) ?? 0) + 1
+    this.peerFailures.set(fp, n)
+    if (n >= PEER_DOWN_ROUNDS) this.peerVotes.delete(fp)
+  }
+
+  /** a round in which `fingerprint` answered */
+  peerReachable (fingerprint: string): void {
+    this.peerFailures.delete(fingerprint.toLowerCase())
+  }
+
   /** the digest of the vote held from `fingerprint` (a peer fetches a vote again only when its digest changed) */
   heldVoteDigest (fingerprint: string): string | undefined {
     return this.peerVotes.get(fingerprint.toLowerCase())?.digest
@@ -444,8 +465,10 @@ export async function syncPeers (dir: Directory, warn: (msg: string, f: Record<s
         if (v.status !== 200) throw new Error(`vote: HTTP ${v.status}`)
         dir.takeVote(p.fingerprint, JSON.parse(v.text))
       }
+      dir.peerReachable(p.fingerprint)
       return st
     } catch (err) {
+      dir.peerUnreachable(p.fingerprint)
       warn('peer authority not reachable or refused', { peer: base, reason: (err as Error).message.slice(0, 200) })
       return null
     }

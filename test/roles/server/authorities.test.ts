@@ -100,6 +100,32 @@ t.test('one authority down: the other two still agree and serve (2 of 3); one le
   t.equal((() => { try { dirs[2]!.consensus(); return 'served' } catch (err) { return (err as any).code } })(), 'MM_ERR_NO_CONSENSUS', 'the isolated third serves nothing it signed alone')
 })
 
+t.test('a peer that stops answering: its last vote stops counting after three rounds, and the others agree again', async (t) => {
+  const { clock, dirs, sync, pin } = authorities()
+  const [a, b, c] = dirs as [Directory, Directory, Directory]
+  for (const d of dirs) d.accept(desc(A, clock.now))
+  sync()
+  sync()
+  t.equal(a.consensus().doc.signatures.length, 3)
+  // a and c find a new relay C; c dies right after a fetched its new vote, b still holds its old one
+  a.accept(desc(C, clock.now))
+  c.accept(desc(C, clock.now))
+  a.takeVote(c.fingerprint, JSON.parse(c.vote().text))
+  b.takeVote(a.fingerprint, JSON.parse(a.vote().text))
+  const stateOf = (d: Directory) => d.state().digest
+  t.not(stateOf(a), stateOf(b), 'a (C: 2 votes, listed) and b (C: 1 vote) compute different bodies: no consensus can gather two signatures')
+  for (let round = 0; round < 3; round++) { a.peerUnreachable(c.fingerprint); b.peerUnreachable(c.fingerprint) }
+  t.equal(stateOf(a), stateOf(b), 'after three silent rounds neither counts c\'s vote: one body again')
+  sync([a, b])
+  const doc = verifyConsensus(JSON.parse(a.consensus().text), pin, clock.now)
+  t.ok(doc.signatures.length >= 2, 'served, signed by at least the two live authorities')
+  t.same(doc.relays.map((r) => r.fingerprint), [A.fingerprintHex], 'listing what a majority of the three found Running (C only by a now)')
+  b.peerUnreachable(c.fingerprint)
+  b.peerReachable(c.fingerprint)
+  b.peerUnreachable(c.fingerprint)
+  t.equal(stateOf(a), stateOf(b), 'a round that answered starts the count over')
+})
+
 t.test('a hostile authority listing only its own relay is outvoted, and its consensus alone is refused', async (t) => {
   const { clock, keys, dirs, sync, pin } = authorities()
   const [h1, h2, hostile] = dirs as [Directory, Directory, Directory]
