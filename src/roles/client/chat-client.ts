@@ -26,7 +26,7 @@ import { acceptContactKey, checkContact, loadContacts, markVerified } from './pr
 import { OutboxFile } from './profile/outbox-file.js'
 import { Connectivity } from './connectivity.js'
 import { SealedSender } from './sealed-sender.js'
-import type { HistoryEntry } from './profile/dm-state.js'
+import { PENDING_PREFIX, type HistoryEntry } from './profile/dm-state.js'
 import { safeText } from './terminal/safe-text.js'
 
 export interface ChatMessage {
@@ -260,7 +260,13 @@ export class ChatClient {
     }
   }
 
+  /** every local write begun without waiting is on disk (call before the process ends) */
+  async flush (): Promise<void> {
+    await this.sessions?.flush()
+  }
+
   async logout (): Promise<void> {
+    await this.flush()
     if (this.token) await this.call('POST', '/v1/auth/logout').catch(() => {})
     this.token = null
     this.identity = null
@@ -432,19 +438,23 @@ export class ChatClient {
       }
       const sentAt = Date.now()
       const inner = sessions.encryptDm(peer, encodeContent({ sentAt, text }))
-      await sessions.persist() // the ratchet has moved on before the bytes leave: no message key is used twice
+      // the ratchet has moved on before the bytes leave (no message key is used twice), and the
+      // DM is in the local history as pending, in the same write
       sealed = { to: peer, text, sentAt, body: inner.toString('base64url') }
       if (this.sealedPending.size >= MAX_SEALED_PENDING) this.sealedPending.delete(this.sealedPending.keys().next().value!)
-      this.sealedPending.set(clientId, sealed)
+      this.sealedPending.set(clientId, sealed) // (before the write: a read meanwhile knows it is on its way)
+      sessions.rememberPending(clientId, { from: name, to: peer, text, sentAt })
+      await sessions.persist()
     }
     // the inner bytes go in a sealed envelope to the peer's pinned identity key, on the anonymous circuit, with no token (PROTOCOL §12)
     const recipient = (await loadContacts(this.home, name))[peer]
     if (!recipient) throw new MarshmelloError('MM_ERR_NO_KEYS', `no pinned key for ${peer}`)
     const { id } = await sender.send(peer, recipient.keys.enc, Buffer.from(sealed.body, 'base64url'))
     this.sealedPending.delete(clientId)
-    // the server keeps no copy for the sender: the local history does (one write with the session)
-    sessions.remember({ id, from: name, to: peer, text, sentAt: sealed.sentAt })
-    await sessions.persist()
+    // the server keeps no copy for the sender: the local history does; its server id is written
+    // without waiting (lost in a crash, the DM stays in the history as pending)
+    sessions.confirm(clientId, id)
+    sessions.persistSoon()
     const wake = this.sentWake
     this.sentWake = wakeUp()
     wake.resolve()
@@ -462,7 +472,7 @@ export class ChatClient {
     const sent = this.sentWake.promise // before looking: a DM sent after this wakes the wait below
     const logged = new Map(sessions.log.map((l) => [l.id, l]))
     // something newer is already here: answer at once rather than long-poll the server
-    const localNews = opts.after !== undefined && sessions.log.some((l) => l.id > opts.after!)
+    const localNews = opts.after !== undefined && sessions.log.some((l) => l.pending !== true && l.id > opts.after!)
     const query = readQuery({ ...opts, wait: localNews ? undefined : opts.wait })
     const request = this.call('GET', `/v1/dms${query}`, undefined, { timeoutMs: ((opts.wait ?? 0) + 15) * 1000 })
     let data: { messages: WireMessage[], cursor?: string | null, hasMore?: boolean }
@@ -511,7 +521,10 @@ export class ChatClient {
     if (ack.length > 0) await sealed.ack(ack).catch(() => { /* deleted at a later read, or after the retention period */ })
 
     const onServer = new Set(out.map((m) => m.id))
-    let local = sessions.log.filter((l) => !onServer.has(l.id) && (opts.after === undefined || l.id > opts.after) && (opts.before === undefined || l.id < opts.before))
+    // a pending DM is shown by its sender's call while it is on its way; one an earlier run left
+    // unconfirmed (it stopped before the server's answer was written) only in a page of history
+    const shownPending = (l: HistoryEntry) => opts.after === undefined && !this.sealedPending.has(l.id.slice(PENDING_PREFIX.length))
+    let local = sessions.log.filter((l) => !onServer.has(l.id) && (l.pending !== true || shownPending(l)) && (opts.after === undefined || l.id > opts.after) && (opts.before === undefined || l.id < opts.before))
     const lastServer = out.at(-1)?.id
     const backwards = opts.latest === true || opts.before !== undefined
     // a full forward page ends where the next one starts: local entries past it belong to that page
@@ -647,7 +660,10 @@ function wakeUp (): { promise: Promise<void>, resolve: () => void } {
   return { promise, resolve }
 }
 
-const fromLog = (l: HistoryEntry): ChatMessage => ({ id: l.id, from: l.from, to: l.to, text: l.text, sentAt: l.sentAt, verified: true })
+const fromLog = (l: HistoryEntry): ChatMessage => ({
+  id: l.id, from: l.from, to: l.to, text: l.text, sentAt: l.sentAt, verified: true,
+  ...(l.pending === true ? { warning: 'sent from this profile, but it stopped before the server confirmed it; send it again if the recipient did not get it' } : {}),
+})
 
 const identityOf = (keys: UserKeys): IdentityPublic => ({ dh: Buffer.from(keys.enc, 'base64'), sig: Buffer.from(keys.sign, 'base64') })
 

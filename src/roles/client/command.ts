@@ -18,6 +18,7 @@ async function withLogin<T> (a: ClientArgs & { user: string, 'password-stdin'?: 
     await client.login(a.user, await readPassword(a))
     return await fn(client)
   } finally {
+    await client.flush()
     await client.circuits.close()
   }
 }

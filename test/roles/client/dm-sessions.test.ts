@@ -5,6 +5,7 @@
 // a token, and nothing looked up when reading; a DM replayed by the server under a new id
 // refused, also after a restart; safety numbers alike on both sides and a verified mark.
 import t from 'tap'
+import { MarshmelloError } from '../../../src/errors.js'
 import { ChatClient, type ChatMessage } from '../../../src/roles/client/chat-client.js'
 import type { CircuitManager } from '../../../src/roles/client/circuit-manager.js'
 import type { ApiRequest, ApiResponse } from '../../../src/onion/streams/envelope.js'
@@ -20,6 +21,7 @@ t.test('DM sessions end to end over the real server code', async t => {
   const { gateway, messages, rootFingerprint } = await clockedStack(t)
   const seen: Seen[] = []
   let isolated = 0
+  let cutAnonymous = false
   const circuits = (who: string) => {
     const send = async (circuit: string, req: ApiRequest): Promise<ApiResponse> => {
       seen.push({ circuit, method: req.method, path: req.path, token: req.headers.authorization !== undefined })
@@ -30,7 +32,10 @@ t.test('DM sessions end to end over the real server code', async t => {
       directoryKey: rootFingerprint, // the pinned root the server's sender certificates chain to
       request: (req: ApiRequest) => send(`main-${who}`, req),
       requestIsolated: (req: ApiRequest) => send(`isolated-${isolated++}`, req),
-      requestAnonymous: (req: ApiRequest) => send(`anonymous-${who}`, req),
+      requestAnonymous: async (req: ApiRequest) => {
+        if (cutAnonymous) throw new MarshmelloError('MM_ERR_CIRCUIT_BUILD', 'the anonymous circuit is gone (test)')
+        return await send(`anonymous-${who}`, req)
+      },
     } as unknown as CircuitManager
   }
   const homeB = tmp('mm-dms-bob-')
@@ -98,5 +103,23 @@ t.test('DM sessions end to end over the real server code', async t => {
   t.same(texts((await again.readDms()).messages).slice(0, 4), [['alice', 'one', true], ['alice', 'two', true], ['alice', 'three', true], ['bob', 'back to you', true]], 'the earlier log is read after the upgrade')
   t.same((await loadDmState(homeA, 'alice', idA)).data.history.map((h) => h.text).slice(0, 4), ['one', 'two', 'three', 'back to you'], 'now in dm-state.json')
   t.notOk('log' in (await readSealedState(homeA, 'alice', idA))!, 'and no longer in sealed.json')
+
+  // a DM is in the history, as pending, in the same write as its ratchet step: a send that
+  // never got the server's answer (the circuit went, then the program stopped) is not lost
+  const before = (await again.readDms({ latest: true })).messages.at(-1)!.id
+  cutAnonymous = true
+  await t.rejects(again.sendDm('bob', 'lost on the way'), { code: 'MM_ERR_CIRCUIT_BUILD' })
+  cutAnonymous = false
+  t.notOk((await again.readDms({ latest: true })).messages.some((m) => m.text === 'lost on the way'), 'while this run may still retry it, reads do not show it twice')
+  const third = new ChatClient(homeA, circuits('alice'))
+  await third.login('alice', 'alice-password')
+  const lost = (await third.readDms({ latest: true })).messages.find((m) => m.text === 'lost on the way')
+  t.match(lost?.warning, /stopped before the server confirmed it/, 'after a restart: shown, marked unconfirmed')
+  t.notOk((await third.readDms({ after: before })).messages.some((m) => m.text === 'lost on the way'), 'never as news in a forward read')
+  const sent = await third.sendDm('bob', 'confirmed')
+  await third.flush()
+  const entry = (await loadDmState(homeA, 'alice', idA)).data.history.find((h) => h.text === 'confirmed')
+  t.same([entry?.id, entry?.pending], [sent.id, undefined], 'a confirmed send is written under its server id')
+  await third.logout()
   await again.logout()
 })

@@ -14,7 +14,7 @@ import {
   acceptSession, sameInitial, sessionCanSend, sessionDecrypt, sessionEncrypt, sessionFromJson, sessionToJson, startSession, type Session
 } from '../../../onion/crypto/session.js'
 import { decodeInner } from '../../../onion/crypto/session-message.js'
-import { loadDmState, saveDmState, type DmStateData, type HistoryEntry } from '../profile/dm-state.js'
+import { PENDING_PREFIX, loadDmState, saveDmState, type DmStateData, type HistoryEntry } from '../profile/dm-state.js'
 import type { Identity } from './keys.js'
 
 /** sessions kept per peer (simultaneous starts, a peer's re-install) */
@@ -247,10 +247,45 @@ export class DmSessions {
     if (h.length > MAX_HISTORY) h.splice(0, h.length - MAX_HISTORY)
   }
 
-  /** the local DM history, in server id order (what readDms merges with the server's inbox) */
+  /** the local DM history, in server id order, pending sends last (what readDms merges with the server's inbox) */
   get log (): readonly HistoryEntry[] {
     return this.data.history
   }
+
+  /**
+   * A DM about to be sent as `clientId`: kept as pending, so the persist() that writes the
+   * ratchet step before the bytes leave writes the DM with it (one durable write).
+   */
+  rememberPending (clientId: string, entry: Omit<HistoryEntry, 'id' | 'pending'>): void {
+    const id = PENDING_PREFIX + clientId
+    this.data.history = this.data.history.filter((h) => h.id !== id)
+    this.remember({ ...entry, id, pending: true })
+  }
+
+  /** the server stored pending DM `clientId` as `id` (written with the next persist) */
+  confirm (clientId: string, id: string): void {
+    const i = this.data.history.findIndex((h) => h.id === PENDING_PREFIX + clientId)
+    if (i < 0) return
+    const [entry] = this.data.history.splice(i, 1)
+    const { pending: _pending, ...sent } = entry
+    this.remember({ ...sent, id })
+  }
+
+  /**
+   * persist() without waiting: for a write whose loss is harmless (a pending entry's server id:
+   * after a crash the entry is still on disk as pending). flush() waits for it.
+   */
+  persistSoon (): void {
+    const w = this.persist().catch(() => { /* the state stays in memory: the next persist() writes it */ })
+    this.writing = this.writing.then(() => w)
+  }
+
+  /** every persistSoon() so far is on disk (or failed) */
+  async flush (): Promise<void> {
+    await this.writing
+  }
+
+  private writing: Promise<void> = Promise.resolve()
 
   /** one-time prekeys this side still holds secrets for */
   get oneTimeHeld (): { oneTime: number, oneTimeKem: number } {

@@ -28,7 +28,15 @@ export interface PrekeySecretsJson {
   nextId: number
 }
 
-export interface HistoryEntry { id: string, from: string, to: string, text: string, sentAt: number }
+/**
+ * A DM in the local history. `pending`: sent from here, written with the ratchet step before
+ * it left, its server id not known yet (`id` is PENDING_PREFIX + its client id, which sorts
+ * after every server id).
+ */
+export interface HistoryEntry { id: string, from: string, to: string, text: string, sentAt: number, pending?: true }
+
+/** the id of a pending entry: '~' sorts after every character of a server id (PROTOCOL §6) */
+export const PENDING_PREFIX = '~'
 
 export interface DmStateData {
   prekeys: PrekeySecretsJson
