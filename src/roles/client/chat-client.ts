@@ -277,12 +277,13 @@ export class ChatClient {
 
   /**
    * Keeps the server's prekeys in step with this profile (PQXDH §3.2): all new when the server
-   * holds none of ours (new keys, a lost upload), else one-time prekeys topped up when low.
+   * holds none of ours (new keys, a lost upload) or the signed prekey is a week old (rotation),
+   * else one-time prekeys topped up when low.
    */
   private async ensurePrekeys (): Promise<void> {
     const sessions = this.sessions!
     const counts = (await this.call('GET', '/v1/users/me/prekeys')).data as { oneTime: number, oneTimeKem: number, signedPrekeyId?: number, lastResortId?: number }
-    const full = counts.signedPrekeyId === undefined || counts.signedPrekeyId !== sessions.signedPrekeyId || counts.lastResortId !== sessions.lastResortId
+    const full = counts.signedPrekeyId === undefined || counts.signedPrekeyId !== sessions.signedPrekeyId || counts.lastResortId !== sessions.lastResortId || sessions.signedPrekeyDue(Date.now())
     const top = (n: number) => full || n < ONE_TIME_LOW ? Math.max(0, ONE_TIME_TARGET - n) : 0
     const upload = sessions.makeUpload({ full, oneTime: top(counts.oneTime), oneTimeKem: top(counts.oneTimeKem) })
     if (!full && upload.oneTime!.length === 0 && upload.oneTimeKem!.length === 0) return

@@ -122,4 +122,35 @@ t.test('DM sessions end to end over the real server code', async t => {
   t.same([entry?.id, entry?.pending], [sent.id, undefined], 'a confirmed send is written under its server id')
   await third.logout()
   await again.logout()
+
+  // signed-prekey rotation (PQXDH §3.2): a week-old signed prekey and last-resort prekey are
+  // replaced at login; a first message made with the previous ones still opens
+  const homeD = tmp('mm-dms-dave-')
+  let dave = new ChatClient(homeD, circuits('dave'))
+  await dave.register('dave', 'dave-password')
+  await dave.login('dave', 'dave-password')
+  const idD = await unlockProfile(homeD, 'dave', 'dave-password')
+  const published = async () => (await dave.call('GET', '/v1/users/me/prekeys')).data as { signedPrekeyId: number, lastResortId: number }
+  const first = await published()
+  await dave.logout()
+  dave = new ChatClient(homeD, circuits('dave'))
+  await dave.login('dave', 'dave-password')
+  t.same(await published(), first, 'a fresh signed prekey is kept at the next login')
+  const carol = new ChatClient(tmp('mm-dms-carol-'), circuits('carol'))
+  await carol.register('carol', 'carol-password')
+  await carol.login('carol', 'carol-password')
+  await carol.sendDm('dave', 'made with the old signed prekey')
+  await dave.logout()
+  const daveState = await loadDmState(homeD, 'dave', idD)
+  daveState.data.prekeys.signed!.at = Date.now() - 8 * 86_400_000
+  await saveDmState(homeD, 'dave', idD, daveState.data)
+  dave = new ChatClient(homeD, circuits('dave'))
+  await dave.login('dave', 'dave-password')
+  const rotated = await published()
+  t.ok(rotated.signedPrekeyId !== first.signedPrekeyId && rotated.lastResortId !== first.lastResortId, 'a week-old signed prekey (and the last-resort one) is replaced at login')
+  t.same(texts((await dave.readDms()).messages), [['carol', 'made with the old signed prekey', true]], 'a first message made with the previous one still opens')
+  const kept = (await loadDmState(homeD, 'dave', idD)).data.prekeys
+  t.same([kept.previousSigned?.id, kept.previousLastResort?.id], [first.signedPrekeyId, first.lastResortId], 'the previous ones are kept until the next change, no longer')
+  await dave.logout()
+  await carol.logout()
 })

@@ -21,6 +21,14 @@ import type { Identity } from './keys.js'
 export const MAX_SESSIONS_PER_PEER = 5
 /** PQXDH messages remembered as accepted (PQXDH §4.2 replay of an initial message with no one-time prekey) */
 export const MAX_SEEN = 4096
+/**
+ * How long a signed prekey and the last-resort ML-KEM prekey are used before new ones are
+ * published (PQXDH §3.2: "at some interval (e.g. once a week or once a month)"); the ones
+ * before stay for messages already on their way until the next change, so a private key
+ * lives at most two intervals (then it is deleted, for forward secrecy).
+ */
+export const SIGNED_PREKEY_ROTATE_MS = 7 * 86_400_000
+
 /** DMs kept in the local history */
 export const MAX_HISTORY = 5000
 /** one-time prekeys kept on the server: topped up below LOW */
@@ -82,6 +90,12 @@ export class DmSessions {
   /* ---- prekeys (PQXDH §3.2) ---- */
 
   get signedPrekeyId (): number | undefined { return this.data.prekeys.signed?.id }
+
+  /** the signed prekey (and the last-resort one with it) is due for replacement at `now` */
+  signedPrekeyDue (now: number): boolean {
+    const at = this.data.prekeys.signed?.at
+    return at === undefined || now - at >= SIGNED_PREKEY_ROTATE_MS
+  }
   get lastResortId (): number | undefined { return this.data.prekeys.lastResort?.id }
 
   /**
@@ -97,11 +111,12 @@ export class DmSessions {
     if (opts.full) {
       const priv = randomBytes(32)
       const spk = { id: id(), pub: x25519PublicFromPrivate(priv) }
-      p.previousSigned = p.signed
-      p.signed = { id: spk.id, priv: b64(priv) }
+      p.previousSigned = p.signed === null ? null : { id: p.signed.id, priv: p.signed.priv }
+      p.signed = { id: spk.id, priv: b64(priv), at: Date.now() }
       out.signedPrekey = { id: spk.id, key: b64(spk.pub), signature: b64(signPrekey(me, 'signed', spk.id, spk.pub)) }
       const lr = mlkemKeyPair()
       const lrId = id()
+      p.previousLastResort = p.lastResort
       p.lastResort = { id: lrId, seed: b64(lr.seed) }
       out.lastResortKem = { id: lrId, key: b64(lr.publicKey), signature: b64(signPrekey(me, 'kem-last-resort', lrId, lr.publicKey)) }
     }
@@ -198,7 +213,7 @@ export class DmSessions {
     const p = this.data.prekeys
     const spk = p.signed?.id === h.signedPrekeyId ? p.signed : p.previousSigned?.id === h.signedPrekeyId ? p.previousSigned : null
     const kemSeed = h.lastResort
-      ? (p.lastResort?.id === h.kemPrekeyId ? p.lastResort.seed : undefined)
+      ? (p.lastResort?.id === h.kemPrekeyId ? p.lastResort.seed : p.previousLastResort?.id === h.kemPrekeyId ? p.previousLastResort.seed : undefined)
       : (Object.hasOwn(p.oneTimeKem, h.kemPrekeyId) ? p.oneTimeKem[h.kemPrekeyId] : undefined)
     const opk = h.oneTimePrekeyId === undefined ? undefined : (Object.hasOwn(p.oneTime, h.oneTimePrekeyId) ? p.oneTime[h.oneTimePrekeyId] : null)
     // a one-time prekey already used: this is a replay (or a copy) of an accepted first message

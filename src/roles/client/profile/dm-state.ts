@@ -16,10 +16,12 @@ export const DM_STATE_FILE = 'dm-state.json'
 const CONTEXT = 'marshmello/profile/dm-state/v1'
 
 export interface PrekeySecretsJson {
-  /** the current signed prekey, and the one before it (messages already on their way) */
-  signed: { id: number, priv: string } | null
+  /** the current signed prekey (`at`: when it was made; absent in older files), and the one before it (messages already on their way) */
+  signed: { id: number, priv: string, at?: number } | null
   previousSigned: { id: number, priv: string } | null
   lastResort: { id: number, seed: string } | null
+  /** the last-resort ML-KEM prekey before the current one, kept as previousSigned is (absent in older files) */
+  previousLastResort?: { id: number, seed: string } | null
   /** id -> base64 X25519 private key */
   oneTime: Record<string, string>
   /** id -> base64 ML-KEM-768 seed */
