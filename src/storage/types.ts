@@ -130,7 +130,7 @@ export interface UserStore {
    * transaction, so two claims at once never get the same key (also across processes).
    * undefined when the user has no signed prekey or no ML-KEM prekey at all.
    */
-  claimPrekeys (username: string): Promise<ClaimedPrekeys | undefined>
+  claimPrekeys (username: string, opts?: { oneTime?: boolean }): Promise<ClaimedPrekeys | undefined>
   /** the user's sealed-sender access (verifier null and strangers allowed until set); undefined for no such user */
   getSealedAccess (username: string): Promise<SealedAccess | undefined>
   /** Throws MM_ERR_USER_UNKNOWN (404) when there is no such user. */

@@ -141,14 +141,15 @@ export async function postgresUserStore (init: PostgresUserStoreInit): Promise<U
         signedPrekeyId: sp?.spk_id == null ? undefined : Number(sp.spk_id), lastResortId: sp?.lr_id == null ? undefined : Number(sp.lr_id)
       }
     },
-    async claimPrekeys (username) {
+    async claimPrekeys (username, opts) {
       const name = await canonical(username)
       const { rows } = await query<{ spk_id: string, spk_key: string | null, spk_sig: string, lr_id: string, lr_key: string | null, lr_sig: string }>(
         `SELECT spk_id, spk_key, spk_sig, lr_id, lr_key, lr_sig FROM ${s}.signed_prekeys WHERE username = $1`, [name])
       const sp = rows[0]
       if (sp === undefined || sp.spk_key === null || sp.lr_key === null) return undefined
-      const kem = await takeOneTime(name, 'kem')
-      const ec = await takeOneTime(name, 'ec')
+      const oneTime = opts?.oneTime !== false
+      const kem = oneTime ? await takeOneTime(name, 'kem') : undefined
+      const ec = oneTime ? await takeOneTime(name, 'ec') : undefined
       const out: ClaimedPrekeys = {
         signedPrekey: { id: Number(sp.spk_id), key: sp.spk_key, signature: sp.spk_sig },
         kemPrekey: kem === undefined ? { id: Number(sp.lr_id), key: sp.lr_key, signature: sp.lr_sig, lastResort: true } : { ...kem, lastResort: false }

@@ -130,11 +130,11 @@ export function sqliteUserStore (init: SqliteUserStoreInit): UserStore {
     q.deleteOneTime.run(name, kind, row.id)
     return oneTime(row)
   }
-  const claim = db.transaction((name: string): ClaimedPrekeys | undefined => {
+  const claim = db.transaction((name: string, oneTime: boolean): ClaimedPrekeys | undefined => {
     const s = q.getSigned.get(name) as SignedRow | undefined
     if (s === undefined || s.spk_key === null || s.lr_key === null) return undefined
-    const kem = takeOneTime(name, 'kem')
-    const ec = takeOneTime(name, 'ec')
+    const kem = oneTime ? takeOneTime(name, 'kem') : undefined
+    const ec = oneTime ? takeOneTime(name, 'ec') : undefined
     const out: ClaimedPrekeys = {
       signedPrekey: { id: Number(s.spk_id), key: s.spk_key, signature: s.spk_sig! },
       kemPrekey: kem === undefined ? { id: Number(s.lr_id), key: s.lr_key, signature: s.lr_sig!, lastResort: true } : { ...kem, lastResort: false }
@@ -200,9 +200,9 @@ export function sqliteUserStore (init: SqliteUserStoreInit): UserStore {
       const n = (kind: OneTimeKind) => Number(counts.find(c => c.kind === kind)?.n ?? 0)
       return { oneTime: n('ec'), oneTimeKem: n('kem'), signedPrekeyId: s?.spk_id ?? undefined, lastResortId: s?.lr_id ?? undefined }
     },
-    async claimPrekeys (username) {
+    async claimPrekeys (username, opts) {
       open()
-      return claim(canonical(username))
+      return claim(canonical(username), opts?.oneTime !== false)
     },
     async getSealedAccess (username) {
       open()

@@ -101,6 +101,11 @@ export function userStoreContract (t: Test, name: string, factory: () => Promise
       oneTimeKem: [{ id: 7, key: 'kem7', signature: 'sig7' }]
     })
     t.same(await s.prekeyCounts('pq'), { oneTime: 2, oneTimeKem: 1, signedPrekeyId: 1, lastResortId: 100 })
+    t.same(await s.claimPrekeys('pq', { oneTime: false }), {
+      signedPrekey: { id: 1, key: 'spk1', signature: 'sig-spk1' },
+      kemPrekey: { id: 100, key: 'lr', signature: 'sig-lr', lastResort: true }
+    }, 'oneTime: false (the per-name budget spent): the last-resort bundle, no one-time key taken')
+    t.same(await s.prekeyCounts('pq'), { oneTime: 2, oneTimeKem: 1, signedPrekeyId: 1, lastResortId: 100 })
     t.same(await s.claimPrekeys('pq'), {
       signedPrekey: { id: 1, key: 'spk1', signature: 'sig-spk1' },
       kemPrekey: { id: 7, key: 'kem7', signature: 'sig7', lastResort: false },

@@ -220,7 +220,7 @@ export async function authRoutes (opts: AuthServiceOptions): Promise<ServiceRout
       },
     },
 
-    ...prekeyRoutes(users),
+    ...prekeyRoutes(users, () => clock.now()),
 
     /* internal: used by a gateway or messages service running in another process */
     {

@@ -4,8 +4,11 @@
 // it over a fresh circuit carrying no token, so the server cannot tie the lookup to an
 // account), and each one-time prekey is handed out once (UserStore.claimPrekeys). Every key
 // and signature is checked against the user's identity keys before it is stored, so the
-// server never hands out a prekey its owner did not sign. Leaves out rate limits per name
-// (a claimer could drain one-time keys; the last-resort key keeps sessions possible, §4.9).
+// server never hands out a prekey its owner did not sign. One-time prekeys are handed out at
+// most ONE_TIME_PER_NAME per name (a burst, then a slow refill): claims beyond it get the
+// bundle with the last-resort ML-KEM key and no one-time X25519 key (PQXDH §4.9 "the
+// last-resort"), so an anonymous claimer cannot drain a user's one-time keys faster than
+// that, and the user's own uploads refill them.
 
 import { MarshmelloError } from '../../../errors.js'
 import { MLKEM_PUBLIC_BYTES } from '../../../onion/crypto/mlkem.js'
@@ -14,11 +17,19 @@ import type { PrekeyUpload, StoredPrekey, UserKeys, UserStore } from '../../../s
 import { requireCaller } from './http.js'
 import { ok, type Route } from './router.js'
 import { USERNAME_INPUT, errorResponses } from './schemas.js'
+import { TokenBuckets } from '../../common/limits.js'
 
 /** per upload, and the most one user may have stored of each one-time kind */
 export const MAX_UPLOAD_ONE_TIME = 50
 export const MAX_UPLOAD_ONE_TIME_KEM = 20
 export const MAX_STORED_ONE_TIME = 100
+/**
+ * One-time prekeys handed out per name: a burst of 10, then one per 6 minutes (10 an hour),
+ * across all claimers (claims carry no identity to meter them by). A user meets at most
+ * that many new contacts an hour with one-time keys; past it, sessions still start, on
+ * the signed and last-resort prekeys.
+ */
+export const ONE_TIME_PER_NAME = { perSecond: 1 / 360, burst: 10 }
 
 const B64 = '^[A-Za-z0-9+/]*={0,2}$'
 const prekey = (signed: boolean, keyChars: number) => ({
@@ -108,7 +119,9 @@ export function checkUpload (keys: UserKeys, u: PrekeyUpload, held: { oneTime: n
   }
 }
 
-export function prekeyRoutes (users: UserStore): Route[] {
+export function prekeyRoutes (users: UserStore, now: () => number = Date.now): Route[] {
+  // names metered at once: one entry is a few dozen bytes; an evicted name starts full again
+  const handedOut = new TokenBuckets(ONE_TIME_PER_NAME.perSecond, ONE_TIME_PER_NAME.burst, 100_000, now)
   return [
     {
       method: 'PUT',
@@ -145,7 +158,7 @@ export function prekeyRoutes (users: UserStore): Route[] {
         const name = params.name.toLowerCase()
         const user = await users.get(name)
         if (user === undefined) throw new MarshmelloError('MM_ERR_USER_UNKNOWN', 'no such user')
-        const claimed = user.keys === null ? undefined : await users.claimPrekeys(name)
+        const claimed = user.keys === null ? undefined : await users.claimPrekeys(name, { oneTime: handedOut.take(name) })
         if (user.keys === null || claimed === undefined) {
           throw new MarshmelloError('MM_ERR_NO_PREKEYS', `${name} has published no prekeys yet (an older client): ask them to sign in with a current one`)
         }

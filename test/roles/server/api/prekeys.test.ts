@@ -2,13 +2,14 @@
 // account's identity keys (a prekey its owner did not sign, a wrong length, a repeated id,
 // a batch over its bound are refused with MM_ERR_BAD_PREKEY), claims without any token,
 // each one-time key handed out once even under concurrent claims through the gateway, the
-// last-resort key after, and a bundle that PQXDH accepts end to end.
+// last-resort key after, one-time keys metered per name (a drainer gets the burst, then the
+// last-resort key), and a bundle that PQXDH accepts end to end.
 import t from 'tap'
 import { ed25519PublicFromPrivate, randomBytes, x25519PublicFromPrivate } from '../../../../src/onion/crypto/primitives.js'
 import { mlkemKeyPair } from '../../../../src/onion/crypto/mlkem.js'
 import { pqxdhInitiate, signPrekey, type IdentityPrivate } from '../../../../src/onion/crypto/pqxdh.js'
-import { MAX_STORED_ONE_TIME } from '../../../../src/roles/server/api/prekeys.js'
-import { PASSWORD, call, stack } from './helpers.js'
+import { MAX_STORED_ONE_TIME, ONE_TIME_PER_NAME } from '../../../../src/roles/server/api/prekeys.js'
+import { PASSWORD, call, clockedStack, gw, stack } from './helpers.js'
 
 function identity (): IdentityPrivate {
   const dhPrivate = randomBytes(32)
@@ -109,8 +110,37 @@ t.test('concurrent claims through the gateway never share a one-time key', async
   }
   t.equal((await call(gateway, 'PUT', '/v1/users/me/prekeys', { token, body })).status, 200)
   const claims = await Promise.all(Array.from({ length: 25 }, () => call(gateway, 'POST', '/v1/users/bob/prekeys/claim')))
-  const kem = claims.map(c => c.json.kemPrekey).filter(k => !k.lastResort).map(k => k.id).sort((a, b) => a - b)
-  const ec = claims.map(c => c.json.oneTimePrekey?.id).filter(id => id !== undefined).sort((a, b) => a - b)
-  t.same(kem, ids, 'each one-time ML-KEM prekey once')
-  t.same(ec, ids, 'each one-time X25519 prekey once')
+  const kem = claims.map(c => c.json.kemPrekey).filter(k => !k.lastResort).map(k => k.id)
+  const ec = claims.map(c => c.json.oneTimePrekey?.id).filter(id => id !== undefined)
+  // the per-name budget hands out its burst (10) and no more; each of those once
+  t.equal(kem.length, ONE_TIME_PER_NAME.burst, 'as many one-time ML-KEM prekeys as the burst')
+  t.equal(new Set(kem).size, kem.length, 'each one-time ML-KEM prekey once')
+  t.equal(new Set(ec).size, ec.length, 'each one-time X25519 prekey once')
+  t.equal(ec.length, ONE_TIME_PER_NAME.burst)
+  t.ok(claims.every(c => c.status === 200 && c.json.signedPrekey), 'every claim still gets a bundle')
+})
+
+t.test('an anonymous claimer cannot drain one-time prekeys: a burst per name, then the last-resort key until the budget refills', async t => {
+  const s = await clockedStack(t)
+  const bob = identity()
+  const keys = { enc: b64(bob.dh), sign: b64(bob.sig) }
+  t.equal((await gw(s.gateway, 'POST', '/v1/auth/register', { circuit: 'c-bob', body: { username: 'bob', password: PASSWORD, keys } })).status, 201)
+  const token = (await gw(s.gateway, 'POST', '/v1/auth/login', { circuit: 'c-bob', body: { username: 'bob', password: PASSWORD } })).json.token
+  const ids = Array.from({ length: 20 }, (_, i) => i + 1)
+  t.equal((await gw(s.gateway, 'PUT', '/v1/users/me/prekeys', { circuit: 'c-bob', token, body: {
+    signedPrekey: signed(bob, 'signed', 100, ecKey()), lastResortKem: signed(bob, 'kem-last-resort', 1000, kemKey()),
+    oneTime: ids.map(id => ({ id, key: b64(ecKey()) })), oneTimeKem: ids.map(id => signed(bob, 'kem-one-time', id, kemKey())),
+  } })).status, 200)
+  // the drainer: a fresh circuit per claim (claims carry no token, so nothing else to meter)
+  let n = 0
+  const claim = async () => (await gw(s.gateway, 'POST', '/v1/users/bob/prekeys/claim', { circuit: `drain-${n++}` })).json
+  const first = []
+  for (let i = 0; i < 30; i++) first.push(await claim())
+  t.equal(first.filter(b => !b.kemPrekey.lastResort).length, ONE_TIME_PER_NAME.burst, 'thirty claims at once take the burst only')
+  t.ok(first.slice(ONE_TIME_PER_NAME.burst).every(b => b.kemPrekey.lastResort && b.oneTimePrekey === undefined), 'then the last-resort ML-KEM key and no one-time X25519 key')
+  t.same(await s.users.prekeyCounts('bob'), { oneTime: 10, oneTimeKem: 10, signedPrekeyId: 100, lastResortId: 1000 }, 'half of bob\'s one-time keys are still his')
+  await s.clock.advance(Math.ceil(1000 / ONE_TIME_PER_NAME.perSecond))
+  const later = await claim()
+  t.notOk(later.kemPrekey.lastResort, 'the budget refills with time: a one-time key again')
+  t.ok(later.oneTimePrekey)
 })
