@@ -57,6 +57,8 @@ export interface NetworkInit {
   dir?: string
   /** all (default): one server process; split: directory, auth, messages, gateway; file: no server, around finalHop */
   mode?: DevnetMode
+  /** directory authorities (default 1: the server's, or the directory service's in split mode; PROTOCOL §7.8) */
+  authorities?: number
   /** file mode: the final hop the consensus lists (e.g. startEchoHop in this process) */
   finalHop?: FinalHopInit
   /** split mode: more flags for one service (serverArgs go to the gateway) */
@@ -126,6 +128,7 @@ export async function startNetwork (init: NetworkInit = {}): Promise<Network> {
     host: '127.0.0.1',
     relayHosts: init.relayHosts ?? Array.from({ length: n }, (_v, i) => relayHost(i)),
     mode: init.mode,
+    authorities: init.authorities,
     finalHop: init.finalHop,
     serviceArgs: init.serviceArgs,
     serverArgs: init.serverArgs,

@@ -39,8 +39,9 @@ export interface DevnetInit {
   /** file mode: the final hop the consensus lists (the caller runs it) */
   finalHop?: FinalHopInit
   /**
-   * all mode: how many directory authorities sign the consensus: the server's and this many
-   * less one `server --service directory` processes (default 1; `marshmello devnet`: 3).
+   * all and split modes: how many directory authorities sign the consensus: the server's (or
+   * the directory service's) and this many less one `server --service directory` processes
+   * (default 1; `marshmello devnet`: 3).
    * With a port base they listen on portBase + relays + 1 …
    */
   authorities?: number
@@ -124,7 +125,9 @@ function checkNotRunning (file: string): void {
 export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promise<Devnet> {
   const n = init.relays
   if (!Number.isInteger(n) || n < 1 || n > 50) throw new Error('--relays must be an integer from 1 to 50')
-  const extra = init.mode === undefined || init.mode === 'all' ? Math.max(0, (init.authorities ?? 1) - 1) : 0
+  // ports above the relays: the extra authorities (all mode), or every authority when there are several (split mode)
+  const k = Math.max(1, init.authorities ?? 1)
+  const extra = init.mode === 'file' || k === 1 ? 0 : init.mode === 'split' ? k : k - 1
   if (!Number.isInteger(init.portBase) || init.portBase < 0 || init.portBase + n + extra > 65535) throw new Error(`--port-base must leave room for ${n + extra + 1} ports below 65536`)
   const dir = resolve(init.dir)
   mkdirSync(dir, { recursive: true })

@@ -176,22 +176,36 @@ async function startSplit (s: SideInit): Promise<DirectorySide> {
   // the directory lists the gateway and the gateway pins the directory: both keys are
   // made here in their data dirs, with the server's own functions, so the processes load them
   const gatewayFpr = loadOrCreateIdentity(dirs.gateway, s.host).fingerprintHex
-  const directoryKey = directoryFingerprint(loadOrCreateDirectoryKey(dirs.directory).publicKey)
   const extra = (x: SplitService) => s.serviceArgs?.[x] ?? []
+  const k = s.authorities ?? 1
+  if (!Number.isInteger(k) || k < 1 || k > 9) throw new Error('--authorities must be an integer from 1 to 9')
+  // more authorities than the directory service: each `--service directory`, told the others'
+  // URLs and keys (so those are fixed here first), all listing the gateway
+  const authDirs = [dirs.directory, ...Array.from({ length: k - 1 }, (_, j) => join(s.dir, `authority${j + 2}`))]
+  const keys = authDirs.map((d) => directoryFingerprint(loadOrCreateDirectoryKey(d).publicKey))
+  const directoryKey = keys[0]!
+  const ports = k === 1 ? [0] : s.portBase === 0 ? await Promise.all(authDirs.map(() => freePort(s.host))) : authDirs.map((_, j) => s.portBase + (s.relays ?? 0) + 1 + j)
+  const urls = ports.map((p) => `https://${s.host}:${p}`)
+  const peersOf = (j: number) => k === 1 ? [] : authDirs.flatMap((_, x) => (x === j ? [] : ['--authority-peer', `${keys[x]}@${urls[x]}`]))
+  // the directory service's own flags (serviceArgs.directory) go to every authority: they vote alike
+  const others = authDirs.slice(1).map((d, i) => s.launch(`auth${i + 2}`, ['server', '--service', 'directory', '--port', String(ports[i + 1]), '--host', s.host, '--data-dir', d, '--private-network',
+    '--gateway-fingerprint', gatewayFpr, ...peersOf(i + 1), ...extra('directory')]))
   const internal = ['--internal-token-file', internalTokenFile]
   const [directory, auth] = await Promise.all([
-    service(s, 'directory', dirs.directory, 0, ['--gateway-fingerprint', gatewayFpr, ...extra('directory')]),
+    service(s, 'directory', dirs.directory, ports[0]!, ['--gateway-fingerprint', gatewayFpr, ...peersOf(0), ...extra('directory')]),
     service(s, 'auth', dirs.auth, 0, [...internal, '--token-secret-file', tokenSecretFile, ...extra('auth')]),
   ])
+  const directoryUrls = [directory.url, ...urls.slice(1)]
   const messages = await service(s, 'messages', dirs.messages, 0, ['--auth-url', auth.url, ...internal, ...extra('messages')])
   const gateway = await service(s, 'gateway', dirs.gateway, s.portBase, ['--auth-url', auth.url, '--messages-url', messages.url,
-    '--directory', directory.url, '--directory-key', directoryKey, '--token-secret-file', tokenSecretFile, ...internal, ...s.serverArgs, ...extra('gateway')])
+    '--directory', directoryUrls.join(','), '--directory-key', keys.join(','), '--token-secret-file', tokenSecretFile, ...internal, ...s.serverArgs, ...extra('gateway')])
   const said = (await gateway.proc.waitForLine(FINAL_HOP_LINE, s.deadline))[1]
   if (said !== gatewayFpr) throw new Error(`the gateway runs with identity ${said}, not the one made in ${dirs.gateway}`)
   return {
-    directoryKey,
-    directoryThreshold: 1,
-    authorities: [{ url: directory.url, fingerprint: directoryKey, pid: directory.proc.pid, dataDir: dirs.directory }],
+    directoryKey: keys.join(','),
+    directoryThreshold: Math.floor(k / 2) + 1,
+    authorities: [{ url: directory.url, fingerprint: directoryKey, pid: directory.proc.pid, dataDir: dirs.directory },
+      ...others.map((p, i) => ({ url: urls[i + 1]!, fingerprint: keys[i + 1]!, pid: p.pid, dataDir: authDirs[i + 1] }))],
     directoryUrl: directory.url,
     server: info(gateway, gatewayFpr, dirs.gateway, s.host),
     services: {
@@ -202,8 +216,8 @@ async function startSplit (s: SideInit): Promise<DirectorySide> {
       tokenSecretFile,
     },
     serverProc: gateway.proc,
-    procs: { directory: directory.proc, auth: auth.proc, messages: messages.proc, gateway: gateway.proc },
-    relayArgs: ['--directory', directory.url, '--directory-key', directoryKey],
+    procs: { directory: directory.proc, auth: auth.proc, messages: messages.proc, gateway: gateway.proc, ...Object.fromEntries(others.map((p, i) => [`auth${i + 2}`, p])) },
+    relayArgs: ['--directory', directoryUrls.join(','), '--directory-key', keys.join(',')],
   }
 }
 
