@@ -149,6 +149,7 @@ export const ERRORS = {
   MM_ERR_PROFILE_EXISTS: spec('bad-input', 409, 'a profile for that user already exists'),
   MM_ERR_PROFILE_UNKNOWN: spec('bad-input', 404, 'no profile for that user in this home'),
   MM_ERR_PROFILE_CORRUPT: spec('storage', 503, 'a profile file is corrupt'),
+  MM_ERR_PROFILE_BUSY: spec('bad-input', 409, 'the profile is signed in by another process (or already in this one): two would overwrite each other\'s DM keys'),
   MM_ERR_KEYS_MISMATCH: spec('auth', 409, 'at login, the server holds other end-to-end keys for the user than the local profile (replaced only when the user confirms)'),
   MM_ERR_HTTP: spec('unavailable', 502, 'the server answered an error without a code this client knows'),
   MM_ERR_NOT_LOGGED_IN: spec('auth', 401, 'the chat client is used before login'),

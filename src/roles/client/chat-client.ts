@@ -27,6 +27,7 @@ import { OutboxFile } from './profile/outbox-file.js'
 import { Connectivity } from './connectivity.js'
 import { SealedSender } from './sealed-sender.js'
 import { PENDING_PREFIX, type HistoryEntry } from './profile/dm-state.js'
+import { acquireProfileLock, type ProfileLock } from './profile/lock.js'
 import { safeText } from './terminal/safe-text.js'
 
 export interface ChatMessage {
@@ -213,7 +214,15 @@ export class ChatClient {
         `on the computer that has it run marshmello profile export --user ${name} --out FILE, then here marshmello profile import FILE. New here? Sign up (marshmello register --user NAME)`)
     }
     const identity = haveProfile ? await unlockProfile(this.home, name, password) : null
-    const { data } = await this.call('POST', '/v1/auth/login', { username: name, password }, { auth: false })
+    // one process per signed-in profile (its DM state), taken before the server is asked
+    if (haveProfile) this.lock = acquireProfileLock(this.home, name)
+    let data: { token: string }
+    try {
+      data = (await this.call('POST', '/v1/auth/login', { username: name, password }, { auth: false })).data
+    } catch (err) {
+      this.releaseLock()
+      throw err
+    }
     this.token = data.token
     this.username = name
     try {
@@ -223,6 +232,7 @@ export class ChatClient {
         // replaceKeys without a profile: new keys, kept locally before the server gets them
         mine = generateIdentity()
         await createProfile(this.home, name, password, mine)
+        this.lock = acquireProfileLock(this.home, name)
       }
       const pub = publicKeys(mine)
       const same = server && server.enc === pub.enc && server.sign === pub.sign
@@ -273,6 +283,14 @@ export class ChatClient {
     this.username = null
     this.sessions = null
     this.sealed = null
+    this.releaseLock()
+  }
+
+  private lock: ProfileLock | null = null
+
+  private releaseLock (): void {
+    this.lock?.release()
+    this.lock = null
   }
 
   /**

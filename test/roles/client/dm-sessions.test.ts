@@ -111,6 +111,9 @@ t.test('DM sessions end to end over the real server code', async t => {
   await t.rejects(again.sendDm('bob', 'lost on the way'), { code: 'MM_ERR_CIRCUIT_BUILD' })
   cutAnonymous = false
   t.notOk((await again.readDms({ latest: true })).messages.some((m) => m.text === 'lost on the way'), 'while this run may still retry it, reads do not show it twice')
+  // one signed-in client per profile: a second would overwrite this one's ratchet state
+  await t.rejects(new ChatClient(homeA, circuits('alice')).login('alice', 'alice-password'), { code: 'MM_ERR_PROFILE_BUSY' }, 'a second login on the profile is refused')
+  await again.logout()
   const third = new ChatClient(homeA, circuits('alice'))
   await third.login('alice', 'alice-password')
   const lost = (await third.readDms({ latest: true })).messages.find((m) => m.text === 'lost on the way')
@@ -121,7 +124,6 @@ t.test('DM sessions end to end over the real server code', async t => {
   const entry = (await loadDmState(homeA, 'alice', idA)).data.history.find((h) => h.text === 'confirmed')
   t.same([entry?.id, entry?.pending], [sent.id, undefined], 'a confirmed send is written under its server id')
   await third.logout()
-  await again.logout()
 
   // signed-prekey rotation (PQXDH §3.2): a week-old signed prekey and last-resort prekey are
   // replaced at login; a first message made with the previous ones still opens
