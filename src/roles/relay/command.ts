@@ -4,7 +4,6 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { createLogger } from '../../log.js'
 import { openSessionStore } from '../../storage/index.js'
-import { startRelay, sessionKeyFor } from './index.js'
 import { onShutdown } from '../common/process.js'
 import { canonicalIp } from '../../onion/directory/address.js'
 import { authorityPin } from '../../onion/directory/consensus.js'
@@ -56,6 +55,8 @@ export const relayCommand: CommandModule<any, any> = {
       return true
     }),
   handler: async (a) => {
+    // loaded here, not at the top: other commands (send, read, …) start without fastify and the relay's code
+    const { startRelay, sessionKeyFor } = await import('./index.js')
     const log = createLogger({ name: 'relay', json: a['log-json'] })
     const ttlMs = a['circuit-ttl'] * 1000
     const relay = await startRelay({

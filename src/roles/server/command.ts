@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { readFileSync, createWriteStream } from 'node:fs'
 import { createLogger } from '../../log.js'
 import { openMessageStore, openUserStore, defaultStoreUrls } from '../../storage/index.js'
-import { startServer, type ServiceMode } from './index.js'
+import type { ServiceMode } from './index.js'
 import { onShutdown } from '../common/process.js'
 import { ensureDir } from '../common/identity.js'
 import { canonicalIp } from '../../onion/directory/address.js'
@@ -63,6 +63,8 @@ export const serverCommand: CommandModule<any, any> = {
       return true
     }),
   handler: async (a) => {
+    // loaded here, not at the top: other commands (send, read, …) start without fastify and the server's code
+    const { startServer } = await import('./index.js')
     const log = createLogger({ name: 'server', json: a['log-json'] })
     const dataDir = a['data-dir'] ?? join(homedir(), '.marshmello', 'server')
     ensureDir(dataDir)
