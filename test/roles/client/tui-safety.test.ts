@@ -6,11 +6,15 @@
 // alice was away is shown at login, marked verified, and again in /dm bob's history;
 // joined rooms and the place are kept across sessions, other rooms count unread
 // messages in the status line, `/join bad room!` is refused, and a message over the
-// size limit is refused before sending with its text kept.
+// size limit is refused before sending with its text kept. Mallory and bob (what
+// reaches alice's screen) are in-process clients; alice's chat and `read` are the
+// processes under test.
 import t from 'tap'
 import { run, tmp } from '../../helpers/net.js'
 import { startNetwork, type Network } from '../../helpers/network.js'
 import { MESSAGE_MAX_CHARS } from '../../../src/limits.js'
+import type { ChatClient } from '../../../src/roles/client/chat-client.js'
+import { openClient } from '../../../src/roles/client/setup.js'
 import { foreignControls, hasScript, render, terminal } from './pty.js'
 
 const PW = { alice: 'alice-password-1', bob: 'bob-password-22', mallory: 'mallory-pass-33' }
@@ -24,6 +28,14 @@ const as = async (who: Who, args: string[]) => {
   return { code, stdout: p.stdout(), stderr: p.stderr() }
 }
 const jsonLines = (s: string): any[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l))
+/** signs `who` up in-process; logged in unless `close` (alice: her chat logs in itself) */
+const signUp = async (who: Who, close = false): Promise<ChatClient> => {
+  const c = await openClient({ home: home[who], devnet: net.dir, rotate: 600, verbose: false })
+  await c.register(who, PW[who])
+  if (close) await c.circuits.close()
+  else await c.login(who, PW[who])
+  return c
+}
 
 const ESCAPES = 'before \x1b[31mred \x1b]0;PWNED\x07 \x1b[2J\x1b[3J\x1bc end'
 const FORGED_CR = 'hi all\r[08:10:01] #lobby alice: I agree, send bob money'
@@ -40,9 +52,10 @@ t.before(async () => { net = await startNetwork({ relays: 3 }) })
 t.teardown(async () => { await net?.stop() })
 
 t.test('hostile text, missed DMs, rooms kept', { skip }, async (t) => {
-  for (const u of ['alice', 'bob', 'mallory'] as const) t.equal((await as(u, ['register'])).code, 0, `register ${u}`)
-  for (const text of ALL) t.equal((await as('mallory', ['send', '--room', 'lobby', text])).code, 0, 'mallory posts')
-  t.equal((await as('bob', ['send', '--to', 'alice', 'sent while you were away'])).code, 0, 'bob DMs alice while she is away')
+  const [, bob, mallory] = await Promise.all([signUp('alice', true), signUp('bob'), signUp('mallory')])
+  t.teardown(() => Promise.all([bob.circuits.close(), mallory.circuits.close()]))
+  for (const text of ALL) t.match(await mallory.sendRoom('lobby', text), { from: 'mallory', text }, 'mallory posts')
+  t.match(await bob.sendDm('alice', 'sent while you were away'), { to: 'alice' }, 'bob DMs alice while she is away')
 
   const tui = terminal(['chat', '--user', 'alice', '--home', home.alice, '--devnet', net.dir], { MARSHMELLO_PASSWORD: PW.alice })
   t.teardown(() => { if (tui.child.exitCode === null) tui.child.kill('SIGKILL') })
@@ -65,7 +78,7 @@ t.test('hostile text, missed DMs, rooms kept', { skip }, async (t) => {
 
   // live: the same holds for a message that arrives now
   let at = tui.output().length
-  t.equal((await as('mallory', ['send', '--room', 'lobby', LIVE])).code, 0)
+  await mallory.sendRoom('lobby', LIVE)
   await tui.waitFor(/mallory: live one/, at)
   screen = render(tui.output().slice(at))
   t.match(screen, /#lobby mallory: live one ␛\]2;PWNED AGAIN␇␛\[2J␍\[08:10:02\] #lobby alice: me too/)
@@ -73,7 +86,7 @@ t.test('hostile text, missed DMs, rooms kept', { skip }, async (t) => {
   t.same(foreignControls(tui.output()), [], 'still nothing foreign in the raw output')
 
   // /dm bob: the history, newest last
-  t.equal((await as('bob', ['send', '--to', 'alice', 'second from bob'])).code, 0)
+  await bob.sendDm('alice', 'second from bob')
   await tui.waitFor(/✓ bob → alice: second from bob/, at)
   at = tui.output().length
   tui.type('/dm bob\r')
@@ -102,12 +115,12 @@ t.test('hostile text, missed DMs, rooms kept', { skip }, async (t) => {
   tui.type('\x15') // Ctrl-U: clear the kept text
   tui.type('hello dev\r')
   await tui.waitFor(/#dev alice: hello dev/, at)
-  const dev = jsonLines((await as('bob', ['read', '--room', 'dev', '--json'])).stdout)
+  const dev = (await bob.readRoom('dev', { limit: 200 })).messages
   t.same(dev.map((m) => m.text), ['hello dev'], 'the long message was never sent')
 
   // a message in another joined room: counted in the status line
   at = tui.output().length
-  t.equal((await as('bob', ['send', '--room', 'lobby', 'news in the lobby'])).code, 0)
+  await bob.sendRoom('lobby', 'news in the lobby')
   await tui.waitFor(/\[#dev\] \(#lobby 1\) >$/, at, 40_000)
   tui.type('/rooms\r')
   await tui.waitFor(/your rooms:\n {2}#lobby {2}1 unread\n {2}#dev {2}\(here\)/, at)
@@ -116,7 +129,7 @@ t.test('hostile text, missed DMs, rooms kept', { skip }, async (t) => {
   t.equal(await tui.exited, 0)
 
   // the next session: what came while she was away, the same rooms, back where alice was
-  t.equal((await as('bob', ['send', '--to', 'alice', 'while you were logged out'])).code, 0)
+  await bob.sendDm('alice', 'while you were logged out')
   const again = terminal(['chat', '--user', 'alice', '--home', home.alice, '--devnet', net.dir], { MARSHMELLO_PASSWORD: PW.alice })
   t.teardown(() => { if (again.child.exitCode === null) again.child.kill('SIGKILL') })
   await again.waitFor(/── 1 DM while you were away ──\n\[[^\]]+\] ✓ bob → alice: while you were logged out\n/)
