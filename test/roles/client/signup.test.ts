@@ -6,7 +6,9 @@
 // login never replaces the keys silently: it is refused with the way to move the
 // profile, a profile with other keys is refused, `profile export` / `import` moves the
 // profile with its keys (contacts see no change), and a replacement happens only when
-// typed out, after saying what contacts will see, which they then do.
+// typed out, after saying what contacts will see, which they then do. What only sets a
+// test up or looks at its outcome (the accounts, alice's reads, bob's DMs from his
+// first computer) runs in-process; the commands and the terminal are the processes.
 import t from 'tap'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -14,6 +16,9 @@ import { run, tmp } from '../../helpers/net.js'
 import { startNetwork, type Network } from '../../helpers/network.js'
 import { generateIdentity } from '../../../src/roles/client/e2e/keys.js'
 import { createProfile } from '../../../src/roles/client/profile/identity.js'
+import type { ChatClient } from '../../../src/roles/client/chat-client.js'
+import { openClient } from '../../../src/roles/client/setup.js'
+import { jsonMessage } from '../../../src/roles/client/terminal/format.js'
 import { hasScript, render, terminal } from './pty.js'
 
 const skip = hasScript ? false : 'util-linux script is not installed'
@@ -26,27 +31,37 @@ const mm = async (args: string[], password?: string) => {
   const code = await p.exited
   return { code, stdout: p.stdout(), stderr: p.stderr() }
 }
-const jsonLines = (s: string): any[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l))
 const hasProfile = (h: string, user: string) => existsSync(join(h, 'profiles', user))
+/** `fn` on an in-process client with its profile in `h`, closed after */
+async function inProcess<T> (h: string, fn: (c: ChatClient) => Promise<T>): Promise<T> {
+  const c = await openClient({ home: h, devnet: net.dir, rotate: 600, verbose: false })
+  try { return await fn(c) } finally { await c.circuits.close() }
+}
+/** what `read --json` as alice prints (a login of her own each time, as the command's) */
+const aliceReads = (what: { dms: true } | { room: string }) => inProcess(home.alice, async (c) => {
+  await c.login('alice', PW.alice)
+  const page = 'room' in what ? await c.readRoom(what.room, { limit: 200 }) : await c.readDms({ limit: 200 })
+  return page.messages.map((m) => JSON.parse(jsonMessage(m)))
+})
+const bobSends = (to: string, text: string) => inProcess(home.bob, async (c) => { await c.login('bob', PW.bob); return await c.sendDm(to, text) })
 const chat = (h: string, user?: string) => terminal(['chat', '--home', h, '--devnet', net.dir, ...(user ? ['--user', user] : [])], { MARSHMELLO_PASSWORD: '' })
 
 t.before(async () => {
   net = await startNetwork({ relays: 3 })
-  for (const u of ['alice', 'bob'] as const) {
-    const r = await mm(['register', '--user', u, '--home', home[u]], PW[u])
-    if (r.code !== 0) throw new Error(`register ${u}: ${r.stderr}`)
-  }
+  await Promise.all((['alice', 'bob'] as const).map((u) => inProcess(home[u], (c) => c.register(u, PW[u]))))
 })
 t.teardown(async () => { await net?.stop() })
 
 t.test('a refused sign-up leaves nothing behind', async (t) => {
   const h = tmp('mm-fail-')
-  const short = await mm(['register', '--user', 'carol', '--home', h], 'seven77')
+  const [short, taken] = await Promise.all([
+    mm(['register', '--user', 'carol', '--home', h], 'seven77'),
+    mm(['register', '--user', 'bob', '--home', h], 'another-password-1'),
+  ])
   t.not(short.code, 0)
   t.match(short.stderr, /that password is 7 characters; a password is at least 8 characters long/, 'said in plain words')
   t.match(short.stderr, /MM_ERR_PASSWORD/)
   t.notOk(hasProfile(h, 'carol'), 'no profile')
-  const taken = await mm(['register', '--user', 'bob', '--home', h], 'another-password-1')
   t.not(taken.code, 0)
   t.match(taken.stderr, /MM_ERR_USER_EXISTS/)
   t.notOk(hasProfile(h, 'bob'), 'the server refused: no profile either')
@@ -117,24 +132,26 @@ t.test('a wrong password asks again, 3 tries', { skip }, async (t) => {
 
 t.test('a second computer never replaces keys silently', async (t) => {
   const second = tmp('mm-second-')
-  const noProfile = await mm(['send', '--room', 'lobby', '--user', 'bob', '--home', second, 'from nowhere'], PW.bob)
+  // a profile with other keys (left by an older client's failed sign-up): refused, keys untouched
+  const stale = tmp('mm-stale-')
+  await createProfile(stale, 'bob', PW.bob, generateIdentity())
+  const [noProfile, mismatch] = await Promise.all([
+    mm(['send', '--room', 'lobby', '--user', 'bob', '--home', second, 'from nowhere'], PW.bob),
+    mm(['send', '--room', 'lobby', '--user', 'bob', '--home', stale, 'from the stale profile'], PW.bob),
+  ])
   t.not(noProfile.code, 0)
   t.match(noProfile.stderr, /MM_ERR_PROFILE_UNKNOWN/)
   t.match(noProfile.stderr, /marshmello profile export --user bob --out FILE.*marshmello profile import FILE/, 'says how to move the profile')
   t.notOk(hasProfile(second, 'bob'), 'and writes nothing')
 
-  // a profile with other keys (left by an older client's failed sign-up): refused, keys untouched
-  const stale = tmp('mm-stale-')
-  await createProfile(stale, 'bob', PW.bob, generateIdentity())
-  const mismatch = await mm(['send', '--room', 'lobby', '--user', 'bob', '--home', stale, 'from the stale profile'], PW.bob)
   t.not(mismatch.code, 0)
   t.match(mismatch.stderr, /MM_ERR_KEYS_MISMATCH/)
-  const lobby = jsonLines((await mm(['read', '--room', 'lobby', '--json', '--user', 'alice', '--home', home.alice], PW.alice)).stdout)
+  const lobby = await aliceReads({ room: 'lobby' })
   t.notOk(lobby.some((m) => m.text === 'from the stale profile'), 'nothing was sent')
 
   // alice pins bob's key
-  t.equal((await mm(['send', '--to', 'alice', 'from the first computer', '--user', 'bob', '--home', home.bob], PW.bob)).code, 0)
-  let dms = jsonLines((await mm(['read', '--dms', '--json', '--user', 'alice', '--home', home.alice], PW.alice)).stdout)
+  await bobSends('alice', 'from the first computer')
+  let dms = await aliceReads({ dms: true })
   t.match(dms.at(-1), { from: 'bob', text: 'from the first computer', verified: true })
 
   // export / import: the same keys on the second computer
@@ -148,8 +165,8 @@ t.test('a second computer never replaces keys silently', async (t) => {
   const im = await mm(['profile', 'import', file, '--home', second], PW.bob)
   t.equal(im.code, 0, im.stderr)
   t.equal((await mm(['send', '--to', 'alice', 'from the second computer', '--user', 'bob', '--home', second], PW.bob)).code, 0)
-  t.equal((await mm(['send', '--to', 'alice', 'first computer still works', '--user', 'bob', '--home', home.bob], PW.bob)).code, 0)
-  dms = jsonLines((await mm(['read', '--dms', '--json', '--user', 'alice', '--home', home.alice], PW.alice)).stdout)
+  await bobSends('alice', 'first computer still works')
+  dms = await aliceReads({ dms: true })
   for (const text of ['from the second computer', 'first computer still works']) {
     const m = dms.find((d) => d.text === text)
     t.match(m, { from: 'bob', verified: true }, `${text}: verified, no key change`)
@@ -172,7 +189,7 @@ t.test('replacing keys only when typed out, after saying what contacts will see'
   t.not(await tui.exited, 0, 'anything but "replace" stops')
   t.match(render(tui.output()), /the keys of bob were not replaced; nothing changed/)
   t.notOk(hasProfile(third, 'bob'))
-  const still = jsonLines((await mm(['read', '--dms', '--json', '--user', 'alice', '--home', home.alice], PW.alice)).stdout)
+  const still = await aliceReads({ dms: true })
   t.ok(still.every((m) => m.verified), 'alice still verifies bob')
 
   const yes = chat(third)
@@ -193,7 +210,7 @@ t.test('replacing keys only when typed out, after saying what contacts will see'
   await yes.waitFor(/✓ bob → alice: from the replaced keys/)
   yes.type('/quit\r')
   t.equal(await yes.exited, 0)
-  const dms = jsonLines((await mm(['read', '--dms', '--json', '--user', 'alice', '--home', home.alice], PW.alice)).stdout)
+  const dms = await aliceReads({ dms: true })
   const m = dms.find((d) => d.from === 'bob' && d.verified === false)
   t.ok(m, 'alice sees the change')
   t.match(m?.warning, /bob's key changed/, 'as a key-change warning, as the prompt said')
