@@ -3,27 +3,29 @@
 // built; the chat says "offline — reconnecting" once (not once per failed request),
 // keeps the messages typed meanwhile (each shown as queued), and when the relays are
 // started again (same ports, same keys) says "reconnected" once and sends them: each
-// arrives exactly once, in order, and is shown as sent.
+// arrives exactly once, in order, and is shown as sent. The accounts and the last
+// check (what bob reads) are in-process clients; the chat is the process under test.
 import t from 'tap'
-import { run, tmp } from '../../helpers/net.js'
+import { tmp } from '../../helpers/net.js'
 import { startNetwork, stopProc, type Network } from '../../helpers/network.js'
+import type { ChatClient } from '../../../src/roles/client/chat-client.js'
+import { openClient } from '../../../src/roles/client/setup.js'
 import { hasScript, render, terminal } from './pty.js'
 
 const PW = { alice: 'alice-password-1', bob: 'bob-password-22' }
 const home = { alice: tmp('mm-alice-'), bob: tmp('mm-bob-') }
 let net: Network
 
-const as = async (who: 'alice' | 'bob', args: string[]) => {
-  const p = run([...args, '--user', who, '--home', home[who], '--devnet', net.dir], { env: { MARSHMELLO_PASSWORD: PW[who] } })
-  const code = await p.exited
-  return { code, stdout: p.stdout(), stderr: p.stderr() }
+/** `fn` on an in-process client of `who`, closed after */
+async function withClient<T> (who: 'alice' | 'bob', fn: (c: ChatClient) => Promise<T>): Promise<T> {
+  const c = await openClient({ home: home[who], devnet: net.dir, rotate: 600, verbose: false })
+  try { return await fn(c) } finally { await c.circuits.close() }
 }
-const jsonLines = (s: string): any[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l))
 
 t.test('messages typed during an outage are sent once it ends', { skip: hasScript ? false : 'util-linux script is not installed' }, async (t) => {
   net = await startNetwork({ relays: 3 })
   t.teardown(() => net.stop())
-  for (const u of ['alice', 'bob'] as const) t.equal((await as(u, ['register'])).code, 0, `register ${u}`)
+  await Promise.all((['alice', 'bob'] as const).map((u) => withClient(u, (c) => c.register(u, PW[u]))))
 
   const tui = terminal(['chat', '--user', 'alice', '--home', home.alice, '--devnet', net.dir], { MARSHMELLO_PASSWORD: PW.alice })
   t.teardown(() => { if (tui.child.exitCode === null) tui.child.kill('SIGKILL') })
@@ -58,7 +60,10 @@ t.test('messages typed during an outage are sent once it ends', { skip: hasScrip
   const errors = screen.filter((l) => l.startsWith('!'))
   t.same(errors.filter((l) => !l.includes('offline — reconnecting')), [], 'no other error lines, no flood')
 
-  const lobby = jsonLines((await as('bob', ['read', '--room', 'lobby', '--json'])).stdout).map((m) => m.text)
+  const lobby = await withClient('bob', async (c) => {
+    await c.login('bob', PW.bob)
+    return (await c.readRoom('lobby', { limit: 200 })).messages.map((m) => m.text)
+  })
   t.same(lobby, ['before the outage', ...typed], 'each message arrived exactly once, in order')
   tui.type('/quit\r')
   t.equal(await tui.exited, 0)
