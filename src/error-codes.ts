@@ -78,6 +78,7 @@ export const ERRORS = {
   MM_ERR_CONSENSUS_OLDER: spec('unavailable', 503, 'a directory source served a consensus older than the one the client holds'),
   MM_ERR_CONSENSUS_SHRANK: spec('unavailable', 503, 'a new consensus drops most relays of the valid one held: the held one is kept while valid'),
   MM_ERR_RATE: spec('bad-input', 429, 'too many descriptor posts from one address'),
+  MM_ERR_DIR_RATE: spec('bad-input', 429, 'a relay as directory cache: too many consensus requests from one address (each answer is many cells for one)'),
   MM_ERR_CONFIG: spec('bad-input', 400, 'an option or a configured value is missing or invalid'),
   MM_ERR_DATA_DIR: spec('storage', 503, 'the data directory cannot be used'),
   MM_ERR_DEVNET: spec('bad-input', 400, 'no devnet is found in the given directory'),

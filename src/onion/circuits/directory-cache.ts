@@ -15,8 +15,11 @@ import { errorResponse } from './final-hop.js'
 /** the one path a directory cache answers */
 export const DIRECTORY_PATH = '/consensus'
 
-/** the signed consensus as received, or null while the relay has none */
-export type DirectoryDocument = () => string | null
+/** what the relay answers when the asker is over its directory budget (the caller meters, this stays pure) */
+export const DIRECTORY_REFUSED: unique symbol = Symbol('directory request over budget')
+
+/** the signed consensus as received, null while the relay has none, DIRECTORY_REFUSED when the asker is over its budget */
+export type DirectoryDocument = () => string | null | typeof DIRECTORY_REFUSED
 
 /**
  * The DATA bodies that answer one DATA body sent to this hop on a circuit that ends here:
@@ -45,6 +48,7 @@ export function answerDirectoryRequest (body: Buffer, doc: DirectoryDocument): B
   if (req.method !== 'GET' || req.path !== DIRECTORY_PATH) return reply(errorResponse(404, 'MM_ERR_DIR_REQUEST', `a directory cache answers GET ${DIRECTORY_PATH} only`))
   const raw = doc()
   if (raw === null) return reply(errorResponse(503, 'MM_ERR_NO_CONSENSUS', 'this relay has no consensus yet'))
+  if (raw === DIRECTORY_REFUSED) return reply(errorResponse(429, 'MM_ERR_DIR_RATE', 'too many directory requests from this address lately; a client needs one every few minutes'))
   try {
     return reply({ status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(raw, 'utf8') })
   } catch {

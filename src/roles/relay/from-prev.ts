@@ -4,6 +4,7 @@
 // channel, claim an id on it, time the CREATE out). Each circuit's cells wait in its
 // own bounded queue (§5.5: over the cap the circuit ends, not the channel). No
 // protocol rule is decided here.
+import { DIRECTORY_REFUSED } from '../../onion/circuits/directory-cache.js'
 import { randomInt } from '../../onion/crypto/random.js'
 import { isMarshmelloError } from '../../errors.js'
 import type { ChannelCell } from '../../onion/cells/channel-cell.js'
@@ -111,7 +112,10 @@ async function onRelay (x: RelayContext, ch: Channel, cell: ChannelCell, key: st
   const prev = { ch, circId: cell.circId }
   // the forward position this cell opened at (and any answer sealed for it) is in the
   // store before anything leaves (§4.1); another process's write first: re-read, retry
-  const r = await x.step(key, (hop) => middle.onRelayFromPrev(hop, cell.data, x.listed, x.c.directoryDocument))
+  const doc = x.c.directoryDocument
+  // the cache's budget per client address (§7.3), spent only by a well-formed directory request
+  const directory = doc && (() => x.directoryBuckets.take(peerIp(ch.remote)) ? doc() : DIRECTORY_REFUSED)
+  const r = await x.step(key, (hop) => middle.onRelayFromPrev(hop, cell.data, x.listed, directory))
   if (r === undefined) {
     if (x.routes.arrivesOn(key) === ch) x.routes.forget(key)
     return x.perform(middle.unknownCircuit(), { prev, from: ch.remote })

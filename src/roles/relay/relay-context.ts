@@ -80,6 +80,14 @@ export interface RelayCoreComponents {
   trace?: (e: TraceEvent) => void
 }
 
+/**
+ * Directory requests one client address may make of this relay as its directory cache
+ * (§7.3): a burst of 10, then one every 6 s. A client asks once per consensus refresh (and
+ * again when a copy is refused), so honest clients, several behind one address included,
+ * stay far below it; each answer is tens of cells for the one cell asking.
+ */
+export const DIRECTORY_REQUESTS = { perSecond: 1 / 6, burst: 10 }
+
 export const RELAY_DEFAULTS = {
   relayCreateRate: 200,
   relayCreateBurst: 2000,
@@ -100,6 +108,8 @@ export class RelayContext {
   /** CREATE budgets (§5.5): per client address, and per listed relay (the larger) */
   readonly buckets: TokenBuckets
   readonly relayBuckets: TokenBuckets
+  /** directory requests on one-hop circuits (§7.3), per client address: each answer is tens of cells for one */
+  readonly directoryBuckets: TokenBuckets
   /** bytes of waiting cells per inbound channel id (backpressure) */
   readonly waitingFrom = new Map<string, number>()
   /** CREATEs between admission and their circuit's routing entry (counted against maxCircuits) */
@@ -142,6 +152,7 @@ export class RelayContext {
     }
     this.buckets = new TokenBuckets(init.createRate, init.createBurst, 10_000, () => this.clock.now())
     this.relayBuckets = new TokenBuckets(this.opt.relayCreateRate, this.opt.relayCreateBurst, 10_000, () => this.clock.now())
+    this.directoryBuckets = new TokenBuckets(DIRECTORY_REQUESTS.perSecond, DIRECTORY_REQUESTS.burst, 10_000, () => this.clock.now())
     this.ended = new ExpiringTable({ max: 65_536, ttlMs: 60_000, now: () => this.clock.now() })
     this.queue = new KeyedQueue({ maxPerKey: this.opt.circuitQueueCells, onBytes: (source, delta) => this.waited(source, delta) })
   }

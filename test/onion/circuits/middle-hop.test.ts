@@ -5,6 +5,7 @@
 // FORWARD / EXTEND (P7) / DROP / other commands, EXTENDED and the refusals relayed,
 // backward wrapping, DESTROY both ways, replayed and tampered layers (P6), and the
 // HopError table every hop shares.
+import { DIRECTORY_REFUSED, type DirectoryDocument } from '../../../src/onion/circuits/directory-cache.js'
 import t from 'tap'
 import { ChannelCommand } from '../../../src/onion/cells/channel-cell.js'
 import { CELL_DATA, forwardBodyMax } from '../../../src/onion/cells/constants.js'
@@ -214,7 +215,7 @@ t.test('one table of HopError meanings', async (t) => {
 
 t.test('a directory request on a circuit that ends here (PROTOCOL §7.3): the consensus as received, in DATA this hop originates', async (t) => {
   const doc = JSON.stringify({ v: 1, relays: Array.from({ length: 40 }, (_, i) => ({ nickname: `relay-${i}`, pad: 'x'.repeat(200) })) })
-  const ask = (h: HopState, o: ClientOnion, req: { method: string, path: string }, get: () => string | null = () => doc, streamId = 1) => {
+  const ask = (h: HopState, o: ClientOnion, req: { method: string, path: string }, get: DirectoryDocument = () => doc, streamId = 1) => {
     const body = fragment(streamId, encodeRequest({ ...req, headers: {}, body: Buffer.alloc(0) }), forwardBodyMax(1))
     t.equal(body.length, 1, 'the request is one piece')
     const r = middle.onRelayFromPrev(h, o.wrapForward(1, RelayCommand.DATA, body[0]), listed, get)
@@ -241,8 +242,9 @@ t.test('a directory request on a circuit that ends here (PROTOCOL §7.3): the co
   t.same(code(ask(hop, onion, { method: 'GET', path: '/v1/rooms/lobby/messages' }, undefined, 3)), [404, 'MM_ERR_DIR_REQUEST'], 'nothing but the consensus')
   t.same(code(ask(hop, onion, { method: 'POST', path: '/consensus' }, undefined, 4)), [404, 'MM_ERR_DIR_REQUEST'])
   t.same(code(ask(hop, onion, { method: 'GET', path: '/consensus' }, () => null, 5)), [503, 'MM_ERR_NO_CONSENSUS'], 'none yet')
+  t.same(code(ask(hop, onion, { method: 'GET', path: '/consensus' }, () => DIRECTORY_REFUSED, 6)), [429, 'MM_ERR_DIR_RATE'], 'the asker over its budget (the relay meters, directory-budget.test.ts)')
   // a request in two pieces: the cache keeps no stream state
-  const two = encodeData({ streamId: 6, flags: 0, offset: 0, total: 40, data: Buffer.alloc(20) })
+  const two = encodeData({ streamId: 7, flags: 0, offset: 0, total: 40, data: Buffer.alloc(20) })
   const r = middle.onRelayFromPrev(hop, onion.wrapForward(1, RelayCommand.DATA, two), listed, () => doc)
   t.same(r.actions.map((a) => a.type), ['answer'], 'a piece that is not the whole request: one error response (MM_ERR_DIR_REQUEST)')
   // a RESET needs no answer
