@@ -19,7 +19,8 @@ let net: Network
 /** `fn` on an in-process client of `who`, closed after */
 async function withClient<T> (who: 'alice' | 'bob', fn: (c: ChatClient) => Promise<T>): Promise<T> {
   const c = await openClient({ home: home[who], devnet: net.dir, rotate: 600, verbose: false })
-  try { return await fn(c) } finally { await c.circuits.close() }
+  // logged out after: the profile lock is released for the processes that use the profile next
+  try { return await fn(c) } finally { await c.logout(); await c.circuits.close() }
 }
 
 t.test('messages typed during an outage are sent once it ends', { skip: hasScript ? false : 'util-linux script is not installed' }, async (t) => {

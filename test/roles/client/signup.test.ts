@@ -35,7 +35,8 @@ const hasProfile = (h: string, user: string) => existsSync(join(h, 'profiles', u
 /** `fn` on an in-process client with its profile in `h`, closed after */
 async function inProcess<T> (h: string, fn: (c: ChatClient) => Promise<T>): Promise<T> {
   const c = await openClient({ home: h, devnet: net.dir, rotate: 600, verbose: false })
-  try { return await fn(c) } finally { await c.circuits.close() }
+  // logged out after: the profile lock is released for the processes that use the profile next
+  try { return await fn(c) } finally { await c.logout(); await c.circuits.close() }
 }
 /** what `read --json` as alice prints (a login of her own each time, as the command's) */
 const aliceReads = (what: { dms: true } | { room: string }) => inProcess(home.alice, async (c) => {
