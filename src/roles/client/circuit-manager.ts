@@ -79,10 +79,13 @@ export class CircuitManager {
   async refreshConsensus (): Promise<Consensus> {
     const held = this.consensus
     let last: Error | undefined
+    // guards that refused our address this time (429): the next is asked, they are not failed
+    const refused = new Set<string>()
     for (let attempt = 0; attempt < 3; attempt++) {
-      const pick = held ? await this.init.guards.pick(held) : await this.init.guards.stored()
+      const pick = held ? await this.init.guards.pick(held, refused) : await this.init.guards.stored(refused)
       if (!pick) {
-        if (held) break
+        // every kept guard refused our address for now: wait, never bootstrap directly instead
+        if (held || refused.size > 0) break
         return await this.adopt(await fetchConsensus(this.init.network.relays, networkPin(this.init.network), this.init.localAddress, this.clock.now()))
       }
       try {
@@ -90,7 +93,9 @@ export class CircuitManager {
       } catch (err) {
         last = err as Error
         this.init.log.debug('consensus fetch through the guard failed', { code: (err as any).code })
-        this.init.guards.connectFailed(pick)
+        // a guard that answered "too many requests from your address" (others behind it, NAT) is up: not its failure
+        if ((err as any).code === 'MM_ERR_DIR_RATE') refused.add(pick.guard.fingerprint)
+        else this.init.guards.connectFailed(pick)
       }
     }
     throw last ?? new MarshmelloError('MM_ERR_NO_GUARD', 'no guard to fetch the consensus through')
@@ -102,6 +107,7 @@ export class CircuitManager {
     const c = await Circuit.build({ path: [pick.guard], channels: this.channels, timeoutMs: this.init.timeoutMs, clock: this.clock })
     try {
       const res = await c.request({ method: 'GET', path: DIRECTORY_PATH, headers: {}, body: Buffer.alloc(0) }, { timeoutMs: this.init.timeoutMs ?? 15_000 })
+      if (res.status === 429) throw new MarshmelloError('MM_ERR_DIR_RATE', 'the guard is refusing directory requests from this address for now (too many lately)')
       if (res.status !== 200) throw new MarshmelloError('MM_ERR_NO_CONSENSUS', `the guard has no consensus to give (HTTP ${res.status})`)
       let doc: unknown
       try {

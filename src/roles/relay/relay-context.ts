@@ -82,11 +82,12 @@ export interface RelayCoreComponents {
 
 /**
  * Directory requests one client address may make of this relay as its directory cache
- * (§7.3): a burst of 10, then one every 6 s. A client asks once per consensus refresh (and
- * again when a copy is refused), so honest clients, several behind one address included,
- * stay far below it; each answer is tens of cells for the one cell asking.
+ * (§7.3): a burst of 60, then one a second. A client asks once per consensus refresh and
+ * once per start of a program (each `marshmello send` is one), so honest clients, many
+ * behind one address included, stay below it; each answer is tens of cells for the one
+ * cell asking, so an address can no longer make a relay send its consensus without bound.
  */
-export const DIRECTORY_REQUESTS = { perSecond: 1 / 6, burst: 10 }
+export const DIRECTORY_REQUESTS = { perSecond: 1, burst: 60 }
 
 export const RELAY_DEFAULTS = {
   relayCreateRate: 200,

@@ -5,6 +5,7 @@
 // circuits), an older consensus from the guard is refused and the next guard asked, a guard
 // that withholds every EXTEND is charged by path bias without any later hop blamed, and with
 // no usable guard the client reports MM_ERR_NO_GUARD instead of entering anywhere else.
+import { DIRECTORY_REFUSED } from '../../../src/onion/circuits/directory-cache.js'
 import t, { type Test } from 'tap'
 import { allFlags, signConsensus, verifyConsensus, type Consensus } from '../../../src/onion/directory/consensus.js'
 import { ChannelCommand } from '../../../src/onion/cells/channel-cell.js'
@@ -92,6 +93,20 @@ t.test('every connection reaches the guard: the consensus through it on a one-ho
   t.same(cm.directoryFetches, [guard, guard], 'the refresh came through the guard too')
   t.same([...new Set(dialed)], [guard], 'still no other relay ever saw a connection from the client')
   t.equal(dialed.length, 1, 'one channel, shared by the directory fetches and the circuits')
+})
+
+t.test('a guard refusing directory requests from our address (429, others behind it) is asked again, not marked failed', async (t) => {
+  const net = network(t)
+  publish(net)
+  const { cm, primaries } = await client(t, net)
+  const first = net.relays.find((r) => r.d.fingerprint === primaries[0])!
+  // the relay's meter says no (DIRECTORY_REFUSED is what relay/from-prev.ts passes past the budget)
+  net.rawOf.set(first.d.host, DIRECTORY_REFUSED as unknown as string)
+  await cm.refreshConsensus()
+  t.same(cm.directoryFetches, [primaries[0], primaries[1]], 'refused by the first guard, fetched through the second')
+  net.rawOf.delete(first.d.host)
+  await cm.refreshConsensus()
+  t.equal(cm.directoryFetches.at(-1), primaries[0], 'the first guard is still the first choice: a 429 is no failure of it')
 })
 
 t.test('three pinned authorities: a consensus the hostile one signed alone, from the guard, is refused and the next guard asked', async (t) => {

@@ -186,14 +186,14 @@ export class Guards {
    * The guard for the next circuit through `c` (guard-spec "Selecting guards for circuits"):
    * the first primary guard not marked unreachable, else the next such sampled guard.
    * Throws MM_ERR_NO_GUARD when there is none: the client never enters through a relay
-   * outside its sample, and says so instead.
+   * outside its sample, and says so instead. `skip`: guards passed over this once (not failed).
    */
-  async pick (c: Consensus): Promise<GuardPick> {
+  async pick (c: Consensus, skip?: ReadonlySet<string>): Promise<GuardPick> {
     await this.observe(c)
     const listed = this.listedGuards(c)
     const now = this.clock.now()
     const order = this.usableOrder(this.state!, listed)
-    const free = (g: SampledGuard) => (this.reach.get(g.fingerprint)?.retryAt ?? 0) <= now
+    const free = (g: SampledGuard) => skip?.has(g.fingerprint) !== true && (this.reach.get(g.fingerprint)?.retryAt ?? 0) <= now
     const i = order.findIndex(free)
     if (i >= 0) return { guard: listed.get(order[i].fingerprint)!, primary: i < this.nPrimary }
     // every usable guard failed: most likely this computer's network is down, not all of them
@@ -211,11 +211,11 @@ export class Guards {
    * listed identity) and that is not marked unreachable; undefined when none is kept
    * (the first run: the client bootstraps from its configured relays).
    */
-  async stored (): Promise<GuardPick | undefined> {
+  async stored (skip?: ReadonlySet<string>): Promise<GuardPick | undefined> {
     const s = await this.load()
     const now = this.clock.now()
     for (const g of this.ordered(s)) {
-      if (!g.descriptor || g.avoided || (this.reach.get(g.fingerprint)?.retryAt ?? 0) > now) continue
+      if (!g.descriptor || g.avoided || skip?.has(g.fingerprint) === true || (this.reach.get(g.fingerprint)?.retryAt ?? 0) > now) continue
       try {
         const d = verifyDescriptor(g.descriptor, g.descriptor.published)
         if (d.fingerprint === g.fingerprint) return { guard: d, primary: true }
