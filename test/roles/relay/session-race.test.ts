@@ -78,15 +78,17 @@ function suite (name: string, open: () => Promise<SessionStore>, raw?: () => Pro
     refusedWrites = 0
     const [A, B] = [relayProcess(counting(sa)), relayProcess(counting(sb))]
     let sent: Sent[] = []
-    let [okA, okB] = [0, 0]
+    let [okA, okB, gaveUpA, gaveUpB] = [0, 0, 0, 0]
     await Promise.all([
-      (async () => { for (let i = 0; i < 40; i++) if (await backward(A, 'A', sent)) okA++ })(),
-      (async () => { for (let i = 0; i < 40; i++) if (await backward(B, 'B', sent)) okB++ })(),
+      (async () => { for (let i = 0; i < 40; i++) if (await backward(A, 'A', sent)) okA++; else gaveUpA++ })(),
+      (async () => { for (let i = 0; i < 40; i++) if (await backward(B, 'B', sent)) okB++; else gaveUpB++ })(),
     ])
     const left = await sa.get(KEY)
-    // both send unless the circuit ended early: three lost races in a row end it (allowed, below), and
-    // against Redis one process can lose its first three before it sends anything
-    t.ok(okA + okB > 0 && ((okA > 0 && okB > 0) || left === null), `both processes sent cells, or the circuit ended (A ${okA}, B ${okB})`)
+    // both usually send; a process that loses three races in a row gives that cell up
+    // (MM_ERR_SESSION_CONFLICT: allowed, nothing reused), and against Redis on a loaded host one
+    // connection can lose all of its races (seen: A 4 sent, B 0). What must hold is below: no
+    // position sealed twice, and the record at the highest position sent.
+    t.ok(okA + okB > 0, `cells were sent (A ${okA} sent, ${gaveUpA} given up; B ${okB} sent, ${gaveUpB} given up)`)
     t.ok(refusedWrites > 0, `the race was real: ${refusedWrites} writes were refused (compare-and-set) and their cells re-sealed or dropped`)
     checkNonces(t, sent, keys.backward, 'racing')
     if (left) t.equal(HopState.deserialize(left).backward.position, Math.max(...sent.map((s) => s.position)), 'the record holds the highest position sent')
