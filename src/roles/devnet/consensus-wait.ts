@@ -17,6 +17,11 @@ export interface ConsensusWait {
   aborted?: () => boolean
   /** between polls, in ms (default 100) */
   everyMs?: number
+  /**
+   * a relay counts only with a descriptor published at or after this (epoch ms): a restarted
+   * relay's new one, not the copy the authorities' votes still carry from before
+   */
+  publishedAfter?: number
 }
 
 export async function waitForConsensus (w: ConsensusWait): Promise<void> {
@@ -32,7 +37,7 @@ export async function waitForConsensus (w: ConsensusWait): Promise<void> {
         const res = await fetchDocument(s.url)
         if (res.status !== 200) { lastError = `${s.name}: HTTP ${res.status}`; return }
         const consensus = verifyConsensus(JSON.parse(res.text), w.directoryKey, Date.now())
-        const have = new Set(consensus.relays.map((r) => r.fingerprint))
+        const have = new Set(consensus.relays.filter((r) => r.published >= (w.publishedAfter ?? 0)).map((r) => r.fingerprint))
         const n = want.filter((f) => have.has(f)).length
         listed.set(s.name, n)
         if (!consensus.server) { lastError = `${s.name}: no final hop listed yet`; return }

@@ -240,12 +240,14 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
       s.status = 'starting'
       const old = s.ch
       if (old?.gone()) children.splice(children.indexOf(old), 1) // bounded however often it restarts
+      const launched = Date.now()
       const ch = launchRelay(s)
       relayProcs[s.i - 1] = ch
       const until = Date.now() + readyMs
       try {
         const r = await relayListening(s, until)
-        await waitListed(r, { directory: side.directoryUrl, directoryKey, deadline: until, aborted: () => stopping || ch.gone() })
+        // listed with the descriptor the new process signed (the votes may carry the old one a period longer)
+        await waitListed(r, { directory: side.directoryUrl, directoryKey, deadline: until, aborted: () => stopping || ch.gone(), publishedAfter: launched - 1000 })
         if (s.ch !== ch || ch.gone()) throw new Error(`${s.nickname} exited while restarting`)
         s.status = 'up'
         info.relays[s.i - 1] = r

@@ -83,6 +83,6 @@ export async function startRelays (slots: RelaySlot[], launch: (s: RelaySlot) =>
 }
 
 /** after a restart: the directory and the relay's own cached copy list it again */
-export function waitListed (r: RelayInfo, o: { directory?: string, directoryKey: string, deadline: number, aborted: () => boolean }): Promise<void> {
-  return waitForConsensus({ directory: o.directory, relays: [r], directoryKey: o.directoryKey, deadline: o.deadline, aborted: o.aborted })
+export function waitListed (r: RelayInfo, o: { directory?: string, directoryKey: string, deadline: number, aborted: () => boolean, publishedAfter?: number }): Promise<void> {
+  return waitForConsensus({ directory: o.directory, relays: [r], directoryKey: o.directoryKey, deadline: o.deadline, aborted: o.aborted, publishedAfter: o.publishedAfter })
 }
