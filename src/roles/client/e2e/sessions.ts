@@ -29,6 +29,9 @@ export const MAX_SEEN = 4096
  */
 export const SIGNED_PREKEY_ROTATE_MS = 7 * 86_400_000
 
+/** how long persistSoon() waits for a persist() that would carry its change anyway */
+const SOON_MS = 250
+
 /** DMs kept in the local history */
 export const MAX_HISTORY = 5000
 /** one-time prekeys kept on the server: topped up below LOW */
@@ -84,6 +87,7 @@ export class DmSessions {
 
   /** writes everything (call after any change, before its result is shown or sent) */
   async persist (): Promise<void> {
+    this.dirty = false // this write carries everything so far, a deferred one included
     await saveDmState(this.home, this.me, this.identity, this.data)
   }
 
@@ -287,20 +291,28 @@ export class DmSessions {
   }
 
   /**
-   * persist() without waiting: for a write whose loss is harmless (a pending entry's server id:
-   * after a crash the entry is still on disk as pending). flush() waits for it.
+   * persist() later, without waiting: for a write whose loss is harmless (a pending entry's
+   * server id: after a crash the entry is still on disk as pending). Deferred by
+   * SOON_MS and skipped when a persist() meanwhile wrote the state anyway, so DMs sent back
+   * to back cost one write each, not two. flush() writes what is left.
    */
   persistSoon (): void {
-    const w = this.persist().catch(() => { /* the state stays in memory: the next persist() writes it */ })
-    this.writing = this.writing.then(() => w)
+    this.dirty = true
+    if (this.soon !== null) return
+    const timer = setTimeout(() => { void this.flush() }, SOON_MS)
+    timer.unref()
+    this.soon = timer
   }
 
-  /** every persistSoon() so far is on disk (or failed) */
+  /** the state persistSoon() deferred is on disk (or its write failed: the next persist() carries it) */
   async flush (): Promise<void> {
-    await this.writing
+    if (this.soon !== null) clearTimeout(this.soon)
+    this.soon = null
+    if (this.dirty) await this.persist().catch(() => { this.dirty = true })
   }
 
-  private writing: Promise<void> = Promise.resolve()
+  private dirty = false
+  private soon: NodeJS.Timeout | null = null
 
   /** one-time prekeys this side still holds secrets for */
   get oneTimeHeld (): { oneTime: number, oneTimeKem: number } {
