@@ -247,7 +247,8 @@ export async function startDevnet (init: DevnetInit, c: DevnetComponents): Promi
       try {
         const r = await relayListening(s, until)
         // listed with the descriptor the new process signed (the votes may carry the old one a period longer)
-        await waitListed(r, { directory: side.directoryUrl, directoryKey, deadline: until, aborted: () => stopping || ch.gone(), publishedAfter: launched - 1000 })
+        // (authorities only: in file mode the devnet's own consensus file keeps the descriptor it listed)
+        await waitListed(r, { directory: side.directoryUrl, directoryKey, deadline: until, aborted: () => stopping || ch.gone(), publishedAfter: side.directoryUrl === undefined ? undefined : launched - 1000 })
         if (s.ch !== ch || ch.gone()) throw new Error(`${s.nickname} exited while restarting`)
         s.status = 'up'
         info.relays[s.i - 1] = r

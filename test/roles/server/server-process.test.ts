@@ -9,6 +9,10 @@ import { join } from 'node:path'
 import { fetchDocument } from '../../../src/roles/common/signed-fetch.js'
 import { fetchOperatorJson, readOperatorCredentials } from '../../../src/roles/common/operator.js'
 import { tmp } from '../../helpers/net.js'
+import { randomBytes } from 'node:crypto'
+import { accessVerifier, deliveryTokenFor } from '../../../src/roles/client/e2e/sealed.js'
+import { PAD_BUCKETS } from '../../../src/onion/sealed/padding.js'
+import { SEALED_OVERHEAD } from '../../../src/onion/sealed/sealed-envelope.js'
 import { startServerProc, stopProc, type ServerInfo } from '../../helpers/network.js'
 
 interface Res { status: number, json: any }
@@ -71,8 +75,11 @@ t.test('a server process alone: banner, healthz, direct API, no API on HTTPS, du
   }
   const before = await call(api, 'GET', '/v1/rooms/durable/messages?limit=200', { token })
   t.equal(before.json.messages.length, N, 'all read back before the crash')
-  const bobLogin = await call(api, 'POST', '/v1/auth/login', { body: USERS[1] })
-  const dm = await call(api, 'POST', '/v1/dms', { token: bobLogin.json.token, body: { to: 'alice', clientId: 'dm-1', body: 'opaque-ciphertext-AAAA' } })
+  // a sealed DM to alice (the only kind the server takes): her delivery setting, then the envelope with no token
+  const accessKey = randomBytes(16)
+  t.equal((await call(api, 'PUT', '/v1/dms/settings', { token, body: { verifier: accessVerifier(accessKey), allowStrangers: true } })).status, 204)
+  const envelope = randomBytes(SEALED_OVERHEAD + PAD_BUCKETS[0]).toString('base64url')
+  const dm = await call(api, 'POST', '/v1/dms/sealed', { body: { to: 'alice', envelope, deliveryToken: deliveryTokenFor(accessKey) } })
   t.equal(dm.status, 201, 'a DM is acknowledged')
 
   // crash: no shutdown hook runs
@@ -93,7 +100,7 @@ t.test('a server process alone: banner, healthz, direct API, no API on HTTPS, du
   t.same(after.json.messages.map((m: { id: string }) => m.id), sent, 'all 50 acknowledged messages are there, in order')
   t.same(after.json.messages.map((m: { body: string }) => m.body), sent.map((_id, i) => `durable message ${i} ✓`))
   const dms = await call(api2, 'GET', '/v1/dms', { token: token2 })
-  t.match(dms.json.messages, [{ from: 'bob', to: 'alice', body: 'opaque-ciphertext-AAAA' }], 'the DM is there')
+  t.match(dms.json.messages, [{ from: '', to: 'alice', body: envelope }], 'the DM is there')
   // a retried send after the restart is still recognised (idempotency survives too)
   const retry = await call(api2, 'POST', '/v1/rooms/durable/messages', { token: token2, body: { clientId: 'c-0', text: 'durable message 0 ✓' } })
   t.equal(retry.status, 200, 'a retried send is not stored twice')
